@@ -1,0 +1,167 @@
+"""Load documents from `.txt`, `.md` (YAML front matter) and BEIR-style `.jsonl` files.
+
+A directory is read recursively; files with other suffixes and hidden files are ignored, so a
+corpus directory can hold a README or notes. Every loader returns canonical text: artefacts
+removed (see `corpus.cleaning`), so the offsets computed later never point at "Page 3".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from corpus.cleaning import clean_article_text
+from corpus.documents import DOCUMENT_ID_PATTERN, Document, slugify
+from corpus.errors import CorpusError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
+_KNOWN_FIELDS = ("id", "title", "source", "author", "url", "published")
+# A first line this short and without closing punctuation reads as a headline, not a paragraph.
+_MAX_HEADLINE_WORDS = 20
+
+
+def load_corpus(paths: Iterable[Path | str]) -> list[Document]:
+    """All documents under `paths` (files or directories), in a stable order, ids unique."""
+    documents: list[Document] = []
+    seen: dict[str, Path] = {}
+    for path in _corpus_files(paths):
+        for document in load_documents_file(path):
+            if document.id in seen:
+                raise CorpusError(
+                    f"duplicate document id {document.id!r} in {path} (first seen in {seen[document.id]})"
+                )
+            seen[document.id] = path
+            documents.append(document)
+    return documents
+
+
+def _corpus_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUPPORTED_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                raise CorpusError(f"{path}: unsupported file type (use .txt, .md or .jsonl)")
+            yield path
+        else:
+            raise CorpusError(f"{path}: no such file or directory")
+
+
+def load_documents_file(path: Path) -> list[Document]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return list(_load_jsonl(path))
+    return [parse_document_bytes(path.name, path.read_bytes())]
+
+
+def parse_document_bytes(filename: str, data: bytes, overrides: dict[str, Any] | None = None) -> Document:
+    """One document from a `.txt` or `.md` file's bytes; `overrides` win over the file's fields."""
+    text = _decode(filename, data)
+    suffix = Path(filename).suffix.lower()
+    fields: dict[str, Any]
+    if suffix == ".md":
+        fields, body = _split_front_matter(filename, text)
+    elif suffix == ".txt":
+        fields, body = _split_headline(text)
+    else:
+        raise CorpusError(f"{filename}: unsupported file type {suffix or '(none)'!r}")
+    fields.update({key: value for key, value in (overrides or {}).items() if value})
+    fields.setdefault("id", _id_from_filename(filename))
+    return _document_from_fields(filename, fields, body)
+
+
+def _decode(filename: str, data: bytes) -> str:
+    if b"\x00" in data:
+        raise CorpusError(f"{filename}: binary data, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorpusError(
+            f"{filename}: not valid UTF-8 (byte {error.start}); convert the file to UTF-8"
+        ) from error
+
+
+def _split_front_matter(filename: str, text: str) -> tuple[dict[str, Any], str]:
+    text = text.lstrip("\ufeff")
+    if not text.startswith("---"):
+        return {}, text
+    parts = text.split("\n---", 1)
+    if len(parts) != 2:
+        raise CorpusError(f"{filename}: front matter opened with '---' but never closed")
+    header, body = parts[0][3:], parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    try:
+        fields = yaml.safe_load(header) or {}
+    except yaml.YAMLError as error:
+        raise CorpusError(f"{filename}: front matter is not valid YAML: {error}") from error
+    if not isinstance(fields, dict):
+        raise CorpusError(f"{filename}: front matter must be a mapping of fields")
+    return dict(fields), body
+
+
+def _split_headline(text: str) -> tuple[dict[str, Any], str]:
+    cleaned = clean_article_text(text)
+    first, _, rest = cleaned.partition("\n")
+    words = first.split()
+    if rest.strip() and 0 < len(words) <= _MAX_HEADLINE_WORDS and first.rstrip()[-1] not in ".:;,":
+        return {"title": first.strip()}, rest
+    return {}, cleaned
+
+
+def _id_from_filename(filename: str) -> str:
+    stem = Path(filename).stem
+    return stem if DOCUMENT_ID_PATTERN.fullmatch(stem) else slugify(stem)
+
+
+def _document_from_fields(origin: str, fields: dict[str, Any], body: str) -> Document:
+    metadata = {key: value for key, value in fields.items() if key not in _KNOWN_FIELDS}
+    extra = metadata.pop("metadata", None)
+    if isinstance(extra, dict):
+        metadata.update(extra)
+    try:
+        return Document(
+            id=str(fields["id"]),
+            text=clean_article_text(body),
+            title=_as_text(fields.get("title")),
+            source=_as_text(fields.get("source")),
+            author=_as_text(fields.get("author")),
+            url=_as_text(fields.get("url")),
+            published=_as_text(fields.get("published")),
+            metadata=json.loads(json.dumps(metadata, default=str)),
+        )
+    except CorpusError as error:
+        raise CorpusError(f"{origin}: {error}") from error
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _load_jsonl(path: Path) -> Iterator[Document]:
+    with path.open("rb") as handle:
+        for line_number, raw_line in enumerate(handle, start=1):
+            line = _decode(f"{path}:{line_number}", raw_line).strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise CorpusError(f"{path}:{line_number}: not valid JSON: {error.msg}") from error
+            if not isinstance(record, dict):
+                raise CorpusError(f"{path}:{line_number}: each line must be a JSON object")
+            doc_id = record.pop("_id", None) or record.pop("id", None)
+            if doc_id is None:
+                raise CorpusError(f"{path}:{line_number}: missing '_id' or 'id'")
+            record["id"] = str(doc_id)
+            body = str(record.pop("text", "") or "")
+            yield _document_from_fields(f"{path}:{line_number}", record, body)

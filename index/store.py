@@ -1,0 +1,237 @@
+"""The index on disk: self-describing generations, switched in atomically.
+
+Layout of an index directory::
+
+    CURRENT                    name of the live generation (replaced by rename)
+    generations/<version>/     manifest.json, documents.jsonl, chunks.jsonl,
+                               chunk_vectors.npy, sentences.npz, faiss.index, bm25/
+    .write.lock                serialises writers across processes
+
+A generation is written into a temporary directory, every file is fsynced, the directory is
+renamed into place and only then is CURRENT replaced (write, fsync, rename, fsync the parent).
+A crash at any point leaves CURRENT naming a complete generation. Loading verifies every file
+against the SHA-256 recorded in the manifest and the model against the configured one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from filelock import FileLock
+
+from corpus import Document
+from index.building import IndexData, IndexSettings, corpus_fingerprint
+from index.chunking import Chunk
+from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.lexical import LexicalIndex
+from index.vectors import vector_index_kind
+
+INDEX_FORMAT = 1
+GENERATIONS_KEPT = 2
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    data: IndexData
+    manifest: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["index_version"])
+
+
+class IndexStore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.generations = self.root / "generations"
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / ".write.lock")):
+            yield
+
+    def current_version(self) -> str | None:
+        try:
+            name = (self.root / "CURRENT").read_text("utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name or None
+
+    def read_manifest(self, version: str | None = None) -> dict[str, Any]:
+        version = version or self.current_version()
+        if version is None:
+            raise IndexNotFoundError(f"no index in {self.root}: run `rag build` first")
+        path = self.generations / version / "manifest.json"
+        try:
+            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError as error:
+            raise IndexCorruptError(f"{path} is missing: rebuild with `rag build`") from error
+        except json.JSONDecodeError as error:
+            raise IndexCorruptError(f"{path} is damaged ({error.msg}): rebuild") from error
+        return manifest
+
+    def load(self, model_name: str | None = None, dimension: int | None = None) -> LoadedIndex:
+        """The live generation, checked against the configured model and its checksums."""
+        manifest = self.read_manifest()
+        directory = self.generations / str(manifest["index_version"])
+        if manifest.get("format") != INDEX_FORMAT:
+            raise IndexMismatchError(
+                f"index format {manifest.get('format')} in {directory}, expected {INDEX_FORMAT}: "
+                "rebuild with `rag build`"
+            )
+        model = manifest["model"]
+        if (model_name and model["name"] != model_name) or (dimension and model["dimension"] != dimension):
+            raise IndexMismatchError(
+                f"index in {self.root} was built with model {model['name']!r} "
+                f"({model['dimension']} dims) but {model_name!r} ({dimension} dims) is configured: "
+                "rebuild with `rag build` or configure the index's model"
+            )
+        for name, expected in manifest["files"].items():
+            _verify_checksum(directory / name, expected)
+        return LoadedIndex(_read_data(directory, manifest), manifest)
+
+    def commit(self, data: IndexData, built_from: str | None) -> LoadedIndex:
+        """Write `data` as a new generation and make it live. Call under `write_lock`."""
+        self.generations.mkdir(parents=True, exist_ok=True)
+        created = datetime.now(UTC)
+        fingerprint = corpus_fingerprint(list(data.documents.values()))
+        version = f"{created:%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
+        staging = self.generations / f".tmp-{uuid.uuid4().hex}"
+        staging.mkdir()
+        files = _write_data(staging, data)
+        manifest = {
+            "format": INDEX_FORMAT,
+            "index_version": version,
+            "created_at": created.isoformat(),
+            "model": {"name": data.model_name, "dimension": data.dimension},
+            "settings": data.settings.to_dict(),
+            "corpus_fingerprint": fingerprint,
+            "built_from": built_from,
+            "documents": len(data.documents),
+            "chunks": len(data.chunks),
+            "sentences": len(data.sentence_spans),
+            "vector_index": vector_index_kind(data.vector_index),
+            "files": files,
+        }
+        _write_file(staging / "manifest.json", json.dumps(manifest, indent=2).encode())
+        _fsync_directory(staging)
+        os.replace(staging, self.generations / version)
+        _fsync_directory(self.generations)
+        _write_file(self.root / "CURRENT.tmp", version.encode())
+        os.replace(self.root / "CURRENT.tmp", self.root / "CURRENT")
+        _fsync_directory(self.root)
+        self._remove_old_generations(keep=version)
+        return LoadedIndex(data, manifest)
+
+    def _remove_old_generations(self, keep: str) -> None:
+        names = sorted(
+            (p.name for p in self.generations.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            reverse=True,
+        )
+        keep_names = {keep, *names[:GENERATIONS_KEPT]}
+        for path in self.generations.iterdir():
+            if path.name not in keep_names:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_data(directory: Path, data: IndexData) -> dict[str, str]:
+    documents = "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents.values())
+    chunks = "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in data.chunks)
+    _write_file(directory / "documents.jsonl", documents.encode())
+    _write_file(directory / "chunks.jsonl", chunks.encode())
+    with open(directory / "chunk_vectors.npy", "wb") as handle:
+        np.save(handle, data.chunk_vectors)
+        _flush(handle)
+    with open(directory / "sentences.npz", "wb") as handle:
+        np.savez(handle, ptr=data.sentence_ptr, spans=data.sentence_spans, vectors=data.sentence_vectors)
+        _flush(handle)
+    faiss.write_index(data.vector_index, str(directory / "faiss.index"))
+    data.lexical.save(directory / "bm25")
+    checksums: dict[str, str] = {}
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        _fsync_file(path)
+        checksums[str(path.relative_to(directory))] = _sha256(path)
+    _fsync_directory(directory / "bm25")
+    return checksums
+
+
+def _read_data(directory: Path, manifest: dict[str, Any]) -> IndexData:
+    try:
+        documents = [Document.from_dict(json.loads(line)) for line in _lines(directory / "documents.jsonl")]
+        chunks = [Chunk(**json.loads(line)) for line in _lines(directory / "chunks.jsonl")]
+        chunk_vectors = np.load(directory / "chunk_vectors.npy")
+        with np.load(directory / "sentences.npz") as sentences:
+            ptr, spans, sentence_vectors = sentences["ptr"], sentences["spans"], sentences["vectors"]
+        vector_index = faiss.read_index(str(directory / "faiss.index"))
+        lexical = LexicalIndex.load(directory / "bm25")
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        raise IndexCorruptError(f"cannot read index {directory}: {error}; rebuild") from error
+    return IndexData(
+        documents={d.id: d for d in documents},
+        chunks=chunks,
+        chunk_vectors=chunk_vectors,
+        sentence_ptr=ptr,
+        sentence_spans=spans,
+        sentence_vectors=sentence_vectors,
+        lexical=lexical,
+        vector_index=vector_index,
+        settings=IndexSettings.from_dict(manifest["settings"]),
+        model_name=manifest["model"]["name"],
+        dimension=int(manifest["model"]["dimension"]),
+    )
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text("utf-8").splitlines() if line]
+
+
+def _verify_checksum(path: Path, expected: str) -> None:
+    if not path.is_file():
+        raise IndexCorruptError(f"index file {path} is missing: rebuild with `rag build`")
+    if _sha256(path) != expected:
+        raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch): rebuild")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_file(path: Path, payload: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(payload)
+        _flush(handle)
+
+
+def _flush(handle: Any) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

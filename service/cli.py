@@ -1,0 +1,155 @@
+"""The `rag` command line: build the index, serve it, ask it questions."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from corpus import CorpusError, load_corpus
+from index.errors import IndexError_
+from index.retrieval import MODES, SearchOutcome
+from service.config import Settings, get_settings
+from service.engine import DocumentNotFoundError, Engine
+from service.schemas import SearchResponse
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: F) -> F:
+    """Named errors become one clear line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (CorpusError, IndexError_, DocumentNotFoundError) as error:
+            raise click.ClickException(str(error)) from error
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+def cli() -> None:
+    """Retrieval Q&A over a corpus of articles, with exact citations.
+
+    \b
+    Examples:
+      rag build                       # index the bundled corpus (a no-op when unchanged)
+      rag ask "what projects could Larijani's visit accelerate?"
+      rag serve --port 9000
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _engine(settings: Settings) -> Engine:
+    return Engine.from_settings(settings)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
+@friendly_errors
+def build(paths: tuple[Path, ...], force: bool) -> None:
+    """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
+
+    \b
+    PATHS are .txt, .md (YAML front matter) or BEIR-style .jsonl files, or directories of them.
+    The index holds exactly these documents afterwards. Unchanged corpus: nothing is done.
+    \b
+    Examples:
+      rag build
+      rag build corpus/articles my-articles/ extra.jsonl
+    """
+    settings = get_settings()
+    documents = load_corpus(paths or settings.corpus_dirs)
+    if not documents:
+        raise click.ClickException("no documents found (supported: .txt, .md, .jsonl)")
+    result = _engine(settings).sync(documents, force=force, show_progress=True)
+    if not result.changed:
+        click.echo(f"index {result.index.version} is up to date ({len(documents)} documents); nothing to do")
+        return
+    manifest = result.index.manifest
+    click.echo(
+        f"built index {result.index.version}: {manifest['documents']} documents, {manifest['chunks']} chunks "
+        f"(added {len(result.added)}, replaced {len(result.replaced)}, removed {len(result.removed)}) "
+        f"in {settings.index_dir}"
+    )
+
+
+@cli.command()
+@click.option("--host", help="Interface to listen on (default RAG_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default RAG_PORT, 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the HTTP API (docs at /docs, OpenAPI at /openapi.json).
+
+    \b
+    Example:
+      rag serve --port 9000
+    """
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages.")
+@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response instead.")
+@friendly_errors
+def ask(question: str, k: int, mode: str, as_json: bool) -> None:
+    """Ask QUESTION and print the best passages with citations.
+
+    \b
+    Examples:
+      rag ask "what projects could Larijani's visit accelerate?"
+      rag ask "who is Syed Ali Abbas?" -k 3 --mode bm25 --json
+    """
+    settings = get_settings()
+    if not question.strip():
+        raise click.BadParameter("must not be empty", param_hint="QUESTION")
+    if not 1 <= k <= settings.max_k:
+        raise click.BadParameter(f"must be between 1 and {settings.max_k}", param_hint="-k")
+    outcome = _engine(settings).search(question.strip(), k, mode)  # type: ignore[arg-type]
+    if as_json:
+        click.echo(SearchResponse.of(outcome).model_dump_json(indent=2))
+        return
+    click.echo(render_outcome(outcome, color=sys.stdout.isatty()))
+
+
+def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
+    lines = [f"Q: {outcome.query}   [{outcome.mode}, index {outcome.index_version}]"]
+    if not outcome.answerable:
+        lines.append("No confident answer in the corpus (the closest passages follow).")
+    for hit in outcome.hits:
+        document = hit.document
+        byline = ", ".join(part for part in (document.source, document.author) if part)
+        lines.append("")
+        lines.append(f"[{hit.rank}] {document.title or document.id} ({byline})  score {hit.score:.4f}")
+        lines.append(
+            f"    {document.id} chars {hit.chunk.start}-{hit.chunk.end}; answer {hit.answer.start}-{hit.answer.end}"
+        )
+        before = hit.chunk.text[: hit.answer.start - hit.chunk.start]
+        after = hit.chunk.text[hit.answer.end - hit.chunk.start :]
+        answer = (
+            click.style(hit.answer.text, bold=True, underline=True) if color else f">>{hit.answer.text}<<"
+        )
+        lines.append("    " + (before + answer + after).replace("\n", "\n    "))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    cli(prog_name="rag")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,103 @@
+"""One JSON error shape for every failure, and the mapping from named errors to HTTP statuses.
+
+Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
+422 (400 for a body that is not JSON), unknown ids 404, a missing index 503; anything unforeseen
+is logged and answered with a plain 500 message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from corpus import CorpusError
+from index.errors import IndexError_, IndexNotFoundError
+from service.engine import DocumentNotFoundError
+
+logger = logging.getLogger("rag.service")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return JSONResponse(status_code=status, content=body)
+
+
+def _describe(error: dict[str, Any]) -> dict[str, Any]:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+    return {
+        "field": location or "body",
+        "message": error.get("msg", "invalid"),
+        "type": error.get("type", ""),
+    }
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover - registered for that type
+        raise exc
+    errors = [dict(e) for e in exc.errors()]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "malformed_json", "the request body is not valid JSON")
+    details = [_describe(e) for e in errors]
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return error_response(422, "invalid_request", summary or "invalid request", details)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
+        raise exc
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    message = str(exc.detail) if exc.status_code != 404 or exc.detail != "Not Found" else "no such route"
+    return error_response(exc.status_code, code, message)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ApiError):  # pragma: no cover
+        raise exc
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _document_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "document_not_found", str(exc))
+
+
+async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, "invalid_document", str(exc))
+
+
+async def _index_error(_: Request, exc: Exception) -> JSONResponse:
+    code = "index_not_found" if isinstance(exc, IndexNotFoundError) else "index_unavailable"
+    return error_response(503, code, str(exc))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DocumentNotFoundError, _document_not_found)
+    app.add_exception_handler(CorpusError, _corpus_error)
+    app.add_exception_handler(IndexError_, _index_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": None, "description": "Malformed request body."},
+    422: {"description": "The request is invalid; the message says which field and why."},
+}

@@ -1,0 +1,1 @@
+"""HTTP routes: thin, each one validating input, calling the engine and shaping the response."""

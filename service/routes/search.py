@@ -1,0 +1,66 @@
+"""`/search`: the passages that best answer a question, with citations and answer sentences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from service.deps import EngineDep, SettingsDep, checked_k, checked_query
+from service.schemas import ErrorResponse, SearchMode, SearchRequest, SearchResponse
+
+router = APIRouter(tags=["search"])
+
+ERRORS = {
+    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
+    422: {"model": ErrorResponse, "description": "Empty or too long query, k out of range, unknown mode."},
+    503: {"model": ErrorResponse, "description": "No index has been built yet."},
+}
+
+DESCRIPTION = (
+    "Search the corpus for the passages that best answer `query`. Each result carries the passage "
+    "text, its document (id, title, publication, author) and character offsets into the document "
+    "text, the single sentence that best answers the question (`answer`, with offsets), and an "
+    "explanation of its score. `answerable` is false when no passage is a confident match: then "
+    "say the corpus does not answer the question rather than relying on the results."
+)
+
+
+async def _search(
+    engine: EngineDep, settings: SettingsDep, query: str, k: int, mode: SearchMode
+) -> SearchResponse:
+    outcome = await run_in_threadpool(
+        engine.search, checked_query(query, settings), checked_k(k, settings), mode
+    )
+    return SearchResponse.of(outcome)
+
+
+@router.post(
+    "/search",
+    operation_id="search_passages",
+    summary="Search passages (JSON body)",
+    description=DESCRIPTION,
+    response_model=SearchResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+)
+async def search_post(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
+    return await _search(engine, settings, request.query, request.k, request.mode)
+
+
+@router.get(
+    "/search",
+    operation_id="search_passages_get",
+    summary="Search passages (query string)",
+    description=DESCRIPTION + " Same as `POST /search`, for links and curl.",
+    response_model=SearchResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+)
+async def search_get(
+    engine: EngineDep,
+    settings: SettingsDep,
+    q: Annotated[str, Query(description="The question.")],
+    k: Annotated[int, Query(ge=1, description="How many passages (1 to RAG_MAX_K, 50 by default).")] = 5,
+    mode: Annotated[SearchMode, Query(description="`hybrid` (default), `dense` or `bm25`.")] = "hybrid",
+) -> SearchResponse:
+    return await _search(engine, settings, q, k, mode)

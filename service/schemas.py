@@ -1,0 +1,164 @@
+"""Request and response schemas of the HTTP API, kept apart from the index's domain objects."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpus import Document
+from index.retrieval import Hit, SearchOutcome
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable error code, e.g. `invalid_request`.")
+    message: str = Field(description="What is wrong, in words a person or a model can act on.")
+    details: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per-field problems, when the request failed validation."
+    )
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail = Field(description="The error.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = Field(description="`ok` when the index is loaded and queries work.")
+    index_version: str = Field(description="Version of the live index generation.")
+    documents: int = Field(description="Number of documents indexed.")
+    chunks: int = Field(description="Number of passages (chunks) indexed.")
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(
+        description="The question, in natural language. Must not be empty; at most "
+        "RAG_MAX_QUERY_CHARS characters (1000 by default).",
+        examples=["what projects could Larijani's visit accelerate?"],
+    )
+    k: int = Field(5, ge=1, description="How many passages to return: 1 to RAG_MAX_K (50 by default).")
+    mode: SearchMode = Field(
+        "hybrid",
+        description="`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best "
+        "overall; `dense` matches meaning only; `bm25` matches words only.",
+    )
+
+
+class DocumentRef(BaseModel):
+    id: str = Field(description="Stable document id; `GET /documents/{id}` returns the full text.")
+    title: str = Field(description="Document title (empty when unknown).")
+    source: str = Field(description="Publication the document comes from (empty when unknown).")
+    author: str = Field(description="Author, when one is named (else empty).")
+    url: str = Field(description="Canonical URL, when known (else empty).")
+    published: str = Field(description="Publication date, when known (else empty).")
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentRef:
+        return cls(
+            id=document.id,
+            title=document.title,
+            source=document.source,
+            author=document.author,
+            url=document.url,
+            published=document.published,
+        )
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="The sentence of the passage that best answers the question.")
+    start: int = Field(description="Character offset of the sentence in the document text.")
+    end: int = Field(description="Character offset just past the sentence in the document text.")
+
+
+class ExplainOut(BaseModel):
+    dense_rank: int | None = Field(
+        description="Rank among dense (embedding) candidates; null if not among them."
+    )
+    dense_score: float = Field(description="Cosine similarity between the question and the passage.")
+    bm25_rank: int | None = Field(description="Rank among BM25 candidates; null if not among them.")
+    bm25_score: float | None = Field(description="BM25 score; null if not a BM25 candidate.")
+    matched_terms: list[str] = Field(description="Question words (stemmed match) found in the passage.")
+    fused_score: float | None = Field(description="Fused hybrid score; null outside hybrid mode.")
+    fusion: str | None = Field(description="Fusion method used in hybrid mode (`rrf` or `convex`).")
+
+
+class SearchResultItem(BaseModel):
+    rank: int = Field(description="1-based rank.")
+    score: float = Field(description="Ranking score in the requested mode (higher is better).")
+    text: str = Field(description="The passage; equals document text[start:end].")
+    chunk_id: str = Field(description="Stable passage id: `<document id>#<start>-<end>`.")
+    start: int = Field(description="Character offset of the passage in the document text.")
+    end: int = Field(description="Character offset just past the passage in the document text.")
+    document: DocumentRef = Field(description="The document the passage comes from, for citation.")
+    answer: AnswerOut = Field(description="The answer sentence inside the passage, with offsets.")
+    explain: ExplainOut = Field(description="Where the score came from.")
+
+    @classmethod
+    def of(cls, hit: Hit) -> SearchResultItem:
+        return cls(
+            rank=hit.rank,
+            score=hit.score,
+            text=hit.chunk.text,
+            chunk_id=hit.chunk.id,
+            start=hit.chunk.start,
+            end=hit.chunk.end,
+            document=DocumentRef.of(hit.document),
+            answer=AnswerOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
+            explain=ExplainOut(**vars(hit.explain)),
+        )
+
+
+class SearchResponse(BaseModel):
+    query: str = Field(description="The question as received.")
+    mode: SearchMode = Field(description="The retrieval mode used.")
+    index_version: str = Field(description="Index generation that answered; cite it with the offsets.")
+    answerable: bool = Field(
+        description="False when no passage is a confident match: the corpus likely does not answer "
+        "the question. Results are listed either way."
+    )
+    confidence: float = Field(
+        description="Best passage cosine among the top hits; compared with the threshold."
+    )
+    results: list[SearchResultItem] = Field(description="Passages, best first.")
+
+    @classmethod
+    def of(cls, outcome: SearchOutcome) -> SearchResponse:
+        return cls(
+            query=outcome.query,
+            mode=outcome.mode,
+            index_version=outcome.index_version,
+            answerable=outcome.answerable,
+            confidence=outcome.confidence,
+            results=[SearchResultItem.of(hit) for hit in outcome.hits],
+        )
+
+
+class DocumentSummary(DocumentRef):
+    characters: int = Field(description="Length of the document text in characters.")
+
+    @classmethod
+    def of(cls, document: Document) -> DocumentSummary:
+        return cls(**DocumentRef.of(document).model_dump(), characters=len(document.text))
+
+
+class DocumentListResponse(BaseModel):
+    index_version: str = Field(description="Index generation listed.")
+    documents: list[DocumentSummary] = Field(description="All documents, sorted by id.")
+
+
+class DocumentResponse(DocumentRef):
+    index_version: str = Field(description="Index generation the text comes from.")
+    text: str = Field(description="The canonical text; all offsets point into it.")
+    metadata: dict[str, Any] = Field(description="Any further metadata the document came with.")
+
+    @classmethod
+    def of_document(cls, document: Document, index_version: str) -> DocumentResponse:
+        return cls(
+            **DocumentRef.of(document).model_dump(),
+            index_version=index_version,
+            text=document.text,
+            metadata=document.metadata,
+        )
