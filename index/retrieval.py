@@ -135,7 +135,7 @@ class Retriever:
                     ),
                 )
             )
-        confidence = self._confidence(hits)
+        confidence = self._confidence([row for row, _ in ordered[:3]], vector)
         return SearchOutcome(
             query=query,
             mode=mode,
@@ -202,6 +202,7 @@ class Retriever:
             return AnswerSpan(chunk.text, chunk.start, chunk.end, float(data.chunk_vectors[row] @ vector))
         return best
 
-    def _confidence(self, hits: list[Hit]) -> float:
-        """Best passage cosine among the top three hits: how well the corpus covers the query."""
-        return max((hit.explain.dense_score for hit in hits[:3]), default=0.0)
+    def _confidence(self, top_rows: list[int], vector: Vectors) -> float:
+        """Best passage cosine among the top three candidates, whatever k: how well the corpus
+        covers the query."""
+        return max((float(self.data.chunk_vectors[row] @ vector) for row in top_rows), default=0.0)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a fake-embedder engine for fast tests, the real model for integration tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from corpus import Document, load_corpus
+from index.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from service.app import create_app
+from service.config import Settings
+from service.engine import Engine
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "articles"
+EXAMPLE_QUESTION = "what projects could Larijani's visit accelerate?"
+
+
+def make_settings(index_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test: explicit values only, never the developer's environment or .env."""
+    values: dict[str, Any] = {"index_dir": index_dir, "corpus_dirs": [BUNDLED_CORPUS], **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def bundled_documents() -> list[Document]:
+    return load_corpus([BUNDLED_CORPUS])
+
+
+@pytest.fixture
+def fake_embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path, bundled_documents: list[Document]) -> Engine:
+    """An engine over the bundled corpus with the deterministic fake embedder."""
+    engine = Engine.from_settings(
+        make_settings(tmp_path / "index", answerable_threshold=0.2), embedder=HashingEmbedder()
+    )
+    engine.sync(bundled_documents)
+    return engine
+
+
+@pytest.fixture
+def client(fake_engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(fake_engine.settings, engine=fake_engine)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_engine(
+    tmp_path_factory: pytest.TempPathFactory,
+    real_embedder: SentenceTransformerEmbedder,
+    bundled_documents: list[Document],
+) -> Engine:
+    """The real model over the real corpus, built once per test session."""
+    engine = Engine.from_settings(
+        make_settings(tmp_path_factory.mktemp("real") / "index"), embedder=real_embedder
+    )
+    engine.sync(bundled_documents)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def real_client(real_engine: Engine) -> Iterator[TestClient]:
+    with TestClient(create_app(real_engine.settings, engine=real_engine)) as test_client:
+        yield test_client
