@@ -1,0 +1,80 @@
+"""The `rag` CLI: build (and its no-op), ask, and clear errors instead of tracebacks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from index.embedding import HashingEmbedder
+from service import cli as cli_module
+from service.config import Settings, get_settings
+from service.engine import Engine
+from tests.conftest import BUNDLED_CORPUS
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
+    monkeypatch.setattr(
+        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
+    )
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_build_then_rebuild_is_a_no_op(runner: CliRunner) -> None:
+    first = runner.invoke(cli_module.cli, ["build"])
+    assert first.exit_code == 0, first.output
+    assert "3 documents" in first.output and "added 3" in first.output
+    second = runner.invoke(cli_module.cli, ["build"])
+    assert second.exit_code == 0
+    assert "up to date" in second.output
+
+
+def test_build_from_paths(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "one.txt").write_text("Gwadar Port\nThe port of Gwadar opened a new berth.", "utf-8")
+    result = runner.invoke(cli_module.cli, ["build", str(tmp_path / "one.txt")])
+    assert result.exit_code == 0, result.output
+    assert "1 documents" in result.output
+
+
+def test_ask_human_and_json(runner: CliRunner) -> None:
+    runner.invoke(cli_module.cli, ["build"])
+    human = runner.invoke(
+        cli_module.cli, ["ask", "Peace Pipeline maritime initiatives", "-k", "2", "--mode", "bm25"]
+    )
+    assert human.exit_code == 0, human.output
+    assert "[1] Larijani's visit to Pakistan (Nournews commentary) (Nournews)" in human.output
+    assert ">>This trip could also accelerate" in human.output
+    as_json = runner.invoke(cli_module.cli, ["ask", "Peace Pipeline", "--json", "-k", "1"])
+    body = json.loads(as_json.output)
+    assert body["results"][0]["document"]["id"] == "nournews-larijani-visit"
+    assert set(body) == {"query", "mode", "index_version", "answerable", "confidence", "results"}
+
+
+def test_errors_are_messages_not_tracebacks(runner: CliRunner, tmp_path: Path) -> None:
+    no_index = runner.invoke(cli_module.cli, ["ask", "anything"])
+    assert no_index.exit_code == 1
+    assert "Error: no index in" in no_index.output and "rag build" in no_index.output
+    assert "Traceback" not in no_index.output
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe broken")
+    broken = runner.invoke(cli_module.cli, ["build", str(bad)])
+    assert broken.exit_code == 1 and "not valid UTF-8" in broken.output
+    runner.invoke(cli_module.cli, ["build"])
+    assert runner.invoke(cli_module.cli, ["ask", "x", "-k", "0"]).exit_code == 2
+    assert runner.invoke(cli_module.cli, ["ask", "x", "--mode", "nope"]).exit_code == 2
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_PORT", "9000")
+    monkeypatch.setenv("RAG_FUSION", "convex")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.port == 9000
+    assert settings.retrieval_options().fusion == "convex"

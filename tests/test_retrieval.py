@@ -1,0 +1,75 @@
+"""Retrieval over the fake embedder: modes, explanations, answer spans, duplicates, abstention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from corpus import Document
+from index.building import IndexSettings
+from index.embedding import HashingEmbedder
+from index.retrieval import RetrievalOptions, Retriever
+from index.store import IndexStore
+from index.updates import sync_corpus
+
+
+def retriever_over(documents: list[Document], tmp_path: Path, **options: float) -> Retriever:
+    loaded = sync_corpus(IndexStore(tmp_path), documents, HashingEmbedder(), IndexSettings()).index
+    return Retriever(loaded.data, loaded.version, HashingEmbedder(), RetrievalOptions(**options))  # type: ignore[arg-type]
+
+
+def test_duplicated_article_does_not_fill_the_top_k_twice(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    original = next(d for d in bundled_documents if d.id == "nournews-larijani-visit")
+    copy = Document(id="nournews-copy", title=original.title, source="Mirror", text=original.text)
+    retriever = retriever_over([*bundled_documents, copy], tmp_path)
+    hits = retriever.search("Peace Pipeline port maritime initiatives", k=5).hits
+    texts = [hit.chunk.text for hit in hits]
+    assert len(texts) == len(set(texts))
+    assert sum("Peace Pipeline" in text for text in texts) == 1
+
+
+def test_overlapping_windows_of_one_document_are_not_both_returned(tmp_path: Path) -> None:
+    sentences = " ".join(f"Sentence number {i} talks about the Gwadar port project." for i in range(60))
+    retriever = retriever_over([Document(id="long", text=sentences)], tmp_path, duplicate_overlap=0.5)
+    hits = retriever.search("Gwadar port project", k=10).hits
+    for i, first in enumerate(hits):
+        for second in hits[i + 1 :]:
+            overlap = min(first.chunk.end, second.chunk.end) - max(first.chunk.start, second.chunk.start)
+            assert overlap <= 0.5 * min(len(first.chunk.text), len(second.chunk.text))
+
+
+def test_hybrid_explanation_carries_both_rankings(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    retriever = retriever_over(bundled_documents, tmp_path)
+    top = retriever.search("Peace Pipeline", k=3, mode="hybrid").hits[0]
+    assert "Peace Pipeline" in top.chunk.text
+    assert top.explain.bm25_rank == 1 and top.explain.dense_rank is not None
+    assert top.explain.fused_score == top.score and top.explain.fusion == "rrf"
+    assert {"peace", "pipeline"} <= set(top.explain.matched_terms)
+    assert "Peace Pipeline" in top.answer.text
+    dense_top = retriever.search("Peace Pipeline", k=3, mode="dense").hits[0]
+    assert dense_top.explain.fused_score is None and dense_top.explain.matched_terms == []
+    assert dense_top.score == dense_top.explain.dense_score
+
+
+def test_answer_span_is_a_sentence_inside_the_passage(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    retriever = retriever_over(bundled_documents, tmp_path)
+    for hit in retriever.search("twelve cooperation documents free trade agreement", k=5).hits:
+        text = hit.document.text
+        assert hit.chunk.start <= hit.answer.start < hit.answer.end <= hit.chunk.end
+        assert text[hit.answer.start : hit.answer.end] == hit.answer.text
+    best = retriever.search("twelve cooperation documents free trade agreement", k=1, mode="bm25").hits[0]
+    assert "signing of twelve cooperation documents" in best.answer.text
+
+
+def test_abstention_uses_the_threshold(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    strict = retriever_over(bundled_documents, tmp_path / "a", answerable_threshold=0.99)
+    lenient = retriever_over(bundled_documents, tmp_path / "b", answerable_threshold=0.3)
+    question = "Peace Pipeline port maritime"
+    assert not strict.search(question).answerable
+    assert lenient.search(question).answerable
+    nonsense = lenient.search("zebra quantum lasagna")
+    assert not nonsense.answerable and nonsense.confidence < 0.3
+    assert strict.search(question).hits  # results are still listed

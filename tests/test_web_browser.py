@@ -1,0 +1,105 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Playwright against a
+running server (real model, real corpus). Screenshots go to test-artifacts/ for a person to look at.
+
+Chromium comes from `make browser` (apt); the test is skipped, saying so, when it is missing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from service.app import create_app
+from service.engine import Engine
+from tests.conftest import EXAMPLE_QUESTION, PROJECT_ROOT
+from tests.live_server import live_server
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def base_url(real_engine: Engine) -> Iterator[str]:
+    with live_server(create_app(real_engine.settings, engine=real_engine)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed: run `make browser`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser: Browser, width: int, height: int) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith("http://127.0.0.1") else None)
+    page.external_requests = external  # type: ignore[attr-defined]
+    return page
+
+
+def test_ask_on_the_page_and_open_the_article(browser: Browser, base_url: str, real_engine: Engine) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = new_page(browser, 1280, 900)
+    page.goto(f"{base_url}/")
+    page.keyboard.press("/")  # the keyboard shortcut focuses the question
+    expect(page.locator("#q")).to_be_focused()
+    page.keyboard.type(EXAMPLE_QUESTION)
+    page.keyboard.press("Enter")
+
+    first = page.locator("li.result").first
+    expect(first.locator("mark.answer")).to_contain_text("Peace Pipeline")
+    expect(page.locator("#status")).to_have_class("ok")
+    expect(first.locator("h2")).to_have_text("Larijani's visit to Pakistan (Nournews commentary)")
+    expect(first.locator(".meta")).to_contain_text("Nournews")
+    expect(first.locator(".score")).to_contain_text("score 0.")
+    assert page.url.endswith("/?q=" + quote(EXAMPLE_QUESTION, safe=""))  # shareable link
+    page.screenshot(path=str(ARTIFACTS / "web-desktop-results.png"), full_page=True)
+
+    first.locator("a.open").click()
+    passage = page.locator("#passage")
+    expect(passage).to_be_visible()
+    expect(passage).to_be_in_viewport()  # scrolled to the passage
+    expect(passage.locator("mark.answer")).to_contain_text("Peace Pipeline")
+    document = real_engine.document("nournews-larijani-visit")
+    assert passage.text_content() in document.text
+    assert page.locator("#article-text").text_content() == document.text
+    page.screenshot(path=str(ARTIFACTS / "web-desktop-article.png"))
+    assert page.external_requests == []  # type: ignore[attr-defined]
+
+
+def test_shared_link_on_a_phone_and_no_confident_answer(browser: Browser, base_url: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = new_page(browser, 390, 844)
+    page.goto(f"{base_url}/?q={quote(EXAMPLE_QUESTION)}")
+    expect(page.locator("#q")).to_have_value(EXAMPLE_QUESTION)
+    expect(page.locator("li.result").first.locator("mark.answer")).to_contain_text("Peace Pipeline")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+    page.screenshot(path=str(ARTIFACTS / "web-phone-results.png"))
+
+    page.goto(f"{base_url}/?q={quote('what is the population of Tokyo?')}")
+    status = page.locator("#status")
+    expect(status).to_have_class("no-answer")
+    expect(status).to_contain_text("No confident answer")
+    page.screenshot(path=str(ARTIFACTS / "web-phone-no-answer.png"))
+    assert page.external_requests == []  # type: ignore[attr-defined]
