@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run build test lint typecheck eval bench clean
+.PHONY: install run build test lint typecheck eval bench clean browser loadtest
 
 # torch==2.13.0 first: it resolves to the CPU build on disk; any other request pulls CUDA wheels.
 $(STAMP): pyproject.toml
@@ -31,8 +31,25 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: lint typecheck
+# Debian's chromium for the browser test (Playwright's own browser download is not used).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: lint typecheck browser
 	$(BIN)/pytest
+
+# Queries at concurrency 1, 4 and 16 (10 s each at most) while documents are added and removed,
+# on 127.0.0.1 with a fresh index and the real model; fails on any error or lost change.
+loadtest: install
+	$(BIN)/python -m eval.loadtest --concurrency 1,4,16 --seconds 10
+
+# Speed against the floor (the embedding model alone): HTTP latency and throughput at concurrency
+# 1/8/32, build throughput, index growth to 1M chunks, the int8 ONNX backend. About 15 min on 2
+# cores; writes eval/reports/bench.{json,md,png}. SciFact is read from SCIFACT, never copied.
+SCIFACT ?= ../shared/beir/scifact
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+	$(BIN)/python -m eval.bench --scifact $(SCIFACT)
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from corpus import Document
 from index.chunking import Chunk, ChunkerSettings, chunk_document, make_splitter
-from index.embedding import Embedder, Vectors
+from index.embedding import Embedder, Vectors, embed_passages_and_spans
 from index.lexical import LexicalIndex
 from index.text_spans import sentence_spans
 from index.vectors import VectorIndexSettings, build_vector_index
@@ -40,7 +40,7 @@ class IndexSettings:
     def from_dict(cls, data: dict[str, object]) -> IndexSettings:
         values = dict(data)
         chunker = ChunkerSettings(**values.pop("chunker", {}))  # type: ignore[arg-type]
-        vectors = VectorIndexSettings(**values.pop("vectors", {}))  # type: ignore[arg-type]
+        vectors = VectorIndexSettings.from_dict(values.pop("vectors", {}))  # type: ignore[arg-type]
         return cls(chunker=chunker, vectors=vectors, **values)  # type: ignore[arg-type]
 
 
@@ -99,8 +99,14 @@ def build_index_data(
     settings: IndexSettings,
     known_vectors: dict[str, npt.NDArray[np.float32]] | None = None,
     show_progress: bool = False,
+    with_sentences: bool = True,
 ) -> IndexData:
-    """Chunk, embed (reusing `known_vectors` by text key) and index `documents`."""
+    """Chunk, embed (reusing `known_vectors` by text key) and index `documents`.
+
+    `with_sentences=False` skips sentence spans and their vectors (answer spans then fall back
+    to the whole chunk): ranking-only indexes, such as a BEIR corpus under evaluation, need
+    neither and embedding every sentence would double the cost.
+    """
     splitter = make_splitter(settings.chunker, embedder.count_tokens)
     by_id = {document.id: document for document in sorted(documents, key=lambda d: d.id)}
     chunks = [chunk for document in by_id.values() for chunk in chunk_document(document, splitter)]
@@ -108,16 +114,17 @@ def build_index_data(
     spans: list[tuple[int, int]] = []
     pointer = [0]
     for chunk in chunks:
-        spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
+        if with_sentences:
+            spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
         pointer.append(len(spans))
     passages = [embedded_passage(c, by_id[c.document_id], settings) for c in chunks]
-    sentences = [
-        by_id[chunk.document_id].text[start:end]
-        for chunk, first, last in zip(chunks, pointer, pointer[1:], strict=False)
-        for start, end in spans[first:last]
+    passage_spans = [
+        _spans_in_passage(passage, chunk, spans[first:last])
+        for passage, chunk, first, last in zip(passages, chunks, pointer, pointer[1:], strict=False)
     ]
-    vectors = _embed_with_reuse(passages + sentences, embedder, known_vectors or {}, show_progress)
-    chunk_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages) :]
+    chunk_vectors, sentence_vectors = _embed_with_reuse(
+        passages, passage_spans, embedder, known_vectors or {}, show_progress
+    )
 
     lexical = LexicalIndex.build(
         [lexical_passage(c, by_id[c.document_id], settings) for c in chunks] or [""],
@@ -145,32 +152,72 @@ def known_vectors_of(data: IndexData) -> dict[str, npt.NDArray[np.float32]]:
     for row, chunk in enumerate(data.chunks):
         document = data.documents[chunk.document_id]
         known[text_key(embedded_passage(chunk, document, data.settings))] = data.chunk_vectors[row]
-        for sentence_row, start, end in data.chunk_sentences(row):
-            known[text_key(document.text[start:end])] = data.sentence_vectors[sentence_row]
+        passage = embedded_passage(chunk, document, data.settings)
+        known[text_key(passage)] = data.chunk_vectors[row]
+        sentences = data.chunk_sentences(row)
+        relative = _spans_in_passage(passage, chunk, [(start, end) for _, start, end in sentences])
+        for (sentence_row, _, _), (start, end) in zip(sentences, relative, strict=True):
+            known[span_key(passage, start, end)] = data.sentence_vectors[sentence_row]
     return known
 
 
+def span_key(passage: str, start: int, end: int) -> str:
+    """Key of a sentence vector: it is pooled from the passage's tokens (see
+    `embed_passages_and_spans`), so it depends on the whole passage, not only the sentence."""
+    return text_key(f"{start}:{end}\0{passage}")
+
+
+def _spans_in_passage(passage: str, chunk: Chunk, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Document offsets of the chunk's sentences -> offsets into the embedded passage."""
+    shift = passage.rfind(chunk.text)
+    if shift < 0:
+        raise ValueError(f"embedded passage of chunk {chunk.id} does not contain the chunk text")
+    return [(start - chunk.start + shift, end - chunk.start + shift) for start, end in spans]
+
+
 def _embed_with_reuse(
-    texts: list[str],
+    passages: list[str],
+    spans: list[list[tuple[int, int]]],
     embedder: Embedder,
     known: dict[str, npt.NDArray[np.float32]],
     show_progress: bool,
     batch_size: int = 64,
-) -> Vectors:
-    keys = [text_key(text) for text in texts]
-    missing = list(dict.fromkeys(key for key in keys if key not in known))
-    text_of = dict(zip(keys, texts, strict=True))
+) -> tuple[Vectors, Vectors]:
+    """Passage vectors and, row after row, the vectors of each passage's sentence spans; a
+    passage is encoded again only if its vector or one of its span vectors is not `known`."""
+    passage_keys = [text_key(passage) for passage in passages]
+    span_keys = [
+        [span_key(passage, start, end) for start, end in passage_spans]
+        for passage, passage_spans in zip(passages, spans, strict=True)
+    ]
+    missing = list(
+        dict.fromkeys(
+            row
+            for row, (key, keys) in enumerate(zip(passage_keys, span_keys, strict=True))
+            if key not in known or any(k not in known for k in keys)
+        )
+    )
     fresh: dict[str, npt.NDArray[np.float32]] = {}
     # Longest first so each batch pads little; the order is undone by the key lookup below.
-    missing.sort(key=lambda key: len(text_of[key]), reverse=True)
+    missing.sort(key=lambda row: len(passages[row]), reverse=True)
     progress: Callable[[int], object]
-    with tqdm(total=len(missing), desc="embedding", unit="text", disable=not show_progress) as bar:
+    with tqdm(total=len(missing), desc="embedding", unit="passage", disable=not show_progress) as bar:
         progress = bar.update
         for begin in range(0, len(missing), batch_size):
             batch = missing[begin : begin + batch_size]
-            for key, vector in zip(batch, embedder.embed_batch([text_of[k] for k in batch]), strict=True):
-                fresh[key] = vector
+            vectors, span_vectors = embed_passages_and_spans(
+                embedder, [passages[row] for row in batch], [spans[row] for row in batch]
+            )
+            for row, vector, row_span_vectors in zip(batch, vectors, span_vectors, strict=True):
+                fresh[passage_keys[row]] = vector
+                fresh.update(zip(span_keys[row], row_span_vectors, strict=True))
             progress(len(batch))
-    if not texts:
-        return np.zeros((0, embedder.dimension), dtype=np.float32)
-    return np.stack([fresh[key] if key in fresh else known[key] for key in keys]).astype(np.float32)
+
+    def vector_of(key: str) -> npt.NDArray[np.float32]:
+        return fresh[key] if key in fresh else known[key]
+
+    empty = np.zeros((0, embedder.dimension), dtype=np.float32)
+    chunk_vectors = np.stack([vector_of(key) for key in passage_keys]) if passages else empty
+    all_span_keys = [key for keys in span_keys for key in keys]
+    sentence_vectors = np.stack([vector_of(key) for key in all_span_keys]) if all_span_keys else empty
+    return chunk_vectors.astype(np.float32), sentence_vectors.astype(np.float32)

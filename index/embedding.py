@@ -9,13 +9,15 @@ deterministic bag-of-words fake for unit tests that need no model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import os
 import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +39,31 @@ class Embedder(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class SpanEmbedder(Embedder, Protocol):
+    """An embedder that can pool span vectors out of one forward pass over the whole text."""
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[Vectors]]: ...
+
+
+def embed_passages_and_spans(
+    embedder: Embedder, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+) -> tuple[Vectors, list[Vectors]]:
+    """Vectors of `texts` and, per text, of its (start, end) character spans: in one pass when
+    the embedder can (`SpanEmbedder`), else by embedding the span texts on their own."""
+    if isinstance(embedder, SpanEmbedder) and any(spans):
+        return embedder.embed_with_spans(texts, spans)
+    span_texts = [
+        text[start:end] for text, text_spans in zip(texts, spans, strict=True) for start, end in text_spans
+    ]
+    vectors = embedder.embed_batch(list(texts) + span_texts)
+    text_vectors, rest = vectors[: len(texts)], vectors[len(texts) :]
+    bounds = np.cumsum([0, *(len(text_spans) for text_spans in spans)])
+    return text_vectors, [rest[first:last] for first, last in itertools.pairwise(bounds)]
 
 
 def default_model_path() -> str:
@@ -84,7 +111,63 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer.tokenize(text))
+        return len(self._token_counter.encode(text, add_special_tokens=False).ids)
+
+    @functools.cached_property
+    def _token_counter(self) -> Any:
+        """The model's Rust tokenizer, cloned without padding or truncation: chunking counts
+        word pieces thousands of times per build, and `tokenizer.tokenize` costs twice as much."""
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_str(self.model.tokenizer.backend_tokenizer.to_str())
+        counter.no_padding()
+        counter.no_truncation()
+        return counter
+
+    def embed_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[Vectors]]:
+        """Each text's vector and a vector per (start, end) character span of it, from ONE
+        forward pass per text: a span's vector is the mean of its tokens' contextual embeddings,
+        L2-normalised (the text's own vector is the model's usual mean pooling). Embedding every
+        span separately would double the cost of a build. Spans the model never saw (cut off by
+        truncation) are encoded on their own."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        model = self.model
+        outputs = model.encode(
+            list(texts), batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        offsets = model.tokenizer(
+            list(texts), truncation=True, max_length=model.max_seq_length, return_offsets_mapping=True
+        )["offset_mapping"]
+        text_vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_vectors: list[Vectors] = []
+        unseen: list[tuple[int, int, str]] = []  # (text row, span row, span text)
+        for row, (output, text_spans) in enumerate(zip(outputs, spans, strict=True)):
+            text_vectors[row] = _normalised(output["sentence_embedding"].float().numpy())
+            tokens = output["token_embeddings"].float().numpy()
+            starts, ends = np.asarray(offsets[row], dtype=np.int64).reshape(-1, 2).T
+            vectors = np.zeros((len(text_spans), self.dimension), dtype=np.float32)
+            for span_row, (start, end) in enumerate(text_spans):
+                # Word pieces overlapping the span; special tokens have empty (0, 0) offsets.
+                inside = (ends > starts) & (starts < end) & (ends > start)
+                if inside.any():
+                    vectors[span_row] = _normalised(tokens[: len(starts)][inside].mean(axis=0))
+                else:
+                    unseen.append((row, span_row, texts[row][start:end]))
+            span_vectors.append(vectors)
+        if unseen:
+            for (row, span_row, _), vector in zip(
+                unseen, self.embed_batch([t for *_, t in unseen]), strict=True
+            ):
+                span_vectors[row][span_row] = vector
+        return text_vectors, span_vectors
+
+
+def _normalised(vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def _load_sentence_transformer(location: str) -> Any:

@@ -7,6 +7,7 @@ query's own words whose stem occurs in the chunk, so an explanation reads "pipel
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,11 +21,23 @@ _STEMMER = Stemmer.Stemmer("english")
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
+_STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+
+
 def stem_tokens(texts: Sequence[str]) -> list[list[str]]:
-    tokenized = bm25s.tokenize(
-        list(texts), stopwords="en", stemmer=_STEMMER, return_ids=False, show_progress=False
-    )
-    return [list(tokens) for tokens in tokenized]  # type: ignore[union-attr]
+    """The tokens `bm25s.tokenize(texts, stopwords="en", stemmer=...)` gives (lower-cased words
+    of two or more characters, English stop words dropped, Snowball-stemmed), computed directly:
+    bm25s builds progress bars and vocabularies on every call, which cost ~1 ms per query."""
+    return [
+        _STEMMER.stemWords([w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]) for text in texts
+    ]
+
+
+@functools.lru_cache(maxsize=50_000)
+def stem_set(text: str) -> frozenset[str]:
+    """The stems of `text` as a set, cached: each query looks again at the sentences of the
+    chunks it hits, and popular chunks come back query after query."""
+    return frozenset(stem_tokens([text])[0])
 
 
 class LexicalIndex:
@@ -79,7 +92,7 @@ class LexicalIndex:
 
 def matched_terms(query: str, text: str) -> list[str]:
     """Query words (as typed, lower-cased, stop words dropped) whose stem occurs in `text`."""
-    text_stems = set(stem_tokens([text])[0])
+    text_stems = stem_set(text)
     matched: list[str] = []
     for word in dict.fromkeys(_WORD.findall(query.lower())):
         stems = stem_tokens([word])[0]

@@ -9,21 +9,30 @@ confidence threshold calibrated on the eval set (`make eval`).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+import numpy as np
 
 from corpus import Document
 from index.building import IndexData
 from index.chunking import Chunk
 from index.embedding import Embedder, Vectors
 from index.fusion import convex_combination, reciprocal_rank_fusion
-from index.lexical import matched_terms, stem_tokens
+from index.lexical import matched_terms, stem_set, stem_tokens
 from index.vectors import search_vectors
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 _WORD = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=50_000)
+def _word_set(text: str) -> frozenset[str]:
+    """Lower-cased words of a chunk, cached: duplicate checks compare the same chunks often."""
+    return frozenset(_WORD.findall(text.lower()))
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class RetrievalOptions:
     rrf_k: float = 60.0
     dense_weight: float = 0.5
     answerable_threshold: float = 0.45
+    sentence_weight: float = 0.0
     answer_term_weight: float = 0.3
     duplicate_overlap: float = 0.5
     duplicate_jaccard: float = 0.85
@@ -77,6 +87,15 @@ class SearchOutcome:
     hits: list[Hit] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Candidates:
+    vector: Vectors
+    ordered: list[tuple[int, float]]
+    dense_rank: dict[int, int]
+    lexical_rank: dict[int, int]
+    lexical_score: dict[int, float]
+
+
 class Retriever:
     def __init__(self, data: IndexData, version: str, embedder: Embedder, options: RetrievalOptions) -> None:
         self.data = data
@@ -84,15 +103,21 @@ class Retriever:
         self.embedder = embedder
         self.options = options
 
-    def search(
-        self, query: str, k: int = 5, mode: Mode = "hybrid", query_vector: Vectors | None = None
-    ) -> SearchOutcome:
-        data, options = self.data, self.options
+    def rank(
+        self, query: str, mode: Mode = "hybrid", limit: int | None = None, query_vector: Vectors | None = None
+    ) -> list[tuple[int, float]]:
+        """Candidate chunk rows and their scores, best first: the ranking `search` starts from,
+        before near-duplicates are dropped and answer spans found (what ranking metrics need).
+
+        `limit` is how many candidates each underlying ranking contributes (default: the
+        `candidates` option)."""
+        return self._candidates(query, mode, limit or self.options.candidates, query_vector).ordered
+
+    def _candidates(self, query: str, mode: Mode, limit: int, query_vector: Vectors | None) -> _Candidates:
+        data = self.data
         if query_vector is None:
             query_vector = self.embedder.embed_batch([query])
         vector = query_vector.reshape(-1)
-        limit = max(options.candidates, k * 4)
-
         dense_rows, dense_scores = ([], [])
         if mode != "bm25":
             rows, scores = search_vectors(data.vector_index, vector[None, :], limit)
@@ -102,11 +127,23 @@ class Retriever:
         if mode != "dense":
             rows_1d, scores_1d = data.lexical.search(query, limit)
             lexical_rows, lexical_scores = rows_1d.tolist(), scores_1d.tolist()
-
-        dense_rank = {row: rank for rank, row in enumerate(dense_rows, start=1)}
-        lexical_rank = {row: rank for rank, row in enumerate(lexical_rows, start=1)}
         lexical_score = dict(zip(lexical_rows, lexical_scores, strict=True))
-        ordered = self._order(mode, vector, dense_rows, dense_scores, lexical_rows, lexical_score)
+        return _Candidates(
+            vector=vector,
+            ordered=self._order(mode, vector, dense_rows, dense_scores, lexical_rows, lexical_score),
+            dense_rank={row: rank for rank, row in enumerate(dense_rows, start=1)},
+            lexical_rank={row: rank for rank, row in enumerate(lexical_rows, start=1)},
+            lexical_score=lexical_score,
+        )
+
+    def search(
+        self, query: str, k: int = 5, mode: Mode = "hybrid", query_vector: Vectors | None = None
+    ) -> SearchOutcome:
+        data, options = self.data, self.options
+        candidates = self._candidates(query, mode, max(options.candidates, k * 4), query_vector)
+        vector, ordered = candidates.vector, candidates.ordered
+        dense_rank, lexical_rank = candidates.dense_rank, candidates.lexical_rank
+        lexical_score = candidates.lexical_score
 
         hits: list[Hit] = []
         term_weights = data.lexical.idf(set(stem_tokens([query])[0]))
@@ -160,14 +197,38 @@ class Retriever:
             return [(row, lexical_score[row]) for row in lexical_rows]
         if self.options.fusion == "rrf":
             return reciprocal_rank_fusion([dense_rows, lexical_rows], k=self.options.rrf_k)
-        dense = dict(zip(dense_rows, dense_scores, strict=True))
-        for row in lexical_rows:
-            dense.setdefault(row, float(self.data.chunk_vectors[row] @ vector))
+        rows = list(dict.fromkeys(dense_rows + lexical_rows))
+        dense = self._dense_signal(rows, vector, self.options.sentence_weight)
         return convex_combination(dense, lexical_score, self.options.dense_weight)
+
+    def _dense_signal(self, rows: list[int], vector: Vectors, weight: float) -> dict[int, float]:
+        """Hybrid mode's dense score of each row: ``(1 - s) * cos(q, passage) + s * max over the
+        passage's sentences of cos(q, sentence)``, s = `sentence_weight`. A question usually asks
+        about one sentence, which a passage vector dilutes; rows without sentence vectors (a
+        ranking-only index) use the passage cosine alone."""
+        data = self.data
+        if not rows:
+            return {}
+        cosines = data.chunk_vectors[rows] @ vector
+        if weight <= 0 or len(data.sentence_vectors) == 0:
+            return dict(zip(rows, cosines.tolist(), strict=True))
+        starts, ends = data.sentence_ptr[rows], data.sentence_ptr[np.asarray(rows) + 1]
+        sentence_rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        sentence_cosines = (
+            data.sentence_vectors[sentence_rows] @ vector if len(sentence_rows) else cosines[:0]
+        )
+        signal: dict[int, float] = {}
+        offset = 0
+        for row, cosine, start, end in zip(rows, cosines.tolist(), starts, ends, strict=True):
+            count = int(end - start)
+            best = float(sentence_cosines[offset : offset + count].max()) if count else cosine
+            offset += count
+            signal[row] = (1.0 - weight) * cosine + weight * best
+        return signal
 
     def _is_duplicate(self, row: int, hits: list[Hit]) -> bool:
         chunk = self.data.chunks[row]
-        words = set(_WORD.findall(chunk.text.lower()))
+        words = _word_set(chunk.text)
         for hit in hits:
             other = hit.chunk
             if other.document_id == chunk.document_id:
@@ -175,7 +236,7 @@ class Retriever:
                 shorter = min(chunk.end - chunk.start, other.end - other.start)
                 if overlap > self.options.duplicate_overlap * shorter:
                     return True
-            other_words = set(_WORD.findall(other.text.lower()))
+            other_words = _word_set(other.text)
             union = words | other_words
             if union and len(words & other_words) / len(union) >= self.options.duplicate_jaccard:
                 return True
@@ -190,7 +251,7 @@ class Retriever:
         for sentence_row, start, end in data.chunk_sentences(row):
             text = document.text[start:end]
             cosine = float(data.sentence_vectors[sentence_row] @ vector)
-            stems = set(stem_tokens([text])[0])
+            stems = stem_set(text)
             covered = (
                 sum(w for t, w in term_weights.items() if t in stems) / total_weight if total_weight else 0.0
             )
@@ -204,5 +265,5 @@ class Retriever:
 
     def _confidence(self, top_rows: list[int], vector: Vectors) -> float:
         """Best passage cosine among the top three candidates, whatever k: how well the corpus
-        covers the query."""
-        return max((float(self.data.chunk_vectors[row] @ vector) for row in top_rows), default=0.0)
+        covers the query (threshold calibrated in README "Evaluation")."""
+        return max(self._dense_signal(top_rows, vector, 0.0).values(), default=0.0)

@@ -11,6 +11,12 @@ A generation is written into a temporary directory, every file is fsynced, the d
 renamed into place and only then is CURRENT replaced (write, fsync, rename, fsync the parent).
 A crash at any point leaves CURRENT naming a complete generation. Loading verifies every file
 against the SHA-256 recorded in the manifest and the model against the configured one.
+
+Clean-up after a commit keeps the new generation and the one it replaced (a reader that has just
+read the old CURRENT can still load it) and deletes everything else, including staging
+directories left by a crashed writer. A reader that still loses the race (two more commits while
+it reads) sees CURRENT move and simply loads again. Out of scope: choosing what to write (see
+`index.updates`) and serialising writers, which callers do with `write_lock()`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +45,7 @@ from index.lexical import LexicalIndex
 from index.vectors import vector_index_kind
 
 INDEX_FORMAT = 1
-GENERATIONS_KEPT = 2
+LOAD_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,24 @@ class IndexStore:
         return manifest
 
     def load(self, model_name: str | None = None, dimension: int | None = None) -> LoadedIndex:
-        """The live generation, checked against the configured model and its checksums."""
-        manifest = self.read_manifest()
+        """The live generation, checked against the configured model and its checksums.
+
+        If a writer in another process switched CURRENT and cleaned up the generation being read
+        meanwhile, the read fails; it is retried on the new CURRENT, so only real damage raises.
+        """
+        for _ in range(LOAD_ATTEMPTS - 1):
+            version = self.current_version()
+            try:
+                return self._load_version(version, model_name, dimension)
+            except IndexCorruptError:
+                if self.current_version() == version:
+                    raise
+        return self._load_version(self.current_version(), model_name, dimension)
+
+    def _load_version(
+        self, version: str | None, model_name: str | None, dimension: int | None
+    ) -> LoadedIndex:
+        manifest = self.read_manifest(version)
         directory = self.generations / str(manifest["index_version"])
         if manifest.get("format") != INDEX_FORMAT:
             raise IndexMismatchError(
@@ -103,8 +125,19 @@ class IndexStore:
             _verify_checksum(directory / name, expected)
         return LoadedIndex(_read_data(directory, manifest), manifest)
 
-    def commit(self, data: IndexData, built_from: str | None) -> LoadedIndex:
-        """Write `data` as a new generation and make it live. Call under `write_lock`."""
+    def commit(
+        self,
+        data: IndexData,
+        built_from: str | None,
+        before_switch: Callable[[], None] | None = None,
+    ) -> LoadedIndex:
+        """Write `data` as a new generation and make it live. Call under `write_lock`.
+
+        Everything is on disk (fsynced) when this returns, so the caller may acknowledge the
+        change. `before_switch` runs after the generation is complete but before CURRENT names
+        it; tests use it to crash the process at the worst moment.
+        """
+        replaced = self.current_version()
         self.generations.mkdir(parents=True, exist_ok=True)
         created = datetime.now(UTC)
         fingerprint = corpus_fingerprint(list(data.documents.values()))
@@ -130,20 +163,25 @@ class IndexStore:
         _fsync_directory(staging)
         os.replace(staging, self.generations / version)
         _fsync_directory(self.generations)
+        if before_switch is not None:
+            before_switch()
         _write_file(self.root / "CURRENT.tmp", version.encode())
         os.replace(self.root / "CURRENT.tmp", self.root / "CURRENT")
         _fsync_directory(self.root)
-        self._remove_old_generations(keep=version)
+        self._remove_old_generations(keep={version, replaced})
         return LoadedIndex(data, manifest)
 
-    def _remove_old_generations(self, keep: str) -> None:
-        names = sorted(
-            (p.name for p in self.generations.iterdir() if p.is_dir() and not p.name.startswith(".")),
-            reverse=True,
-        )
-        keep_names = {keep, *names[:GENERATIONS_KEPT]}
+    def generation_names(self) -> list[str]:
+        """Complete generations on disk (staging directories excluded)."""
+        if not self.generations.is_dir():
+            return []
+        return sorted(p.name for p in self.generations.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def _remove_old_generations(self, keep: set[str | None]) -> None:
+        # Re-read CURRENT: whatever it names is never deleted, even if the caller's idea is stale.
+        keep = {*keep, self.current_version()}
         for path in self.generations.iterdir():
-            if path.name not in keep_names:
+            if path.name not in keep:
                 shutil.rmtree(path, ignore_errors=True)
 
 

@@ -1,14 +1,19 @@
 """Changing what is indexed: full syncs (`rag build`) and per-document upserts and deletes.
 
-Each change loads the live generation, rebuilds from its documents plus the change (re-embedding
+Each change reads the live generation, rebuilds from its documents plus the change (re-embedding
 only text not embedded before) and commits a new generation, all under the store's write lock so
-concurrent writers, in one process or several, never lose each other's changes.
+concurrent writers, in one process or several, never lose each other's changes: every writer
+starts from whatever CURRENT names once it holds the lock, never from a stale copy.
+
+A caller that already holds the live generation in memory passes it as `live`; it is used only
+if CURRENT still names it under the lock, which saves reading and verifying it from disk.
+Out of scope: parsing documents (corpus/) and swapping the live retriever (service/engine.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from corpus import Document
@@ -22,6 +27,16 @@ from index.building import (
 from index.embedding import Embedder
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.store import IndexStore, LoadedIndex
+
+BeforeSwitch = Callable[[], None] | None
+
+
+class MissingDocumentsError(LookupError):
+    """Asked to remove documents the index does not hold; nothing was changed."""
+
+    def __init__(self, document_ids: Sequence[str]) -> None:
+        super().__init__(f"no document with id {', '.join(repr(i) for i in document_ids)}")
+        self.document_ids = list(document_ids)
 
 
 @dataclass(frozen=True)
@@ -47,15 +62,19 @@ def sync_corpus(
     settings: IndexSettings,
     force: bool = False,
     show_progress: bool = False,
+    live: LoadedIndex | None = None,
+    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
     """Make the index hold exactly `documents`; a no-op when nothing changed since the last sync."""
     fingerprint = build_fingerprint(documents, settings, embedder)
     with store.write_lock():
-        previous = _load_reusable(store, embedder)
+        previous = _load_reusable(store, embedder, live)
         if previous is not None and not force and previous.manifest.get("built_from") == fingerprint:
             names = sorted(previous.data.documents)
             return UpdateResult(previous, False, [], [], [], names)
-        return _commit(store, previous, list(documents), embedder, settings, fingerprint, show_progress)
+        return _commit(
+            store, previous, list(documents), embedder, settings, fingerprint, show_progress, before_switch
+        )
 
 
 def upsert_documents(
@@ -63,28 +82,49 @@ def upsert_documents(
     documents: Sequence[Document],
     embedder: Embedder,
     settings: IndexSettings,
+    live: LoadedIndex | None = None,
+    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
+    """Add or replace `documents` by id; a no-op (no new generation) when all are unchanged."""
     with store.write_lock():
-        previous = _load_reusable(store, embedder)
+        previous = _load_reusable(store, embedder, live)
         existing = dict(previous.data.documents) if previous else {}
         existing.update({document.id: document for document in documents})
         built_from = previous.manifest.get("built_from") if previous else None
-        return _commit(store, previous, list(existing.values()), embedder, settings, built_from, False)
+        return _commit(
+            store, previous, list(existing.values()), embedder, settings, built_from, False, before_switch
+        )
 
 
 def remove_documents(
-    store: IndexStore, document_ids: Sequence[str], embedder: Embedder, settings: IndexSettings
+    store: IndexStore,
+    document_ids: Sequence[str],
+    embedder: Embedder,
+    settings: IndexSettings,
+    live: LoadedIndex | None = None,
+    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
+    """Remove `document_ids`; raises MissingDocumentsError (changing nothing) if any is unknown."""
     with store.write_lock():
-        previous = _load_reusable(store, embedder)
+        previous = _load_reusable(store, embedder, live)
         existing = dict(previous.data.documents) if previous else {}
-        kept = [document for doc_id, document in existing.items() if doc_id not in set(document_ids)]
+        missing = [doc_id for doc_id in document_ids if doc_id not in existing]
+        if missing:
+            raise MissingDocumentsError(missing)
+        unwanted = set(document_ids)
+        kept = [document for doc_id, document in existing.items() if doc_id not in unwanted]
         built_from = previous.manifest.get("built_from") if previous else None
-        return _commit(store, previous, kept, embedder, settings, built_from, False)
+        return _commit(store, previous, kept, embedder, settings, built_from, False, before_switch)
 
 
-def _load_reusable(store: IndexStore, embedder: Embedder) -> LoadedIndex | None:
+def _load_reusable(store: IndexStore, embedder: Embedder, live: LoadedIndex | None) -> LoadedIndex | None:
     """The live generation if it can seed a rebuild, else None (first build, other model, damage)."""
+    if (
+        live is not None
+        and live.data.model_name == embedder.model_name
+        and store.current_version() == live.version
+    ):
+        return live
     try:
         return store.load(embedder.model_name)
     except (IndexNotFoundError, IndexMismatchError, IndexCorruptError):
@@ -99,6 +139,7 @@ def _commit(
     settings: IndexSettings,
     built_from: str | None,
     show_progress: bool,
+    before_switch: BeforeSwitch,
 ) -> UpdateResult:
     before = previous.data.documents if previous else {}
     after = {document.id: document for document in documents}
@@ -117,5 +158,5 @@ def _commit(
         return UpdateResult(previous, False, [], [], [], unchanged)
     known = known_vectors_of(previous.data) if previous is not None else {}
     data = build_index_data(documents, embedder, settings, known_vectors=known, show_progress=show_progress)
-    loaded = store.commit(data, built_from)
+    loaded = store.commit(data, built_from, before_switch)
     return UpdateResult(loaded, True, added, replaced, removed, unchanged)

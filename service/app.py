@@ -6,11 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from service.auth import READ_DEPENDENCIES, ReadKeyGuard
 from service.config import Settings, get_settings
 from service.engine import Engine
 from service.errors import install_error_handlers
-from service.routes import documents, health, search
+from service.limits import BodySizeLimit
+from service.mcp_server import build_mcp_server, streamable_http_route
+from service.openapi import install_openapi
+from service.routes import documents, health, llm, search, web
+from service.schemas import ErrorResponse
 
 API_DESCRIPTION = (
     "Retrieval over a corpus of news articles: ask a question, get the passages that best answer "
@@ -21,13 +27,15 @@ API_DESCRIPTION = (
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
+    mcp = build_mcp_server(lambda: app.state.engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if engine is None:
             app.state.engine = Engine.from_settings(settings)
         _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
-        yield
+        async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
+            yield
 
     app = FastAPI(
         title="RAG retrieval service",
@@ -40,6 +48,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         app.state.engine = engine
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(search.router)
+    app.include_router(search.router, dependencies=READ_DEPENDENCIES)  # keys: service/auth.py
     app.include_router(documents.router)
+    app.include_router(llm.router, dependencies=READ_DEPENDENCIES)
+    app.router.routes.append(streamable_http_route(mcp, settings))  # MCP streamable HTTP at /mcp
+    web.install(app)
+    app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_openapi(app, ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}"))
+    if settings.cors_origins:  # none by default: browsers on other origins get no access
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["Mcp-Session-Id"],
+        )
     return app

@@ -14,6 +14,8 @@ import click
 from corpus import CorpusError, load_corpus
 from index.errors import IndexError_
 from index.retrieval import MODES, SearchOutcome
+from index.updates import UpdateResult
+from service.cli_eval import eval_command
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.schemas import SearchResponse
@@ -97,7 +99,9 @@ def serve(host: str | None, port: int | None) -> None:
     from service.app import create_app
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    # The app sees the host it really listens on: writes without admin keys need loopback.
+    settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 
 @cli.command()
@@ -126,6 +130,75 @@ def ask(question: str, k: int, mode: str, as_json: bool) -> None:
     click.echo(render_outcome(outcome, color=sys.stdout.isatty()))
 
 
+@cli.command()
+@friendly_errors
+def mcp() -> None:
+    """Serve the MCP tools `search` and `fetch` over stdio, for desktop MCP clients.
+
+    \b
+    The index must exist (`rag build`); it is loaded before the first message, so a missing
+    index fails here with a clear message instead of inside the client. Logs go to stderr.
+    \b
+    Example client configuration (Claude Desktop and similar):
+      {"mcpServers": {"news": {"command": "/path/to/.venv/bin/rag", "args": ["mcp"]}}}
+    """
+    from service.mcp_server import build_mcp_server
+
+    settings = get_settings()
+    engine = _engine(settings)
+    _ = engine.retriever
+    build_mcp_server(lambda: engine, settings).run("stdio")
+
+
+@cli.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@friendly_errors
+def add(files: tuple[Path, ...]) -> None:
+    """Add or replace the documents in FILES (.txt, .md, .html, .htm, .jsonl) in the index.
+
+    \b
+    Only new or changed text is embedded; the same content again changes nothing. A running
+    `rag serve` on the same RAG_INDEX_DIR picks the change up on its next request.
+    \b
+    Examples:
+      rag add article.md page.html
+      rag add more-articles.jsonl
+    """
+    from corpus.html import load_files
+
+    settings = get_settings()
+    documents = load_files(list(files))
+    result = _engine(settings).upsert(documents)
+    _report_update(result, f"{len(documents)} document(s) read")
+
+
+@cli.command()
+@click.argument("document_ids", nargs=-1, required=True)
+@friendly_errors
+def remove(document_ids: tuple[str, ...]) -> None:
+    """Remove the documents DOCUMENT_IDS from the index (all or none: an unknown id changes nothing).
+
+    \b
+    Example:
+      rag remove nournews-larijani-visit
+    """
+    result = _engine(get_settings()).remove(list(document_ids))
+    _report_update(result, f"{len(document_ids)} id(s) given")
+
+
+def _report_update(result: UpdateResult, what: str) -> None:
+    if not result.changed:
+        click.echo(f"index {result.index.version} unchanged ({what}, all already indexed as given)")
+        return
+    click.echo(
+        f"index {result.index.version}: added {len(result.added)}, replaced {len(result.replaced)}, "
+        f"removed {len(result.removed)}; {len(result.index.data.documents)} documents "
+        f"({what})"
+    )
+
+
 def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
     lines = [f"Q: {outcome.query}   [{outcome.mode}, index {outcome.index_version}]"]
     if not outcome.answerable:
@@ -145,6 +218,9 @@ def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
         )
         lines.append("    " + (before + answer + after).replace("\n", "\n    "))
     return "\n".join(lines)
+
+
+cli.add_command(eval_command)
 
 
 def main() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.building import IndexSettings
 from index.chunking import ChunkerSettings
@@ -40,13 +41,68 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(40, ge=0)
     title_in_embedding: bool = True
     title_in_bm25: bool = True
-    approximate_threshold: int = Field(200_000, ge=1)
+    approximate_threshold: int = Field(
+        100_000, ge=1, description="From this many chunks the vector index is approximate (IVF)."
+    )
 
-    fusion: Literal["rrf", "convex"] = "rrf"
+    # Retrieval defaults chosen with `make eval` (SciFact train split and the project set); the
+    # measurements behind each are in the README section "Evaluation".
+    fusion: Literal["rrf", "convex"] = Field(
+        "convex", description="Hybrid fusion: min-max normalised convex combination, or RRF."
+    )
     rrf_k: float = Field(60.0, gt=0)
-    dense_weight: float = Field(0.5, ge=0, le=1)
+    dense_weight: float = Field(0.6, ge=0, le=1, description="Dense share of the convex combination.")
+    sentence_weight: float = Field(
+        0.5, ge=0, le=1, description="Share of a passage's dense score taken from its best sentence."
+    )
     candidates: int = Field(100, ge=1)
-    answerable_threshold: float = 0.45
+    answerable_threshold: float = Field(
+        0.25, description="Confidence (best passage or sentence cosine) below which `answerable` is false."
+    )
+
+    # Concurrent queries are encoded together (service/batching.py); measured by `make bench`.
+    query_batch_size: int = Field(32, ge=1, description="Most questions encoded in one model call.")
+    query_batch_wait_ms: float = Field(
+        0.0, ge=0, description="How long a lone question waits for company; 0 encodes it at once."
+    )
+
+    # Access (see service/auth.py). NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Keys that may read (RAG_API_KEYS); admin keys may read too."
+    )
+    admin_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Keys that may add and remove documents (RAG_ADMIN_KEYS)."
+    )
+
+    # Input limits (see service/limits.py); each refusal names the variable to raise.
+    max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body, in bytes.")
+    max_document_chars: int = Field(1_000_000, ge=1, description="Longest document text, in characters.")
+    allowed_upload_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [".txt", ".md", ".html", ".htm"],
+        description="File suffixes `POST /documents` accepts as uploads.",
+    )
+
+    # For tests only: the fake embedder (no model load) and a pause inside each commit, between
+    # writing the new generation and switching CURRENT to it, so a test can kill -9 mid-commit.
+    embedder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"
+    test_commit_pause_seconds: float = Field(0.0, ge=0)
+
+    # Browser origins allowed to call the API (e.g. an Open WebUI tool server); none by default.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS (RAG_CORS_ORIGINS, comma-separated or a JSON list); "
+        "empty: no CORS headers at all.",
+    )
+
+    @field_validator("api_keys", "admin_keys", "allowed_upload_types", "cors_origins", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(
@@ -62,6 +118,7 @@ class Settings(BaseSettings):
             fusion=self.fusion,
             rrf_k=self.rrf_k,
             dense_weight=self.dense_weight,
+            sentence_weight=self.sentence_weight,
             answerable_threshold=self.answerable_threshold,
         )
 

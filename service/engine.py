@@ -2,20 +2,40 @@
 
 The live `Retriever` is replaced as a whole after each committed change, so a query that
 started on one generation finishes on it (it holds a reference to that generation's data).
+
+Writes in this process are serialised by `_write` (and across processes by the store's file
+lock); the new generation is durable on disk before a write returns and is installed before the
+lock is released, so installs never go backwards. A generation committed by another process
+(`rag add` beside a running server) is noticed on the next request: CURRENT no longer names the
+live version, and the first request that finds no write in progress reloads it; the others keep
+answering from the old generation meanwhile, never from a half-swapped one.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from corpus import Document
-from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.context import widen_outcome
+from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
+from index.errors import IndexError_
 from index.retrieval import Mode, Retriever, SearchOutcome
 from index.store import IndexStore, LoadedIndex
-from index.updates import UpdateResult, remove_documents, sync_corpus, upsert_documents
+from index.updates import (
+    MissingDocumentsError,
+    UpdateResult,
+    remove_documents,
+    sync_corpus,
+    upsert_documents,
+)
+from service.batching import MicroBatcher
 from service.config import Settings
+
+logger = logging.getLogger("rag.engine")
 
 
 class DocumentNotFoundError(LookupError):
@@ -32,31 +52,72 @@ class Engine:
 
     def __post_init__(self) -> None:
         self._retriever: Retriever | None = None
+        self._live: LoadedIndex | None = None
         self._swap = threading.Lock()
+        self._write = threading.Lock()  # writes and reloads; readers never wait for it
+        self._query_batcher = MicroBatcher(
+            self.embedder.embed_batch,
+            max_batch=self.settings.query_batch_size,
+            max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
         return cls(
             settings=settings,
-            embedder=embedder or SentenceTransformerEmbedder(settings.model),
+            embedder=embedder or _embedder_for(settings),
             store=IndexStore(settings.index_dir),
         )
 
     @property
     def retriever(self) -> Retriever:
-        if self._retriever is None:
-            self._install(self.store.load(self.embedder.model_name, self.embedder.dimension))
-        if self._retriever is None:  # pragma: no cover - _install always sets it
+        current = self._retriever
+        if current is None:
+            with self._write:
+                if self._retriever is None:
+                    self._install(self.store.load(self.embedder.model_name, self.embedder.dimension))
+            current = self._retriever
+        elif self.store.current_version() not in (None, current.version):
+            current = self._reload_committed_elsewhere(current)
+        if current is None:  # pragma: no cover - _install always sets it
             raise RuntimeError("index not loaded")
-        return self._retriever
+        return current
+
+    def _reload_committed_elsewhere(self, current: Retriever) -> Retriever:
+        # Non-blocking: while a write runs here it will install its own generation; meanwhile
+        # (and while another request reloads) the old generation keeps answering.
+        if not self._write.acquire(blocking=False):
+            return current
+        try:
+            if self.store.current_version() not in (None, self._retriever and self._retriever.version):
+                self._install(self.store.load(self.embedder.model_name, self.embedder.dimension))
+        except IndexError_ as error:
+            logger.warning("keeping index %s: cannot load the new generation: %s", current.version, error)
+        finally:
+            self._write.release()
+        return self._retriever or current
 
     def _install(self, loaded: LoadedIndex) -> None:
         retriever = Retriever(loaded.data, loaded.version, self.embedder, self.settings.retrieval_options())
         with self._swap:
             self._retriever = retriever
+            self._live = loaded
 
-    def search(self, query: str, k: int, mode: Mode) -> SearchOutcome:
-        return self.retriever.search(query, k=k, mode=mode)
+    def _live_hint(self) -> LoadedIndex | None:
+        with self._swap:
+            return self._live
+
+    def _before_switch(self) -> None:
+        # Test hook (RAG_TEST_COMMIT_PAUSE_SECONDS): widens the window a kill -9 test aims at.
+        time.sleep(self.settings.test_commit_pause_seconds)
+
+    def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
+        """`context` > 0 widens each passage by that many neighbouring chunks (index/context.py)."""
+        retriever = self.retriever  # one generation for the search and its context window
+        # Encoded through the batcher so concurrent requests share one model call.
+        vector = self._query_batcher.embed(query)
+        outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
+        return widen_outcome(outcome, retriever.data, context)
 
     def documents(self) -> list[Document]:
         return list(self.retriever.data.documents.values())
@@ -70,21 +131,56 @@ class Engine:
     def sync(
         self, documents: Sequence[Document], force: bool = False, show_progress: bool = False
     ) -> UpdateResult:
-        result = sync_corpus(
-            self.store, documents, self.embedder, self.settings.index_settings(), force, show_progress
-        )
-        self._install(result.index)
+        with self._write:
+            result = sync_corpus(
+                self.store,
+                documents,
+                self.embedder,
+                self.settings.index_settings(),
+                force,
+                show_progress,
+                live=self._live_hint(),
+                before_switch=self._switch_hook(),
+            )
+            self._install(result.index)
         return result
 
     def upsert(self, documents: Sequence[Document]) -> UpdateResult:
-        result = upsert_documents(self.store, documents, self.embedder, self.settings.index_settings())
-        self._install(result.index)
+        """Add or replace documents; durable on disk and live when this returns."""
+        with self._write:
+            result = upsert_documents(
+                self.store,
+                documents,
+                self.embedder,
+                self.settings.index_settings(),
+                live=self._live_hint(),
+                before_switch=self._switch_hook(),
+            )
+            self._install(result.index)
         return result
 
     def remove(self, document_ids: Sequence[str]) -> UpdateResult:
-        missing = [i for i in document_ids if i not in self.retriever.data.documents]
-        if missing:
-            raise DocumentNotFoundError(missing[0])
-        result = remove_documents(self.store, document_ids, self.embedder, self.settings.index_settings())
-        self._install(result.index)
+        """Remove documents; DocumentNotFoundError (nothing changed) if one is not indexed."""
+        with self._write:
+            try:
+                result = remove_documents(
+                    self.store,
+                    document_ids,
+                    self.embedder,
+                    self.settings.index_settings(),
+                    live=self._live_hint(),
+                    before_switch=self._switch_hook(),
+                )
+            except MissingDocumentsError as error:
+                raise DocumentNotFoundError(error.document_ids[0]) from error
+            self._install(result.index)
         return result
+
+    def _switch_hook(self) -> Callable[[], None] | None:
+        return self._before_switch if self.settings.test_commit_pause_seconds > 0 else None
+
+
+def _embedder_for(settings: Settings) -> Embedder:
+    if settings.embedder == "hashing":
+        return HashingEmbedder()
+    return SentenceTransformerEmbedder(settings.model)

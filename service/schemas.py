@@ -45,6 +45,13 @@ class SearchRequest(BaseModel):
         description="`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best "
         "overall; `dense` matches meaning only; `bm25` matches words only.",
     )
+    context: int = Field(
+        0,
+        ge=0,
+        le=3,
+        description="Widen each passage by this many neighbouring chunks of its document on each "
+        "side (0 to 3), merged into one exact span: `text` is still document text[start:end].",
+    )
 
 
 class DocumentRef(BaseModel):

@@ -23,12 +23,15 @@ def test_rrf_weights_and_ties() -> None:
 
 
 def test_convex_hand_worked() -> None:
-    # w = 0.5; bm25 normalised by its max 4.0: a = .5*.8 + .5*1 = .9, b = .5*.6 + .5*.5 = .55, c = .5*.7 = .35
-    fused = convex_combination({1: 0.8, 2: 0.6, 3: 0.7}, {1: 4.0, 2: 2.0}, dense_weight=0.5)
-    assert [row for row, _ in fused] == [1, 2, 3]
-    assert [score for _, score in fused] == pytest.approx([0.9, 0.55, 0.35])
+    # w = 0.5, min-max over the union {1, 2, 3}; row 3 has no bm25 score, so 0 there.
+    # dense 1/.5/.75 -> 1/0/.5; bm25 4/2/0 -> 1/.5/0; fused 1.0, .25, .25: the tie goes to the
+    # better dense score, row 3 (.75) before row 2 (.5).
+    fused = convex_combination({1: 1.0, 2: 0.5, 3: 0.75}, {1: 4.0, 2: 2.0}, dense_weight=0.5)
+    assert [row for row, _ in fused] == [1, 3, 2]
+    assert [score for _, score in fused] == pytest.approx([1.0, 0.25, 0.25])
 
 
 def test_convex_without_lexical_scores_is_dense_order() -> None:
+    # dense .2/.9 -> 0/1, weighted by .3
     fused = convex_combination({1: 0.2, 2: 0.9}, {}, dense_weight=0.3)
-    assert fused == [(2, pytest.approx(0.27)), (1, pytest.approx(0.06))]
+    assert fused == [(2, pytest.approx(0.3)), (1, pytest.approx(0.0))]

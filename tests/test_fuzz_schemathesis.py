@@ -1,20 +1,32 @@
 """Property-based fuzz of the whole HTTP API from its own OpenAPI spec (schemathesis).
 
-Every operation in `/openapi.json`, writes included, gets generated requests, valid and invalid;
-each response must not be a 5xx and must match the spec (status code documented, body schema,
-content type, headers). The app runs with the fake embedder over the bundled corpus behind a
-real uvicorn on loopback (in a thread: schemathesis's ASGI client would re-run the app's
-lifespan per call), so the run stays small; `max_examples` bounds it per operation.
+Every operation in `/openapi.json`, writes included, gets generated requests, valid (positive)
+and invalid (negative); each response must not be a 5xx and must conform to the spec (status
+code documented, body schema, content type, headers). The app runs with the fake embedder over
+the bundled corpus behind a real uvicorn on loopback. The spec is taken from the app itself at
+collection time. Hypothesis drives each operation directly (`as_strategy`) because
+schemathesis's pytest plugin does not work with the pytest this project uses.
+`MAX_EXAMPLES` bounds the run per operation and mode; the examples are derandomised.
+
+One check is left out: `positive_data_acceptance` (every schema-valid request must get a 2xx).
+Some rules cannot be written in JSON Schema: a document whose text is only a page number is
+empty once cleaned, a query of spaces is empty, and query length is a run-time setting. Those
+requests get a documented 422 naming the rule, which the conformance checks still verify.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from corpus import load_corpus
 from index.embedding import HashingEmbedder
@@ -24,37 +36,60 @@ from tests.conftest import BUNDLED_CORPUS, make_settings
 from tests.live_server import live_server
 
 MAX_EXAMPLES = 30
+READ_KEY, ADMIN_KEY = "fuzz-read-key", "fuzz-admin-key"
+SPEC: dict[str, Any] = create_app(make_settings(Path("/nonexistent"))).openapi()
+SCHEMA = schemathesis.openapi.from_dict(SPEC)
+OPERATIONS = sorted(result.ok().label for result in SCHEMA.get_all_operations())
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    # Small limits, so the fuzzer reaches them; writes allowed (loopback, no keys).
-    engine = Engine.from_settings(
-        make_settings(tmp_path_factory.mktemp("fuzz") / "index", max_body_bytes=20_000, max_query_chars=200),
-        embedder=HashingEmbedder(),
+    # Small limits, so the fuzzer reaches them. Keys are set, so schemathesis also checks that
+    # each route refuses requests without one (the spec declares the security schemes).
+    settings = make_settings(
+        tmp_path_factory.mktemp("fuzz") / "index",
+        max_body_bytes=20_000,
+        max_query_chars=200,
+        api_keys=[READ_KEY],
+        admin_keys=[ADMIN_KEY],
     )
+    engine = Engine.from_settings(settings, embedder=HashingEmbedder())
     engine.sync(load_corpus([BUNDLED_CORPUS]))
     with live_server(create_app(engine.settings, engine=engine)) as url:
         yield url
 
 
-@pytest.fixture(scope="module")
-def api_schema(base_url: str) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_operation_conforms_to_spec(base_url: str, label: str, mode: GenerationMode) -> None:
+    operation = SCHEMA.find_operation_by_label(label)
+    assert operation is not None
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+            excluded_checks=[positive_data_acceptance],
+        )
+
+    try:
+        check()
+    except Unsatisfiable:
+        pytest.skip(f"{label} takes no input, so no invalid request exists")
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    derandomize=True,
-)
-def test_api_conforms_to_its_spec(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+def test_every_route_is_fuzzed() -> None:
+    assert {"GET /healthz", "POST /search", "POST /documents", "DELETE /documents/{document_id}"} <= set(
+        OPERATIONS
+    )
 
 
 def test_spec_documents_only_our_error_shape(base_url: str) -> None:

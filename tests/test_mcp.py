@@ -15,7 +15,7 @@ from mcp import Client, StdioServerParameters
 
 from service.app import create_app
 from service.engine import Engine
-from tests.conftest import EXAMPLE_QUESTION, PROJECT_ROOT
+from tests.conftest import EXAMPLE_QUESTION
 from tests.live_server import live_server
 
 pytestmark = pytest.mark.integration
@@ -117,14 +117,15 @@ def test_search_context_widens_passage(mcp_url: str, real_engine: Engine) -> Non
     assert wide["text"] == real_engine.document(wide["document_id"]).text[wide["start"] : wide["end"]]
 
 
-def test_stdio_rag_mcp_lists_and_calls_search(real_engine: Engine) -> None:
+def test_stdio_rag_mcp_lists_and_calls_search(real_engine: Engine, tmp_path: Path) -> None:
     rag = Path(sys.executable).parent / "rag"
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "RAG_INDEX_DIR": str(real_engine.settings.index_dir),
     }
-    server = StdioServerParameters(command=str(rag), args=["mcp"], env=env, cwd=str(PROJECT_ROOT))
+    # Started outside the repository, as a desktop client would.
+    server = StdioServerParameters(command=str(rag), args=["mcp"], env=env, cwd=str(tmp_path))
     names, result = anyio.run(_search_over, server)
     assert set(names) == {"search", "fetch"}
     assert_peace_pipeline_answer(result)

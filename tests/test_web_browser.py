@@ -1,7 +1,7 @@
 """The web page in a real browser: Debian's headless Chromium driven by Playwright against a
 running server (real model, real corpus). Screenshots go to test-artifacts/ for a person to look at.
 
-Chromium comes from `make browser` (apt); the test is skipped, saying so, when it is missing."""
+Chromium comes from `make browser` (apt), which `make test` runs first."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def base_url(real_engine: Engine) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed: run `make browser`")
+        pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -84,7 +84,11 @@ def test_ask_on_the_page_and_open_the_article(browser: Browser, base_url: str, r
     document = real_engine.document("nournews-larijani-visit")
     assert passage.text_content() in document.text
     assert page.locator("#article-text").text_content() == document.text
+    expect(page.locator("#article-title")).to_have_text(document.title)
     page.screenshot(path=str(ARTIFACTS / "web-desktop-article.png"))
+
+    page.locator("#back").click()  # back to the same question's passages
+    expect(page.locator("li.result").first.locator("mark.answer")).to_contain_text("Peace Pipeline")
     assert page.external_requests == []  # type: ignore[attr-defined]
 
 

@@ -1,15 +1,89 @@
-"""`/documents`: list the corpus and read one document's canonical text (what offsets point into)."""
+"""`/documents`: list and read the corpus, add or replace a document, remove one.
+
+Reads take one snapshot of the live generation, so a listing and the `index_version` it names
+always agree even while documents change. Writes need admin access (service/auth.py), are
+checked against the limits (service/limits.py), run one at a time, and answer only once the new
+generation is on disk and live. `POST /documents` takes either a JSON document or a multipart
+file upload (`.txt`, `.md`, `.html`); both become the same canonical `Document`.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import hashlib
+import json
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
-from service.deps import EngineDep
+from corpus import CorpusError, Document
+from corpus.cleaning import clean_article_text
+from corpus.documents import DOCUMENT_ID_PATTERN, slugify
+from corpus.html import parse_file_bytes
+from index.updates import UpdateResult
+from service.auth import AdminAccess, ReadAccess
+from service.deps import EngineDep, SettingsDep
+from service.errors import ApiError
+from service.limits import checked_document, checked_upload
 from service.schemas import DocumentListResponse, DocumentResponse, DocumentSummary, ErrorResponse
 
 router = APIRouter(tags=["documents"])
+
+ID_DESCRIPTION = "1-128 letters, digits, `_`, `-`, `.`, `:`, starting with a letter or digit."
+UPLOAD_FIELDS = ("id", "title", "source", "author", "url", "published")
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        None,
+        pattern=DOCUMENT_ID_PATTERN.pattern,
+        description=f"Document id ({ID_DESCRIPTION}). Default: the title as a slug, or a hash of the "
+        "text when there is no title. An existing id is replaced.",
+    )
+    title: str = Field("", description="Title of the article.")
+    text: str = Field(min_length=1, description="The article text (plain text).")
+    source: str = Field("", description="Publication the article comes from.")
+    author: str = Field("", description="Author.")
+    url: str = Field("", description="Canonical URL.")
+    published: str = Field("", description="Publication date.")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Any further metadata.")
+
+
+class DocumentWriteResponse(BaseModel):
+    status: Literal["added", "replaced", "unchanged", "removed"] = Field(
+        description="What the request did; `unchanged` when the same content was already indexed."
+    )
+    document_id: str = Field(description="Id of the document written or removed.")
+    index_version: str = Field(
+        description="Index generation that holds the change, live and on disk when this is sent."
+    )
+    documents: int = Field(description="Number of documents in that generation.")
+    chunks: int = Field(description="Number of passages in that generation.")
+
+
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "A .txt, .md or .html file."},
+        **{
+            name: {"type": "string", "description": f"Overrides the file's {name}."} for name in UPLOAD_FIELDS
+        },
+    },
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "Malformed JSON or multipart body."},
+    401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
+    403: {"model": ErrorResponse, "description": "Not an admin key, or writes disabled on this server."},
+    413: {"model": ErrorResponse, "description": "Body or document over its size limit."},
+    415: {"model": ErrorResponse, "description": "Unsupported content type, upload type or binary file."},
+    422: {"model": ErrorResponse, "description": "Invalid document: empty text, bad id, bad field."},
+}
 
 
 @router.get(
@@ -19,7 +93,7 @@ router = APIRouter(tags=["documents"])
     description="All documents in the index with their citation metadata and length, sorted by id.",
     response_model=DocumentListResponse,
 )
-def list_documents(engine: EngineDep) -> DocumentListResponse:
+def list_documents(engine: EngineDep, _: ReadAccess) -> DocumentListResponse:
     retriever = engine.retriever
     documents = sorted(retriever.data.documents.values(), key=lambda d: d.id)
     return DocumentListResponse(
@@ -38,7 +112,137 @@ def list_documents(engine: EngineDep) -> DocumentListResponse:
 )
 def get_document(
     engine: EngineDep,
+    _: ReadAccess,
     document_id: Annotated[str, Path(description="The document id, as returned by search.")],
 ) -> DocumentResponse:
-    retriever = engine.retriever
-    return DocumentResponse.of_document(engine.document(document_id), retriever.version)
+    retriever = engine.retriever  # one generation for the text and the version it is cited with
+    document = retriever.data.documents.get(document_id)
+    if document is None:
+        raise ApiError(404, "document_not_found", f"no document with id {document_id!r}")
+    return DocumentResponse.of_document(document, retriever.version)
+
+
+@router.post(
+    "/documents",
+    operation_id="add_document",
+    summary="Add or replace a document",
+    description="Add a document, or replace the one with the same id. Send JSON (`DocumentIn`) or "
+    "a multipart upload with a `file` (.txt, .md with YAML front matter, or an .html news page, "
+    "whose article text is extracted) and optional fields overriding the file's metadata. "
+    "Sending content that is already indexed changes nothing (`unchanged`). The response comes "
+    "once the change is on disk and live; it names the new `index_version`. Needs an admin key "
+    "when keys are configured.",
+    response_model=DocumentWriteResponse,
+    responses=WRITE_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": DocumentIn.model_json_schema()},
+                "multipart/form-data": {"schema": UPLOAD_SCHEMA},
+            },
+        }
+    },
+)
+async def add_document(
+    request: Request, engine: EngineDep, settings: SettingsDep, _: AdminAccess
+) -> DocumentWriteResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        document = _document_from_json(await request.body())
+    elif content_type == "multipart/form-data":
+        document = await _document_from_upload(request, settings)
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}",
+        )
+    checked_document(document, settings)
+    result = await run_in_threadpool(engine.upsert, [document])
+    status: Literal["added", "replaced", "unchanged"] = (
+        "added"
+        if document.id in result.added
+        else "replaced"
+        if document.id in result.replaced
+        else "unchanged"
+    )
+    return _write_response(status, document.id, result)
+
+
+@router.delete(
+    "/documents/{document_id}",
+    operation_id="remove_document",
+    summary="Remove a document",
+    description="Remove one document. The response comes once the change is on disk and live. "
+    "Needs an admin key when keys are configured.",
+    response_model=DocumentWriteResponse,
+    responses={**WRITE_ERRORS, 404: {"model": ErrorResponse, "description": "No document with that id."}},
+)
+async def remove_document(
+    engine: EngineDep,
+    _: AdminAccess,
+    document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN.pattern, description=ID_DESCRIPTION)],
+) -> DocumentWriteResponse:
+    result = await run_in_threadpool(engine.remove, [document_id])
+    return _write_response("removed", document_id, result)
+
+
+def _write_response(
+    status: Literal["added", "replaced", "unchanged", "removed"], document_id: str, result: UpdateResult
+) -> DocumentWriteResponse:
+    return DocumentWriteResponse(
+        status=status,
+        document_id=document_id,
+        index_version=result.index.version,
+        documents=len(result.index.data.documents),
+        chunks=len(result.index.data.chunks),
+    )
+
+
+def _document_from_json(body: bytes) -> Document:
+    try:
+        record = DocumentIn.model_validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_context=False)) from error
+    doc_id = record.id or (
+        slugify(record.title)
+        if record.title.strip()
+        else f"doc-{hashlib.sha256(record.text.encode()).hexdigest()[:16]}"
+    )
+    return _valid_unicode(
+        Document(
+            id=doc_id,
+            text=clean_article_text(record.text),
+            title=record.title.strip(),
+            source=record.source.strip(),
+            author=record.author.strip(),
+            url=record.url.strip(),
+            published=record.published.strip(),
+            metadata=record.metadata,
+        )
+    )
+
+
+async def _document_from_upload(request: Request, settings: SettingsDep) -> Document:
+    # `async with`: the uploaded file's temporary copy is closed whatever happens below.
+    async with request.form(max_files=1, max_fields=len(UPLOAD_FIELDS)) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "missing_file", "a multipart upload needs a `file` part holding the document")
+        filename = upload.filename or ""
+        data = await upload.read()
+        overrides = {
+            name: value for name in UPLOAD_FIELDS if isinstance(value := form.get(name), str) and value
+        }
+    checked_upload(filename, data, settings)
+    return _valid_unicode(parse_file_bytes(filename, data, overrides))
+
+
+def _valid_unicode(document: Document) -> Document:
+    # JSON may carry lone surrogates ("\ud800"), which no file can store: refuse them up front.
+    try:
+        json.dumps(document.to_dict(), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CorpusError(f"document {document.id!r} contains text that is not valid Unicode") from error
+    return document

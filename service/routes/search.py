@@ -28,10 +28,10 @@ DESCRIPTION = (
 
 
 async def _search(
-    engine: EngineDep, settings: SettingsDep, query: str, k: int, mode: SearchMode
+    engine: EngineDep, settings: SettingsDep, query: str, k: int, mode: SearchMode, context: int = 0
 ) -> SearchResponse:
     outcome = await run_in_threadpool(
-        engine.search, checked_query(query, settings), checked_k(k, settings), mode
+        engine.search, checked_query(query, settings), checked_k(k, settings), mode, context
     )
     return SearchResponse.of(outcome)
 
@@ -45,7 +45,7 @@ async def _search(
     responses=ERRORS,  # type: ignore[arg-type]
 )
 async def search_post(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
-    return await _search(engine, settings, request.query, request.k, request.mode)
+    return await _search(engine, settings, request.query, request.k, request.mode, request.context)
 
 
 @router.get(
@@ -62,5 +62,9 @@ async def search_get(
     q: Annotated[str, Query(description="The question.")],
     k: Annotated[int, Query(ge=1, description="How many passages (1 to RAG_MAX_K, 50 by default).")] = 5,
     mode: Annotated[SearchMode, Query(description="`hybrid` (default), `dense` or `bm25`.")] = "hybrid",
+    context: Annotated[
+        int,
+        Query(ge=0, le=3, description="Neighbouring chunks to add on each side of each passage (0 to 3)."),
+    ] = 0,
 ) -> SearchResponse:
-    return await _search(engine, settings, q, k, mode)
+    return await _search(engine, settings, q, k, mode, context)

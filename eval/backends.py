@@ -1,0 +1,163 @@
+"""Where an evaluation gets its rankings: the index in this process, or a running service.
+
+Both backends turn a list of questions into, per question, the ranked passages (id, document,
+text, score, answer sentence) plus the `answerable` flag and confidence, for one retrieval mode.
+In-process, all questions are embedded in one batch and the same `Retriever` that answers `/search`
+ranks them; over HTTP each question is one `POST /search` (httpx) to a deployed service.
+
+`document_rankings` is the ranking-only path for BEIR-style judgements: passages aggregated to
+documents, a document ranked by its best passage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+from tqdm import tqdm
+
+from index.retrieval import Mode, Retriever, SearchOutcome
+
+
+class BackendError(RuntimeError):
+    """The service under evaluation failed or answered something unexpected."""
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: str
+    document_id: str
+    text: str
+    score: float
+    answer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    passages: list[Passage]
+    answerable: bool
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RankedDocuments:
+    ids: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    def answer(self, questions: Sequence[str], mode: Mode, k: int, progress: bool) -> list[Answer]: ...
+
+    def document_rankings(
+        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+    ) -> list[RankedDocuments]: ...
+
+
+class InProcessBackend:
+    """The retriever in this process; question vectors are computed once and shared by all modes."""
+
+    def __init__(self, retriever: Retriever, passage_depth: int = 300) -> None:
+        self.retriever = retriever
+        self.passage_depth = passage_depth  # passages per ranking when collecting `depth` documents
+        self._vectors: dict[str, Any] = {}
+
+    def _vectors_for(self, questions: Sequence[str]) -> list[Any]:
+        missing = [q for q in dict.fromkeys(questions) if q not in self._vectors]
+        batch = 256
+        for begin in range(0, len(missing), batch):
+            part = missing[begin : begin + batch]
+            for question, vector in zip(part, self.retriever.embedder.embed_batch(part), strict=True):
+                self._vectors[question] = vector
+        return [self._vectors[q] for q in questions]
+
+    def answer(self, questions: Sequence[str], mode: Mode, k: int, progress: bool) -> list[Answer]:
+        vectors = self._vectors_for(questions)
+        pairs = _progress(zip(questions, vectors, strict=True), len(questions), f"{mode:>8}", progress)
+        return [_answer_of(self.retriever.search(q, k, mode, query_vector=v)) for q, v in pairs]
+
+    def document_rankings(
+        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+    ) -> list[RankedDocuments]:
+        vectors = self._vectors_for(questions)
+        chunks = self.retriever.data.chunks
+        rankings: list[RankedDocuments] = []
+        for question, vector in _progress(
+            zip(questions, vectors, strict=True), len(questions), f"{mode:>8}", progress
+        ):
+            ordered = self.retriever.rank(question, mode, max(self.passage_depth, depth), query_vector=vector)
+            rankings.append(
+                best_passage_per_document(((chunks[r].document_id, s) for r, s in ordered), depth)
+            )
+        return rankings
+
+
+class HttpBackend:
+    """A running service, e.g. `HttpBackend("http://127.0.0.1:9000")`."""
+
+    def __init__(self, base_url: str, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
+        self.client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
+
+    def _search(self, question: str, mode: Mode, k: int) -> dict[str, Any]:
+        try:
+            response = self.client.post("/search", json={"query": question, "k": k, "mode": mode})
+        except httpx.HTTPError as error:
+            raise BackendError(f"cannot reach the service: {error}") from error
+        if response.status_code != 200:
+            raise BackendError(
+                f"service answered {response.status_code} for {question!r}: {response.text[:300]}"
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+    def answer(self, questions: Sequence[str], mode: Mode, k: int, progress: bool) -> list[Answer]:
+        answers: list[Answer] = []
+        for question in _progress(questions, len(questions), f"{mode:>8}", progress):
+            body = self._search(question, mode, k)
+            try:
+                passages = [
+                    Passage(
+                        r["chunk_id"], r["document"]["id"], r["text"], float(r["score"]), r["answer"]["text"]
+                    )
+                    for r in body["results"]
+                ]
+                answers.append(Answer(passages, bool(body["answerable"]), float(body["confidence"])))
+            except (KeyError, TypeError, ValueError) as error:
+                raise BackendError(f"unexpected /search response: missing or bad {error}") from error
+        return answers
+
+    def document_rankings(
+        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+    ) -> list[RankedDocuments]:
+        # The service returns de-duplicated passages; the first of a document is its best one.
+        return [
+            best_passage_per_document(((p.document_id, p.score) for p in answer.passages), depth)
+            for answer in self.answer(questions, mode, depth, progress)
+        ]
+
+
+def best_passage_per_document(ranked: Iterable[tuple[str, float]], depth: int) -> RankedDocuments:
+    """Documents in the order of their best passage (`ranked` is best first), at most `depth`."""
+    documents = RankedDocuments()
+    seen: set[str] = set()
+    for document_id, score in ranked:
+        if document_id not in seen:
+            seen.add(document_id)
+            documents.ids.append(document_id)
+            documents.scores.append(float(score))
+            if len(documents.ids) == depth:
+                break
+    return documents
+
+
+def _answer_of(outcome: SearchOutcome) -> Answer:
+    passages = [
+        Passage(hit.chunk.id, hit.document.id, hit.chunk.text, hit.score, hit.answer.text)
+        for hit in outcome.hits
+    ]
+    return Answer(passages, outcome.answerable, outcome.confidence)
+
+
+def _progress(items: Iterable[Any], total: int, label: str, enabled: bool) -> Iterable[Any]:
+    return tqdm(items, total=total, desc=label, unit="q", disable=not enabled, leave=False)

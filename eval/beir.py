@@ -1,0 +1,119 @@
+"""A cached, ranking-only index of a BEIR corpus, built with the service's own pipeline.
+
+Two caches, both under a caller-given directory (keep it outside git, e.g. `.rag/eval`):
+
+* embeddings keyed by the exact text embedded (`<model>/vectors.npy` + `keys.json`), shared by
+  every index built from that corpus, so trying another chunk size or title setting re-embeds
+  only passages it has not seen;
+* the index itself, one `IndexStore` per (corpus, settings, model) fingerprint, loaded with its
+  checksums verified on the next run.
+
+Left out: sentence spans and vectors (`with_sentences=False`): ranking metrics need neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from corpus import Document
+from index.building import IndexData, IndexSettings, build_index_data, known_vectors_of
+from index.embedding import Embedder
+from index.errors import IndexError_
+from index.store import IndexStore
+from index.updates import build_fingerprint
+
+RANKING_ONLY = "ranking-only-v1"
+
+
+class EmbeddingCache:
+    """Text key -> vector for one model, persisted as one `.npy` matrix and its key list."""
+
+    def __init__(self, directory: Path, model_name: str) -> None:
+        self.directory = directory / _safe_name(model_name)
+        self.vectors: dict[str, npt.NDArray[np.float32]] = {}
+        keys_path, vectors_path = self.directory / "keys.json", self.directory / "vectors.npy"
+        if keys_path.exists() and vectors_path.exists():
+            keys = json.loads(keys_path.read_text("utf-8"))
+            matrix = np.load(vectors_path)
+            if len(keys) == len(matrix):  # a torn pair (never expected: both are renamed in) is ignored
+                self.vectors = dict(zip(keys, matrix, strict=True))
+        self._saved = len(self.vectors)
+
+    def update(self, data: IndexData) -> None:
+        self.vectors.update(known_vectors_of(data))
+
+    def save(self) -> None:
+        if len(self.vectors) == self._saved:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        keys = list(self.vectors)
+        matrix = np.stack([self.vectors[key] for key in keys]).astype(np.float32)
+        # Vectors first: a crash between the two renames leaves a length mismatch, read as empty.
+        _atomic_write(self.directory / "vectors.npy", lambda handle: np.save(handle, matrix))
+        _atomic_write(self.directory / "keys.json", lambda handle: handle.write(json.dumps(keys).encode()))
+        self._saved = len(keys)
+
+
+def build_ranking_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: IndexSettings,
+    cache: EmbeddingCache,
+    show_progress: bool = False,
+) -> IndexData:
+    """An in-memory ranking-only index, embedding only what `cache` lacks (and caching it)."""
+    data = build_index_data(
+        documents, embedder, settings, cache.vectors, show_progress=show_progress, with_sentences=False
+    )
+    cache.update(data)
+    cache.save()
+    return data
+
+
+def cached_ranking_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: IndexSettings,
+    cache_dir: Path,
+    show_progress: bool = False,
+) -> tuple[IndexData, str]:
+    """The index of `documents` under `settings`, loaded from `cache_dir` or built and stored there.
+
+    Returns the data and its index version.
+    """
+    fingerprint = hashlib.sha256(
+        (build_fingerprint(documents, settings, embedder) + RANKING_ONLY).encode()
+    ).hexdigest()
+    store = IndexStore(cache_dir / "indexes" / fingerprint[:16])
+    if store.current_version() is not None:
+        try:
+            loaded = store.load(embedder.model_name)
+            if loaded.manifest.get("built_from") == fingerprint:
+                return loaded.data, loaded.version
+        except IndexError_:
+            pass  # a damaged cache is rebuilt below
+    cache = EmbeddingCache(cache_dir / "embeddings", embedder.model_name)
+    data = build_ranking_index(documents, embedder, settings, cache, show_progress)
+    with store.write_lock():
+        loaded = store.commit(data, built_from=fingerprint)
+    return loaded.data, loaded.version
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
+
+
+def _atomic_write(path: Path, write: object) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        write(handle)  # type: ignore[operator]
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

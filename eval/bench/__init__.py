@@ -1,0 +1,10 @@
+"""`make bench`: the service's speed measured against its floor, the embedding model itself.
+
+In scope: bare encoding (the floor), index build throughput, HTTP query latency and throughput
+under concurrency against a real uvicorn server, start-up time and peak memory, and search cost
+as the index grows (exact vs approximate FAISS, BM25), written as JSON, a markdown table and a
+PNG plot (`eval/reports/bench.*`). Entry point: `python -m eval.bench` (see `__main__.py`).
+
+Left out: retrieval quality (`make eval`) and any timed pass/fail: the figures are reported
+against the targets, never asserted, because shared machines are noisy.
+"""

@@ -1,0 +1,107 @@
+"""The load generator: N concurrent clients posting varied questions to `/search` over HTTP.
+
+Each client sends its next question as soon as the previous answer arrived (closed loop), over
+its own keep-alive connection, so concurrency is exactly the number of clients. The generator
+runs in the benchmark process and shares the machine with the server: its own CPU time is
+measured and reported next to the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LoadFigures:
+    mode: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    client_cpu_seconds: float
+    server_cpu_seconds: float
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "concurrency": self.concurrency,
+            "requests": self.requests,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "per_s": round(self.per_s, 1),
+            "p50_ms": round(self.p50_ms, 2),
+            "p95_ms": round(self.p95_ms, 2),
+            "p99_ms": round(self.p99_ms, 2),
+            # Share of one core used by the load generator while it ran, and by the server.
+            "client_cores": round(self.client_cpu_seconds / self.seconds, 2),
+            "server_cores": round(self.server_cpu_seconds / self.seconds, 2),
+        }
+
+
+async def _client(
+    client: httpx.AsyncClient, questions: itertools.cycle[str], count: int, mode: str, latencies: list[float]
+) -> int:
+    errors = 0
+    for _ in range(count):
+        body = {"query": next(questions), "k": 5, "mode": mode}
+        started = time.perf_counter()
+        response = await client.post("/search", json=body)
+        latencies.append(time.perf_counter() - started)
+        errors += response.status_code != 200
+    return errors
+
+
+async def _run(
+    url: str,
+    questions: Sequence[str],
+    concurrency: int,
+    requests: int,
+    mode: str,
+    server_cpu: Callable[[], float],
+) -> LoadFigures:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
+        warm = itertools.cycle(questions[-concurrency:])
+        await asyncio.gather(*(_client(client, warm, 2, mode, []) for _ in range(concurrency)))
+        cycle = itertools.cycle(questions)
+        latencies: list[float] = []
+        per_client = max(1, requests // concurrency)
+        client_cpu, server_cpu_before = time.process_time(), server_cpu()
+        started = time.perf_counter()
+        errors = await asyncio.gather(
+            *(_client(client, cycle, per_client, mode, latencies) for _ in range(concurrency))
+        )
+        seconds = time.perf_counter() - started
+        client_cpu, server_seconds = time.process_time() - client_cpu, server_cpu() - server_cpu_before
+    milliseconds = 1000 * np.asarray(latencies)
+    p50, p95, p99 = (float(np.percentile(milliseconds, q)) for q in (50, 95, 99))
+    return LoadFigures(
+        mode, concurrency, len(latencies), sum(errors), seconds, p50, p95, p99, client_cpu, server_seconds
+    )
+
+
+def run_load(
+    url: str,
+    questions: Sequence[str],
+    concurrency: int,
+    requests: int,
+    mode: str,
+    server_cpu: Callable[[], float],
+) -> LoadFigures:
+    """`requests` questions (cycling through `questions`, so consecutive ones differ) at
+    `concurrency`; `server_cpu` returns the server's CPU seconds so far."""
+    return asyncio.run(_run(url, questions, concurrency, requests, mode, server_cpu))

@@ -1,0 +1,275 @@
+"""Writing the benchmark's results: JSON (everything), a markdown table and a PNG plot.
+
+Every file is written to a temporary name, fsynced and renamed into place, so a crashed run
+never leaves a half-written report. The markdown leads with the targets of the performance
+issue, each with the measured figure and whether it was met.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+
+def write_reports(results: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(results, indent=1, sort_keys=False).encode()
+    _atomic_write(out / "bench.json", lambda handle: handle.write(payload))
+    markdown = render_markdown(results).encode()
+    _atomic_write(out / "bench.md", lambda handle: handle.write(markdown))
+    rows = results.get("scaling", {}).get("rows", [])
+    if rows:
+        _atomic_write(out / "bench.png", lambda handle: _plot(rows, handle))
+
+
+def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _run(results: dict[str, Any], mode: str, concurrency: int) -> dict[str, Any] | None:
+    for run in results.get("http", {}).get("runs", []):
+        if run["mode"] == mode and run["concurrency"] == concurrency:
+            return dict(run)
+    return None
+
+
+def _row(
+    rows: list[dict[str, Any]], index: str, chunks: int, data: str | None = None
+) -> dict[str, Any] | None:
+    return next(
+        (r for r in rows if r["index"] == index and r["chunks"] == chunks and data in (None, r["data"])), None
+    )
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for each target of the issue that this run measured."""
+    lines: list[tuple[str, str, str]] = []
+    floor = results.get("floor", {}).get("questions", {})
+    single_ms, single_rate = floor.get("single_ms_p50"), floor.get("single_per_s")
+    one, busy = _run(results, "hybrid", 1), _run(results, "hybrid", 32)
+    if one and single_ms:
+        ratio = one["p50_ms"] / single_ms
+        lines.append(
+            (
+                "c=1 p50 over HTTP <= 1.3x bare question encoding",
+                f"{one['p50_ms']:.1f} ms vs {single_ms:.1f} ms = {ratio:.2f}x",
+                _verdict(ratio <= 1.3),
+            )
+        )
+    if busy and single_rate:
+        ratio = busy["per_s"] / single_rate
+        lines.append(
+            (
+                "c=32 throughput >= 1.5x one-at-a-time encoding",
+                f"{busy['per_s']:.0f}/s vs {single_rate:.0f}/s = {ratio:.2f}x "
+                f"(load generator: {busy['client_cores']:.2f} cores)",
+                _verdict(ratio >= 1.5),
+            )
+        )
+        lines.append(("c=32 p99 < 150 ms", f"{busy['p99_ms']:.0f} ms", _verdict(busy["p99_ms"] < 150)))
+    for name, build in results.get("build", {}).items():
+        if build.get("ratio_to_floor") is not None:
+            lines.append(
+                (
+                    f"build throughput >= 0.9x bare passage encoding ({name})",
+                    f"{build['chunks_per_s']:.1f} vs {build['floor']['per_s']:.1f} chunks/s = "
+                    f"{build['ratio_to_floor']:.2f}x",
+                    _verdict(build["ratio_to_floor"] >= 0.9),
+                )
+            )
+    rows = results.get("scaling", {}).get("rows", [])
+    largest = max((r["chunks"] for r in rows), default=0)
+    approximate = _row(rows, "ivf", largest, "real+noise")
+    worst = _row(rows, "ivf", largest, "gaussian")
+    if approximate:
+        lines.append(
+            (
+                f"approximate index at {largest:,} chunks: recall@10 >= 0.95",
+                f"IVF {approximate['recall_at_10']:.3f} ({approximate['parameters']})"
+                + (f"; plain Gaussian worst case {worst['recall_at_10']:.3f}" if worst else ""),
+                _verdict(approximate["recall_at_10"] >= 0.95),
+            )
+        )
+        lines.append(
+            (
+                f"approximate index at {largest:,} chunks: p50 search < 5 ms",
+                f"{approximate['p50_ms']:.2f} ms ({approximate['bytes_per_chunk']:.0f} B/chunk)",
+                _verdict(approximate["p50_ms"] < 5),
+            )
+        )
+    bm25 = _row(rows, "bm25", largest)
+    if bm25:
+        lines.append((f"BM25 fast at {largest:,} chunks", f"p50 {bm25['p50_ms']:.1f} ms", "reported"))
+    onnx = results.get("onnx")
+    if onnx and "ndcg_delta" in onnx:
+        lines.append(
+            (
+                "ONNX int8 backend within 0.005 nDCG@10 of the default",
+                f"delta {onnx['ndcg_delta']:+.4f}, {onnx['speedup']:.2f}x faster",
+                _verdict(abs(onnx["ndcg_delta"]) <= 0.005),
+            )
+        )
+    return lines
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    out = [
+        "# Benchmark",
+        "",
+        f"Run {results.get('started', '?')} on {results.get('cpus', '?')} CPUs"
+        + (" (QUICK smoke run: figures not meaningful)" if results.get("quick") else "")
+        + ". Produced by `make bench`; every figure below was measured in that same run.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+    ]
+    out += [f"| {target} | {measured} | {verdict} |" for target, measured, verdict in targets(results)]
+    floor = results.get("floor", {})
+    questions, passages = floor.get("questions", {}), floor.get("passages", {})
+    if questions:
+        out += [
+            "",
+            "## Floor: the model alone",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| one question | {questions['single_ms_p50']:.1f} ms p50, {questions['single_per_s']:.0f}/s |",
+            f"| questions in batches of 8 | {questions.get('batch8_per_s', 0):.0f}/s |",
+            f"| questions in batches of 32 | {questions.get('batch32_per_s', 0):.0f}/s |",
+        ]
+        if passages:
+            out.append(
+                f"| passages ({passages['mean_chars']:.0f} chars on average) | {passages['per_s']:.1f}/s |"
+            )
+    http = results.get("http", {})
+    if http.get("runs"):
+        out += [
+            "",
+            f"## Queries over HTTP ({http.get('chunks', '?')} chunks, k=5)",
+            "",
+            "| mode | concurrency | p50 ms | p95 ms | p99 ms | queries/s | load generator cores | server cores |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['mode']} | {r['concurrency']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{r['per_s']:.0f} | {r['client_cores']:.2f} | {r['server_cores']:.2f} |"
+            for r in http["runs"]
+        ]
+        out += [
+            "",
+            f"Server start-up to first answer: {http.get('startup_s', 0):.1f} s; peak memory "
+            f"{http.get('peak_memory_mb') or 0:.0f} MB.",
+        ]
+    builds = results.get("build", {})
+    if builds:
+        out += [
+            "",
+            "## Build throughput",
+            "",
+            "| corpus | documents | chunks | sentences | seconds | chunks/s | bare encoding/s | ratio |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {name} | {b['documents']} | {b['chunks']} | {b['sentences']} | {b['seconds']:.1f} | "
+            f"{b['chunks_per_s']:.1f} | {b['floor']['per_s']:.1f} | {b['ratio_to_floor']:.2f} |"
+            for name, b in builds.items()
+        ]
+    rows = results.get("scaling", {}).get("rows", [])
+    if rows:
+        out += [
+            "",
+            "## Search cost as the index grows (one query, 100 candidates)",
+            "",
+            "![latency against corpus size](bench.png)",
+            "",
+            "| index | data | chunks | p50 ms | p95 ms | recall@10 | build s | bytes/chunk | parameters |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['index']} | {r['data']} | {r['chunks']:,} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
+            f"{r.get('recall_at_10', '')} | {r['build_s']} | {r['bytes_per_chunk']:.0f} | "
+            f"{r.get('parameters') or str(r.get('tokens_per_chunk')) + ' stems/chunk'} |"
+            for r in rows
+        ]
+    out += _onnx_markdown(results.get("onnx") or {})
+    return "\n".join(out) + "\n"
+
+
+def _onnx_markdown(onnx: dict[str, Any]) -> list[str]:
+    if "skipped" in onnx:
+        return ["", "## ONNX int8 backend", "", f"Not measured: {onnx['skipped']}"]
+    if "default" not in onnx:
+        return []
+    base, fast = onnx["default"], onnx["onnx_int8"]
+    lines = [
+        "",
+        "## ONNX int8 backend against the default (PyTorch float32)",
+        "",
+        "| | default | ONNX int8 |",
+        "|---|---|---|",
+        f"| one question | {base['questions']['single_ms_p50']:.1f} ms | {fast['questions']['single_ms_p50']:.1f} ms |",
+        f"| questions in batches of 8 | {base['questions']['batch8_per_s']:.0f}/s | {fast['questions']['batch8_per_s']:.0f}/s |",
+        f"| passages | {base['passages']['per_s']:.1f}/s | {fast['passages']['per_s']:.1f}/s |",
+    ]
+    for key in base["quality"]:
+        if key.startswith("ndcg"):
+            lines.append(
+                f"| {key} | {base['quality'][key]:.4f} | {fast['quality'][key]:.4f} "
+                f"({fast['quality'][key] - base['quality'][key]:+.4f}) |"
+            )
+    documents = int(base["quality"].get("scifact_subset_documents", 0))
+    if documents:
+        queries = int(base["quality"].get("scifact_queries", 0))
+        lines += [
+            "",
+            f"SciFact subset: {documents} documents (every judged one plus random others), {queries} queries.",
+        ]
+    return lines
+
+
+def _plot(rows: list[dict[str, Any]], handle: BinaryIO) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    for index in ("flat", "ivf", "hnsw", "bm25"):
+        points = sorted(
+            (r["chunks"], r["p50_ms"]) for r in rows if r["index"] == index and r["data"] != "gaussian"
+        )
+        if points:
+            label = {"flat": "FAISS exact (flat)", "ivf": "FAISS IVF", "hnsw": "FAISS HNSW", "bm25": "BM25"}[
+                index
+            ]
+            axes.plot(*zip(*points, strict=True), marker="o", label=label)
+    axes.axhline(5, color="grey", linestyle=":", label="5 ms target (approximate index)")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("chunks in the index")
+    axes.set_ylabel("p50 search latency, ms (one query, 100 candidates)")
+    axes.set_title("Search cost against corpus size")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(handle, format="png", dpi=110)
+    pyplot.close(figure)

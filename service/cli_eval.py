@@ -1,0 +1,194 @@
+"""`rag eval`: retrieval evaluation of every mode on a project set or a BEIR data set.
+
+This is where evaluation meets settings (the `eval` package takes plain arguments): the index,
+model and retrieval options come from the same `Settings` as the service, or `--against URL`
+evaluates a running service over HTTP instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from corpus import CorpusError, load_corpus
+from eval.backends import Backend, BackendError, HttpBackend, InProcessBackend
+from eval.beir import cached_ranking_index
+from eval.report import EvalReport, render_table, write_json
+from eval.sets import EvalSetError, load_beir_set, load_question_set
+from index.errors import IndexError_
+from index.retrieval import MODES, Mode, Retriever
+from service.config import PROJECT_ROOT, Settings, get_settings
+from service.engine import Engine
+
+DEFAULT_CACHE = PROJECT_ROOT / ".rag" / "eval"
+
+
+class _SetOrSubcommand(click.Group):
+    """`rag eval SET ...` is short for `rag eval set SET ...`; `rag eval beir DIR` is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["set", *args]
+        return super().parse_args(ctx, args)
+
+
+def _common(command: Any) -> Any:
+    options = [
+        click.option(
+            "--mode",
+            "modes",
+            multiple=True,
+            type=click.Choice(MODES),
+            help="Modes to compare (repeatable; default: all). `dense` is the baseline of the tests.",
+        ),
+        click.option("--save-run", type=click.Path(path_type=Path), help="Write DIR/<mode>.trec run files."),
+        click.option(
+            "--json", "json_path", type=click.Path(path_type=Path), help="Write the report as JSON."
+        ),
+        click.option("--against", metavar="URL", help="Evaluate a running service at URL over HTTP."),
+        click.option(
+            "--test",
+            type=click.Choice(["fisher", "student"]),
+            default="fisher",
+            show_default=True,
+            help="Paired significance test against `dense`: Fisher randomisation or Student t.",
+        ),
+        click.option("--max-p", type=float, default=0.05, show_default=True, help="Significance level."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return _friendly_errors(command)
+
+
+def _friendly_errors(command: Any) -> Any:
+    """Named errors become one clear line on stderr and exit status 1, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (EvalSetError, BackendError, CorpusError, IndexError_) as error:
+            raise click.ClickException(str(error)) from error
+
+    return wrapper
+
+
+@click.group("eval", cls=_SetOrSubcommand)
+def eval_command() -> None:
+    """Evaluate retrieval: every mode in one run, one table, paired tests against `dense`.
+
+    \b
+    Examples:
+      rag eval eval/sets/seed-articles.jsonl
+      rag eval beir ../shared/beir/scifact --split train --json reports/scifact.json
+      rag eval eval/sets/seed-articles.jsonl --against http://127.0.0.1:9000 --save-run runs/
+    """
+
+
+@eval_command.command("set")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-k", "k", default=10, show_default=True, help="Passages per question.")
+@_common
+def eval_set(path: Path, k: int, **options: Any) -> None:
+    """Evaluate a project question set (JSON Lines with gold answer substrings) on the built index."""
+    from eval.runner import evaluate_project_set  # pulls in ranx, slow to import: only when needed
+
+    settings = get_settings()
+    questions = load_question_set(path)
+    backend: Backend
+    if options["against"]:
+        backend = HttpBackend(options["against"])
+    else:
+        backend = InProcessBackend(Engine.from_settings(settings).retriever)
+    report = evaluate_project_set(
+        path.stem,
+        questions,
+        backend,
+        _modes(options),
+        k=k,
+        test=options["test"],
+        max_p=options["max_p"],
+        save_run_dir=options["save_run"],
+        progress=not options["quiet"],
+    )
+    _finish(report, settings, options)
+
+
+@eval_command.command("beir")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv to judge by.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CACHE,
+    show_default=True,
+    help="Where the corpus's embeddings and index are cached between runs.",
+)
+@_common
+def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> None:
+    """Evaluate on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
+
+    In-process, the corpus is indexed with the service's pipeline and settings (cached under
+    --cache-dir); with --against, the service must already hold that corpus.
+    """
+    from eval.runner import evaluate_beir_set  # pulls in ranx, slow to import: only when needed
+
+    settings = get_settings()
+    data = load_beir_set(directory, split)
+    backend: Backend
+    if options["against"]:
+        backend = HttpBackend(options["against"])
+    else:
+        embedder = Engine.from_settings(settings).embedder  # the configured model; no index loaded
+        documents = load_corpus([data.corpus_path])
+        index, version = cached_ranking_index(
+            documents, embedder, settings.index_settings(), cache_dir, show_progress=not options["quiet"]
+        )
+        backend = InProcessBackend(Retriever(index, version, embedder, settings.retrieval_options()))
+    report = evaluate_beir_set(
+        f"{directory.name} ({split})",
+        data,
+        backend,
+        _modes(options),
+        test=options["test"],
+        max_p=options["max_p"],
+        save_run_dir=options["save_run"],
+        progress=not options["quiet"],
+    )
+    _finish(report, settings, options)
+
+
+def _modes(options: dict[str, Any]) -> list[Mode]:
+    chosen: tuple[Mode, ...] = options["modes"] or MODES
+    # dense first: it is the baseline every other mode is tested against
+    return sorted(chosen, key=lambda mode: (mode != "dense", MODES.index(mode)))
+
+
+def _finish(report: EvalReport, settings: Settings, options: dict[str, Any]) -> None:
+    report.details["against"] = options["against"]
+    if not options["against"]:
+        report.details["settings"] = json.loads(settings.model_dump_json(include=_RETRIEVAL_SETTINGS))
+    click.echo(render_table(report))
+    if options["json_path"]:
+        write_json(options["json_path"], [report])
+        click.echo(f"\nreport written to {options['json_path']}")
+
+
+_RETRIEVAL_SETTINGS = {
+    "model",
+    "chunk_size",
+    "chunk_overlap",
+    "title_in_embedding",
+    "title_in_bm25",
+    "fusion",
+    "rrf_k",
+    "dense_weight",
+    "candidates",
+    "sentence_weight",
+    "answerable_threshold",
+}

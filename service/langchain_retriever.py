@@ -1,0 +1,74 @@
+"""A LangChain `BaseRetriever` over the HTTP API: each passage becomes a `Document` whose
+`page_content` is the passage and whose metadata carries the citation.
+
+    from service.client import RagClient
+from service.llm_formats import format_citation
+    from service.langchain_retriever import RagRetriever
+    retriever = RagRetriever(client=RagClient("http://127.0.0.1:8000"), k=4)
+    docs = retriever.invoke("what projects could Larijani's visit accelerate?")
+
+Metadata of each `Document`: `id` (passage id), `document_id`, `title`, `source`, `author`, `url`,
+`published`, `start`, `end`, `answer` (the answer sentence) with `answer_start`/`answer_end`,
+`score`, `rank`, `answerable` (of the whole search), `index_version` and `citation`.
+Out of scope: filtering by metadata; async (LangChain runs the sync call in an executor).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from service.client import RagClient
+from service.llm_formats import format_citation
+from service.schemas import SearchMode, SearchResponse, SearchResultItem
+
+
+def citation_of(result: SearchResultItem) -> str:
+    doc = result.document
+    return format_citation(doc.id, doc.title, doc.source, doc.author, doc.published, result.start, result.end)
+
+
+def to_documents(response: SearchResponse) -> list[Document]:
+    documents = []
+    for result in response.results:
+        metadata: dict[str, Any] = {
+            "id": result.chunk_id,
+            "document_id": result.document.id,
+            "title": result.document.title,
+            "source": result.document.source,
+            "author": result.document.author,
+            "url": result.document.url,
+            "published": result.document.published,
+            "start": result.start,
+            "end": result.end,
+            "answer": result.answer.text,
+            "answer_start": result.answer.start,
+            "answer_end": result.answer.end,
+            "score": result.score,
+            "rank": result.rank,
+            "answerable": response.answerable,
+            "index_version": response.index_version,
+            "citation": citation_of(result),
+        }
+        documents.append(Document(id=result.chunk_id, page_content=result.text, metadata=metadata))
+    return documents
+
+
+class RagRetriever(BaseRetriever):
+    """Passages from the rag-service for a query, best first, as LangChain documents."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    client: RagClient = Field(description="The HTTP client of the service.")
+    k: int = Field(5, ge=1, description="How many passages per query.")
+    mode: SearchMode = Field("hybrid", description="`hybrid`, `dense` or `bm25`.")
+    context: int = Field(0, ge=0, le=3, description="Neighbouring chunks to add around each passage.")
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return to_documents(self.client.search(query, k=self.k, mode=self.mode, context=self.context))

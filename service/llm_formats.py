@@ -1,0 +1,236 @@
+"""Search results in the shapes LLM APIs take as tool output, built from a `SearchOutcome`.
+
+- `CitedPassage`: a passage with everything a model needs to quote and cite it (the MCP tools,
+  the OpenAI output and the Python client share it).
+- Anthropic Messages API: one `search_result` content block per passage, its text split into one
+  text block per sentence so a citation can point at a single sentence; ready to put in a
+  `tool_result`. `passage_spans` maps each (result, block) back to exact document offsets.
+- OpenAI: a function tool definition for `search`, and its result as the JSON string a `tool`
+  message (Chat Completions) or `function_call_output` (Responses) carries.
+
+The dicts follow the official SDKs' TypedDicts (tests validate them against `anthropic` and
+`openai`), but neither SDK is imported here: they are not runtime dependencies.
+Out of scope: calling either API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from corpus import Document
+from index.retrieval import Hit, SearchOutcome
+from index.text_spans import sentence_spans
+
+NO_ANSWER_NOTE = (
+    "No passage is a confident match: the corpus most likely does not answer this question. "
+    "Say so instead of answering from these passages."
+)
+ANSWER_NOTE = "Answer from these passages only, and cite the passages you use."
+
+
+class AnswerSpanOut(BaseModel):
+    text: str = Field(description="The sentence of the passage that best answers the question.")
+    start: int = Field(description="Character offset of the sentence in the document text.")
+    end: int = Field(description="Character offset just past the sentence in the document text.")
+
+
+class CitedPassage(BaseModel):
+    rank: int = Field(description="1-based rank, best first.")
+    passage_id: str = Field(
+        description="`<document id>#<start>-<end>`: pass it to `fetch` to read exactly this passage."
+    )
+    document_id: str = Field(description="Document id: pass it to `fetch` to read the whole document.")
+    title: str = Field(description="Document title (empty when unknown).")
+    source: str = Field(description="Publication the document comes from (empty when unknown).")
+    author: str = Field(description="Author, when one is named (else empty).")
+    url: str = Field(description="Canonical URL of the article, when known (else empty).")
+    published: str = Field(description="Publication date, when known (else empty).")
+    start: int = Field(description="Character offset of the passage in the document text.")
+    end: int = Field(description="Character offset just past the passage in the document text.")
+    text: str = Field(description="The passage: exactly document text[start:end].")
+    answer: AnswerSpanOut = Field(description="The sentence of the passage that best answers the question.")
+    score: float = Field(description="Ranking score (higher is better; comparable within one search).")
+    citation: str = Field(description="A ready-made citation line for this passage.")
+
+
+def format_citation(
+    document_id: str, title: str, source: str, author: str, published: str, start: int, end: int
+) -> str:
+    """`"Title", Publication, Author, date (document id, characters start-end)`."""
+    parts = [f'"{title}"' if title else document_id]
+    parts += [part for part in (source, author, published) if part]
+    return f"{', '.join(parts)} ({document_id}, characters {start}-{end})"
+
+
+def citation_line(document: Document, start: int, end: int) -> str:
+    return format_citation(
+        document.id, document.title, document.source, document.author, document.published, start, end
+    )
+
+
+def cited_passage(hit: Hit) -> CitedPassage:
+    document, chunk = hit.document, hit.chunk
+    return CitedPassage(
+        rank=hit.rank,
+        passage_id=chunk.id,
+        document_id=document.id,
+        title=document.title,
+        source=document.source,
+        author=document.author,
+        url=document.url,
+        published=document.published,
+        start=chunk.start,
+        end=chunk.end,
+        text=chunk.text,
+        answer=AnswerSpanOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
+        score=hit.score,
+        citation=citation_line(document, chunk.start, chunk.end),
+    )
+
+
+def note_for(outcome: SearchOutcome) -> str:
+    return ANSWER_NOTE if outcome.answerable else NO_ANSWER_NOTE
+
+
+# --- Anthropic Messages API -------------------------------------------------------------------
+
+
+class TextBlockOut(BaseModel):
+    type: Literal["text"] = Field("text", description="Always `text`.")
+    text: str = Field(description="One sentence of the passage.")
+
+
+class CitationsOut(BaseModel):
+    enabled: bool = Field(True, description="Lets Claude cite this result's sentences.")
+
+
+class SearchResultBlockOut(BaseModel):
+    type: Literal["search_result"] = Field("search_result", description="Always `search_result`.")
+    source: str = Field(description="The article URL when known, else the passage id.")
+    title: str = Field(description="Document title and publication.")
+    content: list[TextBlockOut] = Field(description="The passage, one text block per sentence.")
+    citations: CitationsOut = Field(description="Citation settings: enabled.")
+
+
+class PassageSpans(BaseModel):
+    passage_id: str = Field(description="The passage (`<document id>#<start>-<end>`).")
+    document_id: str = Field(description="The document the passage comes from.")
+    block_spans: list[tuple[int, int]] = Field(
+        description="Document offsets [start, end) of each text block, in block order: a Claude "
+        "citation's `start_block_index`..`end_block_index` maps back to exact characters."
+    )
+
+
+def sentence_blocks(document: Document, start: int, end: int) -> list[tuple[int, int]]:
+    return list(sentence_spans(document.text, start, end)) or [(start, end)]
+
+
+def search_result_block(hit: Hit) -> SearchResultBlockOut:
+    document, chunk = hit.document, hit.chunk
+    title = " - ".join(part for part in (document.title or document.id, document.source) if part)
+    return SearchResultBlockOut(
+        source=document.url or chunk.id,
+        title=title,
+        content=[
+            TextBlockOut(text=document.text[s:e])
+            for s, e in sentence_blocks(document, chunk.start, chunk.end)
+        ],
+        citations=CitationsOut(),
+    )
+
+
+def passage_spans(hit: Hit) -> PassageSpans:
+    spans = sentence_blocks(hit.document, hit.chunk.start, hit.chunk.end)
+    return PassageSpans(passage_id=hit.chunk.id, document_id=hit.document.id, block_spans=spans)
+
+
+def anthropic_search_results(outcome: SearchOutcome) -> list[dict[str, Any]]:
+    """`SearchResultBlockParam` dicts, one per passage, best first."""
+    return [search_result_block(hit).model_dump() for hit in outcome.hits]
+
+
+def anthropic_tool_result(outcome: SearchOutcome, tool_use_id: str) -> dict[str, Any]:
+    """A `ToolResultBlockParam`: a text block with the guidance note, then the search results."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": note_for(outcome)}]
+    return {
+        "type": "tool_result",
+        "tool_use_id": tool_use_id,
+        "content": content + anthropic_search_results(outcome),
+    }
+
+
+# --- OpenAI function tools --------------------------------------------------------------------
+
+OPENAI_TOOL_NAME = "search_news_corpus"
+OPENAI_TOOL_DESCRIPTION = (
+    "Search a corpus of news articles for the passages that best answer a question. Returns "
+    "passages with citation lines and the answer sentence of each; `answerable` false means the "
+    "corpus does not answer the question. Cite passages by their `citation`."
+)
+
+
+def openai_function_parameters(max_k: int = 50) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "The question, in natural language."},
+            "k": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": max_k,
+                "description": "How many passages to return (default 5).",
+            },
+        },
+        "required": ["query"],
+        "additionalProperties": False,
+    }
+
+
+def openai_chat_tool(max_k: int = 50) -> dict[str, Any]:
+    """A Chat Completions `ChatCompletionFunctionToolParam`."""
+    return {
+        "type": "function",
+        "function": {
+            "name": OPENAI_TOOL_NAME,
+            "description": OPENAI_TOOL_DESCRIPTION,
+            "parameters": openai_function_parameters(max_k),
+        },
+    }
+
+
+def openai_responses_tool(max_k: int = 50) -> dict[str, Any]:
+    """A Responses API `FunctionToolParam`."""
+    return {
+        "type": "function",
+        "name": OPENAI_TOOL_NAME,
+        "description": OPENAI_TOOL_DESCRIPTION,
+        "parameters": openai_function_parameters(max_k),
+        "strict": False,
+    }
+
+
+def openai_tool_output(outcome: SearchOutcome) -> str:
+    """The tool's result, as the JSON text OpenAI function outputs carry."""
+    payload = {
+        "query": outcome.query,
+        "answerable": outcome.answerable,
+        "note": note_for(outcome),
+        "passages": [
+            cited_passage(hit).model_dump(include={"rank", "passage_id", "citation", "url", "text", "answer"})
+            for hit in outcome.hits
+        ],
+    }
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def openai_tool_message(outcome: SearchOutcome, tool_call_id: str) -> dict[str, Any]:
+    """A Chat Completions `ChatCompletionToolMessageParam` answering `tool_call_id`."""
+    return {"role": "tool", "tool_call_id": tool_call_id, "content": openai_tool_output(outcome)}
+
+
+def openai_function_call_output(outcome: SearchOutcome, call_id: str) -> dict[str, Any]:
+    """A Responses API `function_call_output` input item answering `call_id`."""
+    return {"type": "function_call_output", "call_id": call_id, "output": openai_tool_output(outcome)}

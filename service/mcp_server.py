@@ -1,0 +1,185 @@
+"""The MCP server (official `mcp` SDK): `search` and `fetch` tools over the shared `Engine`.
+
+Served two ways: mounted into the FastAPI app at `/mcp` (streamable HTTP, stateless, see
+`mount_streamable_http`) and over stdio by `rag mcp` for desktop clients. Tool results are
+structured content (the pydantic models below) with the same JSON as text for older clients.
+Bad arguments become tool errors with a message the model can act on.
+
+Out of scope: MCP resources and prompts, authentication (put the service behind a proxy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+from starlette.routing import Route
+
+from corpus import Document
+from index.context import MAX_CONTEXT
+from index.errors import IndexError_
+from service.config import Settings
+from service.engine import DocumentNotFoundError, Engine
+from service.llm_formats import CitedPassage, citation_line, cited_passage, note_for
+from service.schemas import SearchMode
+
+INSTRUCTIONS = (
+    "Retrieval over a corpus of news articles. Call `search` with the user's question to get the "
+    "passages that answer it, each with a citation; quote and cite them, and say the corpus does "
+    "not answer when `answerable` is false. Call `fetch` with a passage or document id to read more."
+)
+SEARCH_DESCRIPTION = (
+    "Search the news-article corpus for the passages that best answer a question. Returns up to "
+    "`k` passages, best first, each with its text, the single sentence that best answers the "
+    "question (`answer`), a ready-made `citation` line (title, publication, author, date, character "
+    "offsets) and a `passage_id`. `answerable` is false when no passage is a confident match: then "
+    "tell the user the corpus does not answer the question instead of guessing. Use `context` "
+    "(1-3) to widen each passage by neighbouring text when it is cut short."
+)
+FETCH_DESCRIPTION = (
+    "Read a whole document or one exact passage, with its citation. `id` is a document id (e.g. "
+    "`nournews-larijani-visit`) or a passage id from `search` (`<document id>#<start>-<end>`)."
+)
+_PASSAGE_ID = re.compile(r"^(?P<document>[^#]+)#(?P<start>\d+)-(?P<end>\d+)$")
+
+
+class SearchToolResult(BaseModel):
+    query: str = Field(description="The question as searched.")
+    answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
+    confidence: float = Field(description="Best passage cosine to the question; compared with a threshold.")
+    note: str = Field(description="How to use these passages.")
+    index_version: str = Field(description="Index generation that answered.")
+    passages: list[CitedPassage] = Field(description="Passages, best first.")
+
+
+class FetchToolResult(BaseModel):
+    id: str = Field(description="The id as requested.")
+    document_id: str = Field(description="The document the text comes from.")
+    title: str = Field(description="Document title (empty when unknown).")
+    source: str = Field(description="Publication (empty when unknown).")
+    author: str = Field(description="Author (empty when unknown).")
+    url: str = Field(description="Canonical URL (empty when unknown).")
+    published: str = Field(description="Publication date (empty when unknown).")
+    start: int = Field(description="Character offset of `text` in the document.")
+    end: int = Field(description="Character offset just past `text` in the document.")
+    text: str = Field(description="The document text, or the passage: document text[start:end].")
+    citation: str = Field(description="A ready-made citation line.")
+
+
+def fetch_result(document: Document, requested_id: str, start: int, end: int) -> FetchToolResult:
+    return FetchToolResult(
+        id=requested_id,
+        document_id=document.id,
+        title=document.title,
+        source=document.source,
+        author=document.author,
+        url=document.url,
+        published=document.published,
+        start=start,
+        end=end,
+        text=document.text[start:end],
+        citation=citation_line(document, start, end),
+    )
+
+
+def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCPServer:
+    """An MCP server whose tools call the engine `engine_of()` returns at call time."""
+    server = MCPServer("rag-service", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
+    read_only = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+
+    @server.tool(
+        name="search", title="Search news passages", description=SEARCH_DESCRIPTION, annotations=read_only
+    )
+    def search(
+        question: Annotated[str, Field(description="The question, in natural language.")],
+        k: Annotated[int, Field(description="How many passages, 1 to 50 (RAG_MAX_K).")] = 5,
+        mode: Annotated[
+            SearchMode, Field(description="`hybrid` (best overall), `dense` (meaning) or `bm25` (words).")
+        ] = "hybrid",
+        context: Annotated[
+            int, Field(description="Neighbouring chunks to add on each side of each passage, 0 to 3.")
+        ] = 0,
+    ) -> SearchToolResult:
+        if not question.strip():
+            raise ToolError("question must not be empty")
+        if len(question) > settings.max_query_chars:
+            raise ToolError(f"question is too long: at most {settings.max_query_chars} characters")
+        if not 1 <= k <= settings.max_k:
+            raise ToolError(f"k must be between 1 and {settings.max_k}; got {k}")
+        if not 0 <= context <= MAX_CONTEXT:
+            raise ToolError(f"context must be between 0 and {MAX_CONTEXT}; got {context}")
+        try:
+            outcome = engine_of().search(question.strip(), k, mode, context)
+        except IndexError_ as error:
+            raise ToolError(str(error)) from error
+        return SearchToolResult(
+            query=outcome.query,
+            answerable=outcome.answerable,
+            confidence=outcome.confidence,
+            note=note_for(outcome),
+            index_version=outcome.index_version,
+            passages=[cited_passage(hit) for hit in outcome.hits],
+        )
+
+    @server.tool(
+        name="fetch", title="Read a document or passage", description=FETCH_DESCRIPTION, annotations=read_only
+    )
+    def fetch(
+        id: Annotated[
+            str, Field(description="A document id, or a passage id `<document id>#<start>-<end>`.")
+        ],
+    ) -> FetchToolResult:
+        match = _PASSAGE_ID.match(id.strip())
+        document_id = match["document"] if match else id.strip()
+        try:
+            document = engine_of().document(document_id)
+        except DocumentNotFoundError as error:
+            raise ToolError(f"{error}; use a document id or passage id returned by `search`") from error
+        except IndexError_ as error:
+            raise ToolError(str(error)) from error
+        if match is None:
+            return fetch_result(document, id, 0, len(document.text))
+        start, end = int(match["start"]), int(match["end"])
+        if not 0 <= start < end <= len(document.text):
+            raise ToolError(
+                f"offsets {start}-{end} are outside document {document.id!r} (length {len(document.text)})"
+            )
+        return fetch_result(document, id, start, end)
+
+    return server
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection when bound to loopback (the SDK's default), plus the CORS origins."""
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=[
+            "http://127.0.0.1:*",
+            "http://localhost:*",
+            "http://[::1]:*",
+            *settings.cors_origins,
+        ],
+    )
+
+
+def streamable_http_route(server: MCPServer, settings: Settings, path: str = "/mcp") -> Route:
+    """The `/mcp` route to add to another app. Its session manager must run in that app's lifespan
+    (`async with server.session_manager.run()`): the SDK's own sub-app lifespan would not run."""
+    sub_app = server.streamable_http_app(
+        streamable_http_path=path,
+        stateless_http=True,  # tools are plain request/response: no per-client state to keep
+        json_response=True,
+        transport_security=transport_security(settings),
+        host=settings.host,
+    )
+    route = next(r for r in sub_app.routes if isinstance(r, Route) and r.path == path)
+    return route

@@ -1,0 +1,159 @@
+"""`kill -9` of a real server in the middle of writes: nothing acknowledged is lost.
+
+A uvicorn process (fake embedder) serves an index in a temporary directory. Round one kills it
+at the worst moment of a commit: the new generation is complete on disk but CURRENT does not yet
+name it (the test hook RAG_TEST_COMMIT_PAUSE_SECONDS holds the commit there, and the test waits
+until it sees that state on disk). Round two kills it at a random moment of a stream of writes.
+After each kill the service is restarted on the same directory: it must start, every write that
+got a 2xx must be there with its content, every acknowledged removal must still be removed, the
+write in flight must be either wholly there or wholly absent, and the index must pass its
+checksums.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+from corpus import load_corpus
+from index.embedding import HashingEmbedder
+from index.store import IndexStore
+from service.app import create_app
+from service.engine import Engine
+from tests.conftest import BUNDLED_CORPUS, make_settings
+from tests.rag_server_process import ServerProcess
+
+WAIT_LIMIT_SECONDS = 60  # bounds a polling loop; never asserted on
+
+
+def article(number: int) -> dict[str, str]:
+    return {
+        "id": f"crash-{number}",
+        "title": f"Bulletin {number}",
+        "text": f"Bulletin {number}: the port authority logged {number * 7} ships and a new quay plan.",
+    }
+
+
+def assert_state(
+    client: httpx.Client | TestClient, expected: dict[str, str | None], in_flight: dict[str, str]
+) -> None:
+    """Every acknowledged write present, every acknowledged removal absent, in-flight all-or-nothing."""
+    assert client.get("/healthz").json()["status"] == "ok"
+    for doc_id, text in expected.items():
+        response = client.get(f"/documents/{doc_id}")
+        if text is None:
+            assert response.status_code == 404, doc_id
+        else:
+            assert response.status_code == 200, doc_id
+            assert response.json()["text"] == text
+    for doc_id, text in in_flight.items():
+        response = client.get(f"/documents/{doc_id}")
+        assert response.status_code == 404 or response.json()["text"] == text
+
+
+def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    index_dir, log = tmp_path / "index", tmp_path / "server.log"
+    Engine.from_settings(make_settings(index_dir), embedder=HashingEmbedder()).sync(
+        load_corpus([BUNDLED_CORPUS])
+    )
+    store = IndexStore(index_dir)
+    expected: dict[str, str | None] = {}
+
+    # Round one: kill between "generation written" and "CURRENT switched".
+    server = ServerProcess(index_dir, log, test_commit_pause_seconds="0.5")
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for number in range(3):
+                assert client.post("/documents", json=article(number)).status_code == 200
+                expected[f"crash-{number}"] = article(number)["text"]
+            assert client.delete("/documents/crash-0").status_code == 200
+            expected["crash-0"] = None
+        on_disk_before = set(store.generation_names())
+        in_flight = article(99)
+        writer = threading.Thread(target=_post_ignoring_crash, args=(server.url, in_flight))
+        writer.start()
+        assert _wait_for_uncommitted_generation(store, on_disk_before)
+        server.kill()
+        writer.join()
+    finally:
+        server.stop()
+    assert store.current_version() in on_disk_before  # the kill did land before the switch
+
+    # Round two: restart, check, then kill at a random moment of a stream of writes.
+    server = ServerProcess(index_dir, log)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert_state(client, expected, {"crash-99": in_flight["text"]})
+        in_flight_round_two: dict[str, str] = {}
+        acknowledged = _stream_writes_then_kill(server, expected, in_flight_round_two)
+    finally:
+        server.stop()
+    assert acknowledged >= 3
+
+    # The service comes back: the app a restart would run, in-process this time (a third server
+    # start would only add its start-up time), on a fresh engine reading the same directory.
+    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+        assert_state(client, expected, in_flight_round_two)
+    loaded = store.load()  # checksums of every file verified
+    assert {doc_id for doc_id, text in expected.items() if text} <= set(loaded.data.documents)
+
+
+def _post_ignoring_crash(url: str, document: dict[str, str]) -> None:
+    with contextlib.suppress(httpx.TransportError):  # the server is killed under this request
+        httpx.post(f"{url}/documents", json=document, timeout=60)
+
+
+def _wait_for_uncommitted_generation(store: IndexStore, before: set[str]) -> bool:
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        new = set(store.generation_names()) - before
+        if new and store.current_version() not in new:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _stream_writes_then_kill(
+    server: ServerProcess, expected: dict[str, str | None], in_flight: dict[str, str]
+) -> int:
+    """Writes (adds, and a removal now and then) until killed; returns how many were acknowledged.
+
+    An operation moves from `in_flight` to `expected` only once its 2xx has arrived: the one the
+    kill interrupts may or may not have been committed, and either outcome is correct."""
+    acknowledged = threading.Event()
+    count = [0]
+
+    def stream() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for number in range(100, 200):
+                doc_id = f"crash-{number - 1}" if number % 4 == 3 else f"crash-{number}"
+                text = article(number - 1 if number % 4 == 3 else number)["text"]
+                in_flight[doc_id] = text
+                expected.pop(doc_id, None)
+                try:
+                    if number % 4 == 3:
+                        response = client.delete(f"/documents/{doc_id}")
+                    else:
+                        response = client.post("/documents", json=article(number))
+                except httpx.TransportError:
+                    return
+                assert response.status_code == 200, response.text
+                expected[doc_id] = None if number % 4 == 3 else text
+                del in_flight[doc_id]
+                count[0] += 1
+                if count[0] >= 3:
+                    acknowledged.set()
+
+    writer = threading.Thread(target=stream)
+    writer.start()
+    acknowledged.wait(WAIT_LIMIT_SECONDS)
+    time.sleep(random.uniform(0, 0.3))  # somewhere in the next write: embedding, staging or switch
+    server.kill()
+    writer.join()
+    return count[0]

@@ -1,0 +1,48 @@
+"""The project's eval set through the real model and the real corpus: the retrieval quality floor.
+
+The floors are today's measured figures (README "Evaluation") rounded down, so any regression
+of the defaults fails here; the full table comes from `make eval`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.backends import InProcessBackend
+from eval.report import EvalReport
+from eval.runner import evaluate_project_set
+from eval.sets import load_question_set
+from service.engine import Engine
+from tests.test_eval_sets import SEED_SET
+
+pytestmark = pytest.mark.integration
+
+OFF_TOPIC = {"q059", "q060", "q061", "q062"}  # Tokyo, sourdough, World Cup, Everest
+
+
+@pytest.fixture(scope="module")
+def report(real_engine: Engine) -> EvalReport:
+    questions = load_question_set(SEED_SET)
+    backend = InProcessBackend(real_engine.retriever)
+    return evaluate_project_set("seed-articles", questions, backend, ["dense", "hybrid"], test="student")
+
+
+def test_hybrid_meets_the_quality_floor_and_beats_dense(report: EvalReport) -> None:
+    hybrid, dense = report.mode("hybrid").metrics, report.mode("dense").metrics
+    assert hybrid["hit_rate@1"] >= 0.65
+    assert hybrid["hit_rate@3"] >= 0.88
+    assert hybrid["mrr@10"] >= 0.77
+    assert hybrid["answer_accuracy"] >= 0.5
+    assert hybrid["hit_rate@1"] > dense["hit_rate@1"] + 0.15
+    assert report.mode("hybrid").significance["mrr@10"].significant
+
+
+def test_abstention_flags_off_topic_questions_and_no_answerable_one(
+    report: EvalReport, real_engine: Engine
+) -> None:
+    abstention = report.mode("hybrid").abstention
+    assert abstention["answerable_flagged"] == 0
+    assert abstention["unanswerable_flagged"] >= len(OFF_TOPIC)
+    questions = {q.id: q.question for q in load_question_set(SEED_SET)}
+    for question_id in OFF_TOPIC:
+        assert not real_engine.search(questions[question_id], 3, "hybrid").answerable, questions[question_id]
