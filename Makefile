@@ -46,10 +46,22 @@ loadtest: install
 # Speed against the floor (the embedding model alone): HTTP latency and throughput at concurrency
 # 1/8/32, build throughput, index growth to 1M chunks, the int8 ONNX backend. About 15 min on 2
 # cores; writes eval/reports/bench.{json,md,png}. SciFact is read from SCIFACT, never copied.
+# More options (python -m eval.bench --help) through BENCH_ARGS, e.g. BENCH_ARGS="--scifact-docs 2000".
 SCIFACT ?= ../shared/beir/scifact
+BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
-	$(BIN)/python -m eval.bench --scifact $(SCIFACT)
+	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(BENCH_ARGS)
+
+# Retrieval quality: every mode on the project set (bundled corpus) and on SciFact's train split
+# (read from SCIFACT, never copied), paired tests against dense. Writes reports/eval/*.{md,json}
+# and TREC runs. The first run embeds SciFact once (cached in .rag/eval; ~40 min on 2 busy cores).
+EVAL_OUT := reports/eval
+eval: build
+	mkdir -p $(EVAL_OUT)
+	$(BIN)/rag eval eval/sets/seed-articles.jsonl --json $(EVAL_OUT)/seed.json --save-run $(EVAL_OUT)/runs-seed > $(EVAL_OUT)/seed.md
+	$(BIN)/rag eval beir $(SCIFACT) --split train --json $(EVAL_OUT)/scifact.json --save-run $(EVAL_OUT)/runs-scifact > $(EVAL_OUT)/scifact.md
+	cat $(EVAL_OUT)/seed.md $(EVAL_OUT)/scifact.md
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache

@@ -32,6 +32,9 @@ class IndexSettings:
     title_in_bm25: bool = True
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
+    # "contextual": pooled from the chunk's own model pass (see `_embed_with_reuse`); "standalone":
+    # each sentence embedded on its own, a second pass over the text that halves build throughput.
+    sentence_vectors: str = "standalone"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -122,9 +125,18 @@ def build_index_data(
         _spans_in_passage(passage, chunk, spans[first:last])
         for passage, chunk, first, last in zip(passages, chunks, pointer, pointer[1:], strict=False)
     ]
-    chunk_vectors, sentence_vectors = _embed_with_reuse(
-        passages, passage_spans, embedder, known_vectors or {}, show_progress
-    )
+    if settings.sentence_vectors == "contextual":
+        chunk_vectors, sentence_vectors = _embed_with_reuse(
+            passages, passage_spans, embedder, known_vectors or {}, show_progress
+        )
+    else:
+        sentences = [
+            p[start:end]
+            for p, spans_of in zip(passages, passage_spans, strict=True)
+            for start, end in spans_of
+        ]
+        vectors = _embed_texts_with_reuse(passages + sentences, embedder, known_vectors or {}, show_progress)
+        chunk_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages) :]
 
     lexical = LexicalIndex.build(
         [lexical_passage(c, by_id[c.document_id], settings) for c in chunks] or [""],
@@ -156,8 +168,10 @@ def known_vectors_of(data: IndexData) -> dict[str, npt.NDArray[np.float32]]:
         known[text_key(passage)] = data.chunk_vectors[row]
         sentences = data.chunk_sentences(row)
         relative = _spans_in_passage(passage, chunk, [(start, end) for _, start, end in sentences])
+        contextual = data.settings.sentence_vectors == "contextual"
         for (sentence_row, _, _), (start, end) in zip(sentences, relative, strict=True):
-            known[span_key(passage, start, end)] = data.sentence_vectors[sentence_row]
+            key = span_key(passage, start, end) if contextual else text_key(passage[start:end])
+            known[key] = data.sentence_vectors[sentence_row]
     return known
 
 
@@ -173,6 +187,31 @@ def _spans_in_passage(passage: str, chunk: Chunk, spans: Sequence[tuple[int, int
     if shift < 0:
         raise ValueError(f"embedded passage of chunk {chunk.id} does not contain the chunk text")
     return [(start - chunk.start + shift, end - chunk.start + shift) for start, end in spans]
+
+
+def _embed_texts_with_reuse(
+    texts: list[str],
+    embedder: Embedder,
+    known: dict[str, npt.NDArray[np.float32]],
+    show_progress: bool,
+    batch_size: int = 64,
+) -> Vectors:
+    """One vector per text, each distinct text not in `known` embedded once."""
+    keys = [text_key(text) for text in texts]
+    missing = list(dict.fromkeys(key for key in keys if key not in known))
+    text_of = dict(zip(keys, texts, strict=True))
+    fresh: dict[str, npt.NDArray[np.float32]] = {}
+    # Longest first so each batch pads little; the order is undone by the key lookup below.
+    missing.sort(key=lambda key: len(text_of[key]), reverse=True)
+    with tqdm(total=len(missing), desc="embedding", unit="text", disable=not show_progress) as bar:
+        for begin in range(0, len(missing), batch_size):
+            batch = missing[begin : begin + batch_size]
+            for key, vector in zip(batch, embedder.embed_batch([text_of[k] for k in batch]), strict=True):
+                fresh[key] = vector
+            bar.update(len(batch))
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32)
+    return np.stack([fresh[key] if key in fresh else known[key] for key in keys]).astype(np.float32)
 
 
 def _embed_with_reuse(

@@ -93,9 +93,11 @@ class LexicalIndex:
 def matched_terms(query: str, text: str) -> list[str]:
     """Query words (as typed, lower-cased, stop words dropped) whose stem occurs in `text`."""
     text_stems = stem_set(text)
-    matched: list[str] = []
-    for word in dict.fromkeys(_WORD.findall(query.lower())):
-        stems = stem_tokens([word])[0]
-        if stems and stems[0] in text_stems:
-            matched.append(word)
-    return matched
+    return [word for word, stem in _query_word_stems(query) if stem in text_stems]
+
+
+@functools.lru_cache(maxsize=4096)
+def _query_word_stems(query: str) -> tuple[tuple[str, str], ...]:
+    """(word, stem) for each distinct non-stop word of `query`, cached: asked once per hit."""
+    pairs = ((word, stem_tokens([word])[0]) for word in dict.fromkeys(_WORD.findall(query.lower())))
+    return tuple((word, stems[0]) for word, stems in pairs if stems)

@@ -90,7 +90,9 @@ class MicroBatcher:
         while len(batch) < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._pending.get(timeout=remaining) if remaining > 0 else self._pending.get_nowait())
+                batch.append(
+                    self._pending.get(timeout=remaining) if remaining > 0 else self._pending.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch

@@ -185,6 +185,8 @@ _RETRIEVAL_SETTINGS = {
     "chunk_overlap",
     "title_in_embedding",
     "title_in_bm25",
+    "bm25_k1",
+    "bm25_b",
     "fusion",
     "rrf_k",
     "dense_weight",

@@ -1,7 +1,8 @@
 """The project's eval set through the real model and the real corpus: the retrieval quality floor.
 
-The floors are today's measured figures (README "Evaluation") rounded down, so any regression
-of the defaults fails here; the full table comes from `make eval`.
+The floors are today's measured figures (README "Evaluation") less one or two questions, so a regression
+of the defaults fails here. They are below the issue's targets (hit@1 >= 0.95, hit@3 = 1.0, every
+unanswerable question flagged), which this retriever does not reach; see the README for why.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def report(real_engine: Engine) -> EvalReport:
 
 def test_hybrid_meets_the_quality_floor_and_beats_dense(report: EvalReport) -> None:
     hybrid, dense = report.mode("hybrid").metrics, report.mode("dense").metrics
-    assert hybrid["hit_rate@1"] >= 0.65
-    assert hybrid["hit_rate@3"] >= 0.88
-    assert hybrid["mrr@10"] >= 0.77
-    assert hybrid["answer_accuracy"] >= 0.5
+    # measured 0.741 / 0.914 / 0.833 / 0.569 (README); about one question of slack each
+    assert hybrid["hit_rate@1"] >= 0.72
+    assert hybrid["hit_rate@3"] >= 0.89
+    assert hybrid["mrr@10"] >= 0.81
+    assert hybrid["answer_accuracy"] >= 0.55
     assert hybrid["hit_rate@1"] > dense["hit_rate@1"] + 0.15
     assert report.mode("hybrid").significance["mrr@10"].significant
 
@@ -42,7 +44,8 @@ def test_abstention_flags_off_topic_questions_and_no_answerable_one(
 ) -> None:
     abstention = report.mode("hybrid").abstention
     assert abstention["answerable_flagged"] == 0
-    assert abstention["unanswerable_flagged"] >= len(OFF_TOPIC)
+    # measured 10 of 12: all but the two "who"/"name" questions (see index/answer_types.py)
+    assert abstention["unanswerable_flagged"] >= 10
     questions = {q.id: q.question for q in load_question_set(SEED_SET)}
     for question_id in OFF_TOPIC:
         assert not real_engine.search(questions[question_id], 3, "hybrid").answerable, questions[question_id]

@@ -29,9 +29,9 @@ def test_example_question_is_answered_with_the_peace_pipeline_sentence(real_clie
     [
         ("Who is Syed Ali Abbas?", "irandaily-security-dialogues", "research officer"),
         (
-            "How much do Iran and Pakistan want bilateral trade to grow?",
+            "How many cooperation documents did the two sides sign?",
             "nournews-larijani-visit",
-            "ten billion dollars",
+            "twelve cooperation documents",
         ),
         (
             "What would a defence pact mean if Iran were attacked?",
@@ -53,7 +53,12 @@ def test_real_questions_find_their_answers(
 
 @pytest.mark.parametrize(
     "question",
-    ["What is the population of Tokyo?", "How do I bake sourdough bread?", "Who won the 2022 World Cup?"],
+    [
+        "What is the population of Tokyo?",
+        "How do I bake sourdough bread?",
+        "Who won the 2022 World Cup?",
+        "How many nuclear warheads does Pakistan have?",  # on topic, but the figure is not there
+    ],
 )
 def test_questions_the_corpus_cannot_answer_are_flagged(real_client: TestClient, question: str) -> None:
     body = real_client.post("/search", json={"query": question, "k": 3}).json()

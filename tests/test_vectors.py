@@ -48,7 +48,8 @@ def test_approximate_search_finds_what_exact_search_finds(kind: str) -> None:
     queries = clustered_vectors(50, seed=1)
     exact = build_vector_index(vectors, VectorIndexSettings(approximate_threshold=10**9))
     approximate = build_vector_index(
-        vectors, VectorIndexSettings(approximate_threshold=1000, approximate_kind=kind)  # type: ignore[arg-type]
+        vectors,
+        VectorIndexSettings(approximate_threshold=1000, approximate_kind=kind),  # type: ignore[arg-type]
     )
     exact_rows, exact_scores = search_vectors(exact, queries, 10)
     rows, scores = search_vectors(approximate, queries, 10)
@@ -69,7 +70,9 @@ def test_ivf_is_sized_from_the_data_and_survives_a_round_trip() -> None:
     copy = faiss.deserialize_index(faiss.serialize_index(index))
     assert vector_index_kind(copy) == "ivf"
     assert copy.nprobe == index.nprobe
-    np.testing.assert_array_equal(search_vectors(copy, vectors[:5], 3)[0], search_vectors(index, vectors[:5], 3)[0])
+    np.testing.assert_array_equal(
+        search_vectors(copy, vectors[:5], 3)[0], search_vectors(index, vectors[:5], 3)[0]
+    )
 
 
 def test_a_tiny_corpus_over_the_threshold_still_builds() -> None:
@@ -92,7 +95,18 @@ def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search() ->
     from index.building import IndexSettings, build_index_data
     from index.embedding import HashingEmbedder
 
-    words = "pipeline port visit treaty border energy trade security summit minister".split()
+    words = [
+        "pipeline",
+        "port",
+        "visit",
+        "treaty",
+        "border",
+        "energy",
+        "trade",
+        "security",
+        "summit",
+        "minister",
+    ]
     documents = [
         Document(id=f"d{i}", text=" ".join(words[(i + j) % 10] for j in range(30)) + f" topic{i}.")
         for i in range(40)
@@ -102,7 +116,10 @@ def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search() ->
     approximate = build_index_data(
         documents, embedder, IndexSettings(vectors=VectorIndexSettings(approximate_threshold=20))
     )
-    assert (vector_index_kind(exact.vector_index), vector_index_kind(approximate.vector_index)) == ("flat", "ivf")
+    assert (vector_index_kind(exact.vector_index), vector_index_kind(approximate.vector_index)) == (
+        "flat",
+        "ivf",
+    )
     query = embedder.embed_batch(["pipeline energy topic7"])
     exact_rows, _ = search_vectors(exact.vector_index, query, 1)
     rows, _ = search_vectors(approximate.vector_index, query, 1)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from corpus import Document
 from index.building import embedded_passage
+from index.chunking import chunk_document, make_splitter
 from index.embedding import Embedder
 from service.config import Settings
 from service.engine import Engine
@@ -52,3 +53,13 @@ def timed_build(
         seconds=seconds,
         passages_sample=random.Random(0).sample(passages, min(sample, len(passages))),
     )
+
+
+def sample_passages(documents: list[Document], embedder: Embedder, count: int, seed: int = 0) -> list[str]:
+    """Passages as the build will embed them (same chunker and title rule), from a random sample
+    of documents: what the passage floor is measured on before the build has run."""
+    settings = Settings(_env_file=None).index_settings()  # type: ignore[call-arg]
+    splitter = make_splitter(settings.chunker, embedder.count_tokens)
+    chosen = random.Random(seed).sample(documents, min(len(documents), count))
+    passages = [embedded_passage(c, d, settings) for d in chosen for c in chunk_document(d, splitter)]
+    return random.Random(seed).sample(passages, min(count, len(passages)))

@@ -25,11 +25,11 @@ def time_calls(embedder: Embedder, batches: Sequence[Sequence[str]]) -> list[flo
 
 def question_floor(
     embedder: Embedder, questions: Sequence[str], batch_sizes: Sequence[int]
-) -> dict[str, object]:
+) -> dict[str, float]:
     """Per-question latency encoded alone, and throughput alone and in batches."""
     embedder.embed_batch(list(questions[:16]))  # warm-up: first calls allocate
     single = time_calls(embedder, [[question] for question in questions])
-    figures: dict[str, object] = {
+    figures: dict[str, float] = {
         "questions": len(questions),
         "single_ms_p50": 1000 * statistics.median(single),
         "single_ms_mean": 1000 * statistics.fmean(single),
@@ -42,7 +42,7 @@ def question_floor(
     return figures
 
 
-def passage_floor(embedder: Embedder, passages: Sequence[str], batch_size: int = 64) -> dict[str, object]:
+def passage_floor(embedder: Embedder, passages: Sequence[str], batch_size: int = 64) -> dict[str, float]:
     """Passages per second through `embed_batch`, longest first like the build (little padding)."""
     ordered = sorted(passages, key=len, reverse=True)
     embedder.embed_batch(ordered[:batch_size])  # warm-up
