@@ -61,15 +61,32 @@ def make_splitter(
 def chunk_document(document: Document, splitter: RecursiveCharacterTextSplitter) -> list[Chunk]:
     text = document.text
     chunks: list[Chunk] = []
-    search_from = 0
     for piece in splitter.split_text(text):
-        start = text.find(piece, search_from)
-        if start < 0:
-            # Overlap can make a piece start before the previous one ends; search from its start.
-            start = text.find(piece, chunks[-1].start if chunks else 0)
+        start = _locate(text, piece, chunks[-1] if chunks else None)
         if start < 0:
             raise RuntimeError(f"chunk not found in document {document.id!r}: {piece[:60]!r}")
         end = start + len(piece)
         chunks.append(Chunk(f"{document.id}#{start}-{end}", document.id, start, end, piece))
-        search_from = start + 1
     return chunks
+
+
+def _locate(text: str, piece: str, previous: Chunk | None) -> int:
+    """Where `piece` starts, given that pieces come in document order and leave no gap.
+
+    Overlap lets a piece begin inside the previous chunk, and repeated words ("U.S. U.S.") can make
+    several places match. Every match slices to the same text; the one that continues the previous
+    chunk without skipping text is the latest match that starts by the first non-space character
+    after the previous chunk and reaches past its end.
+    """
+    if previous is None:
+        return text.find(piece)
+    gap_end = previous.end
+    while gap_end < len(text) and text[gap_end].isspace():
+        gap_end += 1
+    best = -1
+    position = text.find(piece, previous.start + 1)
+    while 0 <= position <= gap_end:
+        if position + len(piece) > previous.end:
+            best = position
+        position = text.find(piece, position + 1)
+    return best if best >= 0 else text.find(piece, previous.start + 1)

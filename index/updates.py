@@ -73,7 +73,15 @@ def sync_corpus(
             names = sorted(previous.data.documents)
             return UpdateResult(previous, False, [], [], [], names)
         return _commit(
-            store, previous, list(documents), embedder, settings, fingerprint, show_progress, before_switch
+            store,
+            previous,
+            list(documents),
+            embedder,
+            settings,
+            fingerprint,
+            show_progress,
+            before_switch,
+            force,
         )
 
 
@@ -140,7 +148,9 @@ def _commit(
     built_from: str | None,
     show_progress: bool,
     before_switch: BeforeSwitch,
+    force: bool = False,
 ) -> UpdateResult:
+    """Commit `documents` as a new generation; `force` rebuilds from scratch, re-embedding all."""
     before = previous.data.documents if previous else {}
     after = {document.id: document for document in documents}
     added = sorted(set(after) - set(before))
@@ -150,13 +160,14 @@ def _commit(
     same_settings = previous is not None and previous.data.settings == settings
     unchanged_everything = not (added or removed or replaced)
     if (
-        previous is not None
+        not force
+        and previous is not None
         and same_settings
         and unchanged_everything
         and built_from == previous.manifest.get("built_from")
     ):
         return UpdateResult(previous, False, [], [], [], unchanged)
-    known = known_vectors_of(previous.data) if previous is not None else {}
+    known = known_vectors_of(previous.data) if previous is not None and not force else {}
     data = build_index_data(documents, embedder, settings, known_vectors=known, show_progress=show_progress)
     loaded = store.commit(data, built_from, before_switch)
     return UpdateResult(loaded, True, added, replaced, removed, unchanged)

@@ -127,3 +127,14 @@ def test_old_generations_are_cleaned(tmp_path: Path, bundled_documents: list[Doc
     assert len(names) == 2 and store.current_version() in names
     manifest = json.loads((tmp_path / "generations" / names[-1] / "manifest.json").read_text())
     assert manifest["documents"] == 7
+
+
+def test_force_rebuilds_and_reembeds_everything(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    store = IndexStore(tmp_path)
+    first = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+    embedder = CountingEmbedder()
+    forced = sync_corpus(store, bundled_documents, embedder, IndexSettings(), force=True)
+    assert forced.changed and forced.index.version != first.index.version
+    fresh = CountingEmbedder()
+    sync_corpus(IndexStore(tmp_path / "fresh"), bundled_documents, fresh, IndexSettings())
+    assert sorted(embedder.embedded) == sorted(fresh.embedded)  # nothing reused

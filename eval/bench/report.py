@@ -33,6 +33,7 @@ def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; reports are for everyone
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -138,7 +139,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         f"Run {results.get('started', '?')} on {results.get('cpus', '?')} CPUs"
         + (" (QUICK smoke run: figures not meaningful)" if results.get("quick") else "")
-        + ". Produced by `make bench`; every figure below was measured in that same run.",
+        + ". Produced by `make bench`; floor and service figures are measured in the same run.",
+        *(["", results["notes"]] if results.get("notes") else []),
         "",
         "## Targets",
         "",
@@ -147,7 +149,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     out += [f"| {target} | {measured} | {verdict} |" for target, measured, verdict in targets(results)]
     floor = results.get("floor", {})
-    questions, passages = floor.get("questions", {}), floor.get("passages", {})
+    questions, passages = (
+        floor.get("questions_before_http") or floor.get("questions", {}),
+        floor.get("passages", {}),
+    )
     if questions:
         out += [
             "",
@@ -227,6 +232,7 @@ def _onnx_markdown(onnx: dict[str, Any]) -> list[str]:
         "",
         "## ONNX int8 backend against the default (PyTorch float32)",
         "",
+        *([onnx["note"], ""] if onnx.get("note") else []),
         "| | default | ONNX int8 |",
         "|---|---|---|",
         f"| one question | {base['questions']['single_ms_p50']:.1f} ms | {fast['questions']['single_ms_p50']:.1f} ms |",
