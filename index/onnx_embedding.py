@@ -30,7 +30,7 @@ MODEL_FILE = "model_int8.onnx"
 def export_int8(source: SentenceTransformerEmbedder, directory: Path) -> Path:
     """Export and quantise `source`'s model into `directory` (atomically); returns the model file."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = directory / MODEL_FILE
     if target.exists():
@@ -92,7 +92,7 @@ class OnnxEmbedder:
     """Mean-pooled, normalised sentence vectors from the int8 ONNX model in `directory`."""
 
     def __init__(self, directory: Path, base_name: str, threads: int = 0, max_tokens: int = 256) -> None:
-        import onnxruntime  # type: ignore[import-untyped]
+        import onnxruntime
         from transformers import AutoTokenizer
 
         options = onnxruntime.SessionOptions()
