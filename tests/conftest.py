@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
-from index.embedding import HashingEmbedder, SentenceTransformerEmbedder
+from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from service.app import create_app
 from service.config import Settings
 from service.engine import Engine
@@ -20,6 +20,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "articles"
 EXAMPLE_QUESTION = "what projects could Larijani's visit accelerate?"
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The fake embedder, remembering every text it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        self.embedded.extend(texts)
+        return super().embed_batch(texts)
 
 
 def make_settings(index_dir: Path, **overrides: Any) -> Settings:

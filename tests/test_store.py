@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from corpus import Document
 from index.building import IndexSettings
-from index.embedding import HashingEmbedder, Vectors
+from index.embedding import HashingEmbedder
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.store import IndexStore
 from index.updates import remove_documents, sync_corpus, upsert_documents
-
-
-class CountingEmbedder(HashingEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        self.embedded.extend(texts)
-        return super().embed_batch(texts)
+from tests.conftest import CountingEmbedder
 
 
 def test_missing_index_says_how_to_build(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ committed by another process is picked up by a running server; concurrent writer
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from corpus import Document
-from index.embedding import HashingEmbedder, Vectors
+from index.embedding import HashingEmbedder
 from index.store import IndexStore
 from service.cli import cli
 from service.config import get_settings
 from service.engine import Engine
-from tests.conftest import make_settings
+from tests.conftest import CountingEmbedder, make_settings
 
 PIPELINE = {
     "id": "gas-pipeline-deal",
@@ -41,18 +40,6 @@ HTML_PAGE = b"""<html><head><title>Port deal | Harbour News</title>
 <p>Shipping lines expect the first new berths to open within eighteen months, the ministry said.</p>
 </article>
 <footer>Copyright Harbour News. All rights reserved.</footer></body></html>"""
-
-
-class CountingEmbedder(HashingEmbedder):
-    """The fake embedder, remembering every text it was asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        self.embedded.extend(texts)
-        return super().embed_batch(texts)
 
 
 def search_ids(client: TestClient, query: str) -> list[str]:
