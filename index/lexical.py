@@ -21,7 +21,7 @@ _STEMMER = Stemmer.Stemmer("english")
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 
 
-_STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 
 
 def stem_tokens(texts: Sequence[str]) -> list[list[str]]:
@@ -29,7 +29,7 @@ def stem_tokens(texts: Sequence[str]) -> list[list[str]]:
     of two or more characters, English stop words dropped, Snowball-stemmed), computed directly:
     bm25s builds progress bars and vocabularies on every call, which cost ~1 ms per query."""
     return [
-        _STEMMER.stemWords([w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]) for text in texts
+        _STEMMER.stemWords([w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]) for text in texts
     ]
 
 

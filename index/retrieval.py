@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from corpus import Document
 from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
@@ -36,16 +35,6 @@ _WORD = re.compile(r"\w+")
 def _word_set(text: str) -> frozenset[str]:
     """Lower-cased words of a chunk, cached: duplicate checks compare the same chunks often."""
     return frozenset(_WORD.findall(text.lower()))
-
-
-def _question_sentence_mask(data: IndexData) -> npt.NDArray[np.bool_]:
-    """True for each sentence that is itself a question (ends with '?', maybe before a quote)."""
-    mask = np.zeros(len(data.sentence_spans), dtype=bool)
-    for row, chunk in enumerate(data.chunks):
-        text = data.documents[chunk.document_id].text
-        for sentence_row, _, end in data.chunk_sentences(row):
-            mask[sentence_row] = text[end - 1] == "?" or text[max(end - 2, 0) : end].startswith("?")
-    return mask
 
 
 @dataclass(frozen=True)
@@ -116,7 +105,7 @@ class Retriever:
         self.version = version
         self.embedder = embedder
         self.options = options
-        self._answerless = _question_sentence_mask(data)
+        self._answerless = data.sentence_is_question
 
     def rank(
         self, query: str, mode: Mode = "hybrid", limit: int | None = None, query_vector: Vectors | None = None

@@ -38,7 +38,7 @@ import numpy as np
 from filelock import FileLock
 
 from corpus import Document
-from index.building import IndexData, IndexSettings, corpus_fingerprint
+from index.building import IndexData, IndexSettings, corpus_fingerprint, question_sentences
 from index.chunking import Chunk
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.lexical import LexicalIndex
@@ -194,7 +194,13 @@ def _write_data(directory: Path, data: IndexData) -> dict[str, str]:
         np.save(handle, data.chunk_vectors)
         _flush(handle)
     with open(directory / "sentences.npz", "wb") as handle:
-        np.savez(handle, ptr=data.sentence_ptr, spans=data.sentence_spans, vectors=data.sentence_vectors)
+        np.savez(
+            handle,
+            ptr=data.sentence_ptr,
+            spans=data.sentence_spans,
+            vectors=data.sentence_vectors,
+            questions=data.sentence_is_question,
+        )
         _flush(handle)
     faiss.write_index(data.vector_index, str(directory / "faiss.index"))
     data.lexical.save(directory / "bm25")
@@ -213,17 +219,22 @@ def _read_data(directory: Path, manifest: dict[str, Any]) -> IndexData:
         chunk_vectors = np.load(directory / "chunk_vectors.npy")
         with np.load(directory / "sentences.npz") as sentences:
             ptr, spans, sentence_vectors = sentences["ptr"], sentences["spans"], sentences["vectors"]
+            questions = sentences["questions"] if "questions" in sentences.files else None
         vector_index = faiss.read_index(str(directory / "faiss.index"))
         lexical = LexicalIndex.load(directory / "bm25")
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise IndexCorruptError(f"cannot read index {directory}: {error}; rebuild") from error
+    by_id = {d.id: d for d in documents}
+    if questions is None:  # a generation written before the mask was stored
+        questions = question_sentences(by_id, chunks, ptr, spans)
     return IndexData(
-        documents={d.id: d for d in documents},
+        documents=by_id,
         chunks=chunks,
         chunk_vectors=chunk_vectors,
         sentence_ptr=ptr,
         sentence_spans=spans,
         sentence_vectors=sentence_vectors,
+        sentence_is_question=questions,
         lexical=lexical,
         vector_index=vector_index,
         settings=IndexSettings.from_dict(manifest["settings"]),

@@ -18,7 +18,8 @@ from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
         ("In what year was the ECO founded?", ExpectedAnswer("year")),
         ("On what date did Larijani arrive?", ExpectedAnswer("date")),
         ("What projects could Larijani's visit accelerate?", None),
-        ("Who is Syed Ali Abbas?", None),
+        ("Who is Syed Ali Abbas?", None),  # asks for a description, not a name
+        ("whose rights did Pakistan say must be upheld?", None),
     ],
 )
 def test_expected_answer(question: str, expected: ExpectedAnswer | None) -> None:
@@ -37,3 +38,27 @@ def test_offers_answer_needs_the_value_and_the_focus() -> None:
     assert offers_answer("It was founded in 1985.", ExpectedAnswer("year"))
     assert offers_answer("He arrived on 3 August.", ExpectedAnswer("date"))
     assert offers_answer("Anything at all.", None)
+
+
+def test_name_questions_expect_a_name_the_question_does_not_give() -> None:
+    who = expected_answer("Who won Pakistan's most recent general election?")
+    assert who is not None and who.type == "name" and who.focus is None
+    assert not offers_answer("For Pakistan, such a development could also enhance its standing.", who)
+    assert offers_answer("Imran Khan's party won the most seats.", who)
+    assert offers_answer(
+        "Syed Ali Abbas has told Iran Daily so.", expected_answer("Who did Iran Daily interview?")
+    )
+
+
+def test_name_of_a_role_needs_the_name_next_to_the_role() -> None:
+    ambassador = expected_answer("What is the name of Iran's ambassador to Pakistan?")
+    assert ambassador is not None and (ambassador.type, ambassador.focus) == ("name", "ambassador")
+    assert offers_answer(
+        "Iran’s ambassador to Pakistan, Reza Amiri Moghadam, welcomed the visit.", ambassador
+    )
+    assert offers_answer("Ambassador Moghadam welcomed the visit.", ambassador)
+    # A name three words or more away from the role is not the role's name.
+    assert not offers_answer(
+        "Iran’s ambassador to Pakistan has described Larijani’s visit as historic.", ambassador
+    )
+    assert not offers_answer("The ambassador to Pakistan spoke.", ambassador)

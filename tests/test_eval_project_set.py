@@ -44,8 +44,9 @@ def test_abstention_flags_off_topic_questions_and_no_answerable_one(
 ) -> None:
     abstention = report.mode("hybrid").abstention
     assert abstention["answerable_flagged"] == 0
-    # measured 10 of 12: all but the two "who"/"name" questions (see index/answer_types.py)
-    assert abstention["unanswerable_flagged"] >= 10
+    # measured 11 of 12: all but "Who won Pakistan's most recent general election?", whose top
+    # sentences name Iran (see index/answer_types.py: names are checked loosely)
+    assert abstention["unanswerable_flagged"] >= 11
     questions = {q.id: q.question for q in load_question_set(SEED_SET)}
     for question_id in OFF_TOPIC:
         assert not real_engine.search(questions[question_id], 3, "hybrid").answerable, questions[question_id]

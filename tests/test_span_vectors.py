@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 
 from corpus import Document
 from index.building import IndexSettings, build_index_data, embedded_passage, known_vectors_of
-from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, Vectors, embed_passages_and_spans
-
-
-class CountingEmbedder(HashingEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded = 0
-
-    def embed_batch(self, texts: Sequence[str]) -> Vectors:
-        self.embedded += len(texts)
-        return super().embed_batch(texts)
+from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, embed_passages_and_spans
+from tests.conftest import CountingEmbedder
 
 
 def test_without_a_span_embedder_each_span_is_embedded_on_its_own() -> None:
@@ -40,7 +29,7 @@ def test_a_rebuild_reuses_every_vector(mode: str, bundled_documents: list[Docume
     first = build_index_data(bundled_documents, HashingEmbedder(), settings)
     counting = CountingEmbedder()
     again = build_index_data(bundled_documents, counting, settings, known_vectors=known_vectors_of(first))
-    assert counting.embedded == 0
+    assert counting.embedded == []
     np.testing.assert_array_equal(again.sentence_vectors, first.sentence_vectors)
     assert len(first.sentence_vectors) == len(first.sentence_spans) > len(first.chunks)
 

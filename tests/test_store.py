@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from corpus import Document
@@ -128,3 +130,37 @@ def test_force_rebuilds_and_reembeds_everything(tmp_path: Path, bundled_document
     fresh = CountingEmbedder()
     sync_corpus(IndexStore(tmp_path / "fresh"), bundled_documents, fresh, IndexSettings())
     assert sorted(embedder.embedded) == sorted(fresh.embedded)  # nothing reused
+
+
+def test_question_sentences_are_marked_at_build_and_stored(tmp_path: Path) -> None:
+    interview = Document(
+        id="interview",
+        title="Interview",
+        text='What did the minister say? He said the port opens in 2027. "Will it pay off?" Time will tell.',
+    )
+    store = IndexStore(tmp_path)
+    built = sync_corpus(store, [interview], HashingEmbedder(), IndexSettings()).index.data
+    marked = [
+        interview.text[start:end]
+        for (start, end), question in zip(built.sentence_spans, built.sentence_is_question, strict=True)
+        if question
+    ]
+    assert marked == ["What did the minister say?", '"Will it pay off?"']
+    loaded = store.load("hashing-fake", 64).data
+    assert loaded.sentence_is_question.tolist() == built.sentence_is_question.tolist()
+
+
+def test_a_generation_without_the_stored_question_mask_still_loads(tmp_path: Path) -> None:
+    store = IndexStore(tmp_path)
+    interview = Document(id="interview", title="Interview", text="Why now? Because the pact was signed.")
+    built = sync_corpus(store, [interview], HashingEmbedder(), IndexSettings()).index
+    directory = tmp_path / "generations" / built.version
+    with np.load(directory / "sentences.npz") as sentences:
+        older = {name: sentences[name] for name in sentences.files if name != "questions"}
+    np.savez(directory / "sentences.npz", **older)  # as written before the mask was stored
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["files"]["sentences.npz"] = hashlib.sha256(
+        (directory / "sentences.npz").read_bytes()
+    ).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    assert store.load("hashing-fake", 64).data.sentence_is_question.tolist() == [True, False]
