@@ -11,6 +11,7 @@ from index.vectors import (
     VectorIndexSettings,
     build_vector_index,
     ivf_lists_for,
+    ivf_probes_for,
     search_vectors,
     vector_index_kind,
 )
@@ -39,6 +40,7 @@ def test_hnsw_is_selectable() -> None:
     settings = VectorIndexSettings(approximate_threshold=100, approximate_kind="hnsw")
     index = build_vector_index(clustered_vectors(500), settings)
     assert vector_index_kind(index) == "hnsw"
+    assert isinstance(index, faiss.IndexHNSWFlat)
     assert index.hnsw.efSearch == settings.hnsw_ef_search
 
 
@@ -65,10 +67,12 @@ def test_approximate_search_finds_what_exact_search_finds(kind: str) -> None:
 def test_ivf_is_sized_from_the_data_and_survives_a_round_trip() -> None:
     vectors = clustered_vectors(6000)
     index = build_vector_index(vectors, VectorIndexSettings(approximate_threshold=1000))
+    assert isinstance(index, faiss.IndexIVFFlat)
     assert index.nlist == ivf_lists_for(6000) == 128  # 2 sqrt(6000) = 155 -> 128
     assert index.nprobe == 48
     copy = faiss.deserialize_index(faiss.serialize_index(index))
     assert vector_index_kind(copy) == "ivf"
+    assert isinstance(copy, faiss.IndexIVFFlat)
     assert copy.nprobe == index.nprobe
     np.testing.assert_array_equal(
         search_vectors(copy, vectors[:5], 3)[0], search_vectors(index, vectors[:5], 3)[0]
@@ -78,10 +82,24 @@ def test_ivf_is_sized_from_the_data_and_survives_a_round_trip() -> None:
 def test_a_tiny_corpus_over_the_threshold_still_builds() -> None:
     vectors = clustered_vectors(12)
     index = build_vector_index(vectors, VectorIndexSettings(approximate_threshold=5))
+    assert isinstance(index, faiss.IndexIVFFlat)
     assert (index.nlist, index.nprobe) == (12, 12)
     assert ivf_lists_for(10**6) == 2048
     rows, _ = search_vectors(index, vectors[:1], 3)
     assert rows[0][0] == 0
+
+
+def test_ivf_probes_fewer_of_the_fuller_cells_past_a_million_chunks() -> None:
+    assert (ivf_probes_for(512), ivf_probes_for(1024), ivf_probes_for(2048), ivf_probes_for(4096)) == (
+        48,
+        48,
+        32,
+        32,
+    )
+    vectors = clustered_vectors(3000)
+    chosen = build_vector_index(vectors, VectorIndexSettings(approximate_threshold=1000, ivf_nprobe=7))
+    assert isinstance(chosen, faiss.IndexIVFFlat)
+    assert chosen.nprobe == 7
 
 
 def test_an_empty_index_searches_to_nothing() -> None:
@@ -128,7 +146,7 @@ def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search() ->
 
 
 def test_settings_from_a_manifest_ignore_keys_this_version_does_not_know() -> None:
-    recorded = {"approximate_threshold": 5000, "hnsw_m": 16, "some_future_knob": 3}
+    recorded: dict[str, object] = {"approximate_threshold": 5000, "hnsw_m": 16, "some_future_knob": 3}
     settings = VectorIndexSettings.from_dict(recorded)
     assert (settings.approximate_threshold, settings.hnsw_m) == (5000, 16)
     assert settings.ivf_nprobe == VectorIndexSettings().ivf_nprobe

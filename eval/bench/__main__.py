@@ -1,9 +1,13 @@
 """`python -m eval.bench`: run every benchmark phase and write eval/reports/bench.{json,md,png}.
 
 Phases, in order (the JSON is rewritten after each one, so a failure keeps what was measured):
-floor (bare encoding), builds (bundled corpus, SciFact), HTTP load against a real server
-(concurrency 1, 8, 32 for each mode), index growth (10k to 1M chunks). `--quick` shrinks every
-phase for a smoke run; figures from a quick run are not worth reporting.
+floor (bare encoding), builds (bundled corpus, then the first 2000 SciFact documents, each in
+both sentence-vector modes), HTTP load against a real server (concurrency 1, 8, 32 for each
+mode), index growth (10k to 1M chunks), the int8 ONNX backend: about 25-30 min on 2 quiet cores.
+
+`--quick` is a smoke run of every phase in about 3 min (100 SciFact documents, growth to 100k,
+short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/bench/quick-report,
+never to eval/reports, and its report says it is a quick run: its figures are not worth quoting.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +26,7 @@ import click
 import numpy as np
 
 from corpus import load_corpus
-from eval.bench.building import sample_passages, timed_build
+from eval.bench.building import SENTENCE_VECTOR_MODES, BuildFigures, sample_passages, timed_build
 from eval.bench.encoding import passage_floor, question_floor
 from eval.bench.load import run_load
 from eval.bench.report import write_reports
@@ -35,96 +40,149 @@ from index.store import IndexStore
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = PROJECT_ROOT / "corpus" / "articles"
 SEED_QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "seed-articles.jsonl"
+QUICK_REPORT = PROJECT_ROOT / ".rag" / "bench" / "quick-report"  # never eval/reports
 CANDIDATES = 100  # what the service asks each index for (RetrievalOptions.candidates)
+# All of SciFact (5,183 documents, ~11.6k chunks) would take ~17 min to build in standalone mode
+# alone on 2 cores (11 chunks/s): the first 2000 by id keep `make bench` under half an hour.
+SCIFACT_DOCS = 2000
+QUICK_SCIFACT_DOCS = 100
+FULL_SIZES = "10000,100000,1000000"
+QUICK_SIZES = "10000,100000"
+QUICK_REQUESTS = {1: 20, 8: 40, 32: 64}
+FULL_REQUESTS = {1: 300, 8: 800, 32: 1600}
 
 
 def main() -> None:
     arguments = _parser().parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    work = arguments.work_dir
-    work.mkdir(parents=True, exist_ok=True)
     quick = arguments.quick
+    work = arguments.work_dir or PROJECT_ROOT / ".rag" / "bench" / ("quick" if quick else "")
+    out = arguments.out or (QUICK_REPORT if quick else PROJECT_ROOT / "eval" / "reports")
+    arguments.work_dir, arguments.out = work, out
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "quick": quick,
         "cpus": os.cpu_count(),
     }
 
-    def save() -> None:
-        write_reports(results, arguments.out)
+    def save(phase: str = "") -> None:
+        results["wall_s"] = round(time.perf_counter() - started, 1)
+        if phase:  # seconds from the start to the end of each phase: where a run spends its time
+            results.setdefault("phase_end_s", {})[phase] = results["wall_s"]
+        write_reports(results, out)
 
     embedder = SentenceTransformerEmbedder()
     scifact = arguments.scifact if arguments.scifact and arguments.scifact.is_dir() else None
     questions = _questions(scifact)
     random.Random(0).shuffle(questions)
+    floor_questions = questions[: 60 if quick else 240]
 
     if arguments.rerun_http:
         # Floor and HTTP again, together, over the index a previous run built; the rest is kept.
         results = {
-            **json.loads((arguments.out / "bench.json").read_text("utf-8")),
+            **json.loads((out / "bench.json").read_text("utf-8")),
             "http_rerun": results["started"],
         }
         served = work / ("scifact-index" if scifact is not None else "bundled-index")
         say("floor: bare question encoding")
-        results["floor"]["questions_before_http"] = question_floor(embedder, questions[:240], (8, 32))
+        results["floor"]["questions_before_http"] = question_floor(embedder, floor_questions, (8, 32))
         say(f"http: server over {served.name}")
         results["http"] = _http_phase(served, questions, quick)
-        save()
+        write_reports(results, out)
         return
 
     say("floor: bare question encoding")
-    results["floor"] = {"questions": question_floor(embedder, questions[: 60 if quick else 240], (8, 32))}
-
-    say("build: bundled corpus")
+    results["floor"] = {"questions": question_floor(embedder, floor_questions, (8, 32))}
     results["build"] = {}
-    bundled = timed_build(load_corpus([BUNDLED]), embedder, work / "bundled-index")
-    results["build"]["bundled"] = _build_figures(bundled, passage_floor(embedder, bundled.passages_sample))
-    passage_sample = bundled.passages_sample
-    save()
-    served = work / "bundled-index"
-    if scifact is not None:
-        documents = load_corpus([scifact / "corpus.jsonl"])
-        if arguments.scifact_docs:
-            documents = sorted(documents, key=lambda d: d.id)[: arguments.scifact_docs]
-        # The floor is measured just before and just after the build, on the same passages, and
-        # averaged: on a shared machine the load can change while a build runs.
-        passage_sample = sample_passages(documents, embedder, 128 if quick else 384)
-        floor_before = passage_floor(embedder, passage_sample)
-        say(f"build: SciFact ({len(documents)} documents)")
-        built = timed_build(documents, embedder, work / "scifact-index")
-        floor_after = passage_floor(embedder, passage_sample)
-        floor = {
-            **floor_after,
-            "per_s": (floor_before["per_s"] + floor_after["per_s"]) / 2,
-            "per_s_before_build": floor_before["per_s"],
-            "per_s_after_build": floor_after["per_s"],
-        }
-        results["build"]["scifact"] = _build_figures(built, floor)
-        results["floor"]["passages"] = floor
-        served = work / "scifact-index"
-    else:
-        results["floor"]["passages"] = results["build"]["bundled"]["floor"]
-    save()
+    served, passage_sample = _build_phase(embedder, scifact, arguments, results, save)
 
     say("floor: bare question encoding again, right before the HTTP phase")
-    results["floor"]["questions_before_http"] = question_floor(
-        embedder, questions[: 60 if quick else 240], (8, 32)
-    )
+    results["floor"]["questions_before_http"] = question_floor(embedder, floor_questions, (8, 32))
     say(f"http: server over {served.name}")
     results["http"] = _http_phase(served, questions, quick)
-    save()
+    save("http")
 
     say("scaling: vectors and BM25")
     results["scaling"] = {"rows": []}
     _scaling_phase(embedder, served, questions, arguments, results["scaling"], save)
-    if arguments.onnx_subset:
+    save("scaling")
+    onnx_subset = arguments.onnx_subset
+    if onnx_subset is None:
+        onnx_subset = 0 if quick else 800
+    if onnx_subset:
         say("onnx: int8 backend against the default")
-        results["onnx"] = _onnx_phase(embedder, questions, passage_sample, scifact, arguments)
-        save()
+        results["onnx"] = _onnx_phase(embedder, questions, passage_sample, scifact, arguments, onnx_subset)
+    else:
+        why = "not run in --quick mode (pass --onnx-subset N to include it)" if quick else "--onnx-subset 0"
+        results["onnx"] = {"skipped": why}
+    save("onnx")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     save()
-    say(f"wrote {arguments.out}/bench.json, bench.md, bench.png")
+    say(f"wrote {out}/bench.json, bench.md, bench.png in {results['wall_s']:.0f} s")
+
+
+def _build_phase(
+    embedder: SentenceTransformerEmbedder,
+    scifact: Path | None,
+    arguments: Any,
+    results: dict[str, Any],
+    save: Callable[[str], None],
+) -> tuple[Path, list[str]]:
+    """Both sentence-vector modes on the bundled corpus, then on SciFact; returns the index the
+    HTTP phase serves (SciFact, standalone: the service's default) and a passage sample."""
+    work, builds = arguments.work_dir, results["build"]
+    bundled_documents = load_corpus([BUNDLED])
+    bundled_runs = []
+    for mode in SENTENCE_VECTOR_MODES:
+        say(f"build: bundled corpus, {mode} sentence vectors")
+        bundled_runs.append(
+            timed_build(bundled_documents, embedder, work / _index_name("bundled", mode), mode)
+        )
+    passage_sample = bundled_runs[0].passages_sample
+    bundled_floor = passage_floor(embedder, passage_sample)
+    for built in bundled_runs:
+        builds[f"bundled/{built.sentence_vectors}"] = _build_figures("bundled", built, bundled_floor)
+    results["floor"]["passages"] = bundled_floor
+    save("build bundled")
+    if scifact is None:
+        return work / "bundled-index", passage_sample
+    documents = load_corpus([scifact / "corpus.jsonl"])
+    count = arguments.scifact_docs
+    if count is None:
+        count = QUICK_SCIFACT_DOCS if arguments.quick else SCIFACT_DOCS
+    if count:
+        documents = sorted(documents, key=lambda d: d.id)[:count]
+    # The floor is measured before, between and after the builds on the same passages, and each
+    # build is compared with the mean of the two around it: on a shared machine the load changes.
+    passage_sample = sample_passages(documents, embedder, 64 if arguments.quick else 384)
+    floors = [passage_floor(embedder, passage_sample)]
+    for mode in SENTENCE_VECTOR_MODES:
+        say(f"build: SciFact ({len(documents)} documents), {mode} sentence vectors")
+        built = timed_build(documents, embedder, work / _index_name("scifact", mode), mode)
+        floors.append(passage_floor(embedder, passage_sample))
+        floor = {
+            **floors[-1],
+            "per_s": (floors[-2]["per_s"] + floors[-1]["per_s"]) / 2,
+            "per_s_before_build": floors[-2]["per_s"],
+            "per_s_after_build": floors[-1]["per_s"],
+        }
+        builds[f"scifact/{mode}"] = _build_figures("scifact", built, floor)
+        save(f"build scifact {mode}")
+    results["floor"]["passages"] = {
+        **floors[-1],
+        "per_s": statistics.fmean(f["per_s"] for f in floors),
+        "per_s_measurements": [round(f["per_s"], 2) for f in floors],
+    }
+    save("floor after builds")
+    return work / "scifact-index", passage_sample
+
+
+def _index_name(corpus: str, mode: str) -> str:
+    # The default mode keeps the old name: `--rerun-http` serves it.
+    return f"{corpus}-index" if mode == "standalone" else f"{corpus}-index-{mode}"
 
 
 def _onnx_phase(
@@ -133,6 +191,7 @@ def _onnx_phase(
     passages: list[str],
     scifact: Path | None,
     arguments: Any,
+    subset: int,
 ) -> dict[str, Any]:
     try:
         from eval.bench.onnx import onnx_comparison
@@ -146,7 +205,7 @@ def _onnx_phase(
         load_corpus([BUNDLED]),
         SEED_QUESTIONS,
         scifact,
-        200 if arguments.quick else arguments.onnx_subset,
+        subset,
     )
 
 
@@ -158,19 +217,43 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval.bench", description=__doc__)
     parser.add_argument("--scifact", type=Path, default=PROJECT_ROOT.parent / "shared" / "beir" / "scifact")
     parser.add_argument(
-        "--scifact-docs", type=int, default=0, help="Build only the first N documents (0: all)."
+        "--scifact-docs",
+        type=int,
+        default=None,
+        help=f"Build only the first N SciFact documents, by id (default {SCIFACT_DOCS}, "
+        f"{QUICK_SCIFACT_DOCS} with --quick; 0: all 5,183).",
     )
-    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "eval" / "reports")
-    parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT / ".rag" / "bench")
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="Index sizes for the growth phase.")
-    parser.add_argument("--hnsw-max", type=int, default=100_000, help="Largest size HNSW is built at.")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="Report directory (default eval/reports; --quick: .rag/bench/quick-report, so a "
+        "smoke run never overwrites the committed report).",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="Indexes built here (default .rag/bench, --quick: .rag/bench/quick).",
+    )
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help=f"Index sizes for the growth phase (default 10000,100000,1000000; --quick: {QUICK_SIZES}).",
+    )
+    parser.add_argument(
+        "--hnsw-max",
+        type=int,
+        default=None,
+        help="Largest size HNSW is built at (default 100000; --quick: 10000).",
+    )
     parser.add_argument(
         "--onnx-subset",
         type=int,
-        default=1000,
-        help="SciFact documents for the ONNX quality check (0: skip).",
+        default=None,
+        help="SciFact documents for the ONNX quality check (default 800; 0: skip; --quick skips it unless given).",
     )
-    parser.add_argument("--quick", action="store_true", help="Smoke run: tiny phases.")
+    parser.add_argument("--quick", action="store_true", help="Smoke run of every phase, about 3 min.")
     parser.add_argument(
         "--rerun-http",
         action="store_true",
@@ -187,12 +270,18 @@ def _questions(scifact: Path | None) -> list[str]:
     return list(dict.fromkeys(json.loads(line)[field] for line in lines if line.strip()))
 
 
-def _build_figures(built: Any, floor: dict[str, Any]) -> dict[str, Any]:
+def _build_figures(corpus: str, built: BuildFigures, floor: dict[str, Any]) -> dict[str, Any]:
     return {
+        "corpus": corpus,
+        "sentence_vectors": built.sentence_vectors,
         "documents": built.documents,
         "chunks": built.chunks,
         "sentences": built.sentences,
         "seconds": round(built.seconds, 2),
+        # Where the time went: inside the model, counting word pieces (chunking), everything else.
+        "encode_s": round(built.encode_seconds, 2),
+        "count_tokens_s": round(built.count_seconds, 2),
+        "other_s": round(built.seconds - built.encode_seconds - built.count_seconds, 2),
         "chunks_per_s": round(built.chunks_per_s, 2),
         "floor": floor,
         "ratio_to_floor": round(built.chunks_per_s / floor["per_s"], 3) if floor["per_s"] else None,
@@ -201,7 +290,7 @@ def _build_figures(built: Any, floor: dict[str, Any]) -> dict[str, Any]:
 
 def _http_phase(index_dir: Path, questions: list[str], quick: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {"runs": []}
-    requests = {1: 40, 8: 80, 32: 160} if quick else {1: 300, 8: 800, 32: 1600}
+    requests = QUICK_REQUESTS if quick else FULL_REQUESTS
     with running_server(index_dir, questions[-1]) as server:
         figures["startup_s"] = round(server.startup_seconds, 2)
         figures["memory_after_start_mb"] = server.memory_mb()
@@ -225,8 +314,13 @@ def _scaling_phase(
     save: Callable[[], None],
 ) -> None:
     data = IndexStore(index_dir).load().data
-    sizes = [2_000, 20_000] if arguments.quick else [int(size) for size in arguments.sizes.split(",")]
-    query_texts = questions[:200]
+    sizes = [
+        int(size) for size in (arguments.sizes or (QUICK_SIZES if arguments.quick else FULL_SIZES)).split(",")
+    ]
+    hnsw_max = (
+        arguments.hnsw_max if arguments.hnsw_max is not None else 10_000 if arguments.quick else 100_000
+    )
+    query_texts = questions[: 100 if arguments.quick else 200]
     query_vectors = embedder.embed_batch(query_texts)
     sentences = [
         data.documents[chunk.document_id].text[start:end]
@@ -237,7 +331,7 @@ def _scaling_phase(
     tokens_per_chunk = float(np.mean([len(tokens) for tokens in stem_tokens([c.text for c in data.chunks])]))
     figures.update(real_vectors=len(data.chunk_vectors), queries=len(query_texts))
     for size in sizes:
-        kinds = ["ivf", "hnsw"] if size <= arguments.hnsw_max else ["ivf"]
+        kinds = ["ivf", "hnsw"] if size <= hnsw_max else ["ivf"]
         say(f"  vectors {size}: flat, {', '.join(kinds)}")
         figures["rows"].extend(vector_scaling(data.chunk_vectors, query_vectors, size, CANDIDATES, kinds))
         save()

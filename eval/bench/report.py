@@ -88,7 +88,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         if build.get("ratio_to_floor") is not None:
             lines.append(
                 (
-                    f"build throughput >= 0.9x bare passage encoding ({name})",
+                    f"build throughput >= 0.9x bare passage encoding ({_build_label(name, build)})",
                     f"{build['chunks_per_s']:.1f} vs {build['floor']['per_s']:.1f} chunks/s = "
                     f"{build['ratio_to_floor']:.2f}x",
                     _verdict(build["ratio_to_floor"] >= 0.9),
@@ -133,16 +133,46 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
 
+def _build_label(name: str, build: dict[str, Any]) -> str:
+    """`scifact, standalone sentence vectors`; reports from before both modes were built say
+    only the corpus."""
+    mode = build.get("sentence_vectors")
+    return f"{build.get('corpus', name)}, {mode} sentence vectors" if mode else name
+
+
 def render_markdown(results: dict[str, Any]) -> str:
+    quick = " (QUICK smoke run)" if results.get("quick") else ""
     out = [
-        "# Benchmark",
+        f"# Benchmark{quick}",
         "",
+        *(
+            [
+                "> **QUICK smoke run** (`python -m eval.bench --quick`): every phase shrunk to check "
+                "that it works (a small SciFact subset, growth to 100k chunks, short HTTP "
+                "runs). None of the figures below is worth quoting; `make bench` measures them.",
+                "",
+            ]
+            if quick
+            else []
+        ),
         f"Run {results.get('started', '?')} on {results.get('cpus', '?')} CPUs"
-        + (" (QUICK smoke run: figures not meaningful)" if results.get("quick") else "")
+        + (f", {results['wall_s'] / 60:.1f} min in all" if results.get("wall_s") else "")
         + ". Produced by `make bench`; floor and service figures are measured in the same run.",
+        *(
+            [
+                "",
+                "Phases ended at (min from the start): "
+                + ", ".join(
+                    f"{phase} {seconds / 60:.1f}" for phase, seconds in results["phase_end_s"].items()
+                )
+                + ".",
+            ]
+            if results.get("phase_end_s")
+            else []
+        ),
         *(["", results["notes"]] if results.get("notes") else []),
         "",
-        "## Targets",
+        f"## Targets{quick}",
         "",
         "| target | measured | |",
         "|---|---|---|",
@@ -156,7 +186,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     if questions:
         out += [
             "",
-            "## Floor: the model alone",
+            f"## Floor: the model alone{quick}",
             "",
             "| | |",
             "|---|---|",
@@ -172,7 +202,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     if http.get("runs"):
         out += [
             "",
-            f"## Queries over HTTP ({http.get('chunks', '?')} chunks, k=5)",
+            f"## Queries over HTTP ({http.get('chunks', '?')} chunks, k=5){quick}",
             "",
             "| mode | concurrency | p50 ms | p95 ms | p99 ms | queries/s | load generator cores | server cores |",
             "|---|---|---|---|---|---|---|---|",
@@ -191,21 +221,30 @@ def render_markdown(results: dict[str, Any]) -> str:
     if builds:
         out += [
             "",
-            "## Build throughput",
+            f"## Build throughput{quick}",
             "",
-            "| corpus | documents | chunks | sentences | seconds | chunks/s | bare encoding/s | ratio |",
-            "|---|---|---|---|---|---|---|---|",
+            "Each build is a real `Engine.sync` into a fresh directory; *encoding* is time inside the "
+            "model, *token counting* is the chunker measuring word pieces, *other* is everything "
+            "else (sentence splitting, hashing, BM25, FAISS, writing). Standalone sentence vectors "
+            "embed every sentence a second time on its own; contextual ones are pooled from the "
+            "chunk's own forward pass.",
+            "",
+            "| corpus | sentence vectors | documents | chunks | sentences | seconds | encoding s | "
+            "token counting s | other s | chunks/s | bare encoding/s | ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         out += [
-            f"| {name} | {b['documents']} | {b['chunks']} | {b['sentences']} | {b['seconds']:.1f} | "
-            f"{b['chunks_per_s']:.1f} | {b['floor']['per_s']:.1f} | {b['ratio_to_floor']:.2f} |"
+            f"| {b.get('corpus', name)} | {b.get('sentence_vectors', '?')} | {b['documents']} | "
+            f"{b['chunks']} | {b['sentences']} | {b['seconds']:.1f} | {_figure(b, 'encode_s')} | "
+            f"{_figure(b, 'count_tokens_s')} | {_figure(b, 'other_s')} | {b['chunks_per_s']:.1f} | "
+            f"{b['floor']['per_s']:.1f} | {b['ratio_to_floor']:.2f} |"
             for name, b in builds.items()
         ]
     rows = results.get("scaling", {}).get("rows", [])
     if rows:
         out += [
             "",
-            "## Search cost as the index grows (one query, 100 candidates)",
+            f"## Search cost as the index grows (one query, 100 candidates){quick}",
             "",
             "![latency against corpus size](bench.png)",
             "",
@@ -218,19 +257,23 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"{r.get('parameters') or str(r.get('tokens_per_chunk')) + ' stems/chunk'} |"
             for r in rows
         ]
-    out += _onnx_markdown(results.get("onnx") or {})
+    out += _onnx_markdown(results.get("onnx") or {}, quick)
     return "\n".join(out) + "\n"
 
 
-def _onnx_markdown(onnx: dict[str, Any]) -> list[str]:
+def _figure(row: dict[str, Any], key: str) -> str:
+    return f"{row[key]:.1f}" if key in row else ""
+
+
+def _onnx_markdown(onnx: dict[str, Any], quick: str) -> list[str]:
     if "skipped" in onnx:
-        return ["", "## ONNX int8 backend", "", f"Not measured: {onnx['skipped']}"]
+        return ["", f"## ONNX int8 backend{quick}", "", f"Not measured: {onnx['skipped']}"]
     if "default" not in onnx:
         return []
     base, fast = onnx["default"], onnx["onnx_int8"]
     lines = [
         "",
-        "## ONNX int8 backend against the default (PyTorch float32)",
+        f"## ONNX int8 backend against the default (PyTorch float32){quick}",
         "",
         *([onnx["note"], ""] if onnx.get("note") else []),
         "| | default | ONNX int8 |",
