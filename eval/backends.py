@@ -6,19 +6,29 @@ In-process, all questions are embedded in one batch and the same `Retriever` tha
 ranks them; over HTTP each question is one `POST /search` (httpx) to a deployed service.
 
 `document_rankings` is the ranking-only path for BEIR-style judgements: passages aggregated to
-documents, a document ranked by its best passage.
+documents, a document ranked by its best passage. Two more modes exist only there, in-process
+(the service ranks passages, not documents):
+
+* ``hybrid-doc``: document-level fusion (`Retriever.rank_documents`);
+* ``hybrid-doc-prf``: the same with one round of Rocchio feedback (weight `feedback_weight`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 from tqdm import tqdm
 
-from index.retrieval import Mode, Retriever, SearchOutcome
+from index.feedback import FEEDBACK_WEIGHT
+from index.retrieval import MODES, Mode, Retriever, SearchOutcome
+
+DocumentFusionMode = Literal["hybrid-doc", "hybrid-doc-prf"]
+DocumentMode = Mode | DocumentFusionMode  # what `document_rankings` accepts
+DOCUMENT_FUSION_MODES: tuple[DocumentFusionMode, ...] = ("hybrid-doc", "hybrid-doc-prf")
+DOCUMENT_MODES: tuple[DocumentMode, ...] = (*MODES, *DOCUMENT_FUSION_MODES)
 
 
 class BackendError(RuntimeError):
@@ -51,16 +61,19 @@ class Backend(Protocol):
     def answer(self, questions: Sequence[str], mode: Mode, k: int, progress: bool) -> list[Answer]: ...
 
     def document_rankings(
-        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+        self, questions: Sequence[str], mode: DocumentMode, depth: int, progress: bool
     ) -> list[RankedDocuments]: ...
 
 
 class InProcessBackend:
     """The retriever in this process; question vectors are computed once and shared by all modes."""
 
-    def __init__(self, retriever: Retriever, passage_depth: int = 300) -> None:
+    def __init__(
+        self, retriever: Retriever, passage_depth: int = 300, feedback_weight: float = FEEDBACK_WEIGHT
+    ) -> None:
         self.retriever = retriever
         self.passage_depth = passage_depth  # passages per ranking when collecting `depth` documents
+        self.feedback_weight = feedback_weight  # Rocchio beta of `hybrid-doc-prf`
         self._vectors: dict[str, Any] = {}
 
     def _vectors_for(self, questions: Sequence[str]) -> list[Any]:
@@ -78,15 +91,23 @@ class InProcessBackend:
         return [_answer_of(self.retriever.search(q, k, mode, query_vector=v)) for q, v in pairs]
 
     def document_rankings(
-        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+        self, questions: Sequence[str], mode: DocumentMode, depth: int, progress: bool
     ) -> list[RankedDocuments]:
         vectors = self._vectors_for(questions)
         chunks = self.retriever.data.chunks
+        limit = max(self.passage_depth, depth)
         rankings: list[RankedDocuments] = []
         for question, vector in _progress(
             zip(questions, vectors, strict=True), len(questions), f"{mode:>8}", progress
         ):
-            ordered = self.retriever.rank(question, mode, max(self.passage_depth, depth), query_vector=vector)
+            if mode == "hybrid-doc" or mode == "hybrid-doc-prf":
+                weight = self.feedback_weight if mode == "hybrid-doc-prf" else 0.0
+                fused = self.retriever.rank_documents(question, limit, vector, feedback_weight=weight)
+                rankings.append(
+                    RankedDocuments([d for d, _ in fused[:depth]], [float(s) for _, s in fused[:depth]])
+                )
+                continue
+            ordered = self.retriever.rank(question, mode, limit, query_vector=vector)
             rankings.append(
                 best_passage_per_document(((chunks[r].document_id, s) for r, s in ordered), depth)
             )
@@ -128,8 +149,10 @@ class HttpBackend:
         return answers
 
     def document_rankings(
-        self, questions: Sequence[str], mode: Mode, depth: int, progress: bool
+        self, questions: Sequence[str], mode: DocumentMode, depth: int, progress: bool
     ) -> list[RankedDocuments]:
+        if mode == "hybrid-doc" or mode == "hybrid-doc-prf":
+            raise BackendError(f"mode {mode} ranks documents in-process only: drop --against or the mode")
         # The service returns de-duplicated passages; the first of a document is its best one.
         return [
             best_passage_per_document(((p.document_id, p.score) for p in answer.passages), depth)

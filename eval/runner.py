@@ -8,7 +8,9 @@ are left out of the ranking metrics and scored on abstention instead: how many a
 accuracy: the share of answerable questions whose first passage's answer sentence covers at
 least half of a gold answer (its longest common substring with the sentence).
 
-BEIR sets: relevance per document from the qrels; a document's rank is that of its best passage.
+BEIR sets: relevance per document from the qrels; a document's rank is that of its best passage,
+except in the document-fusion modes (`hybrid-doc`, `hybrid-doc-prf`, see `eval.backends`), which
+fuse the signals per document.
 
 Left out: building indexes (`eval.beir`), the metrics themselves (`eval.metrics`), printing.
 """
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from eval.backends import Answer, Backend
+from eval.backends import Answer, Backend, DocumentMode
 from eval.metrics import (
     BEIR_METRICS,
     PROJECT_METRICS,
@@ -101,7 +103,7 @@ def evaluate_beir_set(
     name: str,
     data: BeirSet,
     backend: Backend,
-    modes: Sequence[Mode],
+    modes: Sequence[DocumentMode],
     depth: int = 100,
     baseline: Mode = "dense",
     test: str = "fisher",
@@ -148,7 +150,7 @@ def _abstention(questions: Sequence[Question], answers: dict[str, Answer]) -> di
 
 
 def _add_significance(
-    results: list[ModeResult], per_mode: dict[str, PerQuery], baseline: Mode, test: str, max_p: float
+    results: list[ModeResult], per_mode: dict[str, PerQuery], baseline: str, test: str, max_p: float
 ) -> None:
     if baseline not in per_mode:
         return

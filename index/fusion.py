@@ -1,6 +1,6 @@
 """Fusion of a dense and a lexical ranking into one.
 
-Two methods, both over candidate lists of (row, score), best first:
+Three methods, all over candidate lists of (row, score), best first:
 
 * Convex combination of min-max normalised scores (the default; measured best on SciFact and the
   project set, see README "Evaluation"):
@@ -12,13 +12,30 @@ Two methods, both over candidate lists of (row, score), best first:
 * Reciprocal rank fusion (Cormack et al., 2009): ``fused(d) = sum_r w_r / (k + rank_r(d))`` with
   1-based ranks, summed over the rankings r that contain d. Scale-free; k dampens the head.
 
-Both return rows sorted by fused score; remaining ties go to the better dense score (the caller
-passes it as `tie_break`), then to the row number, so results are stable.
+* Document-level convex combination (`document_convex_combination`): each signal is first
+  reduced to one score per document, that of its best passage,
+  ``D(d) = max_{p in d} dense(p)`` over the passages of d with a dense score (every candidate
+  passage has its exact cosine) and ``L(d) = max_{p in d} bm25(p)`` over the passages of d in
+  the lexical list (0 when none is), then min-max normalised over the candidate documents and
+  fused as above: ``fused(d) = w * mm(D)(d) + (1 - w) * mm(L)(d)``. Fusing per passage and then
+  ranking a document at its best fused passage lets a document win on one passage's cosine and
+  another passage's terms only if a single passage has both; per document, the two signals of
+  the same document add up. Measured on SciFact train (README "Evaluation"): +0.004 nDCG@10.
+
+All return items sorted by fused score; remaining ties go to the better dense score (the caller
+passes it as `tie_break`; per document, its `D`), then to the row number or document id, so
+results are stable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+Key = TypeVar("Key", int, str)  # a passage row, or a document id
 
 
 def reciprocal_rank_fusion(
@@ -35,26 +52,76 @@ def reciprocal_rank_fusion(
     return _sorted(fused, tie_break or {})
 
 
-def min_max(scores: Mapping[int, float]) -> dict[int, float]:
-    """Scores rescaled to [0, 1]; all equal (or one) -> all 1, so a lone candidate keeps its weight."""
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    if high <= low:
-        return dict.fromkeys(scores, 1.0)
-    return {row: (score - low) / (high - low) for row, score in scores.items()}
-
-
 def convex_combination(
     dense_scores: Mapping[int, float], lexical_scores: Mapping[int, float], dense_weight: float
 ) -> list[tuple[int, float]]:
-    rows = set(dense_scores) | set(lexical_scores)
-    dense = min_max({row: dense_scores.get(row, 0.0) for row in rows})
-    lexical = min_max({row: lexical_scores.get(row, 0.0) for row in rows}) if lexical_scores else {}
-    fused = {
-        row: dense_weight * dense.get(row, 0.0) + (1.0 - dense_weight) * lexical.get(row, 0.0) for row in rows
-    }
-    return _sorted(fused, dense_scores)
+    return _convex(dense_scores, lexical_scores, dense_weight)
+
+
+def max_per_document(scores: Mapping[int, float], document_of: Callable[[int], str]) -> dict[str, float]:
+    """Each document's best passage score, ``S(d) = max_{p in d} s(p)`` over the passages scored."""
+    best: dict[str, float] = {}
+    for row, score in scores.items():
+        document = document_of(row)
+        if document not in best or score > best[document]:
+            best[document] = score
+    return best
+
+
+def document_convex_combination(
+    dense_scores: Mapping[int, float],
+    lexical_scores: Mapping[int, float],
+    document_of: Callable[[int], str],
+    dense_weight: float,
+) -> list[tuple[str, float]]:
+    """Documents by ``w * mm(D)(d) + (1 - w) * mm(L)(d)``, with ``D`` and ``L`` each document's
+    best passage score per signal (see the module docstring); `dense_scores` should cover every
+    candidate passage (both lists), `lexical_scores` the lexical candidates."""
+    return _convex(
+        max_per_document(dense_scores, document_of),
+        max_per_document(lexical_scores, document_of),
+        dense_weight,
+    )
+
+
+def convex_combination_of_arrays(
+    keys: Sequence[Key],
+    dense_scores: npt.NDArray[np.float64],
+    lexical_scores: npt.NDArray[np.float64] | None,
+    dense_weight: float,
+) -> list[tuple[Key, float]]:
+    """The convex combination over aligned arrays: `keys[i]` has dense score `dense_scores[i]` and
+    lexical score `lexical_scores[i]` (0 where it has none; None when no key has one). The same
+    result as `convex_combination`, without a Python loop over the candidates (a query fuses
+    ~200 of them)."""
+    if len(keys) == 0:
+        return []
+    fused = dense_weight * _rescaled(dense_scores)
+    if lexical_scores is not None:
+        fused = fused + (1.0 - dense_weight) * _rescaled(lexical_scores)
+    # Best fused score first; ties to the better dense score, then to the smaller key.
+    order = np.lexsort((np.asarray(keys), -dense_scores, -fused))
+    return [(keys[i], float(fused[i])) for i in order.tolist()]
+
+
+def _rescaled(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Min-max to [0, 1]; all equal (or one) -> all 1, so a lone candidate keeps its weight."""
+    low, high = float(scores.min()), float(scores.max())
+    if high <= low:
+        return np.ones_like(scores)
+    return (scores - low) / (high - low)
+
+
+def _convex(
+    dense_scores: Mapping[Key, float], lexical_scores: Mapping[Key, float], dense_weight: float
+) -> list[tuple[Key, float]]:
+    keys: list[Key] = list(dense_scores)
+    keys += [key for key in lexical_scores if key not in dense_scores]
+    dense = np.array([dense_scores.get(key, 0.0) for key in keys], dtype=np.float64)
+    lexical = (
+        np.array([lexical_scores.get(key, 0.0) for key in keys], dtype=np.float64) if lexical_scores else None
+    )
+    return convex_combination_of_arrays(keys, dense, lexical, dense_weight)
 
 
 def _sorted(fused: Mapping[int, float], tie_break: Mapping[int, float]) -> list[tuple[int, float]]:

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from corpus import Document
 from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
 from index.building import IndexData
 from index.chunking import Chunk
 from index.embedding import Embedder, Vectors
-from index.fusion import convex_combination, reciprocal_rank_fusion
+from index.feedback import rocchio
+from index.fusion import convex_combination_of_arrays, document_convex_combination, reciprocal_rank_fusion
 from index.lexical import matched_terms, stem_set, stem_tokens
 from index.vectors import search_vectors
 
@@ -117,6 +119,41 @@ class Retriever:
         `candidates` option)."""
         return self._candidates(query, mode, limit or self.options.candidates, query_vector).ordered
 
+    def rank_documents(
+        self, query: str, limit: int, query_vector: Vectors | None = None, feedback_weight: float = 0.0
+    ) -> list[tuple[str, float]]:
+        """Document ids and fused scores, best first, by document-level fusion of `limit` dense
+        and `limit` BM25 passages (`index.fusion.document_convex_combination`); with
+        `feedback_weight` > 0, ranked again after one round of Rocchio feedback
+        (`index.feedback.rocchio`) from the passage that gave the top document its dense score,
+        the BM25 candidates kept. For document-level judgements (BEIR); the service itself
+        returns passages."""
+        vector = (self.embedder.embed_batch([query]) if query_vector is None else query_vector).reshape(-1)
+        lexical = dict(self.rank(query, "bm25", limit, query_vector=vector))
+        fused, cosines = self._fused_documents(query, vector, lexical, limit)
+        if feedback_weight > 0 and fused:
+            chunks = self.data.chunks
+            top = fused[0][0]
+            row = max((r for r in cosines if chunks[r].document_id == top), key=lambda r: cosines[r])
+            moved = rocchio(vector, self.data.chunk_vectors[[row]], feedback_weight)
+            fused, _ = self._fused_documents(query, moved, lexical, limit)
+        return fused
+
+    def _fused_documents(
+        self, query: str, vector: Vectors, lexical: dict[int, float], limit: int
+    ) -> tuple[list[tuple[str, float]], dict[int, float]]:
+        """Fused documents, and the passage cosine of every candidate passage (both lists)."""
+        dense_rows = [row for row, _ in self.rank(query, "dense", limit, query_vector=vector)]
+        rows = list(dict.fromkeys(dense_rows + list(lexical)))
+        cosines = dict(
+            zip(rows, (self.data.chunk_vectors[rows] @ vector).astype(np.float64).tolist(), strict=True)
+        )
+        chunks = self.data.chunks
+        fused = document_convex_combination(
+            cosines, lexical, lambda row: chunks[row].document_id, self.options.dense_weight
+        )
+        return fused, cosines
+
     def _candidates(self, query: str, mode: Mode, limit: int, query_vector: Vectors | None) -> _Candidates:
         data = self.data
         if query_vector is None:
@@ -205,20 +242,24 @@ class Retriever:
         if self.options.fusion == "rrf":
             return reciprocal_rank_fusion([dense_rows, lexical_rows], k=self.options.rrf_k)
         rows = list(dict.fromkeys(dense_rows + lexical_rows))
-        dense = self._dense_signal(rows, vector, self.options.sentence_weight)
-        return convex_combination(dense, lexical_score, self.options.dense_weight)
+        dense = self._dense_signal_of(rows, vector, self.options.sentence_weight)
+        lexical = np.array([lexical_score.get(row, 0.0) for row in rows]) if lexical_score else None
+        return convex_combination_of_arrays(rows, dense, lexical, self.options.dense_weight)
 
     def _dense_signal(self, rows: list[int], vector: Vectors, weight: float) -> dict[int, float]:
+        return dict(zip(rows, self._dense_signal_of(rows, vector, weight).tolist(), strict=True))
+
+    def _dense_signal_of(self, rows: list[int], vector: Vectors, weight: float) -> npt.NDArray[np.float64]:
         """Hybrid mode's dense score of each row: ``(1 - s) * cos(q, passage) + s * max over the
         passage's sentences of cos(q, sentence)``, s = `sentence_weight`. A question usually asks
         about one sentence, which a passage vector dilutes; rows without sentence vectors (a
         ranking-only index) use the passage cosine alone."""
         data = self.data
         if not rows:
-            return {}
+            return np.zeros(0, dtype=np.float64)
         cosines = data.chunk_vectors[rows] @ vector
         if weight <= 0 or len(data.sentence_vectors) == 0:
-            return dict(zip(rows, cosines.tolist(), strict=True))
+            return cosines.astype(np.float64)
         starts, ends = data.sentence_ptr[rows], data.sentence_ptr[np.asarray(rows) + 1]
         counts = ends - starts
         offsets = np.cumsum(counts) - counts  # where each row's sentences begin in `sentence_rows`
@@ -234,8 +275,7 @@ class Retriever:
             best[has_sentences] = np.maximum.reduceat(sentence_cosines, offsets[has_sentences])
             best = np.where(best <= -1.0, cosines, best)  # only questions: the passage cosine
         # In float64, as Python floats would be: identical scores, identical ranking.
-        signal = (1.0 - weight) * cosines.astype(np.float64) + weight * best.astype(np.float64)
-        return dict(zip(rows, signal.tolist(), strict=True))
+        return (1.0 - weight) * cosines.astype(np.float64) + weight * best.astype(np.float64)
 
     def _is_duplicate(self, row: int, hits: list[Hit]) -> bool:
         chunk = self.data.chunks[row]

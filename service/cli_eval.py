@@ -10,21 +10,22 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from corpus import CorpusError, load_corpus
-from eval.backends import Backend, BackendError, HttpBackend, InProcessBackend
+from eval.backends import DOCUMENT_MODES, Backend, BackendError, DocumentMode, HttpBackend, InProcessBackend
 from eval.beir import cached_ranking_index
 from eval.report import EvalReport, render_table, write_json
 from eval.sets import EvalSetError, load_beir_set, load_question_set
 from index.errors import IndexError_
-from index.retrieval import MODES, Mode, Retriever
+from index.retrieval import MODES, Retriever
 from service.config import PROJECT_ROOT, Settings, get_settings
 from service.engine import Engine
 
 DEFAULT_CACHE = PROJECT_ROOT / ".rag" / "eval"
+ModeT = TypeVar("ModeT", bound=DocumentMode)
 
 
 class _SetOrSubcommand(click.Group):
@@ -36,14 +37,15 @@ class _SetOrSubcommand(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _common(command: Any) -> Any:
+def _common(command: Any, modes: tuple[str, ...] = MODES, modes_help: str = "") -> Any:
     options = [
         click.option(
             "--mode",
             "modes",
             multiple=True,
-            type=click.Choice(MODES),
-            help="Modes to compare (repeatable; default: all). `dense` is the baseline of the tests.",
+            type=click.Choice(modes),
+            help="Modes to compare (repeatable; default: all). `dense` is the baseline of the tests."
+            + modes_help,
         ),
         click.option("--save-run", type=click.Path(path_type=Path), help="Write DIR/<mode>.trec run files."),
         click.option(
@@ -109,7 +111,7 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
         path.stem,
         questions,
         backend,
-        _modes(options),
+        _modes(options, MODES),
         k=k,
         test=options["test"],
         max_p=options["max_p"],
@@ -117,6 +119,17 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
         progress=not options["quiet"],
     )
     _finish(report, settings, options)
+
+
+def _beir_common(command: Any) -> Any:
+    return _common(
+        command,
+        DOCUMENT_MODES,
+        " `hybrid-doc` fuses dense and BM25 per document (each document's best passage per signal),"
+        " `hybrid-doc-prf` also moves the query vector towards the top document's passage and"
+        " searches again (Rocchio feedback); both in-process only, and left out by default with"
+        " --against.",
+    )
 
 
 @eval_command.command("beir")
@@ -129,7 +142,7 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
     show_default=True,
     help="Where the corpus's embeddings and index are cached between runs.",
 )
-@_common
+@_beir_common
 def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> None:
     """Evaluate on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
 
@@ -154,7 +167,7 @@ def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> N
         f"{directory.name} ({split})",
         data,
         backend,
-        _modes(options),
+        _modes(options, MODES if options["against"] else DOCUMENT_MODES),
         test=options["test"],
         max_p=options["max_p"],
         save_run_dir=options["save_run"],
@@ -163,10 +176,10 @@ def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> N
     _finish(report, settings, options)
 
 
-def _modes(options: dict[str, Any]) -> list[Mode]:
-    chosen: tuple[Mode, ...] = options["modes"] or MODES
+def _modes(options: dict[str, Any], default: tuple[ModeT, ...]) -> list[ModeT]:
+    chosen: tuple[ModeT, ...] = options["modes"] or default
     # dense first: it is the baseline every other mode is tested against
-    return sorted(chosen, key=lambda mode: (mode != "dense", MODES.index(mode)))
+    return sorted(chosen, key=lambda mode: (mode != "dense", DOCUMENT_MODES.index(mode)))
 
 
 def _finish(report: EvalReport, settings: Settings, options: dict[str, Any]) -> None:

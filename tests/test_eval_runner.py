@@ -128,6 +128,7 @@ def test_rag_eval_beir_and_its_errors(runner: CliRunner, tmp_path: Path) -> None
     )
     assert ok.exit_code == 0, ok.output
     assert "R@100" in ok.output and "tiny (train): 2 questions" in ok.output
+    assert "| hybrid-doc |" in ok.output and "| hybrid-doc-prf |" in ok.output  # every mode by default
     missing = runner.invoke(cli_module.cli, ["eval", "beir", str(beir), "--split", "dev"])
     assert missing.exit_code == 1 and "qrels/dev.tsv not found" in missing.output
     assert "Traceback" not in missing.output

@@ -42,7 +42,7 @@ def onnx_comparison(
     figures: dict[str, Any] = {"model_file": str(model_dir.name)}
     for name, embedder in (("default", default), ("onnx_int8", onnx)):
         figures[name] = {
-            "questions": question_floor(embedder, questions, (8,)),
+            "questions": question_floor(embedder.embed_batch, questions, (8,)),
             "passages": passage_floor(embedder, passages),
             "quality": _quality(embedder, bundled, seed_set, scifact, subset),
         }

@@ -1,0 +1,109 @@
+"""Document-level fusion and Rocchio feedback: hand-worked cases, and the BEIR eval modes built on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus import load_corpus
+from eval.backends import DOCUMENT_MODES, BackendError, HttpBackend, InProcessBackend
+from eval.beir import cached_ranking_index
+from eval.runner import evaluate_beir_set
+from eval.sets import load_beir_set
+from index.building import IndexSettings
+from index.embedding import HashingEmbedder
+from index.feedback import FEEDBACK_WEIGHT, rocchio
+from index.fusion import convex_combination, document_convex_combination, max_per_document
+from index.retrieval import RetrievalOptions, Retriever
+from tests.test_eval_sets import write_beir
+
+DOCUMENT_OF = {0: "a", 1: "a", 2: "b", 3: "c"}.__getitem__
+
+
+def test_max_per_document() -> None:
+    assert max_per_document({0: 0.2, 1: 0.9, 2: 0.5}, DOCUMENT_OF) == {"a": 0.9, "b": 0.5}
+
+
+def test_document_fusion_hand_worked() -> None:
+    # Document a has the best cosine (row 0) and the best BM25 score (row 1), in different passages.
+    dense = {0: 0.9, 1: 0.3, 2: 0.7, 3: 0.1}
+    lexical = {1: 8.0, 2: 6.0, 3: 2.0}
+    # Per document: D a .9, b .7, c .1 -> 1, .75, 0; L a 8, b 6, c 2 -> 1, 2/3, 0 (min 2, max 8).
+    # w = .5: a 1.0, b (.75 + 2/3) / 2 = .70833, c 0.
+    fused = document_convex_combination(dense, lexical, DOCUMENT_OF, dense_weight=0.5)
+    assert [d for d, _ in fused] == ["a", "b", "c"]
+    assert [s for _, s in fused] == pytest.approx([1.0, 0.75 / 2 + 1 / 3, 0.0])
+    # Per passage, a's two halves never meet: rows 0 .5, 1 .625, 2 .75, 3 .125, so b ranks first.
+    by_passage = convex_combination(dense, lexical, dense_weight=0.5)
+    assert [row for row, _ in by_passage] == [2, 1, 0, 3]
+    assert [s for _, s in by_passage] == pytest.approx([0.75, 0.625, 0.5, 0.125])
+
+
+def test_document_fusion_ties_and_missing_lexical() -> None:
+    # No lexical candidates: equal cosines min-max to 1 each, so a tie, broken by document id.
+    fused = document_convex_combination({0: 0.5, 2: 0.5}, {}, DOCUMENT_OF, dense_weight=0.7)
+    assert [d for d, _ in fused] == ["a", "b"] and [s for _, s in fused] == pytest.approx([0.7, 0.7])
+    # A document absent from the lexical list scores 0 there: b .6 * 1 + 0 vs a .6 * 0 + .4 * 1.
+    fused = document_convex_combination({0: 0.1, 2: 0.9}, {1: 3.0}, DOCUMENT_OF, dense_weight=0.6)
+    assert [d for d, _ in fused] == ["b", "a"] and [s for _, s in fused] == pytest.approx([0.6, 0.4])
+
+
+def test_rocchio_hand_worked() -> None:
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    # beta 1: (1, 0) + (0, 1) = (1, 1), normalised (.7071, .7071)
+    moved = rocchio(query, np.array([[0.0, 1.0]], dtype=np.float32), weight=1.0)
+    assert moved.tolist() == pytest.approx([2**-0.5, 2**-0.5])
+    # beta .5 with two feedback vectors: mean (0, .5) * .5 -> (1, .25), normalised
+    moved = rocchio(query, np.array([[0.0, 1.0], [0.0, 0.0]], dtype=np.float32), weight=0.5)
+    assert moved.tolist() == pytest.approx([1 / np.hypot(1, 0.25), 0.25 / np.hypot(1, 0.25)])
+    assert rocchio(query, np.zeros((0, 2), dtype=np.float32)).tolist() == [1.0, 0.0]
+    unmoved = rocchio(query[None, :], np.array([[0.0, 1.0]], dtype=np.float32), weight=0.0)
+    assert unmoved.tolist() == [1.0, 0.0]
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, InProcessBackend]:
+    directory = write_beir(tmp_path / "tiny")
+    data = load_beir_set(directory, "train")
+    index, version = cached_ranking_index(
+        load_corpus([data.corpus_path]), HashingEmbedder(), IndexSettings(), tmp_path / "cache"
+    )
+    options = RetrievalOptions(fusion="convex", dense_weight=0.7)
+    return directory, InProcessBackend(Retriever(index, version, HashingEmbedder(), options))
+
+
+def test_document_modes_in_the_beir_eval(tiny: tuple[Path, InProcessBackend]) -> None:
+    directory, backend = tiny
+    report = evaluate_beir_set(
+        "tiny", load_beir_set(directory, "train"), backend, list(DOCUMENT_MODES), test="student"
+    )
+    assert [m.mode for m in report.modes] == ["hybrid", "dense", "bm25", "hybrid-doc", "hybrid-doc-prf"]
+    for mode in ("hybrid-doc", "hybrid-doc-prf"):
+        assert report.mode(mode).metrics["recall@1"] == 1.0  # "do cats purr" -> d1, "dogs" -> d2
+        assert set(report.mode(mode).significance) == set(report.mode(mode).metrics)
+
+
+def test_feedback_is_a_second_pass_with_the_moved_vector(tiny: tuple[Path, InProcessBackend]) -> None:
+    _, backend = tiny
+    retriever = backend.retriever
+    question = "do cats purr"
+    vector = retriever.embedder.embed_batch([question])[0]
+    first = retriever.rank_documents(question, 10, vector)
+    assert [d for d, _ in first] == ["d1", "d2"]
+    # d1 has one passage: its vector is the feedback.
+    moved = rocchio(vector, retriever.data.chunk_vectors[[0]], FEEDBACK_WEIGHT)
+    assert retriever.data.chunks[0].document_id == "d1"
+    with_feedback = retriever.rank_documents(question, 10, vector, feedback_weight=FEEDBACK_WEIGHT)
+    assert with_feedback == retriever.rank_documents(question, 10, moved)
+    assert retriever.rank_documents(question, 10, vector, feedback_weight=0.0) == first
+    rankings = backend.document_rankings([question], "hybrid-doc", 1, progress=False)
+    assert rankings[0].ids == ["d1"] and rankings[0].scores == [pytest.approx(first[0][1])]
+    with_prf = backend.document_rankings([question], "hybrid-doc-prf", 2, progress=False)
+    assert with_prf[0].ids == [d for d, _ in with_feedback]
+
+
+def test_document_modes_need_the_index_in_process() -> None:
+    with pytest.raises(BackendError, match="in-process only"):
+        HttpBackend("http://127.0.0.1:9").document_rankings(["q"], "hybrid-doc", 10, progress=False)
