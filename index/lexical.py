@@ -18,7 +18,9 @@ import numpy.typing as npt
 import Stemmer
 
 _STEMMER = Stemmer.Stemmer("english")
-_WORD = re.compile(r"(?u)\b\w\w+\b")
+# Runs of two or more word characters: the same tokens as bm25s's default r"(?u)\b\w\w+\b" (a
+# greedy run always ends on a boundary), found ~25% faster.
+_WORD = re.compile(r"\w\w+")
 
 
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)

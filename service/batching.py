@@ -17,6 +17,7 @@ caching of query vectors.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -64,13 +65,22 @@ class MicroBatcher:
 
     def embed(self, text: str) -> Vectors:
         """The (1, dimension) vector of `text`, encoded together with whatever else is waiting."""
+        return self._submit(text).result()
+
+    async def embed_async(self, text: str) -> Vectors:
+        """`embed` for the event loop: the caller awaits its row without holding a thread, so 32
+        waiting requests are 32 awaits, not 32 blocked threads contending for the GIL and the
+        cores with the model."""
+        return await asyncio.wrap_future(self._submit(text))
+
+    def _submit(self, text: str) -> Future[Vectors]:
         request = _Request(text, Future())
         with self._lock:
             self._pending.put(request)
             if not self._worker_running:
                 self._worker_running = True
                 threading.Thread(target=self._work, name="query-batcher", daemon=True).start()
-        return request.result.result()
+        return request.result
 
     def _work(self) -> None:
         while True:

@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from starlette.concurrency import run_in_threadpool
+
 from corpus import Document
 from index.context import widen_outcome
-from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
+from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_
 from index.retrieval import Mode, Retriever, SearchOutcome
 from index.store import IndexStore, LoadedIndex
@@ -113,9 +115,17 @@ class Engine:
 
     def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
         """`context` > 0 widens each passage by that many neighbouring chunks (index/context.py)."""
-        retriever = self.retriever  # one generation for the search and its context window
         # Encoded through the batcher so concurrent requests share one model call.
-        vector = self._query_batcher.embed(query)
+        return self._search_with(self._query_batcher.embed(query), query, k, mode, context)
+
+    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
+        """`search` for request handlers: the question waits for its batch on the event loop, and
+        only the search itself (index reads, no model call) runs on a worker thread."""
+        vector = await self._query_batcher.embed_async(query)
+        return await run_in_threadpool(self._search_with, vector, query, k, mode, context)
+
+    def _search_with(self, vector: Vectors, query: str, k: int, mode: Mode, context: int) -> SearchOutcome:
+        retriever = self.retriever  # one generation for the search and its context window
         outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
         return widen_outcome(outcome, retriever.data, context)
 

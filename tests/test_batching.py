@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from index.embedding import HashingEmbedder, Vectors
+from index.retrieval import SearchOutcome
 from service import batching
 from service.batching import MicroBatcher
 from service.engine import Engine
@@ -106,3 +108,31 @@ def test_engine_search_through_the_batcher_matches_the_retriever(fake_engine: En
         assert [hit.answer.text for hit in outcome.hits] == [hit.answer.text for hit in direct.hits]
         assert outcome.confidence == pytest.approx(direct.confidence)
     assert outcome.hits
+
+
+def test_awaiting_callers_share_batches_without_holding_threads() -> None:
+    embedder = GatedEmbedder(total=len(QUESTIONS))
+    batcher = MicroBatcher(embedder.embed_batch, max_batch=64)
+    embedder.batcher = batcher
+
+    async def embed_all() -> list[Vectors]:
+        return await asyncio.gather(*(batcher.embed_async(text) for text in QUESTIONS))
+
+    threads_before = threading.active_count()
+    vectors = asyncio.run(embed_all())
+    np.testing.assert_allclose(np.vstack(vectors), HashingEmbedder().embed_batch(QUESTIONS), rtol=1e-6)
+    assert len(embedder.batches) == 2 and batcher.stats.texts == len(QUESTIONS)
+    assert threading.active_count() <= threads_before + 1  # the batcher's own thread, never 24
+
+
+def test_engine_search_async_matches_the_synchronous_search(fake_engine: Engine) -> None:
+    questions = [EXAMPLE_QUESTION, "defence pact with Saudi Arabia", "security dialogue in Tehran"]
+
+    async def search_all() -> list[SearchOutcome]:
+        return await asyncio.gather(*(fake_engine.search_async(q, 5, "hybrid", 1) for q in questions))
+
+    for question, outcome in zip(questions, asyncio.run(search_all()), strict=True):
+        direct = fake_engine.search(question, 5, "hybrid", 1)
+        assert [(h.chunk.id, h.chunk.start, h.answer.text) for h in outcome.hits] == [
+            (h.chunk.id, h.chunk.start, h.answer.text) for h in direct.hits
+        ]

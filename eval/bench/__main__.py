@@ -36,6 +36,7 @@ from index.embedding import SentenceTransformerEmbedder
 from index.lexical import stem_tokens
 from index.retrieval import MODES
 from index.store import IndexStore
+from service.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = PROJECT_ROOT / "corpus" / "articles"
@@ -91,6 +92,16 @@ def main() -> None:
         results["floor"]["questions_before_http"] = _question_floor(embedder, floor_questions)
         say(f"http: server over {served.name}")
         results["http"] = _http_phase(served, questions, quick)
+        write_reports(results, out)
+        return
+    if arguments.rerun_onnx:
+        results = {**json.loads((out / "bench.json").read_text("utf-8")), "onnx_rerun": results["started"]}
+        sampled = load_corpus([scifact / "corpus.jsonl"] if scifact is not None else [BUNDLED])
+        passage_sample = sample_passages(sampled, embedder, 384)
+        say("onnx: int8 backend against the default")
+        results["onnx"] = _onnx_phase(
+            embedder, questions, passage_sample, scifact, arguments, arguments.onnx_subset or 800
+        )
         write_reports(results, out)
         return
 
@@ -197,8 +208,11 @@ def _onnx_phase(
         from eval.bench.onnx import onnx_comparison
     except ImportError as error:  # the optional `onnx` extra is not installed
         return {"skipped": f"{error}; install with pip install -e '.[onnx]'"}
+    settings = Settings()  # the service's configuration: the quality to keep is the service's own
     return onnx_comparison(
         embedder,
+        settings.index_settings(),
+        settings.retrieval_options(),
         arguments.work_dir / "onnx" / embedder.model_name,
         questions[:120],
         passages[:256],
@@ -263,6 +277,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Measure only the question floor and the HTTP phase again (over the index of the last "
         "run in --work-dir) and update the report: for a quieter moment on a shared machine.",
+    )
+    parser.add_argument(
+        "--rerun-onnx",
+        action="store_true",
+        help="Run only the ONNX comparison again and update the report.",
     )
     return parser
 

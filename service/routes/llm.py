@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from index.retrieval import SearchOutcome
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
@@ -61,7 +60,7 @@ class OpenAIToolDefinitions(BaseModel):
 
 async def _outcome(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchOutcome:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return await run_in_threadpool(engine.search, query, k, request.mode, request.context)
+    return await engine.search_async(query, k, request.mode, request.context)
 
 
 @router.post(

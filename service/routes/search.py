@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from starlette.concurrency import run_in_threadpool
 
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
 from service.schemas import ErrorResponse, SearchMode, SearchRequest, SearchResponse
@@ -30,9 +29,7 @@ DESCRIPTION = (
 async def _search(
     engine: EngineDep, settings: SettingsDep, query: str, k: int, mode: SearchMode, context: int = 0
 ) -> SearchResponse:
-    outcome = await run_in_threadpool(
-        engine.search, checked_query(query, settings), checked_k(k, settings), mode, context
-    )
+    outcome = await engine.search_async(checked_query(query, settings), checked_k(k, settings), mode, context)
     return SearchResponse.of(outcome)
 
 
