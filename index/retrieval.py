@@ -242,14 +242,11 @@ class Retriever:
         if self.options.fusion == "rrf":
             return reciprocal_rank_fusion([dense_rows, lexical_rows], k=self.options.rrf_k)
         rows = list(dict.fromkeys(dense_rows + lexical_rows))
-        dense = self._dense_signal_of(rows, vector, self.options.sentence_weight)
+        dense = self._dense_signal(rows, vector, self.options.sentence_weight)
         lexical = np.array([lexical_score.get(row, 0.0) for row in rows]) if lexical_score else None
         return convex_combination_of_arrays(rows, dense, lexical, self.options.dense_weight)
 
-    def _dense_signal(self, rows: list[int], vector: Vectors, weight: float) -> dict[int, float]:
-        return dict(zip(rows, self._dense_signal_of(rows, vector, weight).tolist(), strict=True))
-
-    def _dense_signal_of(self, rows: list[int], vector: Vectors, weight: float) -> npt.NDArray[np.float64]:
+    def _dense_signal(self, rows: list[int], vector: Vectors, weight: float) -> npt.NDArray[np.float64]:
         """Hybrid mode's dense score of each row: ``(1 - s) * cos(q, passage) + s * max over the
         passage's sentences of cos(q, sentence)``, s = `sentence_weight`. A question usually asks
         about one sentence, which a passage vector dilutes; rows without sentence vectors (a
@@ -324,4 +321,4 @@ class Retriever:
     def _confidence(self, top_rows: list[int], vector: Vectors) -> float:
         """Best passage cosine among the top three candidates, whatever k: how well the corpus
         covers the query (threshold calibrated in README "Evaluation")."""
-        return max(self._dense_signal(top_rows, vector, 0.0).values(), default=0.0)
+        return max(self._dense_signal(top_rows, vector, 0.0).tolist(), default=0.0)
