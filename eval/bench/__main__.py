@@ -43,10 +43,11 @@ BUNDLED = PROJECT_ROOT / "corpus" / "articles"
 SEED_QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "seed-articles.jsonl"
 QUICK_REPORT = PROJECT_ROOT / ".rag" / "bench" / "quick-report"  # never eval/reports
 CANDIDATES = 100  # what the service asks each index for (RetrievalOptions.candidates)
-# All of SciFact (5,183 documents, ~11.6k chunks) would take ~17 min to build in standalone mode
-# alone on 2 cores (11 chunks/s): the first 2000 by id keep `make bench` under half an hour.
+# All of SciFact (5,183 documents, ~11.6k chunks) would take ~21 min to build in standalone mode
+# alone on 2 cores (9.2 chunks/s): the first 2000 by id keep `make bench` near half an hour.
 SCIFACT_DOCS = 2000
 QUICK_SCIFACT_DOCS = 100
+ONNX_SUBSET = 800  # SciFact documents for the ONNX quality check
 FULL_SIZES = "10000,100000,1000000"
 QUICK_SIZES = "10000,100000"
 QUICK_REQUESTS = {1: 20, 8: 40, 32: 64}
@@ -83,10 +84,7 @@ def main() -> None:
 
     if arguments.rerun_http:
         # Floor and HTTP again, together, over the index a previous run built; the rest is kept.
-        results = {
-            **json.loads((out / "bench.json").read_text("utf-8")),
-            "http_rerun": results["started"],
-        }
+        results = _previous_results(out, "http_rerun", results["started"])
         served = work / ("scifact-index" if scifact is not None else "bundled-index")
         say("floor: bare question encoding")
         results["floor"]["questions_before_http"] = _question_floor(embedder, floor_questions)
@@ -95,12 +93,12 @@ def main() -> None:
         write_reports(results, out)
         return
     if arguments.rerun_onnx:
-        results = {**json.loads((out / "bench.json").read_text("utf-8")), "onnx_rerun": results["started"]}
+        results = _previous_results(out, "onnx_rerun", results["started"])
         sampled = load_corpus([scifact / "corpus.jsonl"] if scifact is not None else [BUNDLED])
         passage_sample = sample_passages(sampled, embedder, 384)
         say("onnx: int8 backend against the default")
         results["onnx"] = _onnx_phase(
-            embedder, questions, passage_sample, scifact, arguments, arguments.onnx_subset or 800
+            embedder, questions, passage_sample, scifact, arguments, _onnx_subset(arguments) or ONNX_SUBSET
         )
         write_reports(results, out)
         return
@@ -120,9 +118,7 @@ def main() -> None:
     results["scaling"] = {"rows": []}
     _scaling_phase(embedder, served, questions, arguments, results["scaling"], save)
     save("scaling")
-    onnx_subset = arguments.onnx_subset
-    if onnx_subset is None:
-        onnx_subset = 0 if quick else 800
+    onnx_subset = _onnx_subset(arguments)
     if onnx_subset:
         say("onnx: int8 backend against the default")
         results["onnx"] = _onnx_phase(embedder, questions, passage_sample, scifact, arguments, onnx_subset)
@@ -227,6 +223,17 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _previous_results(out: Path, rerun_key: str, started: str) -> dict[str, Any]:
+    """The last run's report, to update one phase of it; `rerun_key` records when."""
+    return {**json.loads((out / "bench.json").read_text("utf-8")), rerun_key: started}
+
+
+def _onnx_subset(arguments: Any) -> int:
+    if arguments.onnx_subset is not None:
+        return int(arguments.onnx_subset)
+    return 0 if arguments.quick else ONNX_SUBSET
+
+
 def _question_floor(embedder: SentenceTransformerEmbedder, questions: list[str]) -> dict[str, float]:
     return question_floor(library_encode(embedder), questions, (8, 32), service=embedder.embed_batch)
 
@@ -269,7 +276,7 @@ def _parser() -> argparse.ArgumentParser:
         "--onnx-subset",
         type=int,
         default=None,
-        help="SciFact documents for the ONNX quality check (default 800; 0: skip; --quick skips it unless given).",
+        help=f"SciFact documents for the ONNX quality check (default {ONNX_SUBSET}; 0: skip; --quick skips it unless given).",
     )
     parser.add_argument("--quick", action="store_true", help="Smoke run of every phase, about 3 min.")
     parser.add_argument(

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 
 from index.embedding import Embedder, SentenceTransformerEmbedder
 
+Encode = Callable[[Sequence[str]], object]
 
-def time_calls(encode: Callable[[Sequence[str]], object], batches: Sequence[Sequence[str]]) -> list[float]:
+
+def time_calls(encode: Encode, batches: Sequence[Sequence[str]]) -> list[float]:
     """Seconds per `encode` call, one per batch."""
     seconds: list[float] = []
     for batch in batches:
@@ -21,9 +23,6 @@ def time_calls(encode: Callable[[Sequence[str]], object], batches: Sequence[Sequ
         encode(batch)
         seconds.append(time.perf_counter() - started)
     return seconds
-
-
-Encode = Callable[[Sequence[str]], object]
 
 
 def library_encode(embedder: SentenceTransformerEmbedder) -> Encode:

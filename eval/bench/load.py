@@ -53,12 +53,16 @@ class LoadFigures:
         }
 
 
+def _body(question: str, mode: str) -> dict[str, object]:
+    return {"query": question, "k": 5, "mode": mode}
+
+
 async def _client(
     client: httpx.AsyncClient, questions: itertools.cycle[str], count: int, mode: str, latencies: list[float]
 ) -> int:
     errors = 0
     for _ in range(count):
-        body = {"query": next(questions), "k": 5, "mode": mode}
+        body = _body(next(questions), mode)
         started = time.perf_counter()
         response = await client.post("/search", json=body)
         latencies.append(time.perf_counter() - started)
@@ -114,7 +118,7 @@ def _one_at_a_time(
 ) -> LoadFigures:
     with httpx.Client(base_url=url, timeout=60.0) as client:
         for question in questions[-2:]:  # warm-up, as for the concurrent runs
-            client.post("/search", json={"query": question, "k": 5, "mode": mode})
+            client.post("/search", json=_body(question, mode))
         cycle = itertools.cycle(questions)
         latencies: list[float] = []
         errors = 0
@@ -122,7 +126,7 @@ def _one_at_a_time(
         started = time.perf_counter()
         for _ in range(requests):
             asked = time.perf_counter()
-            response = client.post("/search", json={"query": next(cycle), "k": 5, "mode": mode})
+            response = client.post("/search", json=_body(next(cycle), mode))
             latencies.append(time.perf_counter() - asked)
             errors += response.status_code != 200
         seconds = time.perf_counter() - started
