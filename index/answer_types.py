@@ -11,8 +11,10 @@ answer span, and a question none of whose top answer sentences offers it is not 
 (the corpus talks about the subject but does not hold the figure asked for).
 
 Names (``who won...``, ``what is the name of Iran's ambassador``) are checked loosely: the
-sentence must hold a capitalised word the question does not already contain, and for ``name of
-X`` within three words of X ("Iran's ambassador, Reza Amiri Moghadam" offers one; "Iran's
+sentence must hold a capitalised word the question does not already contain; for ``who ...`` it
+must also share one of the question's lower-case content words (its topic: "won", "election"),
+so that any sentence naming someone does not answer every who-question; and for ``name of X``
+the name must stand within three words of X ("Iran's ambassador, Reza Amiri Moghadam" offers one; "Iran's
 ambassador described Larijani's visit" does not). ``Who is <Name>?`` asks for a description, so
 it expects no type. Out of scope: places (`where`) and checking that a name is a person's.
 """
@@ -22,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from index.lexical import STOPWORDS as _STOPWORDS
 from index.lexical import stem_tokens
@@ -34,6 +38,7 @@ class ExpectedAnswer:
     type: AnswerType
     focus: str | None = None  # stem of the word counted, measured or named, if the question has one
     given: frozenset[str] = frozenset()  # names: the question's own words (lower-cased), not answers
+    topic: frozenset[str] = frozenset()  # who-questions: stems of the question's lower-case words
 
 
 _MEASURES = "cost|price|population|gdp|length|number|size|amount|budget|value|area|height|distance"
@@ -102,7 +107,7 @@ def expected_answer(question: str) -> ExpectedAnswer | None:
     if name_of := _NAME_OF.search(question):
         return ExpectedAnswer("name", _named_thing(name_of.group(1)), _plain_words(question))
     if _WHO.search(question) and not _WHO_IS_A_NAME.search(question):
-        return ExpectedAnswer("name", None, _plain_words(question))
+        return ExpectedAnswer("name", None, _plain_words(question), _topic(question))
     return None
 
 
@@ -128,8 +133,12 @@ def _offers_name(sentence: str, expected: ExpectedAnswer) -> bool:
         for position, word in enumerate(words)
         if word[0].isupper() and _plain(word) not in _STOPWORDS and _plain(word) not in expected.given
     ]
+    if not names:
+        return False
+    if expected.topic and not expected.topic & set(stem_tokens([sentence])[0]):
+        return False
     if expected.focus is None:
-        return bool(names)
+        return True
     focus = [position for position, word in enumerate(words) if _stem(_plain(word)) == expected.focus]
     return any(abs(name - place) <= _NAME_WINDOW for name in names for place in focus)
 
@@ -142,6 +151,20 @@ def _named_thing(rest: str) -> str | None:
         if plain not in _STOPWORDS and not _POSSESSIVE.search(word.lower()):
             return _stem(plain)
     return None
+
+
+def _topic(question: str) -> frozenset[str]:
+    """Stems of the question's lower-case content words after "who": what the name is asked
+    about. The question's own names (capitalised) are left out, and so are function words from
+    scikit-learn's longer stop list ("most", "about"), which would match almost any sentence."""
+    words = [
+        word
+        for word in _TOKEN.findall(_WHO.sub("", question))
+        if not word[0].isupper()
+        and word.lower() not in ENGLISH_STOP_WORDS
+        and word.lower() not in _NOT_A_FOCUS
+    ]
+    return frozenset(stem_tokens([" ".join(words)])[0])
 
 
 def _plain_words(text: str) -> frozenset[str]:

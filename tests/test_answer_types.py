@@ -46,8 +46,19 @@ def test_name_questions_expect_a_name_the_question_does_not_give() -> None:
     assert not offers_answer("For Pakistan, such a development could also enhance its standing.", who)
     assert offers_answer("Imran Khan's party won the most seats.", who)
     assert offers_answer(
-        "Syed Ali Abbas has told Iran Daily so.", expected_answer("Who did Iran Daily interview?")
+        "Syed Ali Abbas has told Iran Daily that such dialogues improve stability.",
+        expected_answer("Who did Iran Daily interview about security dialogues?"),
     )
+
+
+def test_who_questions_need_a_name_that_speaks_of_their_topic() -> None:
+    who = expected_answer("Who won Pakistan's most recent general election?")
+    assert who is not None and who.topic == {"won", "recent", "general", "elect"}
+    # A new name alone does not answer: the sentence must share a content word of the question,
+    # and "most" (a function word) does not count as one.
+    assert not offers_answer("Iran, more than most, has experienced such volatility.", who)
+    assert not offers_answer("Larijani visited Islamabad last week.", who)
+    assert offers_answer("The election was won by Imran Khan's party.", who)
 
 
 def test_name_of_a_role_needs_the_name_next_to_the_role() -> None:
