@@ -9,8 +9,10 @@ ranks them; over HTTP each question is one `POST /search` (httpx) to a deployed 
 documents, a document ranked by its best passage. Two more modes exist only there, in-process
 (the service ranks passages, not documents):
 
-* ``hybrid-doc``: document-level fusion (`Retriever.rank_documents`);
+* ``hybrid-doc``: document-level fusion (`index.document_ranking`);
 * ``hybrid-doc-prf``: the same with one round of Rocchio feedback (weight `feedback_weight`).
+
+Over HTTP these two modes are `POST /search/documents` (with ``feedback`` for the second).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Literal, Protocol
 import httpx
 from tqdm import tqdm
 
+from index.document_ranking import DOCUMENT_CANDIDATES, rank_documents
 from index.feedback import FEEDBACK_WEIGHT
 from index.retrieval import MODES, Mode, Retriever, SearchOutcome
 
@@ -69,7 +72,10 @@ class InProcessBackend:
     """The retriever in this process; question vectors are computed once and shared by all modes."""
 
     def __init__(
-        self, retriever: Retriever, passage_depth: int = 300, feedback_weight: float = FEEDBACK_WEIGHT
+        self,
+        retriever: Retriever,
+        passage_depth: int = DOCUMENT_CANDIDATES,
+        feedback_weight: float = FEEDBACK_WEIGHT,
     ) -> None:
         self.retriever = retriever
         self.passage_depth = passage_depth  # passages per ranking when collecting `depth` documents
@@ -102,9 +108,9 @@ class InProcessBackend:
         ):
             if mode == "hybrid-doc" or mode == "hybrid-doc-prf":
                 weight = self.feedback_weight if mode == "hybrid-doc-prf" else 0.0
-                fused = self.retriever.rank_documents(question, limit, vector, feedback_weight=weight)
+                fused = rank_documents(self.retriever, question, limit, vector, feedback_weight=weight)
                 rankings.append(
-                    RankedDocuments([d for d, _ in fused[:depth]], [float(s) for _, s in fused[:depth]])
+                    RankedDocuments([d.document_id for d in fused[:depth]], [d.score for d in fused[:depth]])
                 )
                 continue
             ordered = self.retriever.rank(question, mode, limit, query_vector=vector)
@@ -120,22 +126,23 @@ class HttpBackend:
     def __init__(self, base_url: str, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
         self.client = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
 
-    def _search(self, question: str, mode: Mode, k: int) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        question = body["query"]
         try:
-            response = self.client.post("/search", json={"query": question, "k": k, "mode": mode})
+            response = self.client.post(path, json=body)
         except httpx.HTTPError as error:
             raise BackendError(f"cannot reach the service: {error}") from error
         if response.status_code != 200:
             raise BackendError(
                 f"service answered {response.status_code} for {question!r}: {response.text[:300]}"
             )
-        body: dict[str, Any] = response.json()
-        return body
+        answer: dict[str, Any] = response.json()
+        return answer
 
     def answer(self, questions: Sequence[str], mode: Mode, k: int, progress: bool) -> list[Answer]:
         answers: list[Answer] = []
         for question in _progress(questions, len(questions), f"{mode:>8}", progress):
-            body = self._search(question, mode, k)
+            body = self._post("/search", {"query": question, "k": k, "mode": mode})
             try:
                 passages = [
                     Passage(
@@ -152,12 +159,24 @@ class HttpBackend:
         self, questions: Sequence[str], mode: DocumentMode, depth: int, progress: bool
     ) -> list[RankedDocuments]:
         if mode == "hybrid-doc" or mode == "hybrid-doc-prf":
-            raise BackendError(f"mode {mode} ranks documents in-process only: drop --against or the mode")
+            return [
+                self._ranked_documents(question, depth, feedback=mode == "hybrid-doc-prf")
+                for question in _progress(questions, len(questions), f"{mode:>8}", progress)
+            ]
         # The service returns de-duplicated passages; the first of a document is its best one.
         return [
             best_passage_per_document(((p.document_id, p.score) for p in answer.passages), depth)
             for answer in self.answer(questions, mode, depth, progress)
         ]
+
+    def _ranked_documents(self, question: str, depth: int, feedback: bool) -> RankedDocuments:
+        body = self._post("/search/documents", {"query": question, "k": depth, "feedback": feedback})
+        try:
+            return RankedDocuments(
+                [r["document"]["id"] for r in body["results"]], [float(r["score"]) for r in body["results"]]
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise BackendError(f"unexpected /search/documents response: missing or bad {error}") from error
 
 
 def best_passage_per_document(ranked: Iterable[tuple[str, float]], depth: int) -> RankedDocuments:

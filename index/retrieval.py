@@ -22,8 +22,7 @@ from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
 from index.building import IndexData
 from index.chunking import Chunk
 from index.embedding import Embedder, Vectors
-from index.feedback import rocchio
-from index.fusion import convex_combination_of_arrays, document_convex_combination, reciprocal_rank_fusion
+from index.fusion import convex_combination_of_arrays, reciprocal_rank_fusion
 from index.lexical import matched_terms, stem_set, stem_tokens
 from index.vectors import search_vectors
 
@@ -119,41 +118,6 @@ class Retriever:
         `candidates` option)."""
         return self._candidates(query, mode, limit or self.options.candidates, query_vector).ordered
 
-    def rank_documents(
-        self, query: str, limit: int, query_vector: Vectors | None = None, feedback_weight: float = 0.0
-    ) -> list[tuple[str, float]]:
-        """Document ids and fused scores, best first, by document-level fusion of `limit` dense
-        and `limit` BM25 passages (`index.fusion.document_convex_combination`); with
-        `feedback_weight` > 0, ranked again after one round of Rocchio feedback
-        (`index.feedback.rocchio`) from the passage that gave the top document its dense score,
-        the BM25 candidates kept. For document-level judgements (BEIR); the service itself
-        returns passages."""
-        vector = (self.embedder.embed_batch([query]) if query_vector is None else query_vector).reshape(-1)
-        lexical = dict(self.rank(query, "bm25", limit, query_vector=vector))
-        fused, cosines = self._fused_documents(query, vector, lexical, limit)
-        if feedback_weight > 0 and fused:
-            chunks = self.data.chunks
-            top = fused[0][0]
-            row = max((r for r in cosines if chunks[r].document_id == top), key=lambda r: cosines[r])
-            moved = rocchio(vector, self.data.chunk_vectors[[row]], feedback_weight)
-            fused, _ = self._fused_documents(query, moved, lexical, limit)
-        return fused
-
-    def _fused_documents(
-        self, query: str, vector: Vectors, lexical: dict[int, float], limit: int
-    ) -> tuple[list[tuple[str, float]], dict[int, float]]:
-        """Fused documents, and the passage cosine of every candidate passage (both lists)."""
-        dense_rows = [row for row, _ in self.rank(query, "dense", limit, query_vector=vector)]
-        rows = list(dict.fromkeys(dense_rows + list(lexical)))
-        cosines = dict(
-            zip(rows, (self.data.chunk_vectors[rows] @ vector).astype(np.float64).tolist(), strict=True)
-        )
-        chunks = self.data.chunks
-        fused = document_convex_combination(
-            cosines, lexical, lambda row: chunks[row].document_id, self.options.dense_weight
-        )
-        return fused, cosines
-
     def _candidates(self, query: str, mode: Mode, limit: int, query_vector: Vectors | None) -> _Candidates:
         data = self.data
         if query_vector is None:
@@ -187,7 +151,7 @@ class Retriever:
         lexical_score = candidates.lexical_score
 
         hits: list[Hit] = []
-        term_weights = data.lexical.idf(set(stem_tokens([query])[0]))
+        term_weights = self._term_weights(query)
         expected = expected_answer(query)
         # At least three hits are built, whatever k, so `answerable` never depends on k.
         for row, score in ordered:
@@ -289,6 +253,15 @@ class Retriever:
             if union and len(words & other_words) / len(union) >= self.options.duplicate_jaccard:
                 return True
         return False
+
+    def answer_spans(self, query: str, query_vector: Vectors, rows: list[int]) -> list[AnswerSpan]:
+        """The answer sentence of each chunk in `rows`, as `search` picks it."""
+        vector = query_vector.reshape(-1)
+        term_weights, expected = self._term_weights(query), expected_answer(query)
+        return [self._answer_span(row, vector, term_weights, expected) for row in rows]
+
+    def _term_weights(self, query: str) -> dict[str, float]:
+        return self.data.lexical.idf(set(stem_tokens([query])[0]))
 
     def _answer_span(
         self, row: int, vector: Vectors, term_weights: dict[str, float], expected: ExpectedAnswer | None

@@ -127,8 +127,7 @@ def _beir_common(command: Any) -> Any:
         DOCUMENT_MODES,
         " `hybrid-doc` fuses dense and BM25 per document (each document's best passage per signal),"
         " `hybrid-doc-prf` also moves the query vector towards the top document's passage and"
-        " searches again (Rocchio feedback); both in-process only, and left out by default with"
-        " --against.",
+        " searches again (Rocchio feedback); with --against both go to POST /search/documents.",
     )
 
 
@@ -167,7 +166,7 @@ def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> N
         f"{directory.name} ({split})",
         data,
         backend,
-        _modes(options, MODES if options["against"] else DOCUMENT_MODES),
+        _modes(options, DOCUMENT_MODES),
         test=options["test"],
         max_p=options["max_p"],
         save_run_dir=options["save_run"],

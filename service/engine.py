@@ -23,8 +23,10 @@ from starlette.concurrency import run_in_threadpool
 
 from corpus import Document
 from index.context import widen_outcome
+from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_
+from index.feedback import FEEDBACK_WEIGHT
 from index.retrieval import Mode, Retriever, SearchOutcome
 from index.store import IndexStore, LoadedIndex
 from index.updates import (
@@ -123,6 +125,13 @@ class Engine:
         only the search itself (index reads, no model call) runs on a worker thread."""
         vector = await self._query_batcher.embed_async(query)
         return await run_in_threadpool(self._search_with, vector, query, k, mode, context)
+
+    async def search_documents_async(self, query: str, k: int, feedback: bool) -> DocumentSearchOutcome:
+        """Documents ranked by document-level fusion (index/document_ranking.py), each cited by its
+        closest passage; with `feedback`, after one round of Rocchio feedback."""
+        vector = await self._query_batcher.embed_async(query)
+        weight = FEEDBACK_WEIGHT if feedback else 0.0
+        return await run_in_threadpool(search_documents, self.retriever, query, k, vector, weight)
 
     def _search_with(self, vector: Vectors, query: str, k: int, mode: Mode, context: int) -> SearchOutcome:
         retriever = self.retriever  # one generation for the search and its context window

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpus import Document
+from index.document_ranking import DocumentHit, DocumentSearchOutcome
 from index.retrieval import Hit, SearchOutcome
 
 SearchMode = Literal["hybrid", "dense", "bm25"]
@@ -140,6 +141,64 @@ class SearchResponse(BaseModel):
             answerable=outcome.answerable,
             confidence=outcome.confidence,
             results=[SearchResultItem.of(hit) for hit in outcome.hits],
+        )
+
+
+class DocumentSearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(
+        description="The question or claim, in natural language. Must not be empty; at most "
+        "RAG_MAX_QUERY_CHARS characters (1000 by default).",
+        examples=["what projects could Larijani's visit accelerate?"],
+    )
+    k: int = Field(10, ge=1, description="How many documents to return: 1 to RAG_MAX_K (50 by default).")
+    feedback: bool = Field(
+        False,
+        description="Rank again after moving the query vector towards the top document's closest "
+        "passage (Rocchio feedback): slightly better on SciFact, about twice the work.",
+    )
+
+
+class PassageOut(BaseModel):
+    chunk_id: str = Field(description="Stable passage id: `<document id>#<start>-<end>`.")
+    text: str = Field(description="The passage; equals document text[start:end].")
+    start: int = Field(description="Character offset of the passage in the document text.")
+    end: int = Field(description="Character offset just past the passage in the document text.")
+
+
+class DocumentResultItem(BaseModel):
+    rank: int = Field(description="1-based rank.")
+    score: float = Field(description="Fused document score (higher is better).")
+    document: DocumentRef = Field(description="The document, for citation.")
+    passage: PassageOut = Field(description="The document's passage closest in meaning to the query.")
+    answer: AnswerOut = Field(description="The answer sentence inside that passage, with offsets.")
+
+    @classmethod
+    def of(cls, hit: DocumentHit) -> DocumentResultItem:
+        chunk = hit.passage
+        return cls(
+            rank=hit.rank,
+            score=hit.score,
+            document=DocumentRef.of(hit.document),
+            passage=PassageOut(chunk_id=chunk.id, text=chunk.text, start=chunk.start, end=chunk.end),
+            answer=AnswerOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
+        )
+
+
+class DocumentSearchResponse(BaseModel):
+    query: str = Field(description="The question as received.")
+    index_version: str = Field(description="Index generation that answered.")
+    feedback: bool = Field(description="Whether Rocchio feedback was applied.")
+    results: list[DocumentResultItem] = Field(description="Documents, best first.")
+
+    @classmethod
+    def of(cls, outcome: DocumentSearchOutcome) -> DocumentSearchResponse:
+        return cls(
+            query=outcome.query,
+            index_version=outcome.index_version,
+            feedback=outcome.feedback,
+            results=[DocumentResultItem.of(hit) for hit in outcome.hits],
         )
 
 

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from corpus import load_corpus
-from eval.backends import DOCUMENT_MODES, BackendError, HttpBackend, InProcessBackend
+from eval.backends import DOCUMENT_MODES, InProcessBackend
 from eval.beir import cached_ranking_index
 from eval.runner import evaluate_beir_set
 from eval.sets import load_beir_set
 from index.building import IndexSettings
+from index.document_ranking import rank_documents
 from index.embedding import HashingEmbedder
 from index.feedback import FEEDBACK_WEIGHT, rocchio
 from index.fusion import convex_combination, document_convex_combination, max_per_document
@@ -90,20 +91,16 @@ def test_feedback_is_a_second_pass_with_the_moved_vector(tiny: tuple[Path, InPro
     retriever = backend.retriever
     question = "do cats purr"
     vector = retriever.embedder.embed_batch([question])[0]
-    first = retriever.rank_documents(question, 10, vector)
-    assert [d for d, _ in first] == ["d1", "d2"]
+    first = rank_documents(retriever, question, 10, vector)
+    assert [d.document_id for d in first] == ["d1", "d2"]
+    assert first[0].passage_row == 0  # the feedback passage: d1's closest to the question
     # d1 has one passage: its vector is the feedback.
     moved = rocchio(vector, retriever.data.chunk_vectors[[0]], FEEDBACK_WEIGHT)
     assert retriever.data.chunks[0].document_id == "d1"
-    with_feedback = retriever.rank_documents(question, 10, vector, feedback_weight=FEEDBACK_WEIGHT)
-    assert with_feedback == retriever.rank_documents(question, 10, moved)
-    assert retriever.rank_documents(question, 10, vector, feedback_weight=0.0) == first
+    with_feedback = rank_documents(retriever, question, 10, vector, feedback_weight=FEEDBACK_WEIGHT)
+    assert with_feedback == rank_documents(retriever, question, 10, moved)
+    assert rank_documents(retriever, question, 10, vector, feedback_weight=0.0) == first
     rankings = backend.document_rankings([question], "hybrid-doc", 1, progress=False)
-    assert rankings[0].ids == ["d1"] and rankings[0].scores == [pytest.approx(first[0][1])]
+    assert rankings[0].ids == ["d1"] and rankings[0].scores == [pytest.approx(first[0].score)]
     with_prf = backend.document_rankings([question], "hybrid-doc-prf", 2, progress=False)
-    assert with_prf[0].ids == [d for d, _ in with_feedback]
-
-
-def test_document_modes_need_the_index_in_process() -> None:
-    with pytest.raises(BackendError, match="in-process only"):
-        HttpBackend("http://127.0.0.1:9").document_rankings(["q"], "hybrid-doc", 10, progress=False)
+    assert with_prf[0].ids == [d.document_id for d in with_feedback]

@@ -1,4 +1,5 @@
-"""`/search`: the passages that best answer a question, with citations and answer sentences."""
+"""`/search`: the passages that best answer a question, with citations and answer sentences;
+`/search/documents`: the documents that best match it, each cited by its closest passage."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
-from service.schemas import ErrorResponse, SearchMode, SearchRequest, SearchResponse
+from service.schemas import (
+    DocumentSearchRequest,
+    DocumentSearchResponse,
+    ErrorResponse,
+    SearchMode,
+    SearchRequest,
+    SearchResponse,
+)
 
 router = APIRouter(tags=["search"])
 
@@ -65,3 +73,21 @@ async def search_get(
     ] = 0,
 ) -> SearchResponse:
     return await _search(engine, settings, q, k, mode, context)
+
+
+@router.post(
+    "/search/documents",
+    operation_id="search_documents",
+    summary="Search documents (JSON body)",
+    description="Rank whole documents for `query` rather than passages: dense and BM25 scores are "
+    "each taken at a document's best passage, then fused (with `feedback`, once more after Rocchio "
+    "feedback). For questions judged per document, such as BEIR benchmarks or 'which articles cover "
+    "this?'. Each result cites the document's passage closest to the query and its answer sentence.",
+    response_model=DocumentSearchResponse,
+    responses=ERRORS,  # type: ignore[arg-type]
+)
+async def search_documents_post(
+    request: DocumentSearchRequest, engine: EngineDep, settings: SettingsDep
+) -> DocumentSearchResponse:
+    query, k = checked_query(request.query, settings), checked_k(request.k, settings)
+    return DocumentSearchResponse.of(await engine.search_documents_async(query, k, request.feedback))
