@@ -7,9 +7,10 @@ Rocchio feedback (`index.feedback.rocchio`) from the passage that gave the top d
 dense score, and the documents are ranked again with it, the BM25 candidates kept. Measured on
 SciFact train: +0.004 nDCG@10 for the fusion, +0.003 more for the feedback (README "Evaluation").
 
-Each document comes with its passage closest in meaning to the query (its dense score, and so
-its citation) and that passage's answer sentence. Passage ranking, duplicates and answerability
-live in `index.retrieval`; this module only re-uses them.
+Each document is cited by its best passage in the passage ranking that `/search` uses (with
+feedback, a document that ranking misses falls back to its passage closest to the query) and
+that passage's answer sentence. Passage ranking, duplicates and answerability live in
+`index.retrieval`; this module only re-uses them.
 """
 
 from __future__ import annotations
@@ -80,21 +81,24 @@ def search_documents(
     feedback_weight: float = 0.0,
     limit: int = DOCUMENT_CANDIDATES,
 ) -> DocumentSearchOutcome:
-    """The `k` best documents, each cited by its passage closest to the query and that passage's
-    answer sentence."""
+    """The `k` best documents, each cited by its best passage and that passage's answer sentence."""
     vector = (retriever.embedder.embed_batch([query]) if query_vector is None else query_vector).reshape(-1)
     ranked = rank_documents(retriever, query, max(limit, k), vector, feedback_weight)[:k]
     data = retriever.data
-    answers = retriever.answer_spans(query, vector, [entry.passage_row for entry in ranked])
+    best_passage: dict[str, int] = {}
+    for row, _ in retriever.rank(query, "hybrid", max(limit, k), query_vector=vector):
+        best_passage.setdefault(data.chunks[row].document_id, row)
+    rows = [best_passage.get(entry.document_id, entry.passage_row) for entry in ranked]
+    answers = retriever.answer_spans(query, vector, rows)
     hits = [
         DocumentHit(
             rank=rank,
             score=entry.score,
             document=data.documents[entry.document_id],
-            passage=data.chunks[entry.passage_row],
+            passage=data.chunks[row],
             answer=answer,
         )
-        for rank, (entry, answer) in enumerate(zip(ranked, answers, strict=True), start=1)
+        for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)
     ]
     return DocumentSearchOutcome(query, retriever.version, feedback_weight > 0, hits)
 

@@ -171,7 +171,9 @@ class DocumentResultItem(BaseModel):
     rank: int = Field(description="1-based rank.")
     score: float = Field(description="Fused document score (higher is better).")
     document: DocumentRef = Field(description="The document, for citation.")
-    passage: PassageOut = Field(description="The document's passage closest in meaning to the query.")
+    passage: PassageOut = Field(
+        description="The document's best passage for the query, as `/search` ranks them."
+    )
     answer: AnswerOut = Field(description="The answer sentence inside that passage, with offsets.")
 
     @classmethod

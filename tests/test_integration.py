@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import EXAMPLE_QUESTION
 from tests.test_api import assert_citations_hold
+from tests.test_document_search import assert_cited
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +23,21 @@ def test_example_question_is_answered_with_the_peace_pipeline_sentence(real_clie
         "Peace Pipeline and joint port and maritime initiatives."
     )
     assert_citations_hold(real_client, body)
+
+
+@pytest.mark.parametrize("feedback", [False, True])
+def test_document_search_ranks_the_article_and_cites_the_answer(
+    real_client: TestClient, feedback: bool
+) -> None:
+    body = real_client.post(
+        "/search/documents", json={"query": EXAMPLE_QUESTION, "k": 3, "feedback": feedback}
+    ).json()
+    results = body["results"]
+    assert results[0]["document"]["id"] == "nournews-larijani-visit"
+    assert len({r["document"]["id"] for r in results}) == 3
+    assert "Peace Pipeline" in results[0]["answer"]["text"]
+    for result in results:
+        assert_cited(real_client, result)
 
 
 @pytest.mark.parametrize(
