@@ -20,7 +20,14 @@ import httpx
 from pydantic import BaseModel
 
 from service.routes.llm import AnthropicSearchResponse, OpenAIToolOutput
-from service.schemas import DocumentListResponse, DocumentResponse, HealthResponse, SearchMode, SearchResponse
+from service.schemas import (
+    DocumentListResponse,
+    DocumentResponse,
+    DocumentSearchResponse,
+    HealthResponse,
+    SearchMode,
+    SearchResponse,
+)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -70,6 +77,10 @@ class RagClient:
     def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid", context: int = 0) -> SearchResponse:
         body = {"query": query, "k": k, "mode": mode, "context": context}
         return self._call(SearchResponse, "POST", "/search", json=body)
+
+    def search_documents(self, query: str, k: int = 10, feedback: bool = False) -> DocumentSearchResponse:
+        body = {"query": query, "k": k, "feedback": feedback}
+        return self._call(DocumentSearchResponse, "POST", "/search/documents", json=body)
 
     def search_anthropic(
         self, query: str, k: int = 5, mode: SearchMode = "hybrid", context: int = 0

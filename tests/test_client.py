@@ -35,6 +35,19 @@ def test_search_returns_typed_results_with_exact_citations(rag: RagClient) -> No
     assert rag.health().documents == len(rag.documents().documents) == 3
 
 
+def test_document_search_through_the_client(rag: RagClient) -> None:
+    response = rag.search_documents("Peace Pipeline maritime initiatives", k=2, feedback=True)
+    assert response.feedback is True and len(response.results) == 2
+    top = response.results[0]
+    assert top.document.id == "nournews-larijani-visit"
+    text = rag.document(top.document.id).text
+    assert text[top.passage.start : top.passage.end] == top.passage.text
+    assert text[top.answer.start : top.answer.end] == top.answer.text
+    with pytest.raises(RagClientError) as too_many:
+        rag.search_documents("ports", k=999)
+    assert (too_many.value.status, too_many.value.code) == (422, "k_out_of_range")
+
+
 def test_llm_formats_through_the_client(rag: RagClient) -> None:
     anthropic = rag.search_anthropic("Peace Pipeline maritime", k=1, mode="bm25")
     assert anthropic.content[0].type == "search_result"
