@@ -32,7 +32,7 @@ class HealthResponse(BaseModel):
     chunks: int = Field(description="Number of passages (chunks) indexed.")
 
 
-class SearchRequest(BaseModel):
+class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(
@@ -40,6 +40,9 @@ class SearchRequest(BaseModel):
         "RAG_MAX_QUERY_CHARS characters (1000 by default).",
         examples=["what projects could Larijani's visit accelerate?"],
     )
+
+
+class SearchRequest(QueryRequest):
     k: int = Field(5, ge=1, description="How many passages to return: 1 to RAG_MAX_K (50 by default).")
     mode: SearchMode = Field(
         "hybrid",
@@ -93,13 +96,16 @@ class ExplainOut(BaseModel):
     fusion: str | None = Field(description="Fusion method used in hybrid mode (`rrf` or `convex`).")
 
 
-class SearchResultItem(BaseModel):
-    rank: int = Field(description="1-based rank.")
-    score: float = Field(description="Ranking score in the requested mode (higher is better).")
-    text: str = Field(description="The passage; equals document text[start:end].")
+class PassageOut(BaseModel):
     chunk_id: str = Field(description="Stable passage id: `<document id>#<start>-<end>`.")
+    text: str = Field(description="The passage; equals document text[start:end].")
     start: int = Field(description="Character offset of the passage in the document text.")
     end: int = Field(description="Character offset just past the passage in the document text.")
+
+
+class SearchResultItem(PassageOut):
+    rank: int = Field(description="1-based rank.")
+    score: float = Field(description="Ranking score in the requested mode (higher is better).")
     document: DocumentRef = Field(description="The document the passage comes from, for citation.")
     answer: AnswerOut = Field(description="The answer sentence inside the passage, with offsets.")
     explain: ExplainOut = Field(description="Where the score came from.")
@@ -144,27 +150,13 @@ class SearchResponse(BaseModel):
         )
 
 
-class DocumentSearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    query: str = Field(
-        description="The question or claim, in natural language. Must not be empty; at most "
-        "RAG_MAX_QUERY_CHARS characters (1000 by default).",
-        examples=["what projects could Larijani's visit accelerate?"],
-    )
+class DocumentSearchRequest(QueryRequest):
     k: int = Field(10, ge=1, description="How many documents to return: 1 to RAG_MAX_K (50 by default).")
     feedback: bool = Field(
         False,
         description="Rank again after moving the query vector towards the top document's closest "
         "passage (Rocchio feedback): slightly better on SciFact, about twice the work.",
     )
-
-
-class PassageOut(BaseModel):
-    chunk_id: str = Field(description="Stable passage id: `<document id>#<start>-<end>`.")
-    text: str = Field(description="The passage; equals document text[start:end].")
-    start: int = Field(description="Character offset of the passage in the document text.")
-    end: int = Field(description="Character offset just past the passage in the document text.")
 
 
 class DocumentResultItem(BaseModel):
