@@ -64,13 +64,10 @@ def rank_documents(
 ) -> list[RankedDocument]:
     """Documents best first, fused from `limit` dense and `limit` BM25 passages; with
     `feedback_weight` > 0, ranked again after one round of Rocchio feedback."""
-    vector = (retriever.embedder.embed_batch([query]) if query_vector is None else query_vector).reshape(-1)
-    lexical = dict(retriever.rank(query, "bm25", limit, query_vector=vector))
-    ranked = _fused(retriever, query, vector, lexical, limit)
-    if feedback_weight > 0 and ranked:
-        feedback = retriever.data.chunk_vectors[[ranked[0].passage_row]]
-        ranked = _fused(retriever, query, rocchio(vector, feedback, feedback_weight), lexical, limit)
-    return ranked
+    vector = _query_vector(retriever, query, query_vector)
+    dense = retriever.rank(query, "dense", limit, query_vector=vector)
+    lexical = retriever.rank(query, "bm25", limit, query_vector=vector)
+    return _ranked(retriever, query, vector, dense, dict(lexical), limit, feedback_weight)
 
 
 def search_documents(
@@ -82,11 +79,15 @@ def search_documents(
     limit: int = DOCUMENT_CANDIDATES,
 ) -> DocumentSearchOutcome:
     """The `k` best documents, each cited by its best passage and that passage's answer sentence."""
-    vector = (retriever.embedder.embed_batch([query]) if query_vector is None else query_vector).reshape(-1)
-    ranked = rank_documents(retriever, query, max(limit, k), vector, feedback_weight)[:k]
+    vector = _query_vector(retriever, query, query_vector)
+    limit = max(limit, k)
+    # One dense and one BM25 search serve both the document fusion and the passage ranking.
+    dense = retriever.rank(query, "dense", limit, query_vector=vector)
+    lexical = retriever.rank(query, "bm25", limit, query_vector=vector)
+    ranked = _ranked(retriever, query, vector, dense, dict(lexical), limit, feedback_weight)[:k]
     data = retriever.data
     best_passage: dict[str, int] = {}
-    for row, _ in retriever.rank(query, "hybrid", max(limit, k), query_vector=vector):
+    for row, _ in retriever.fuse(vector, dense, lexical):
         best_passage.setdefault(data.chunks[row].document_id, row)
     rows = [best_passage.get(entry.document_id, entry.passage_row) for entry in ranked]
     answers = retriever.answer_spans(query, vector, rows)
@@ -103,10 +104,32 @@ def search_documents(
     return DocumentSearchOutcome(query, retriever.version, feedback_weight > 0, hits)
 
 
-def _fused(
-    retriever: Retriever, query: str, vector: Vectors, lexical: dict[int, float], limit: int
+def _query_vector(retriever: Retriever, query: str, query_vector: Vectors | None) -> Vectors:
+    vector = retriever.embedder.embed_batch([query]) if query_vector is None else query_vector
+    return vector.reshape(-1)
+
+
+def _ranked(
+    retriever: Retriever,
+    query: str,
+    vector: Vectors,
+    dense: list[tuple[int, float]],
+    lexical: dict[int, float],
+    limit: int,
+    feedback_weight: float,
 ) -> list[RankedDocument]:
-    dense_rows = [row for row, _ in retriever.rank(query, "dense", limit, query_vector=vector)]
+    ranked = _fused(retriever, vector, [row for row, _ in dense], lexical)
+    if feedback_weight > 0 and ranked:
+        feedback = retriever.data.chunk_vectors[[ranked[0].passage_row]]
+        moved = rocchio(vector, feedback, feedback_weight)
+        moved_dense = [row for row, _ in retriever.rank(query, "dense", limit, query_vector=moved)]
+        ranked = _fused(retriever, moved, moved_dense, lexical)
+    return ranked
+
+
+def _fused(
+    retriever: Retriever, vector: Vectors, dense_rows: list[int], lexical: dict[int, float]
+) -> list[RankedDocument]:
     rows = list(dict.fromkeys(dense_rows + list(lexical)))
     data = retriever.data
     cosines = dict(zip(rows, (data.chunk_vectors[rows] @ vector).astype(np.float64).tolist(), strict=True))

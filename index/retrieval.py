@@ -118,6 +118,20 @@ class Retriever:
         `candidates` option)."""
         return self._candidates(query, mode, limit or self.options.candidates, query_vector).ordered
 
+    def fuse(
+        self, query_vector: Vectors, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """The hybrid ranking of dense and BM25 candidate lists already at hand (`rank` in those
+        modes): the same as `rank(query, "hybrid")` at the same limit, without searching again."""
+        return self._order(
+            "hybrid",
+            query_vector.reshape(-1),
+            [row for row, _ in dense],
+            [score for _, score in dense],
+            [row for row, _ in lexical],
+            dict(lexical),
+        )
+
     def _candidates(self, query: str, mode: Mode, limit: int, query_vector: Vectors | None) -> _Candidates:
         data = self.data
         if query_vector is None:

@@ -87,3 +87,14 @@ def test_eval_document_modes_over_http_match_in_process(
     assert [r.ids for r in remote] == [r.ids for r in local]
     for over_http, in_process in zip(remote, local, strict=True):
         assert over_http.scores == pytest.approx(in_process.scores)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_fuse_of_the_two_candidate_lists_is_the_hybrid_ranking(fake_engine: Engine, question: str) -> None:
+    retriever = fake_engine.retriever
+    vector = retriever.embedder.embed_batch([question])[0]
+    dense = retriever.rank(question, "dense", 20, query_vector=vector)
+    lexical = retriever.rank(question, "bm25", 20, query_vector=vector)
+    assert retriever.fuse(vector, dense, lexical) == retriever.rank(
+        question, "hybrid", 20, query_vector=vector
+    )
