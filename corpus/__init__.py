@@ -2,19 +2,20 @@
 
 In scope: the `Document` model (one canonical text per document; every offset anywhere in the
 system is a character offset into it), removal of print/web artefacts, and loading `.txt`, `.md`
-(YAML front matter) and BEIR-style `.jsonl` files. Out of scope: chunking, embedding and search,
+(YAML front matter), `.html` news pages and BEIR-style `.jsonl` files. Out of scope: chunking, embedding and search,
 which live in `index/`.
 """
 
 from corpus.documents import Document, content_hash
 from corpus.errors import CorpusError
-from corpus.loading import load_corpus, load_documents_file, parse_document_bytes
+from corpus.loading import SUPPORTED_SUFFIXES, load_corpus, load_documents_file, parse_file_bytes
 
 __all__ = [
+    "SUPPORTED_SUFFIXES",
     "CorpusError",
     "Document",
     "content_hash",
     "load_corpus",
     "load_documents_file",
-    "parse_document_bytes",
+    "parse_file_bytes",
 ]

@@ -1,4 +1,11 @@
-"""The document model: one canonical text plus the metadata a citation needs."""
+"""The document model: one canonical text plus the metadata a citation needs.
+
+Also the rules every document passes, whichever way it arrives (a corpus file, an upload, a JSON
+body, a BEIR line): a valid id, text with at least one letter or digit, every field valid Unicode
+(no lone surrogates, which no UTF-8 file can store). And the two ways an id is made when none is
+given: from a file name (`id_from_name`) or from the content (`id_from_content`); neither can give
+two different documents the same id.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +19,46 @@ from corpus.errors import CorpusError
 
 # Ids end up in URLs and file names: no path separators, no whitespace, no dot-only names.
 DOCUMENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+ID_RULE = "1-128 letters, digits, '_', '-', '.', ':', starting with a letter or digit"
+_SLUG_LENGTH = 100  # leaves room for the hash suffix within 128 characters
 
 
 def validate_document_id(doc_id: str) -> str:
     if not DOCUMENT_ID_PATTERN.fullmatch(doc_id):
-        raise CorpusError(
-            f"invalid document id {doc_id!r}: use 1-128 letters, digits, '_', '-', '.', ':', "
-            "starting with a letter or digit"
-        )
+        raise CorpusError(f"invalid document id {doc_id!r}: use {ID_RULE}")
     return doc_id
 
 
 def slugify(value: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", value).strip("-").lower()
-    return slug[:128] or "document"
+    """Lower-case ASCII letters and digits joined by '-'; empty when `value` has none."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", value).strip("-").lower()[:_SLUG_LENGTH].strip("-")
+
+
+def id_from_name(name: str) -> str:
+    """The id of a document known by a name (a file's stem): the name itself when it is a valid
+    id, else its slug plus a hash of the whole name, so "Report 1" and "report-1" or two Persian
+    file names never share an id. Stable: the same name always gives the same id."""
+    if DOCUMENT_ID_PATTERN.fullmatch(name):
+        return name
+    return _hashed(slugify(name), name)
+
+
+def id_from_content(title: str, text: str) -> str:
+    """The id of a document sent without one: its title's slug plus a hash of title and text.
+    Sending the same document again finds it (`unchanged`); a different document, even under
+    the same title, gets a different id, so it can never replace another one."""
+    return _hashed(slugify(title), json.dumps([title, text], ensure_ascii=False, allow_nan=False))
+
+
+def _hashed(slug: str, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{slug}-{digest[:10]}" if slug else f"doc-{digest[:16]}"
+
+
+def has_words(text: str) -> bool:
+    """At least one letter or digit, in any script: zero-width characters, punctuation or
+    white space alone are not a document."""
+    return any(character.isalnum() for character in text)
 
 
 @dataclass(frozen=True)
@@ -43,8 +76,16 @@ class Document:
 
     def __post_init__(self) -> None:
         validate_document_id(self.id)
-        if not self.text.strip():
-            raise CorpusError(f"document {self.id!r} has no text")
+        if not has_words(self.text):
+            raise CorpusError(f"document {self.id!r} has no text (no letter or digit after cleaning)")
+        try:
+            json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise CorpusError(
+                f"document {self.id!r} contains text that is not valid Unicode (a lone surrogate)"
+            ) from error
+        except (TypeError, ValueError) as error:
+            raise CorpusError(f"document {self.id!r} has metadata that is not JSON: {error}") from error
 
     @property
     def content_hash(self) -> str:

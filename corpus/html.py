@@ -1,39 +1,31 @@
-"""HTML news pages to canonical documents, and reading any single uploaded file by its suffix.
+"""The article in an HTML news page: its body text and the metadata the page states.
 
-In scope: extracting the article body and its metadata (title, author, publication, date) from an
-HTML page with trafilatura, which is made for news pages (menus, footers, comment threads and
-"subscribe" boxes are dropped), then the same artefact cleaning as every other loader. Also
-`parse_file_bytes`, the one entry point for a single file's bytes (`.txt`, `.md`, `.html`,
-`.htm`), used by `POST /documents` uploads, and `load_files` for `rag add`. Out of scope: fetching pages
-from the web, and which upload types a server accepts (service/limits.py).
+In scope: extracting the article body and its metadata (title, author, publication, date) with
+trafilatura, which is made for news pages. Navigation, headers, footers, side bars and menus are
+pruned before extraction, so a page that holds nothing else yields no article (and is refused)
+instead of becoming a document made of its menu. Out of scope: fetching pages from the web,
+artefact cleaning and building the `Document` (corpus.loading does both, as for every format).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from corpus.documents import Document
 from corpus.errors import CorpusError
-from corpus.loading import (
-    _decode,
-    _document_from_fields,
-    _id_from_filename,
-    load_documents_file,
-    parse_document_bytes,
-)
 
 HTML_SUFFIXES = (".html", ".htm")
 # Only dates the page states for itself: a guessed date (say from "Copyright 2024") would be cited.
 _DATE_SEARCH = {"extensive_search": False, "original_date": True}
+# Page furniture, never article text: trafilatura's fallbacks would otherwise return it when a
+# page has nothing else.
+_FURNITURE = ["//nav", "//header", "//footer", "//aside", "//menu"]
 
 
-def parse_html_bytes(filename: str, data: bytes, overrides: dict[str, Any] | None = None) -> Document:
-    """The article in an HTML page as a Document; `overrides` win over what the page says."""
-    import trafilatura  # imported here: it is slow to import and only uploads of HTML need it
+def extract_article(filename: str, html: str) -> tuple[dict[str, Any], str]:
+    """(metadata fields, body text) of the article in `html`; CorpusError when there is none."""
+    import trafilatura  # imported here: it is slow to import and only HTML needs it
 
-    html = _decode(filename, data)
     extracted = trafilatura.extract(
         html,
         output_format="json",
@@ -41,6 +33,7 @@ def parse_html_bytes(filename: str, data: bytes, overrides: dict[str, Any] | Non
         include_comments=False,
         include_tables=True,
         date_extraction_params=_DATE_SEARCH,
+        prune_xpath=_FURNITURE,
     )
     if not extracted:
         raise CorpusError(f"{filename}: no article text found in the HTML page")
@@ -53,10 +46,9 @@ def parse_html_bytes(filename: str, data: bytes, overrides: dict[str, Any] | Non
         "url": page.get("url") or page.get("source"),
         "published": page.get("date"),
     }
-    fields = {key: value for key, value in fields.items() if value}
-    fields.update({key: value for key, value in (overrides or {}).items() if value})
-    fields.setdefault("id", _id_from_filename(filename))
-    return _document_from_fields(filename, fields, _body_without_headline(str(page.get("text") or ""), title))
+    return {key: value for key, value in fields.items() if value}, _body_without_headline(
+        str(page.get("text") or ""), title
+    )
 
 
 def _body_without_headline(text: str, title: str) -> str:
@@ -66,21 +58,3 @@ def _body_without_headline(text: str, title: str) -> str:
     if lines and title and lines[0].casefold() == title.casefold():
         lines = lines[1:]
     return "\n\n".join(lines)
-
-
-def parse_file_bytes(filename: str, data: bytes, overrides: dict[str, Any] | None = None) -> Document:
-    """The document in one `.txt`, `.md`, `.html` or `.htm` file's bytes."""
-    if Path(filename).suffix.lower() in HTML_SUFFIXES:
-        return parse_html_bytes(filename, data, overrides)
-    return parse_document_bytes(filename, data, overrides)
-
-
-def load_files(paths: list[Path]) -> list[Document]:
-    """Documents from files of any supported type, `.jsonl` included (one document per line)."""
-    documents: list[Document] = []
-    for path in paths:
-        if path.suffix.lower() == ".jsonl":
-            documents.extend(load_documents_file(path))
-        else:
-            documents.append(parse_file_bytes(path.name, path.read_bytes()))
-    return documents

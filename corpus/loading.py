@@ -1,8 +1,14 @@
-"""Load documents from `.txt`, `.md` (YAML front matter) and BEIR-style `.jsonl` files.
+"""Load documents from `.txt`, `.md` (YAML front matter), `.html` news pages and BEIR-style `.jsonl`.
 
-A directory is read recursively; files with other suffixes and hidden files are ignored, so a
-corpus directory can hold a README or notes. Every loader returns canonical text: artefacts
-removed (see `corpus.cleaning`), so the offsets computed later never point at "Page 3".
+One set of formats for every way in: `load_corpus` reads files and directories (`rag build`,
+`rag add`), `parse_file_bytes` reads one uploaded file (`POST /documents`). A directory is read
+recursively; files with other suffixes and hidden files are ignored, so a corpus directory can
+hold a README or notes. Every loader returns canonical text: artefacts removed (see
+`corpus.cleaning`), so the offsets computed later never point at "Page 3". A file that names no id
+gets one from its name (`corpus.documents.id_from_name`).
+
+Metadata fields are text: a list (say two authors in front matter) is joined with ", " on
+purpose; a mapping in a text field is an error. Further fields are kept as metadata, as given.
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ from typing import Any
 import yaml
 
 from corpus.cleaning import clean_article_text
-from corpus.documents import DOCUMENT_ID_PATTERN, Document, slugify
+from corpus.documents import Document, id_from_name
 from corpus.errors import CorpusError
+from corpus.html import HTML_SUFFIXES, extract_article
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
-_KNOWN_FIELDS = ("id", "title", "source", "author", "url", "published")
+FILE_SUFFIXES = (".txt", ".md", *HTML_SUFFIXES)  # one document per file
+SUPPORTED_SUFFIXES = (*FILE_SUFFIXES, ".jsonl")
+TEXT_FIELDS = ("title", "source", "author", "url", "published")
+_KNOWN_FIELDS = ("id", *TEXT_FIELDS)
 # A first line this short and without closing punctuation reads as a headline, not a paragraph.
 _MAX_HEADLINE_WORDS = 20
 
@@ -52,21 +61,21 @@ def _corpus_files(paths: Iterable[Path | str]) -> Iterator[Path]:
             )
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                raise CorpusError(f"{path}: unsupported file type (use .txt, .md or .jsonl)")
+                raise CorpusError(f"{path}: unsupported file type (use {', '.join(SUPPORTED_SUFFIXES)})")
             yield path
         else:
             raise CorpusError(f"{path}: no such file or directory")
 
 
 def load_documents_file(path: Path) -> list[Document]:
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    if path.suffix.lower() == ".jsonl":
         return list(_load_jsonl(path))
-    return [parse_document_bytes(path.name, path.read_bytes())]
+    return [parse_file_bytes(path.name, path.read_bytes())]
 
 
-def parse_document_bytes(filename: str, data: bytes, overrides: dict[str, Any] | None = None) -> Document:
-    """One document from a `.txt` or `.md` file's bytes; `overrides` win over the file's fields."""
+def parse_file_bytes(filename: str, data: bytes, overrides: dict[str, Any] | None = None) -> Document:
+    """The document in one `.txt`, `.md`, `.html` or `.htm` file's bytes; `overrides` win over
+    the file's own fields."""
     text = _decode(filename, data)
     suffix = Path(filename).suffix.lower()
     fields: dict[str, Any]
@@ -74,10 +83,12 @@ def parse_document_bytes(filename: str, data: bytes, overrides: dict[str, Any] |
         fields, body = _split_front_matter(filename, text)
     elif suffix == ".txt":
         fields, body = _split_headline(text)
+    elif suffix in HTML_SUFFIXES:
+        fields, body = extract_article(filename, text)
     else:
         raise CorpusError(f"{filename}: unsupported file type {suffix or '(none)'!r}")
     fields.update({key: value for key, value in (overrides or {}).items() if value})
-    fields.setdefault("id", _id_from_filename(filename))
+    fields.setdefault("id", id_from_name(Path(filename).stem))
     return _document_from_fields(filename, fields, body)
 
 
@@ -118,33 +129,32 @@ def _split_headline(text: str) -> tuple[dict[str, Any], str]:
     return {}, cleaned
 
 
-def _id_from_filename(filename: str) -> str:
-    stem = Path(filename).stem
-    return stem if DOCUMENT_ID_PATTERN.fullmatch(stem) else slugify(stem)
-
-
 def _document_from_fields(origin: str, fields: dict[str, Any], body: str) -> Document:
     metadata = {key: value for key, value in fields.items() if key not in _KNOWN_FIELDS}
     extra = metadata.pop("metadata", None)
     if isinstance(extra, dict):
         metadata.update(extra)
     try:
+        texts = {name: _as_text(name, fields.get(name)) for name in TEXT_FIELDS}
         return Document(
             id=str(fields["id"]),
             text=clean_article_text(body),
-            title=_as_text(fields.get("title")),
-            source=_as_text(fields.get("source")),
-            author=_as_text(fields.get("author")),
-            url=_as_text(fields.get("url")),
-            published=_as_text(fields.get("published")),
             metadata=json.loads(json.dumps(metadata, default=str)),
+            **texts,
         )
     except CorpusError as error:
         raise CorpusError(f"{origin}: {error}") from error
 
 
-def _as_text(value: Any) -> str:
-    return "" if value is None else str(value).strip()
+def _as_text(name: str, value: Any) -> str:
+    """A metadata field as text: None is empty, a list is joined with ", " (several authors)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ", ".join(part for part in (_as_text(name, item) for item in value) if part)
+    if isinstance(value, dict):
+        raise CorpusError(f"field {name!r} must be text or a list of texts, not a mapping")
+    return str(value).strip()
 
 
 def _load_jsonl(path: Path) -> Iterator[Document]:

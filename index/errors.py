@@ -17,5 +17,18 @@ class IndexCorruptError(IndexError_):
     """A file of the saved index is missing or does not match its recorded checksum."""
 
 
+class DamagedIndexError(IndexCorruptError):
+    """An index exists in a directory but cannot be loaded; the message says what to do. Writers
+    stop on it rather than start a new, empty index over the documents it holds."""
+
+    def __init__(self, root: object, problem: object) -> None:
+        super().__init__(
+            f"{problem}. The index in {root} exists but cannot be loaded; no writer will replace it. "
+            "Restore the directory from a backup, or move it aside and run `rag build` to index the "
+            "corpus files again (documents added over HTTP or with `rag add` are then only in the "
+            "copy moved aside)."
+        )
+
+
 class EmbeddingModelError(IndexError_):
     """The embedding model could not be loaded."""

@@ -40,7 +40,7 @@ from filelock import FileLock
 from corpus import Document
 from index.building import IndexData, IndexSettings, corpus_fingerprint, question_sentences
 from index.chunking import Chunk
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.lexical import LexicalIndex
 from index.vectors import vector_index_kind
 
@@ -70,11 +70,24 @@ class IndexStore:
             yield
 
     def current_version(self) -> str | None:
+        """The live generation's name; None only when there is truly no index here.
+
+        CURRENT is replaced by rename, so it is never seen empty or half-written; a CURRENT that is
+        empty, or missing while complete generations exist, means the directory was damaged (or
+        edited by hand), and starting a new index over it would discard what it holds."""
         try:
             name = (self.root / "CURRENT").read_text("utf-8").strip()
         except FileNotFoundError:
+            if self.generation_names():
+                raise DamagedIndexError(
+                    self.root, f"{self.root / 'CURRENT'} is missing but {self.generations} holds generations"
+                ) from None
             return None
-        return name or None
+        except (OSError, UnicodeDecodeError) as error:
+            raise DamagedIndexError(self.root, f"cannot read {self.root / 'CURRENT'}: {error}") from error
+        if not name:
+            raise DamagedIndexError(self.root, f"{self.root / 'CURRENT'} is empty")
+        return name
 
     def read_manifest(self, version: str | None = None) -> dict[str, Any]:
         version = version or self.current_version()
@@ -84,9 +97,9 @@ class IndexStore:
         try:
             manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
         except FileNotFoundError as error:
-            raise IndexCorruptError(f"{path} is missing: rebuild with `rag build`") from error
+            raise IndexCorruptError(f"{path} is missing") from error
         except json.JSONDecodeError as error:
-            raise IndexCorruptError(f"{path} is damaged ({error.msg}): rebuild") from error
+            raise IndexCorruptError(f"{path} is damaged ({error.msg})") from error
         return manifest
 
     def load(self, model_name: str | None = None, dimension: int | None = None) -> LoadedIndex:
@@ -95,14 +108,19 @@ class IndexStore:
         If a writer in another process switched CURRENT and cleaned up the generation being read
         meanwhile, the read fails; it is retried on the new CURRENT, so only real damage raises.
         """
-        for _ in range(LOAD_ATTEMPTS - 1):
-            version = self.current_version()
-            try:
-                return self._load_version(version, model_name, dimension)
-            except IndexCorruptError:
-                if self.current_version() == version:
-                    raise
-        return self._load_version(self.current_version(), model_name, dimension)
+        try:
+            for _ in range(LOAD_ATTEMPTS - 1):
+                version = self.current_version()
+                try:
+                    return self._load_version(version, model_name, dimension)
+                except IndexCorruptError:
+                    if self.current_version() == version:
+                        raise
+            return self._load_version(self.current_version(), model_name, dimension)
+        except DamagedIndexError:
+            raise
+        except IndexCorruptError as error:
+            raise DamagedIndexError(self.root, error) from error
 
     def _load_version(
         self, version: str | None, model_name: str | None, dimension: int | None
@@ -145,6 +163,7 @@ class IndexStore:
         staging = self.generations / f".tmp-{uuid.uuid4().hex}"
         staging.mkdir()
         files = _write_data(staging, data)
+        _verify_read_back(staging, data)
         manifest = {
             "format": INDEX_FORMAT,
             "index_version": version,
@@ -223,7 +242,7 @@ def _read_data(directory: Path, manifest: dict[str, Any]) -> IndexData:
         vector_index = faiss.read_index(str(directory / "faiss.index"))
         lexical = LexicalIndex.load(directory / "bm25")
     except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise IndexCorruptError(f"cannot read index {directory}: {error}; rebuild") from error
+        raise IndexCorruptError(f"cannot read index {directory}: {error}") from error
     by_id = {d.id: d for d in documents}
     if questions is None:  # a generation written before the mask was stored
         questions = question_sentences(by_id, chunks, ptr, spans)
@@ -244,14 +263,25 @@ def _read_data(directory: Path, manifest: dict[str, Any]) -> IndexData:
 
 
 def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text("utf-8").splitlines() if line]
+    # Split on "\n" only: JSON escapes it inside strings, but not U+0085, U+2028 or U+2029, which
+    # `str.splitlines` would also treat as line breaks, cutting a document's line in two.
+    return [line for line in path.read_text("utf-8").split("\n") if line]
+
+
+def _verify_read_back(directory: Path, data: IndexData) -> None:
+    """Refuse to commit a generation whose documents or chunks do not read back exactly as they
+    were given, so a format defect fails the write instead of the next process's load."""
+    documents = [Document.from_dict(json.loads(line)) for line in _lines(directory / "documents.jsonl")]
+    chunks = [Chunk(**json.loads(line)) for line in _lines(directory / "chunks.jsonl")]
+    if documents != list(data.documents.values()) or chunks != data.chunks:
+        raise IndexCorruptError(f"the new generation in {directory} does not read back as written")
 
 
 def _verify_checksum(path: Path, expected: str) -> None:
     if not path.is_file():
-        raise IndexCorruptError(f"index file {path} is missing: rebuild with `rag build`")
+        raise IndexCorruptError(f"index file {path} is missing")
     if _sha256(path) != expected:
-        raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch): rebuild")
+        raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch)")
 
 
 def _sha256(path: Path) -> str:

@@ -68,7 +68,7 @@ def sync_corpus(
     """Make the index hold exactly `documents`; a no-op when nothing changed since the last sync."""
     fingerprint = build_fingerprint(documents, settings, embedder)
     with store.write_lock():
-        previous = _load_reusable(store, embedder, live)
+        previous = _load_previous(store, embedder, live, any_model=True)
         if previous is not None and not force and previous.manifest.get("built_from") == fingerprint:
             names = sorted(previous.data.documents)
             return UpdateResult(previous, False, [], [], [], names)
@@ -95,7 +95,7 @@ def upsert_documents(
 ) -> UpdateResult:
     """Add or replace `documents` by id; a no-op (no new generation) when all are unchanged."""
     with store.write_lock():
-        previous = _load_reusable(store, embedder, live)
+        previous = _load_previous(store, embedder, live)
         existing = dict(previous.data.documents) if previous else {}
         existing.update({document.id: document for document in documents})
         built_from = previous.manifest.get("built_from") if previous else None
@@ -114,7 +114,7 @@ def remove_documents(
 ) -> UpdateResult:
     """Remove `document_ids`; raises MissingDocumentsError (changing nothing) if any is unknown."""
     with store.write_lock():
-        previous = _load_reusable(store, embedder, live)
+        previous = _load_previous(store, embedder, live)
         existing = dict(previous.data.documents) if previous else {}
         missing = [doc_id for doc_id in document_ids if doc_id not in existing]
         if missing:
@@ -125,18 +125,36 @@ def remove_documents(
         return _commit(store, previous, kept, embedder, settings, built_from, False, before_switch)
 
 
-def _load_reusable(store: IndexStore, embedder: Embedder, live: LoadedIndex | None) -> LoadedIndex | None:
-    """The live generation if it can seed a rebuild, else None (first build, other model, damage)."""
-    if (
-        live is not None
-        and live.data.model_name == embedder.model_name
-        and store.current_version() == live.version
-    ):
-        return live
+def _load_previous(
+    store: IndexStore, embedder: Embedder, live: LoadedIndex | None, any_model: bool = False
+) -> LoadedIndex | None:
+    """The live generation a change builds on. None only when there is truly no index: an index
+    that exists but cannot be loaded stops the write (IndexCorruptError) instead of being
+    replaced by one without its documents. `any_model` accepts an index built with another model
+    (its documents are then embedded again); otherwise that is an IndexMismatchError."""
     try:
+        if (
+            live is not None
+            and live.data.model_name == embedder.model_name
+            and store.current_version() == live.version
+        ):
+            return live
         return store.load(embedder.model_name)
-    except (IndexNotFoundError, IndexMismatchError, IndexCorruptError):
+    except IndexNotFoundError:
         return None
+    except IndexMismatchError:
+        if any_model:
+            return _loaded_or_damaged(store)
+        raise
+    except IndexCorruptError as error:
+        raise IndexCorruptError(f"Nothing was changed: {error}") from error
+
+
+def _loaded_or_damaged(store: IndexStore) -> LoadedIndex:
+    try:
+        return store.load()
+    except IndexCorruptError as error:
+        raise IndexCorruptError(f"Nothing was changed: {error}") from error
 
 
 def _commit(
@@ -167,7 +185,8 @@ def _commit(
         and built_from == previous.manifest.get("built_from")
     ):
         return UpdateResult(previous, False, [], [], [], unchanged)
-    known = known_vectors_of(previous.data) if previous is not None and not force else {}
+    reusable = previous is not None and previous.data.model_name == embedder.model_name and not force
+    known = known_vectors_of(previous.data) if previous is not None and reusable else {}
     data = build_index_data(documents, embedder, settings, known_vectors=known, show_progress=show_progress)
     loaded = store.commit(data, built_from, before_switch)
     return UpdateResult(loaded, True, added, replaced, removed, unchanged)

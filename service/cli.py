@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 
 import click
 
-from corpus import CorpusError, load_corpus
+from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
 from index.errors import IndexError_
 from index.retrieval import MODES, SearchOutcome
 from index.updates import UpdateResult
 from service.cli_eval import eval_command
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
+from service.queries import InvalidQueryError, checked_k, checked_query
 from service.schemas import SearchResponse
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,7 +62,7 @@ def build(paths: tuple[Path, ...], force: bool) -> None:
     """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
 
     \b
-    PATHS are .txt, .md (YAML front matter) or BEIR-style .jsonl files, or directories of them.
+    PATHS are .txt, .md (YAML front matter), .html or BEIR-style .jsonl files, or directories of them.
     The index holds exactly these documents afterwards. Unchanged corpus: nothing is done.
     \b
     Examples:
@@ -71,7 +72,7 @@ def build(paths: tuple[Path, ...], force: bool) -> None:
     settings = get_settings()
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
-        raise click.ClickException("no documents found (supported: .txt, .md, .jsonl)")
+        raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
     result = _engine(settings).sync(documents, force=force, show_progress=True)
     if not result.changed:
         click.echo(f"index {result.index.version} is up to date ({len(documents)} documents); nothing to do")
@@ -87,9 +88,13 @@ def build(paths: tuple[Path, ...], force: bool) -> None:
 @cli.command()
 @click.option("--host", help="Interface to listen on (default RAG_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default RAG_PORT, 8000).")
+@friendly_errors
 def serve(host: str | None, port: int | None) -> None:
     """Serve the HTTP API (docs at /docs, OpenAPI at /openapi.json).
 
+    \b
+    The index is loaded before the server starts listening: a missing or damaged index stops
+    here with a message, never serves as an empty corpus.
     \b
     Example:
       rag serve --port 9000
@@ -101,7 +106,9 @@ def serve(host: str | None, port: int | None) -> None:
     settings = get_settings()
     # The app sees the host it really listens on: writes without admin keys need loopback.
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    engine = _engine(settings)
+    _ = engine.retriever
+    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port)
 
 
 @cli.command()
@@ -119,11 +126,12 @@ def ask(question: str, k: int, mode: str, as_json: bool) -> None:
       rag ask "who is Syed Ali Abbas?" -k 3 --mode bm25 --json
     """
     settings = get_settings()
-    if not question.strip():
-        raise click.BadParameter("must not be empty", param_hint="QUESTION")
-    if not 1 <= k <= settings.max_k:
-        raise click.BadParameter(f"must be between 1 and {settings.max_k}", param_hint="-k")
-    outcome = _engine(settings).search(question.strip(), k, mode)  # type: ignore[arg-type]
+    try:
+        query = checked_query(question, settings.max_query_chars)
+        k = checked_k(k, settings.max_k)
+    except InvalidQueryError as error:
+        raise click.UsageError(error.message) from error
+    outcome = _engine(settings).search(query, k, mode)  # type: ignore[arg-type]
     if as_json:
         click.echo(SearchResponse.of(outcome).model_dump_json(indent=2))
         return
@@ -151,12 +159,11 @@ def mcp() -> None:
 
 
 @cli.command()
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @friendly_errors
-def add(files: tuple[Path, ...]) -> None:
-    """Add or replace the documents in FILES (.txt, .md, .html, .htm, .jsonl) in the index.
+def add(paths: tuple[Path, ...]) -> None:
+    """Add or replace the documents in PATHS in the index: .txt, .md, .html, .htm and .jsonl
+    files, or directories of them (read as `rag build` reads them).
 
     \b
     Only new or changed text is embedded; the same content again changes nothing. A running
@@ -164,12 +171,12 @@ def add(files: tuple[Path, ...]) -> None:
     \b
     Examples:
       rag add article.md page.html
-      rag add more-articles.jsonl
+      rag add more-articles.jsonl new-articles/
     """
-    from corpus.html import load_files
-
     settings = get_settings()
-    documents = load_files(list(files))
+    documents = load_corpus(paths)
+    if not documents:
+        raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
     result = _engine(settings).upsert(documents)
     _report_update(result, f"{len(documents)} document(s) read")
 

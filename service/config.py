@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # Input limits (see service/limits.py); each refusal names the variable to raise.
     max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body, in bytes.")
     max_document_chars: int = Field(1_000_000, ge=1, description="Longest document text, in characters.")
+    max_field_chars: int = Field(
+        2_000, ge=1, description="Longest title, source, author, url or published field, in characters."
+    )
+    max_metadata_bytes: int = Field(
+        100_000, ge=1, description="Largest further metadata of one document, in bytes of JSON."
+    )
     allowed_upload_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [".txt", ".md", ".html", ".htm"],
         description="File suffixes `POST /documents` accepts as uploads.",

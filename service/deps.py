@@ -1,4 +1,4 @@
-"""Typed dependencies shared by the routes."""
+"""Typed dependencies shared by the routes, and the routes' adapters to `service.queries`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service import queries
 from service.config import Settings
 from service.engine import Engine
-from service.errors import ApiError
 
 
 def get_engine(request: Request) -> Engine:
@@ -26,21 +26,9 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 def checked_query(query: str, settings: Settings) -> str:
-    """The query, or a 422 naming the limit it breaks. Bad input changes nothing."""
-    if not query.strip():
-        raise ApiError(422, "invalid_query", "query must not be empty or whitespace")
-    if len(query) > settings.max_query_chars:
-        raise ApiError(
-            422,
-            "query_too_long",
-            f"query is {len(query)} characters; the limit is {settings.max_query_chars} (RAG_MAX_QUERY_CHARS)",
-        )
-    return query.strip()
+    """The query under this server's limits; `InvalidQueryError` (a 422) names the one it breaks."""
+    return queries.checked_query(query, settings.max_query_chars)
 
 
 def checked_k(k: int, settings: Settings) -> int:
-    if not 1 <= k <= settings.max_k:
-        raise ApiError(
-            422, "k_out_of_range", f"k must be between 1 and {settings.max_k} (RAG_MAX_K); got {k}"
-        )
-    return k
+    return queries.checked_k(k, settings.max_k)

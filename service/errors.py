@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from corpus import CorpusError
 from index.errors import IndexError_, IndexNotFoundError
 from service.engine import DocumentNotFoundError
+from service.queries import InvalidQueryError
 
 logger = logging.getLogger("rag.service")
 
@@ -69,6 +70,12 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message)
 
 
+async def _invalid_query(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, InvalidQueryError):  # pragma: no cover
+        raise exc
+    return error_response(422, exc.code, exc.message)
+
+
 async def _document_not_found(_: Request, exc: Exception) -> JSONResponse:
     return error_response(404, "document_not_found", str(exc))
 
@@ -91,6 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(InvalidQueryError, _invalid_query)
     app.add_exception_handler(DocumentNotFoundError, _document_not_found)
     app.add_exception_handler(CorpusError, _corpus_error)
     app.add_exception_handler(IndexError_, _index_error)

@@ -4,7 +4,7 @@ In scope: `BodySizeLimit`, an ASGI middleware that refuses a body over RAG_MAX_B
 413 before any route sees it, whether the client declared a Content-Length or streamed the body
 chunked (it is counted as it arrives and never held beyond the limit); and the checks the
 document routes run on uploads (`checked_upload`) and on the documents they are about to store
-(`checked_document`). Every refusal is a 4xx naming the limit and the variable that sets it.
+(`checked_document`: text, citation fields and metadata). Every refusal is a 4xx naming the limit and the variable that sets it.
 Query length and `k` are checked in service/deps.py. Out of scope: rate limiting.
 
 Why not Starlette's own body-limit middleware: its 413 carries a generic message, while every
@@ -13,11 +13,13 @@ refusal here must use the service's error body and name the setting to change.
 
 from __future__ import annotations
 
+import json
 from pathlib import PurePath
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus import Document
+from corpus.loading import TEXT_FIELDS
 from service.config import Settings
 from service.errors import ApiError, error_response
 
@@ -104,11 +106,30 @@ def checked_upload(filename: str, data: bytes, settings: Settings) -> None:
 
 
 def checked_document(document: Document, settings: Settings) -> Document:
+    """Refuse a document whose text, any citation field or its metadata is over its limit: each
+    is copied into every hit on the document, so none may grow without bound."""
     if len(document.text) > settings.max_document_chars:
         raise ApiError(
             413,
             "document_too_large",
             f"document {document.id!r} has {len(document.text)} characters; the limit is "
             f"{settings.max_document_chars} (RAG_MAX_DOCUMENT_CHARS)",
+        )
+    for name in TEXT_FIELDS:
+        length = len(getattr(document, name))
+        if length > settings.max_field_chars:
+            raise ApiError(
+                413,
+                "field_too_large",
+                f"the {name} of document {document.id!r} has {length} characters; the limit is "
+                f"{settings.max_field_chars} (RAG_MAX_FIELD_CHARS)",
+            )
+    size = len(json.dumps(document.metadata, ensure_ascii=False).encode("utf-8"))
+    if size > settings.max_metadata_bytes:
+        raise ApiError(
+            413,
+            "metadata_too_large",
+            f"the metadata of document {document.id!r} is {size} bytes of JSON; the limit is "
+            f"{settings.max_metadata_bytes} (RAG_MAX_METADATA_BYTES)",
         )
     return document

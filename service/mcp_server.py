@@ -20,13 +20,15 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corpus import Document
-from index.context import MAX_CONTEXT
 from index.errors import IndexError_
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
+from service.errors import error_response
 from service.llm_formats import CitedPassage, citation_line, cited_passage, note_for
+from service.queries import InvalidQueryError, checked_context, checked_k, checked_query
 from service.schemas import SearchMode
 
 INSTRUCTIONS = (
@@ -106,17 +108,10 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
             int, Field(description="Neighbouring chunks to add on each side of each passage, 0 to 3.")
         ] = 0,
     ) -> SearchToolResult:
-        if not question.strip():
-            raise ToolError("question must not be empty")
-        if len(question) > settings.max_query_chars:
-            raise ToolError(f"question is too long: at most {settings.max_query_chars} characters")
-        if not 1 <= k <= settings.max_k:
-            raise ToolError(f"k must be between 1 and {settings.max_k}; got {k}")
-        if not 0 <= context <= MAX_CONTEXT:
-            raise ToolError(f"context must be between 0 and {MAX_CONTEXT}; got {context}")
         try:
-            outcome = engine_of().search(question.strip(), k, mode, context)
-        except IndexError_ as error:
+            query = checked_query(question, settings.max_query_chars)
+            outcome = engine_of().search(query, checked_k(k, settings.max_k), mode, checked_context(context))
+        except (InvalidQueryError, IndexError_) as error:
             raise ToolError(str(error)) from error
         return SearchToolResult(
             query=outcome.query,
@@ -146,10 +141,12 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
         if match is None:
             return fetch_result(document, id, 0, len(document.text))
         start, end = int(match["start"]), int(match["end"])
-        if not 0 <= start < end <= len(document.text):
+        if end > len(document.text):
             raise ToolError(
                 f"offsets {start}-{end} are outside document {document.id!r} (length {len(document.text)})"
             )
+        if end <= start:
+            raise ToolError(f"passage id {id!r} selects no text: its end must be after its start")
         return fetch_result(document, id, start, end)
 
     return server
@@ -182,4 +179,25 @@ def streamable_http_route(server: MCPServer, settings: Settings, path: str = "/m
         host=settings.host,
     )
     route = next(r for r in sub_app.routes if isinstance(r, Route) and r.path == path)
+    route.app = _without_get_streams(route.app)
     return route
+
+
+def _without_get_streams(app: ASGIApp) -> ASGIApp:
+    """A stateless server has nothing to push to a client, so the SDK's GET stream would stay open
+    and silent forever; GET is answered 405 with `Allow: POST` instead, as the MCP transport
+    specification lets a server without such streams do."""
+
+    async def post_only(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            response = error_response(
+                405,
+                "method_not_allowed",
+                "this MCP server is stateless and never streams: send JSON-RPC messages with POST",
+            )
+            response.headers["Allow"] = "POST"
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return post_only

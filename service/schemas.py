@@ -33,7 +33,8 @@ class HealthResponse(BaseModel):
 
 
 class QueryRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `"k": "3"` or `"k": true` is a client bug to report, not a value to guess at.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     query: str = Field(
         description="The question, in natural language. Must not be empty; at most "
@@ -56,6 +57,15 @@ class SearchRequest(QueryRequest):
         description="Widen each passage by this many neighbouring chunks of its document on each "
         "side (0 to 3), merged into one exact span: `text` is still document text[start:end].",
     )
+
+
+class SearchParams(SearchRequest):
+    """`GET /search`'s query string: the same fields (the question as `q`), read from text, so
+    numbers are parsed; unknown parameters are refused as in the JSON body."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, populate_by_name=False)
+
+    query: str = Field(alias="q", description="The question, in natural language.")
 
 
 class DocumentRef(BaseModel):

@@ -70,6 +70,9 @@ def test_errors_are_messages_not_tracebacks(runner: CliRunner, tmp_path: Path) -
     runner.invoke(cli_module.cli, ["build"])
     assert runner.invoke(cli_module.cli, ["ask", "x", "-k", "0"]).exit_code == 2
     assert runner.invoke(cli_module.cli, ["ask", "x", "--mode", "nope"]).exit_code == 2
+    # Undecodable bytes in argv reach Python as lone surrogates.
+    surrogate = runner.invoke(cli_module.cli, ["ask", "\udcff peace"])
+    assert surrogate.exit_code == 2 and "not valid Unicode" in surrogate.output
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,3 +81,19 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.port == 9000
     assert settings.retrieval_options().fusion == "convex"
+
+
+def test_add_reads_directories_as_build_does(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(cli_module.cli, ["build"]).exit_code == 0
+    folder = tmp_path / "new-articles"
+    (folder / "nested").mkdir(parents=True)
+    (folder / "one.md").write_text("---\ntitle: One\n---\nThe first new article.", "utf-8")
+    (folder / "nested" / "two.txt").write_text("Two\nThe second new article.", "utf-8")
+    (folder / "notes.pdf").write_bytes(b"%PDF")  # ignored, as `rag build` ignores it
+    result = runner.invoke(cli_module.cli, ["add", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "added 2" in result.output and "5 documents" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = runner.invoke(cli_module.cli, ["add", str(empty)])
+    assert refused.exit_code == 1 and "no documents found" in refused.output

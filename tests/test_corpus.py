@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus import CorpusError, Document, load_corpus, parse_document_bytes
+from corpus import CorpusError, Document, load_corpus, parse_file_bytes
 from corpus.cleaning import clean_article_text
+from corpus.documents import id_from_name
 
 
 def test_bundled_corpus_metadata(bundled_documents: list[Document]) -> None:
@@ -49,15 +50,15 @@ def test_cleaning_drops_artefact_lines_only() -> None:
 
 
 def test_txt_headline_becomes_title() -> None:
-    document = parse_document_bytes("My Story.txt", b"A Short Headline\nBody sentence one. Two.\nPage 2\n")
-    assert document.id == "my-story"
+    document = parse_file_bytes("My Story.txt", b"A Short Headline\nBody sentence one. Two.\nPage 2\n")
+    assert document.id == id_from_name("My Story") and document.id.startswith("my-story-")
     assert document.title == "A Short Headline"
     assert document.text == "Body sentence one. Two."
 
 
 def test_txt_without_headline_keeps_first_paragraph() -> None:
     body = b"Nournews: This opening line is a full paragraph of text, ending with a period.\nMore.\n"
-    document = parse_document_bytes("n.txt", body)
+    document = parse_file_bytes("n.txt", body)
     assert document.title == ""
     assert document.text.startswith("Nournews: This opening line")
 
@@ -112,7 +113,7 @@ def test_directory_is_read_recursively_and_ignores_other_files(tmp_path: Path) -
 )
 def test_bad_documents_are_refused_with_a_reason(name: str, payload: bytes, message: str) -> None:
     with pytest.raises(CorpusError, match=message):
-        parse_document_bytes(name, payload)
+        parse_file_bytes(name, payload)
 
 
 @pytest.mark.parametrize(
@@ -121,6 +122,9 @@ def test_bad_documents_are_refused_with_a_reason(name: str, payload: bytes, mess
         ('{"title": "no id", "text": "x"}', "missing '_id'"),
         ("{not json", "not valid JSON"),
         ("[1]", "JSON object"),
+        ('{"_id": "s", "text": "half a pair \\ud800"}', "not valid Unicode"),
+        ('{"_id": "z", "text": "\\u200b."}', "no text"),
+        ('{"_id": "m", "text": "x", "title": {"a": 1}}', "not a mapping"),
     ],
 )
 def test_bad_jsonl_lines_name_the_line(tmp_path: Path, line: str, message: str) -> None:
@@ -137,6 +141,28 @@ def test_duplicate_ids_and_missing_paths(tmp_path: Path) -> None:
         load_corpus([tmp_path])
     with pytest.raises(CorpusError, match="no such file"):
         load_corpus([tmp_path / "missing"])
+
+
+def test_lists_in_text_fields_are_joined_and_other_metadata_kept(tmp_path: Path) -> None:
+    path = tmp_path / "two-authors.md"
+    path.write_text("---\nauthor: [Ahmed Ali, Sara Khan]\ntags: [energy, ports]\n---\nBody text.", "utf-8")
+    document = load_corpus([path])[0]
+    assert document.author == "Ahmed Ali, Sara Khan"
+    assert document.metadata == {"tags": ["energy", "ports"]}
+
+
+def test_directories_hold_html_pages_too(tmp_path: Path) -> None:
+    (tmp_path / "page.html").write_text(
+        "<html><body><nav>Home</nav><article><h1>Port news</h1><p>Gwadar handled more ships this "
+        "year than ever before, officials said on Monday.</p></article></body></html>",
+        "utf-8",
+    )
+    (tmp_path / "menu.htm").write_text("<nav>Home | About</nav>", "utf-8")
+    with pytest.raises(CorpusError, match=r"menu\.htm: no article text"):
+        load_corpus([tmp_path])
+    (tmp_path / "menu.htm").unlink()
+    [document] = load_corpus([tmp_path])
+    assert document.id == "page" and document.text.startswith("Gwadar handled more ships")
 
 
 def test_content_hash_changes_with_any_field() -> None:

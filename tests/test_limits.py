@@ -23,6 +23,8 @@ LIMITS = {
     "max_query_chars": 100,
     "max_k": 10,
     "allowed_upload_types": [".txt", ".md", ".html"],
+    "max_field_chars": 200,
+    "max_metadata_bytes": 500,
 }
 
 
@@ -46,6 +48,40 @@ def assert_refused(response: Any, status: int, code: str, mentions: str) -> None
         ({"json": {"text": "x " * 3_000}}, 413, "body_too_large", "RAG_MAX_BODY_BYTES"),
         ({"json": {"text": "word " * 300}}, 413, "document_too_large", "RAG_MAX_DOCUMENT_CHARS"),
         ({"json": {"text": "   "}}, 422, "invalid_document", "no text"),
+        # Empty once cleaned: zero-width characters and punctuation hold no word to search.
+        ({"json": {"id": "z", "text": "\u200b"}}, 422, "invalid_document", "no text"),
+        ({"json": {"id": "z", "text": "\u200d\u200c\u2060"}}, 422, "invalid_document", "no text"),
+        ({"json": {"id": "z", "text": "."}}, 422, "invalid_document", "no text"),
+        (
+            {"json": {"id": "z", "title": "t" * 201, "text": "hi"}},
+            413,
+            "field_too_large",
+            "RAG_MAX_FIELD_CHARS",
+        ),
+        ({"json": {"id": "z", "author": "a" * 201, "text": "hi"}}, 413, "field_too_large", "author"),
+        (
+            {"json": {"id": "z", "text": "hi", "metadata": {"notes": "n" * 600}}},
+            413,
+            "metadata_too_large",
+            "RAG_MAX_METADATA_BYTES",
+        ),
+        (
+            {"data": {"title": "t" * 201}, "files": {"file": ("a.txt", b"Some text here.", "text/plain")}},
+            413,
+            "field_too_large",
+            "title",
+        ),
+        (
+            {
+                "content": b'{"id": "z", "text": "\\ud800 broken"}',
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+            "malformed_json",
+            "JSON",
+        ),
+        ({"json": {"id": "z", "text": "hi", "k": 1}}, 422, "invalid_request", "k"),
+        ({"json": {"id": "z", "text": 5}}, 422, "invalid_request", "text"),
         ({"json": {"text": ""}}, 422, "invalid_request", "text"),
         ({"json": {"id": "../../etc/passwd", "text": "hi"}}, 422, "invalid_request", "id"),
         ({"json": {"id": "a/b", "text": "hi"}}, 422, "invalid_request", "id"),
@@ -91,6 +127,22 @@ def assert_refused(response: Any, status: int, code: str, mentions: str) -> None
                         b"<html><head><title>Empty</title></head><body></body></html>",
                         "text/html",
                     )
+                }
+            },
+            422,
+            "invalid_document",
+            "no article text",
+        ),
+        (
+            {"files": {"file": ("a.html", b"<nav>Home | About</nav>", "text/html")}},
+            422,
+            "invalid_document",
+            "no article text",
+        ),
+        (
+            {
+                "files": {
+                    "file": ("a.html", b"<html><body><nav>Home | About</nav></body></html>", "text/html")
                 }
             },
             422,

@@ -72,21 +72,23 @@ def test_fetch_passage_and_document_with_citations(mcp_url: str, real_engine: En
     document = real_engine.document("nournews-larijani-visit")
     passage_id = f"{document.id}#100-250"
 
-    async def fetches() -> tuple[Any, Any, Any, Any]:
+    async def fetches() -> tuple[Any, Any, Any, Any, Any]:
         async with Client(mcp_url) as client:
             return (
                 await client.call_tool("fetch", {"id": passage_id}),
                 await client.call_tool("fetch", {"id": document.id}),
                 await client.call_tool("fetch", {"id": "no-such-document"}),
                 await client.call_tool("fetch", {"id": f"{document.id}#5-999999"}),
+                await client.call_tool("fetch", {"id": f"{document.id}#5-5"}),
             )
 
-    passage, whole, missing, out_of_range = anyio.run(fetches)
+    passage, whole, missing, out_of_range, empty = anyio.run(fetches)
     assert passage.structured_content["text"] == document.text[100:250]
     assert passage.structured_content["citation"].endswith("(nournews-larijani-visit, characters 100-250)")
     assert whole.structured_content["text"] == document.text
     assert missing.is_error and "no-such-document" in missing.content[0].text
     assert out_of_range.is_error and "outside document" in out_of_range.content[0].text
+    assert empty.is_error and "selects no text" in empty.content[0].text
 
 
 def test_bad_search_arguments_are_tool_errors(mcp_url: str) -> None:

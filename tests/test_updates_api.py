@@ -88,7 +88,39 @@ def test_json_without_id_gets_a_stable_one(client: TestClient) -> None:
     assert first["document_id"].startswith("doc-") and first["status"] == "added"
     assert second["document_id"] == first["document_id"] and second["status"] == "unchanged"
     titled = client.post("/documents", json={"title": "Wheat Exports!", "text": "They rose."}).json()
-    assert titled["document_id"] == "wheat-exports"
+    assert titled["document_id"].startswith("wheat-exports-") and titled["status"] == "added"
+
+
+@pytest.mark.parametrize(
+    "titles",
+    [
+        ["گزارش اقتصادی", "تقرير سياسي"],  # no Latin letters: both once slugged to "document"
+        ["!!!", "中文标题"],
+        ["Editorial", "Editorial"],  # the same title over different texts
+    ],
+)
+def test_a_post_without_id_never_replaces_another_document(client: TestClient, titles: list[str]) -> None:
+    first = client.post("/documents", json={"title": titles[0], "text": "Talks on the gas pipeline resumed."})
+    second = client.post("/documents", json={"title": titles[1], "text": "A later dispatch on the port."})
+    assert first.json()["status"] == second.json()["status"] == "added"
+    assert first.json()["document_id"] != second.json()["document_id"]
+    for response, text in (
+        (first, "Talks on the gas pipeline resumed."),
+        (second, "A later dispatch on the port."),
+    ):
+        assert client.get(f"/documents/{response.json()['document_id']}").json()["text"] == text
+
+
+def test_uploads_with_non_latin_names_never_replace_each_other(client: TestClient) -> None:
+    ids = []
+    for name, text in (
+        ("گزارش.txt", "Gwadar port traffic doubled."),
+        ("تقرير.txt", "Chabahar port expanded."),
+    ):
+        response = client.post("/documents", files={"file": (name, text.encode(), "text/plain")})
+        assert response.json()["status"] == "added", response.text
+        ids.append(response.json()["document_id"])
+    assert ids[0] != ids[1] and all(doc_id.startswith("doc-") for doc_id in ids)
 
 
 def test_upload_markdown_and_html(client: TestClient) -> None:

@@ -9,8 +9,6 @@ file upload (`.txt`, `.md`, `.html`); both become the same canonical `Document`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -19,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from corpus import CorpusError, Document
+from corpus import Document, parse_file_bytes
 from corpus.cleaning import clean_article_text
-from corpus.documents import DOCUMENT_ID_PATTERN, slugify
-from corpus.html import parse_file_bytes
+from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
 from index.updates import UpdateResult
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep
@@ -32,18 +29,20 @@ from service.schemas import DocumentListResponse, DocumentResponse, DocumentSumm
 
 router = APIRouter(tags=["documents"])
 
-ID_DESCRIPTION = "1-128 letters, digits, `_`, `-`, `.`, `:`, starting with a letter or digit."
+ID_DESCRIPTION = ID_RULE
 UPLOAD_FIELDS = ("id", "title", "source", "author", "url", "published")
 
 
 class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: str | None = Field(
         None,
         pattern=DOCUMENT_ID_PATTERN.pattern,
-        description=f"Document id ({ID_DESCRIPTION}). Default: the title as a slug, or a hash of the "
-        "text when there is no title. An existing id is replaced.",
+        description=f"Document id ({ID_DESCRIPTION}). A document with this id is replaced. Without "
+        "one, the id is the title's slug plus a hash of title and text (`doc-<hash>` when the title "
+        "has no Latin letters or digits): sending the same document again changes nothing, and a "
+        "different document never replaces another.",
     )
     title: str = Field("", description="Title of the article.")
     text: str = Field(min_length=1, description="The article text (plain text).")
@@ -205,22 +204,16 @@ def _document_from_json(body: bytes) -> Document:
         record = DocumentIn.model_validate_json(body)
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False, include_context=False)) from error
-    doc_id = record.id or (
-        slugify(record.title)
-        if record.title.strip()
-        else f"doc-{hashlib.sha256(record.text.encode()).hexdigest()[:16]}"
-    )
-    return _valid_unicode(
-        Document(
-            id=doc_id,
-            text=clean_article_text(record.text),
-            title=record.title.strip(),
-            source=record.source.strip(),
-            author=record.author.strip(),
-            url=record.url.strip(),
-            published=record.published.strip(),
-            metadata=record.metadata,
-        )
+    text, title = clean_article_text(record.text), record.title.strip()
+    return Document(
+        id=record.id or id_from_content(title, text),
+        text=text,
+        title=title,
+        source=record.source.strip(),
+        author=record.author.strip(),
+        url=record.url.strip(),
+        published=record.published.strip(),
+        metadata=record.metadata,
     )
 
 
@@ -236,13 +229,4 @@ async def _document_from_upload(request: Request, settings: SettingsDep) -> Docu
             name: value for name in UPLOAD_FIELDS if isinstance(value := form.get(name), str) and value
         }
     checked_upload(filename, data, settings)
-    return _valid_unicode(parse_file_bytes(filename, data, overrides))
-
-
-def _valid_unicode(document: Document) -> Document:
-    # JSON may carry lone surrogates ("\ud800"), which no file can store: refuse them up front.
-    try:
-        json.dumps(document.to_dict(), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise CorpusError(f"document {document.id!r} contains text that is not valid Unicode") from error
-    return document
+    return parse_file_bytes(filename, data, overrides)

@@ -26,3 +26,9 @@ def health(engine: EngineDep) -> HealthResponse:
         documents=len(retriever.data.documents),
         chunks=len(retriever.data.chunks),
     )
+
+
+@router.head("/healthz", include_in_schema=False)
+def health_head(engine: EngineDep) -> None:
+    """`HEAD /healthz` for load balancers and uptime checks: the GET's status without the body."""
+    _ = engine.retriever

@@ -12,7 +12,7 @@ from service.schemas import (
     DocumentSearchRequest,
     DocumentSearchResponse,
     ErrorResponse,
-    SearchMode,
+    SearchParams,
     SearchRequest,
     SearchResponse,
 )
@@ -34,11 +34,9 @@ DESCRIPTION = (
 )
 
 
-async def _search(
-    engine: EngineDep, settings: SettingsDep, query: str, k: int, mode: SearchMode, context: int = 0
-) -> SearchResponse:
-    outcome = await engine.search_async(checked_query(query, settings), checked_k(k, settings), mode, context)
-    return SearchResponse.of(outcome)
+async def _search(engine: EngineDep, settings: SettingsDep, request: SearchRequest) -> SearchResponse:
+    query, k = checked_query(request.query, settings), checked_k(request.k, settings)
+    return SearchResponse.of(await engine.search_async(query, k, request.mode, request.context))
 
 
 @router.post(
@@ -50,29 +48,21 @@ async def _search(
     responses=ERRORS,  # type: ignore[arg-type]
 )
 async def search_post(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
-    return await _search(engine, settings, request.query, request.k, request.mode, request.context)
+    return await _search(engine, settings, request)
 
 
 @router.get(
     "/search",
     operation_id="search_passages_get",
     summary="Search passages (query string)",
-    description=DESCRIPTION + " Same as `POST /search`, for links and curl.",
+    description=DESCRIPTION + " Same as `POST /search`, for links and curl (the question is `q`).",
     response_model=SearchResponse,
     responses=ERRORS,  # type: ignore[arg-type]
 )
 async def search_get(
-    engine: EngineDep,
-    settings: SettingsDep,
-    q: Annotated[str, Query(description="The question.")],
-    k: Annotated[int, Query(ge=1, description="How many passages (1 to RAG_MAX_K, 50 by default).")] = 5,
-    mode: Annotated[SearchMode, Query(description="`hybrid` (default), `dense` or `bm25`.")] = "hybrid",
-    context: Annotated[
-        int,
-        Query(ge=0, le=3, description="Neighbouring chunks to add on each side of each passage (0 to 3)."),
-    ] = 0,
+    params: Annotated[SearchParams, Query()], engine: EngineDep, settings: SettingsDep
 ) -> SearchResponse:
-    return await _search(engine, settings, q, k, mode, context)
+    return await _search(engine, settings, params)
 
 
 @router.post(
