@@ -19,7 +19,12 @@ import Stemmer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus import Document
+from index import updates
 from index.analysis import STOPWORDS, matched_terms, normalise, term_set, terms
+from index.building import IndexSettings
+from index.embedding import HashingEmbedder
+from index.store import IndexStore
 from index.text_spans import sentence_spans
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -212,3 +217,13 @@ def test_normalisation_is_idempotent_on_every_code_point() -> None:
 def test_every_code_point_is_analysed_without_error() -> None:
     for start in range(0, sys.maxunicode + 1, 4096):
         terms("".join(chr(code) for code in range(start, min(start + 4096, sys.maxunicode + 1))))
+
+
+def test_a_change_of_analyser_rebuilds_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, embedder = IndexStore(tmp_path), HashingEmbedder()
+    documents = [Document(id="cv", text="Her re\u0301sume\u0301 was long.")]
+    first = updates.sync_corpus(store, documents, embedder, IndexSettings())
+    assert not updates.sync_corpus(store, documents, embedder, IndexSettings()).changed
+    monkeypatch.setattr(updates, "ANALYSER_VERSION", 10**6)
+    rebuilt = updates.sync_corpus(store, documents, embedder, IndexSettings())
+    assert rebuilt.changed and rebuilt.index.version != first.index.version
