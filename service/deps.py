@@ -29,6 +29,14 @@ def checked_query(query: str, settings: Settings) -> str:
     """The query, or a 422 naming the limit it breaks. Bad input changes nothing."""
     if not query.strip():
         raise ApiError(422, "invalid_query", "query must not be empty or whitespace")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as error:
+        # A JSON "\ud800" escape parses to a lone surrogate: searchable (the analyser drops it), but
+        # the response, which echoes the query, could not be encoded.
+        raise ApiError(
+            422, "invalid_query", f"query is not valid Unicode: lone surrogate at character {error.start}"
+        ) from None
     if len(query) > settings.max_query_chars:
         raise ApiError(
             422,
