@@ -11,17 +11,20 @@ Normalisation (`normalise`), on a copy of the text:
   joiner, byte-order mark, bidirectional marks) are removed: they are invisible and must not
   split a word, so ``hippo\\u00adpotamus`` is ``hippopotamus``;
 * NFKC: decomposed accents composed (``re\\u0301sume\\u0301`` is ``résumé``), ligatures,
-  full-width forms, superscripts and the like replaced by their plain letters and digits;
+  full-width forms, superscripts and the like replaced by their plain letters and digits; a
+  symbol or number form that becomes letters or several characters (``™`` is ``TM``, ``¼`` is
+  ``1⁄4``) still separates words, as it did before;
 * case folding (`str.casefold`: ``Straße`` is ``strasse``), then NFKC once more, since folding
   can undo it.
 
-Tokenisation (`terms`) of the normalised text: a word is a run of word characters (``\\w``) and
-combining marks (``\\w`` alone would cut Devanagari or Arabic words at every vowel sign). A run
-of Han, Hiragana, Katakana or Hangul characters, which such text writes without spaces, gives
-its overlapping character bigrams (``贸易协定``: ``贸易``, ``易协``, ``协定``), a lone such
-character itself. Any other word of two or more characters is kept unless it is an English stop
-word (bm25s's list) and stemmed with the Snowball English stemmer (PyStemmer). For ASCII text
-the terms are exactly those of ``bm25s.tokenize(texts, stopwords="en", stemmer=...)``.
+Tokenisation (`terms`) of the normalised text: a word is a word character (``\\w``) followed by
+word characters and combining marks (``\\w`` alone would cut Devanagari or Arabic words at every
+vowel sign). A run of Han, Hiragana, Katakana or Hangul characters, which such text writes
+without spaces, gives its overlapping character bigrams (``贸易协定``: ``贸易``, ``易协``,
+``协定``), a lone such character itself. Any other word of two or more characters is kept unless
+it is an English stop word (bm25s's list) and stemmed with the Snowball English stemmer
+(PyStemmer). For ASCII text the terms are exactly those of ``bm25s.tokenize(texts,
+stopwords="en", stemmer=...)``, the rule used before this module.
 
 The analyser never changes stored text: documents, chunk offsets and sentence offsets keep
 pointing into the original text, and only the terms (in the BM25 index) come from the copy. It
@@ -47,7 +50,8 @@ import bm25s
 import Stemmer
 
 # Part of the build fingerprint (index.updates): a change to the rule must rebuild the BM25 index,
-# since terms indexed one way are never found when looked up another way.
+# since terms indexed one way are never found when looked up another way. Version 1 was the rule
+# before this module (lower-cased words, no normalisation).
 ANALYSER_VERSION = 2
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
 
@@ -81,15 +85,27 @@ def _character_class(ranges: Iterable[tuple[int, int]]) -> str:
     )
 
 
+def _extend(runs: list[tuple[int, int]], code: int) -> None:
+    """Add `code`, greater than any code point in `runs`, to the last run or as a new one."""
+    if runs and runs[-1][1] == code - 1:
+        runs[-1] = (runs[-1][0], code)
+    else:
+        runs.append((code, code))
+
+
+def _ranges(codes: Iterable[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive code points, `codes` in increasing order: a short class."""
+    runs: list[tuple[int, int]] = []
+    for code in codes:
+        _extend(runs, code)
+    return runs
+
+
 def _category_ranges() -> dict[str, list[tuple[int, int]]]:
     """Maximal runs of code points of each Unicode category, over all of Unicode (one pass)."""
     ranges: dict[str, list[tuple[int, int]]] = {}
     for code in range(sys.maxunicode + 1):
-        runs = ranges.setdefault(unicodedata.category(chr(code)), [])
-        if runs and runs[-1][1] == code - 1:
-            runs[-1] = (runs[-1][0], code)
-        else:
-            runs.append((code, code))
+        _extend(ranges.setdefault(unicodedata.category(chr(code)), []), code)
     return ranges
 
 
@@ -98,22 +114,60 @@ _CATEGORIES = _category_ranges()
 _MARKS = sorted(r for category in ("Mn", "Mc", "Me") for r in _CATEGORIES.get(category, []))
 _FORMAT = re.compile(f"[{_character_class(_CATEGORIES['Cf'])}]+")
 _SURROGATE = re.compile("[\\ud800-\\udfff]")
-# Runs of word characters and combining marks. A class of BMP code points only is compiled to a
+
+
+def _is_word(character: str) -> bool:
+    """What ``\\w`` matches in a str pattern."""
+    return character.isalnum() or character == "_"
+
+
+def _separates(character: str) -> bool:
+    """Whether a number, punctuation, symbol or space character is set apart by spaces before
+    NFKC, so that NFKC moves no word boundary: a symbol that becomes letters (``™`` is ``TM``;
+    "ACAM2000™" gives "acam2000" and "tm", not "acam2000tm") or a number form that becomes several
+    characters (``¼`` is ``1⁄4``; "¼20" must not give "420"). Superscript, subscript and circled
+    digits become one digit and stay in their word as before ("h₂o₂" is "h2o2")."""
+    form = unicodedata.normalize("NFKC", character)
+    if form == character or not any(_is_word(c) for c in form):
+        return False
+    return not (_is_word(character) and len(form) == 1)
+
+
+# Set apart by spaces before NFKC. Only numbers, punctuation, symbols and spaces are candidates.
+_SEPARATING = re.compile(
+    "["
+    + _character_class(
+        _ranges(
+            sorted(
+                code
+                for category, runs in _CATEGORIES.items()
+                if category[0] in "NPSZ"
+                for first, last in runs
+                for code in range(first, last + 1)
+                if _separates(chr(code))
+            )
+        )
+    )
+    + "]"
+)
+# Runs of word characters and combining marks, starting with a word character (a mark after a
+# space or a symbol has no letter to belong to). A class of BMP code points only is compiled to a
 # bitmap; astral ranges are tried one by one on every other character, ~3x slower, so the full
 # class is kept for text that has astral characters (the same runs either way).
-_RUN_BMP = re.compile(f"[\\w{_character_class(r for r in _MARKS if r[1] <= 0xFFFF)}]+")
-_RUN = re.compile(f"[\\w{_character_class(_MARKS)}]+")
+_RUN_BMP = re.compile(f"\\w[\\w{_character_class(r for r in _MARKS if r[1] <= 0xFFFF)}]*")
+_RUN = re.compile(f"\\w[\\w{_character_class(_MARKS)}]*")
 _ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
 _CJK_RUNS = re.compile(f"([{_character_class(_CJK_RANGES)}]+)")  # captured: re.split keeps them
 
 
 def normalise(text: str) -> str:
-    """``NFKC(casefold(NFKC(text without format characters, surrogates as spaces)))``."""
+    """``NFKC(casefold(NFKC(t)))``, t the text with surrogates as spaces, format characters
+    removed and spaces around symbols and number forms that NFKC would glue on (`_separates`)."""
     if text.isascii():
         # The same result, ~20x faster: ASCII has no format characters or surrogates, NFKC leaves
         # it alone and case folding it is lower-casing.
         return text.lower()
-    text = _FORMAT.sub("", _SURROGATE.sub(" ", text))
+    text = _SEPARATING.sub(r" \g<0> ", _FORMAT.sub("", _SURROGATE.sub(" ", text)))
     # NFKC again after folding: folding can decompose ("İ" is "i" and a combining dot) and leave
     # marks out of canonical order, and the result must be a fixed point (normalise(normalise(x))
     # == normalise(x)) for a query and a text to agree.
@@ -134,7 +188,7 @@ def term_set(text: str) -> frozenset[str]:
 
 def matched_terms(query: str, text: str) -> list[str]:
     """The query's words (normalised, stop words left out) whose stem occurs in `text`, and the
-    bigrams of the query's CJK runs that occur in it (a CJK run is no word on its own)."""
+    bigrams of the query's CJK runs that occur in it: what an explanation shows the reader."""
     found = term_set(text)
     return [surface for surface, term in _query_units(query) if term in found]
 

@@ -67,6 +67,16 @@ def test_hand_worked_terms() -> None:
     assert terms("ＩＲＡＮ") == ["iran"]
     assert terms("می\u200cشود") == ["میشود"]
     assert terms("Straße") == ["strass"]
+    assert terms("m² µl") == ["m2", "μl"]  # superscript two, micro sign as Greek mu
+
+
+def test_symbols_that_become_letters_still_separate_words() -> None:
+    # NFKC turns "™" into "TM" and "₨" into "Rs"; glued on, they would hide the word before them.
+    assert terms("ACAM2000™ vaccine") == ["acam2000", "tm", "vaccin"]
+    assert terms("₨500") == ["rs", "500"]
+    assert terms("¼20") == ["20"]  # "1⁄4" set apart, its digits single characters
+    assert terms("h₂o₂ met¹⁴⁹") == ["h2o2", "met149"]  # one digit each: still in the word
+    assert matched_terms("ACAM2000", "the ACAM2000™ vaccine") == ["acam2000"]
 
 
 def test_cjk_runs_become_bigrams() -> None:
@@ -83,6 +93,7 @@ def test_combining_marks_stay_in_their_word() -> None:
     # \w alone would cut these at every vowel sign and drop the one-letter pieces.
     assert terms("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
     assert terms("كَتَبَ") == ["كَتَبَ"]
+    assert terms("+\u0308ve") == ["ve"]  # a mark with no letter before it belongs to no word
 
 
 def test_normalise() -> None:
