@@ -74,11 +74,20 @@ def test_chinese_query_does_not_match_unrelated_english(client: TestClient) -> N
     assert ids == ["cn-trade"]
 
 
-@pytest.mark.parametrize("mode", ["bm25", "hybrid"])
-def test_query_with_a_lone_surrogate_is_no_server_error(client: TestClient, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/search", b'{"query": "\\ud800 peace", "mode": "bm25"}'),
+        ("/search", b'{"query": "\\ud800 peace", "mode": "hybrid"}'),
+        ("/search", b'{"query": "peace \\udfff"}'),
+        ("/search/documents", b'{"query": "\\ud800 peace"}'),
+        ("/search/anthropic", b'{"query": "\\ud800 peace"}'),
+        ("/search/openai", b'{"query": "\\ud800 peace"}'),
+    ],
+)
+def test_query_with_a_lone_surrogate_is_no_server_error(client: TestClient, path: str, body: bytes) -> None:
     # Raw bytes, so that the escape reaches the server as a lone surrogate in the parsed query.
-    body = b'{"query": "\\ud800 peace", "mode": "%s"}' % mode.encode()
-    response = client.post("/search", content=body, headers={"content-type": "application/json"})
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code < 500
 
 
