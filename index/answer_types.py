@@ -27,8 +27,8 @@ from typing import Literal
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from index.lexical import STOPWORDS as _STOPWORDS
-from index.lexical import stem_tokens
+from index.analysis import STOPWORDS as _STOPWORDS
+from index.analysis import term_set, terms
 
 AnswerType = Literal["quantity", "duration", "year", "date", "name"]
 
@@ -118,12 +118,13 @@ def offers_answer(sentence: str, expected: ExpectedAnswer | None) -> bool:
         return _offers_name(sentence, expected)
     if not _VALUES[expected.type].search(sentence):
         return False
-    return expected.focus is None or expected.focus in set(stem_tokens([sentence])[0])
+    return expected.focus is None or expected.focus in term_set(sentence)
 
 
 def _stem(word: str) -> str | None:
-    stems = stem_tokens([word])[0]
-    return stems[0] if stems else None
+    """The word's first term (its stem; for a CJK word, its first bigram), None for a stop word."""
+    word_terms = terms(word)
+    return word_terms[0] if word_terms else None
 
 
 def _offers_name(sentence: str, expected: ExpectedAnswer) -> bool:
@@ -135,7 +136,7 @@ def _offers_name(sentence: str, expected: ExpectedAnswer) -> bool:
     ]
     if not names:
         return False
-    if expected.topic and not expected.topic & set(stem_tokens([sentence])[0]):
+    if expected.topic and not expected.topic & term_set(sentence):
         return False
     if expected.focus is None:
         return True
@@ -164,7 +165,7 @@ def _topic(question: str) -> frozenset[str]:
         and word.lower() not in ENGLISH_STOP_WORDS
         and word.lower() not in _NOT_A_FOCUS
     ]
-    return frozenset(stem_tokens([" ".join(words)])[0])
+    return frozenset(terms(" ".join(words)))
 
 
 def _plain_words(text: str) -> frozenset[str]:

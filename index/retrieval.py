@@ -18,12 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
+from index.analysis import matched_terms, term_set, terms
 from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
 from index.building import IndexData
 from index.chunking import Chunk
 from index.embedding import Embedder, Vectors
 from index.fusion import convex_combination_of_arrays, reciprocal_rank_fusion
-from index.lexical import matched_terms, stem_set, stem_tokens
 from index.vectors import search_vectors
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -275,7 +275,7 @@ class Retriever:
         return [self._answer_span(row, vector, term_weights, expected) for row in rows]
 
     def _term_weights(self, query: str) -> dict[str, float]:
-        return self.data.lexical.idf(set(stem_tokens([query])[0]))
+        return self.data.lexical.idf(set(terms(query)))
 
     def _answer_span(
         self, row: int, vector: Vectors, term_weights: dict[str, float], expected: ExpectedAnswer | None
@@ -291,9 +291,11 @@ class Retriever:
         for sentence_row, start, end in answering:
             text = document.text[start:end]
             cosine = float(data.sentence_vectors[sentence_row] @ vector)
-            stems = stem_set(text)
+            sentence_terms = term_set(text)
             covered = (
-                sum(w for t, w in term_weights.items() if t in stems) / total_weight if total_weight else 0.0
+                sum(w for t, w in term_weights.items() if t in sentence_terms) / total_weight
+                if total_weight
+                else 0.0
             )
             score = cosine + self.options.answer_term_weight * covered
             if expected is not None and offers_answer(text, expected):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from corpus import Document
+from index.analysis import ANALYSER_VERSION
 from index.building import (
     IndexSettings,
     build_index_data,
@@ -50,8 +51,13 @@ class UpdateResult:
 
 
 def build_fingerprint(documents: Sequence[Document], settings: IndexSettings, embedder: Embedder) -> str:
-    # The model's name stands for its dimension too, so a no-op check never loads the model.
-    parts = corpus_fingerprint(documents) + settings_fingerprint(settings, embedder.model_name, 0)
+    # The model's name stands for its dimension too, so a no-op check never loads the model. The
+    # analyser's version is there so that a build after a change to it re-indexes BM25 terms.
+    parts = (
+        corpus_fingerprint(documents)
+        + settings_fingerprint(settings, embedder.model_name, 0)
+        + f"analyser {ANALYSER_VERSION}"
+    )
     return hashlib.sha256(parts.encode()).hexdigest()
 
 

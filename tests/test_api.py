@@ -93,6 +93,12 @@ def test_documents_list_and_get(client: TestClient) -> None:
             "malformed_json",
             "JSON",
         ),
+        (
+            {"content": b'{"query": "\\ud800 ports"}', "headers": {"content-type": "application/json"}},
+            422,
+            "invalid_query",
+            "Unicode",
+        ),
     ],
 )
 def test_search_rejects_bad_input(

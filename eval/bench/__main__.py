@@ -32,8 +32,8 @@ from eval.bench.load import run_load
 from eval.bench.report import write_reports
 from eval.bench.scaling import bm25_scaling, vector_scaling
 from eval.bench.server import running_server
+from index.analysis import terms
 from index.embedding import SentenceTransformerEmbedder
-from index.lexical import stem_tokens
 from index.retrieval import MODES
 from index.store import IndexStore
 from service.config import Settings
@@ -357,8 +357,8 @@ def _scaling_phase(
         for row, chunk in enumerate(data.chunks)
         for _, start, end in data.chunk_sentences(row)
     ]
-    sentence_tokens = [tokens for tokens in stem_tokens(sentences) if tokens]
-    tokens_per_chunk = float(np.mean([len(tokens) for tokens in stem_tokens([c.text for c in data.chunks])]))
+    sentence_tokens = [tokens for tokens in map(terms, sentences) if tokens]
+    tokens_per_chunk = float(np.mean([len(terms(c.text)) for c in data.chunks]))
     figures.update(real_vectors=len(data.chunk_vectors), queries=len(query_texts))
     for size in sizes:
         kinds = ["ivf", "hnsw"] if size <= hnsw_max else ["ivf"]
