@@ -5,7 +5,8 @@ chunking changes), BEIR-layout data sets (a cached, ranking-only index of the co
 judged per document), metrics and paired significance tests through ranx, TREC run files and the
 text / JSON report behind `rag eval` and `make eval`.
 
-Left out: settings (read only in `service/`; everything here takes plain arguments), the HTTP
-command line (in `service/cli_eval.py`) and any retrieval logic of its own: the same
-`Retriever` that answers queries is evaluated.
+`eval.cli` is where evaluation meets the service's settings: it holds `rag eval` and the `rag`
+entry point that attaches it to the service's command line. The rest takes plain arguments.
+Dependencies point one way: eval imports index and service, never the reverse. Left out: any
+retrieval logic of its own: the same `Retriever` that answers queries is evaluated.
 """

@@ -24,14 +24,14 @@ from typing import Any, Literal, Protocol
 import httpx
 from tqdm import tqdm
 
-from index.document_ranking import DOCUMENT_CANDIDATES, rank_documents
-from index.feedback import FEEDBACK_WEIGHT
-from index.retrieval import MODES, Mode, Retriever, SearchOutcome
+from index.document_ranking import rank_documents
+from index.modes import Mode
+from index.retrieval import Retriever, SearchOutcome
 
 DocumentFusionMode = Literal["hybrid-doc", "hybrid-doc-prf"]
 DocumentMode = Mode | DocumentFusionMode  # what `document_rankings` accepts
 DOCUMENT_FUSION_MODES: tuple[DocumentFusionMode, ...] = ("hybrid-doc", "hybrid-doc-prf")
-DOCUMENT_MODES: tuple[DocumentMode, ...] = (*MODES, *DOCUMENT_FUSION_MODES)
+DOCUMENT_MODES: tuple[DocumentMode, ...] = (*Mode, *DOCUMENT_FUSION_MODES)
 
 
 class BackendError(RuntimeError):
@@ -71,15 +71,8 @@ class Backend(Protocol):
 class InProcessBackend:
     """The retriever in this process; question vectors are computed once and shared by all modes."""
 
-    def __init__(
-        self,
-        retriever: Retriever,
-        passage_depth: int = DOCUMENT_CANDIDATES,
-        feedback_weight: float = FEEDBACK_WEIGHT,
-    ) -> None:
+    def __init__(self, retriever: Retriever) -> None:
         self.retriever = retriever
-        self.passage_depth = passage_depth  # passages per ranking when collecting `depth` documents
-        self.feedback_weight = feedback_weight  # Rocchio beta of `hybrid-doc-prf`
         self._vectors: dict[str, Any] = {}
 
     def _vectors_for(self, questions: Sequence[str]) -> list[Any]:
@@ -101,19 +94,20 @@ class InProcessBackend:
     ) -> list[RankedDocuments]:
         vectors = self._vectors_for(questions)
         chunks = self.retriever.data.chunks
-        limit = max(self.passage_depth, depth)
+        limit = max(self.retriever.options.document_candidates, depth)
         rankings: list[RankedDocuments] = []
         for question, vector in _progress(
             zip(questions, vectors, strict=True), len(questions), f"{mode:>8}", progress
         ):
             if mode == "hybrid-doc" or mode == "hybrid-doc-prf":
-                weight = self.feedback_weight if mode == "hybrid-doc-prf" else 0.0
-                fused = rank_documents(self.retriever, question, limit, vector, feedback_weight=weight)
+                fused = rank_documents(
+                    self.retriever, question, vector, limit, feedback=mode == "hybrid-doc-prf"
+                )
                 rankings.append(
                     RankedDocuments([d.document_id for d in fused[:depth]], [d.score for d in fused[:depth]])
                 )
                 continue
-            ordered = self.retriever.rank(question, mode, limit, query_vector=vector)
+            ordered = self.retriever.rank(question, Mode(mode), limit, query_vector=vector)
             rankings.append(
                 best_passage_per_document(((chunks[r].document_id, s) for r, s in ordered), depth)
             )

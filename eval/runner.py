@@ -34,7 +34,7 @@ from eval.metrics import (
 )
 from eval.report import EvalReport, ModeResult, write_trec_run
 from eval.sets import BeirSet, Question
-from index.retrieval import Mode
+from index.modes import Mode
 
 ANSWER_ID = "answer"  # the one relevant item of a project-set question
 _TRANSLATE = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
@@ -66,7 +66,7 @@ def evaluate_project_set(
     backend: Backend,
     modes: Sequence[Mode],
     k: int = 10,
-    baseline: Mode = "dense",
+    baseline: Mode = Mode.DENSE,
     test: str = "fisher",
     max_p: float = 0.05,
     save_run_dir: Path | None = None,
@@ -105,7 +105,7 @@ def evaluate_beir_set(
     backend: Backend,
     modes: Sequence[DocumentMode],
     depth: int = 100,
-    baseline: Mode = "dense",
+    baseline: Mode = Mode.DENSE,
     test: str = "fisher",
     max_p: float = 0.05,
     save_run_dir: Path | None = None,

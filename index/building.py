@@ -10,6 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import faiss
 import numpy as np
@@ -24,17 +25,23 @@ from index.text_spans import sentence_spans
 from index.vectors import VectorIndexSettings, build_vector_index
 
 
+class SentenceVectors(StrEnum):
+    """How answer-sentence vectors are made."""
+
+    STANDALONE = "standalone"  # each sentence embedded on its own: a second pass, better retrieval
+    CONTEXTUAL = "contextual"  # pooled from the chunk's own model pass: about twice the build speed
+
+
 @dataclass(frozen=True)
 class IndexSettings:
     chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
     vectors: VectorIndexSettings = field(default_factory=VectorIndexSettings)
     title_in_embedding: bool = True
     title_in_bm25: bool = True
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
-    # "contextual": pooled from the chunk's own model pass (see `_embed_with_reuse`); "standalone":
-    # each sentence embedded on its own, a second pass over the text that halves build throughput.
-    sentence_vectors: str = "standalone"
+    # Pyserini's BEIR setting; in hybrid mode slightly ahead of bm25s' 1.2 / 0.75 on both eval sets.
+    bm25_k1: float = 0.9
+    bm25_b: float = 0.4
+    sentence_vectors: SentenceVectors = SentenceVectors.STANDALONE
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -44,7 +51,8 @@ class IndexSettings:
         values = dict(data)
         chunker = ChunkerSettings(**values.pop("chunker", {}))  # type: ignore[arg-type]
         vectors = VectorIndexSettings.from_dict(values.pop("vectors", {}))  # type: ignore[arg-type]
-        return cls(chunker=chunker, vectors=vectors, **values)  # type: ignore[arg-type]
+        sentence_vectors = SentenceVectors(str(values.pop("sentence_vectors", SentenceVectors.STANDALONE)))
+        return cls(chunker=chunker, vectors=vectors, sentence_vectors=sentence_vectors, **values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -128,7 +136,7 @@ def build_index_data(
         _spans_in_passage(passage, chunk, spans[first:last])
         for passage, chunk, first, last in zip(passages, chunks, pointer, pointer[1:], strict=False)
     ]
-    if settings.sentence_vectors == "contextual":
+    if settings.sentence_vectors == SentenceVectors.CONTEXTUAL:
         chunk_vectors, sentence_vectors = _embed_with_reuse(
             passages, passage_spans, embedder, known_vectors or {}, show_progress
         )
@@ -188,7 +196,7 @@ def known_vectors_of(data: IndexData) -> dict[str, npt.NDArray[np.float32]]:
         known[text_key(passage)] = data.chunk_vectors[row]
         sentences = data.chunk_sentences(row)
         relative = _spans_in_passage(passage, chunk, [(start, end) for _, start, end in sentences])
-        contextual = data.settings.sentence_vectors == "contextual"
+        contextual = data.settings.sentence_vectors == SentenceVectors.CONTEXTUAL
         for (sentence_row, _, _), (start, end) in zip(sentences, relative, strict=True):
             key = span_key(passage, start, end) if contextual else text_key(passage[start:end])
             known[key] = data.sentence_vectors[sentence_row]

@@ -21,8 +21,6 @@ from index.building import IndexData
 from index.chunking import Chunk
 from index.retrieval import Hit, SearchOutcome
 
-MAX_CONTEXT = 3
-
 
 class ChunkNeighbours:
     """Each document's chunks in text order, to find a chunk's neighbours in O(1)."""

@@ -10,7 +10,8 @@ vector, so cosines with it stay comparable to the first pass. A short claim or q
 little wording with the abstract that supports it; the top passage of a hybrid ranking (which
 BM25 helped find) brings the query closer to the rest of that document and to its neighbours.
 Measured on SciFact train with k = 1 (the passage that gave the top document its dense score)
-and beta = 0.3: +0.003 nDCG@10 over document-level fusion alone (README "Evaluation").
+and beta = 0.3 (`RetrievalOptions.feedback_weight`; flat between 0.2 and 0.4, lower at 0.7): +0.003
+nDCG@10 over document-level fusion alone (docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ import numpy as np
 
 from index.embedding import Vectors
 
-FEEDBACK_WEIGHT = 0.3  # beta; flat between 0.2 and 0.4 on SciFact train, lower at 0.7
 
-
-def rocchio(query: Vectors, feedback: Vectors, weight: float = FEEDBACK_WEIGHT) -> Vectors:
+def rocchio(query: Vectors, feedback: Vectors, weight: float) -> Vectors:
     """`query` (one vector, any shape with `dim` elements) moved towards the mean of the rows of
     `feedback` (k x dim) by `weight`, re-normalised to unit length; `query` unchanged (as a 1-D
     vector) when there is no feedback or the weight is 0."""

@@ -3,7 +3,7 @@
 Three methods, all over candidate lists of (row, score), best first:
 
 * Convex combination of min-max normalised scores (the default; measured best on SciFact and the
-  project set, see README "Evaluation"):
+  project set, see docs/evaluation.md):
   ``fused(d) = w * mm(dense)(d) + (1 - w) * mm(bm25)(d)`` with
   ``mm(s)(d) = (s(d) - min s) / (max s - min s)`` over the union of both candidate lists, where a
   document missing from the lexical list scores 0 there and the dense score of a document missing
@@ -20,22 +20,73 @@ Three methods, all over candidate lists of (row, score), best first:
   fused as above: ``fused(d) = w * mm(D)(d) + (1 - w) * mm(L)(d)``. Fusing per passage and then
   ranking a document at its best fused passage lets a document win on one passage's cosine and
   another passage's terms only if a single passage has both; per document, the two signals of
-  the same document add up. Measured on SciFact train (README "Evaluation"): +0.004 nDCG@10.
+  the same document add up. Measured on SciFact train (docs/evaluation.md): +0.004 nDCG@10.
 
 All return items sorted by fused score; remaining ties go to the better dense score (the caller
 passes it as `tie_break`; per document, its `D`), then to the row number or document id, so
 results are stable.
+
+The hybrid search chooses its method once, from the options (`fusion_for`): an object with one
+`fuse(dense, lexical, dense_scores)` call, not a switch on a string per query.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from index.candidates import Candidates
+from index.modes import FusionMethod
+from index.options import RetrievalOptions
+
 Key = TypeVar("Key", int, str)  # a passage row, or a document id
+DenseScores = Callable[[list[int]], npt.NDArray[np.float64]]  # rows -> their dense signal
+
+
+class Fusion(Protocol):
+    @property
+    def method(self) -> FusionMethod: ...
+
+    def fuse(
+        self, dense: Candidates, lexical: Candidates, dense_scores: DenseScores
+    ) -> list[tuple[int, float]]:
+        """Rows of both candidate lists with their fused score, best first. `dense_scores` gives
+        the dense signal of any row (the convex combination needs it for lexical-only rows)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ConvexFusion:
+    dense_weight: float
+    method: FusionMethod = FusionMethod.CONVEX
+
+    def fuse(
+        self, dense: Candidates, lexical: Candidates, dense_scores: DenseScores
+    ) -> list[tuple[int, float]]:
+        rows = list(dict.fromkeys(dense.rows + lexical.rows))
+        lexical_scores = np.array([lexical.score.get(row, 0.0) for row in rows]) if lexical.rows else None
+        return convex_combination_of_arrays(rows, dense_scores(rows), lexical_scores, self.dense_weight)
+
+
+@dataclass(frozen=True)
+class ReciprocalRankFusion:
+    k: float
+    method: FusionMethod = FusionMethod.RRF
+
+    def fuse(
+        self, dense: Candidates, lexical: Candidates, dense_scores: DenseScores
+    ) -> list[tuple[int, float]]:
+        return reciprocal_rank_fusion([dense.rows, lexical.rows], k=self.k)
+
+
+def fusion_for(options: RetrievalOptions) -> Fusion:
+    if options.fusion == FusionMethod.RRF:
+        return ReciprocalRankFusion(options.rrf_k)
+    return ConvexFusion(options.dense_weight)
 
 
 def reciprocal_rank_fusion(

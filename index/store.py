@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -147,13 +147,11 @@ class IndexStore:
         self,
         data: IndexData,
         built_from: str | None,
-        before_switch: Callable[[], None] | None = None,
     ) -> LoadedIndex:
         """Write `data` as a new generation and make it live. Call under `write_lock`.
 
         Everything is on disk (fsynced) when this returns, so the caller may acknowledge the
-        change. `before_switch` runs after the generation is complete but before CURRENT names
-        it; tests use it to crash the process at the worst moment.
+        change.
         """
         replaced = self.current_version()
         self.generations.mkdir(parents=True, exist_ok=True)
@@ -182,13 +180,15 @@ class IndexStore:
         _fsync_directory(staging)
         os.replace(staging, self.generations / version)
         _fsync_directory(self.generations)
-        if before_switch is not None:
-            before_switch()
+        self._switch_current(version)
+        self._remove_old_generations(keep={version, replaced})
+        return LoadedIndex(data, manifest)
+
+    def _switch_current(self, version: str) -> None:
+        """Make the complete generation `version` the live one: the commit's one atomic step."""
         _write_file(self.root / "CURRENT.tmp", version.encode())
         os.replace(self.root / "CURRENT.tmp", self.root / "CURRENT")
         _fsync_directory(self.root)
-        self._remove_old_generations(keep={version, replaced})
-        return LoadedIndex(data, manifest)
 
     def generation_names(self) -> list[str]:
         """Complete generations on disk (staging directories excluded)."""

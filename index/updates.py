@@ -13,7 +13,7 @@ Out of scope: parsing documents (corpus/) and swapping the live retriever (servi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from corpus import Document
@@ -28,8 +28,6 @@ from index.building import (
 from index.embedding import Embedder
 from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.store import IndexStore, LoadedIndex
-
-BeforeSwitch = Callable[[], None] | None
 
 
 class MissingDocumentsError(LookupError):
@@ -69,7 +67,6 @@ def sync_corpus(
     force: bool = False,
     show_progress: bool = False,
     live: LoadedIndex | None = None,
-    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
     """Make the index hold exactly `documents`; a no-op when nothing changed since the last sync."""
     fingerprint = build_fingerprint(documents, settings, embedder)
@@ -86,7 +83,6 @@ def sync_corpus(
             settings,
             fingerprint,
             show_progress,
-            before_switch,
             force,
         )
 
@@ -97,7 +93,6 @@ def upsert_documents(
     embedder: Embedder,
     settings: IndexSettings,
     live: LoadedIndex | None = None,
-    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
     """Add or replace `documents` by id; a no-op (no new generation) when all are unchanged."""
     with store.write_lock():
@@ -105,9 +100,7 @@ def upsert_documents(
         existing = dict(previous.data.documents) if previous else {}
         existing.update({document.id: document for document in documents})
         built_from = previous.manifest.get("built_from") if previous else None
-        return _commit(
-            store, previous, list(existing.values()), embedder, settings, built_from, False, before_switch
-        )
+        return _commit(store, previous, list(existing.values()), embedder, settings, built_from, False)
 
 
 def remove_documents(
@@ -116,7 +109,6 @@ def remove_documents(
     embedder: Embedder,
     settings: IndexSettings,
     live: LoadedIndex | None = None,
-    before_switch: BeforeSwitch = None,
 ) -> UpdateResult:
     """Remove `document_ids`; raises MissingDocumentsError (changing nothing) if any is unknown."""
     with store.write_lock():
@@ -128,7 +120,7 @@ def remove_documents(
         unwanted = set(document_ids)
         kept = [document for doc_id, document in existing.items() if doc_id not in unwanted]
         built_from = previous.manifest.get("built_from") if previous else None
-        return _commit(store, previous, kept, embedder, settings, built_from, False, before_switch)
+        return _commit(store, previous, kept, embedder, settings, built_from, False)
 
 
 def _load_previous(
@@ -171,7 +163,6 @@ def _commit(
     settings: IndexSettings,
     built_from: str | None,
     show_progress: bool,
-    before_switch: BeforeSwitch,
     force: bool = False,
 ) -> UpdateResult:
     """Commit `documents` as a new generation; `force` rebuilds from scratch, re-embedding all."""
@@ -194,5 +185,5 @@ def _commit(
     reusable = previous is not None and previous.data.model_name == embedder.model_name and not force
     known = known_vectors_of(previous.data) if previous is not None and reusable else {}
     data = build_index_data(documents, embedder, settings, known_vectors=known, show_progress=show_progress)
-    loaded = store.commit(data, built_from, before_switch)
+    loaded = store.commit(data, built_from)
     return UpdateResult(loaded, True, added, replaced, removed, unchanged)

@@ -1,4 +1,8 @@
-"""The `rag` command line: build the index, serve it, ask it questions."""
+"""The `rag` command line: build the index, serve it, ask it questions, change documents.
+
+`rag eval` is attached by the entry point (`eval.cli:main`), so the service never imports the
+evaluation code that measures it.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
 from index.errors import IndexError_
-from index.retrieval import MODES, SearchOutcome
+from index.modes import Mode
+from index.options import DEFAULT_K, DEFAULT_MODE
+from index.retrieval import SearchOutcome
 from index.updates import UpdateResult
-from service.cli_eval import eval_command
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
-from service.schemas import SearchResponse
+from service.results import search_response
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,8 +118,10 @@ def serve(host: str | None, port: int | None) -> None:
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "--k", "k", default=5, show_default=True, help="How many passages.")
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option("-k", "--k", "k", default=DEFAULT_K, show_default=True, help="How many passages.")
+@click.option(
+    "--mode", type=click.Choice([mode.value for mode in Mode]), default=DEFAULT_MODE.value, show_default=True
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response instead.")
 @friendly_errors
 def ask(question: str, k: int, mode: str, as_json: bool) -> None:
@@ -131,9 +138,9 @@ def ask(question: str, k: int, mode: str, as_json: bool) -> None:
         k = checked_k(k, settings.max_k)
     except InvalidQueryError as error:
         raise click.UsageError(error.message) from error
-    outcome = _engine(settings).search(query, k, mode)  # type: ignore[arg-type]
+    outcome = _engine(settings).search(query, k, Mode(mode))
     if as_json:
-        click.echo(SearchResponse.of(outcome).model_dump_json(indent=2))
+        click.echo(search_response(outcome).model_dump_json(indent=2))
         return
     click.echo(render_outcome(outcome, color=sys.stdout.isatty()))
 
@@ -225,14 +232,3 @@ def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
         )
         lines.append("    " + (before + answer + after).replace("\n", "\n    "))
     return "\n".join(lines)
-
-
-cli.add_command(eval_command)
-
-
-def main() -> None:
-    cli(prog_name="rag")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -6,8 +6,9 @@
         print(response.results[0].answer.text)
 
 Every error response becomes a `RagClientError` carrying the API's `code` and `message`; a
-server that cannot be reached becomes one too (code `unreachable`). Out of scope: retries and
-the write routes (add and remove documents).
+server that cannot be reached becomes one too (code `unreachable`). Only httpx and the pure
+pydantic schemas are imported: no FastAPI, FAISS, torch, bm25s or scikit-learn. Out of scope:
+retries and the write routes (add and remove documents).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from service.routes.llm import AnthropicSearchResponse, OpenAIToolOutput
+from index.modes import Mode
+from index.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE
+from service.llm_schemas import AnthropicSearchResponse, OpenAIToolOutput
 from service.schemas import (
     DocumentListResponse,
     DocumentResponse,
     DocumentSearchResponse,
     HealthResponse,
-    SearchMode,
     SearchResponse,
 )
 
@@ -74,31 +76,39 @@ class RagClient:
     def health(self) -> HealthResponse:
         return self._call(HealthResponse, "GET", "/healthz")
 
-    def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid", context: int = 0) -> SearchResponse:
-        body = {"query": query, "k": k, "mode": mode, "context": context}
-        return self._call(SearchResponse, "POST", "/search", json=body)
+    def search(
+        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
+    ) -> SearchResponse:
+        return self._call(SearchResponse, "POST", "/search", json=_search_body(query, k, mode, context))
 
-    def search_documents(self, query: str, k: int = 10, feedback: bool = False) -> DocumentSearchResponse:
+    def search_documents(
+        self, query: str, k: int = DEFAULT_DOCUMENT_K, feedback: bool = False
+    ) -> DocumentSearchResponse:
         body = {"query": query, "k": k, "feedback": feedback}
         return self._call(DocumentSearchResponse, "POST", "/search/documents", json=body)
 
     def search_anthropic(
-        self, query: str, k: int = 5, mode: SearchMode = "hybrid", context: int = 0
+        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
     ) -> AnthropicSearchResponse:
-        body = {"query": query, "k": k, "mode": mode, "context": context}
+        body = _search_body(query, k, mode, context)
         return self._call(AnthropicSearchResponse, "POST", "/search/anthropic", json=body)
 
     def search_openai(
-        self, query: str, k: int = 5, mode: SearchMode = "hybrid", context: int = 0
+        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
     ) -> OpenAIToolOutput:
-        body = {"query": query, "k": k, "mode": mode, "context": context}
-        return self._call(OpenAIToolOutput, "POST", "/search/openai", json=body)
+        return self._call(
+            OpenAIToolOutput, "POST", "/search/openai", json=_search_body(query, k, mode, context)
+        )
 
     def documents(self) -> DocumentListResponse:
         return self._call(DocumentListResponse, "GET", "/documents")
 
     def document(self, document_id: str) -> DocumentResponse:
         return self._call(DocumentResponse, "GET", f"/documents/{quote(document_id, safe='')}")
+
+
+def _search_body(query: str, k: int, mode: Mode, context: int) -> dict[str, object]:
+    return {"query": query, "k": k, "mode": str(mode), "context": context}
 
 
 def _error_from(response: httpx.Response) -> RagClientError:

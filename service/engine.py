@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -26,8 +25,8 @@ from index.context import widen_outcome
 from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_
-from index.feedback import FEEDBACK_WEIGHT
-from index.retrieval import Mode, Retriever, SearchOutcome
+from index.modes import Mode
+from index.retrieval import Retriever, SearchOutcome
 from index.store import IndexStore, LoadedIndex
 from index.updates import (
     MissingDocumentsError,
@@ -37,7 +36,7 @@ from index.updates import (
     upsert_documents,
 )
 from service.batching import MicroBatcher
-from service.config import Settings
+from service.config import EmbedderKind, Settings
 
 logger = logging.getLogger("rag.engine")
 
@@ -69,7 +68,7 @@ class Engine:
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
         return cls(
             settings=settings,
-            embedder=embedder or _embedder_for(settings),
+            embedder=embedder or embedder_for(settings),
             store=IndexStore(settings.index_dir),
         )
 
@@ -111,10 +110,6 @@ class Engine:
         with self._swap:
             return self._live
 
-    def _before_switch(self) -> None:
-        # Test hook (RAG_TEST_COMMIT_PAUSE_SECONDS): widens the window a kill -9 test aims at.
-        time.sleep(self.settings.test_commit_pause_seconds)
-
     def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
         """`context` > 0 widens each passage by that many neighbouring chunks (index/context.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
@@ -130,8 +125,7 @@ class Engine:
         """Documents ranked by document-level fusion (index/document_ranking.py), each cited by its
         closest passage; with `feedback`, after one round of Rocchio feedback."""
         vector = await self._query_batcher.embed_async(query)
-        weight = FEEDBACK_WEIGHT if feedback else 0.0
-        return await run_in_threadpool(search_documents, self.retriever, query, k, vector, weight)
+        return await run_in_threadpool(search_documents, self.retriever, query, vector, k, feedback)
 
     def _search_with(self, vector: Vectors, query: str, k: int, mode: Mode, context: int) -> SearchOutcome:
         retriever = self.retriever  # one generation for the search and its context window
@@ -159,7 +153,6 @@ class Engine:
                 force,
                 show_progress,
                 live=self._live_hint(),
-                before_switch=self._switch_hook(),
             )
             self._install(result.index)
         return result
@@ -173,7 +166,6 @@ class Engine:
                 self.embedder,
                 self.settings.index_settings(),
                 live=self._live_hint(),
-                before_switch=self._switch_hook(),
             )
             self._install(result.index)
         return result
@@ -188,18 +180,14 @@ class Engine:
                     self.embedder,
                     self.settings.index_settings(),
                     live=self._live_hint(),
-                    before_switch=self._switch_hook(),
                 )
             except MissingDocumentsError as error:
                 raise DocumentNotFoundError(error.document_ids[0]) from error
             self._install(result.index)
         return result
 
-    def _switch_hook(self) -> Callable[[], None] | None:
-        return self._before_switch if self.settings.test_commit_pause_seconds > 0 else None
 
-
-def _embedder_for(settings: Settings) -> Embedder:
-    if settings.embedder == "hashing":
+def embedder_for(settings: Settings) -> Embedder:
+    if settings.embedder == EmbedderKind.HASHING:
         return HashingEmbedder()
     return SentenceTransformerEmbedder(settings.model)

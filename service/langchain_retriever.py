@@ -1,8 +1,9 @@
 """A LangChain `BaseRetriever` over the HTTP API: each passage becomes a `Document` whose
 `page_content` is the passage and whose metadata carries the citation.
 
-    from service.client import RagClient
-from service.llm_formats import format_citation
+    from index.modes import Mode
+from index.options import DEFAULT_K, DEFAULT_MODE
+from service.client import RagClient
     from service.langchain_retriever import RagRetriever
     retriever = RagRetriever(client=RagClient("http://127.0.0.1:8000"), k=4)
     docs = retriever.invoke("what projects could Larijani's visit accelerate?")
@@ -22,9 +23,11 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from index.modes import Mode
+from index.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 from service.client import RagClient
-from service.llm_formats import format_citation
-from service.schemas import SearchMode, SearchResponse, SearchResultItem
+from service.llm_schemas import format_citation
+from service.schemas import MODE_DESCRIPTION, SearchResponse, SearchResultItem
 
 
 def citation_of(result: SearchResultItem) -> str:
@@ -64,9 +67,11 @@ class RagRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     client: RagClient = Field(description="The HTTP client of the service.")
-    k: int = Field(5, ge=1, description="How many passages per query.")
-    mode: SearchMode = Field("hybrid", description="`hybrid`, `dense` or `bm25`.")
-    context: int = Field(0, ge=0, le=3, description="Neighbouring chunks to add around each passage.")
+    k: int = Field(DEFAULT_K, ge=1, description="How many passages per query.")
+    mode: Mode = Field(DEFAULT_MODE, description=MODE_DESCRIPTION)
+    context: int = Field(
+        0, ge=0, le=MAX_CONTEXT, description="Neighbouring chunks to add around each passage."
+    )
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun

@@ -1,7 +1,7 @@
-"""Search results in the shapes LLM APIs take as tool output, built from a `SearchOutcome`.
+"""Search results in the shapes LLM APIs take as tool output, built from a `SearchOutcome`
+(the schemas are in `service.llm_schemas`).
 
-- `CitedPassage`: a passage with everything a model needs to quote and cite it (the MCP tools,
-  the OpenAI output and the Python client share it).
+- `CitedPassage`: a passage with everything a model needs to quote and cite it.
 - Anthropic Messages API: one `search_result` content block per passage, its text split into one
   text block per sentence so a citation can point at a single sentence; ready to put in a
   `tool_result`. `passage_spans` maps each (result, block) back to exact document offsets.
@@ -16,53 +16,27 @@ Out of scope: calling either API.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any
 
 from corpus import Document
+from index.options import DEFAULT_K
 from index.retrieval import Hit, SearchOutcome
 from index.text_spans import sentence_spans
+from service.llm_schemas import (
+    CitationsOut,
+    CitedPassage,
+    PassageSpans,
+    SearchResultBlockOut,
+    TextBlockOut,
+    format_citation,
+)
+from service.results import answer_out, citation_fields
 
 NO_ANSWER_NOTE = (
     "No passage is a confident match: the corpus most likely does not answer this question. "
     "Say so instead of answering from these passages."
 )
 ANSWER_NOTE = "Answer from these passages only, and cite the passages you use."
-
-
-class AnswerSpanOut(BaseModel):
-    text: str = Field(description="The sentence of the passage that best answers the question.")
-    start: int = Field(description="Character offset of the sentence in the document text.")
-    end: int = Field(description="Character offset just past the sentence in the document text.")
-
-
-class CitedPassage(BaseModel):
-    rank: int = Field(description="1-based rank, best first.")
-    passage_id: str = Field(
-        description="`<document id>#<start>-<end>`: pass it to `fetch` to read exactly this passage."
-    )
-    document_id: str = Field(description="Document id: pass it to `fetch` to read the whole document.")
-    title: str = Field(description="Document title (empty when unknown).")
-    source: str = Field(description="Publication the document comes from (empty when unknown).")
-    author: str = Field(description="Author, when one is named (else empty).")
-    url: str = Field(description="Canonical URL of the article, when known (else empty).")
-    published: str = Field(description="Publication date, when known (else empty).")
-    start: int = Field(description="Character offset of the passage in the document text.")
-    end: int = Field(description="Character offset just past the passage in the document text.")
-    text: str = Field(description="The passage: exactly document text[start:end].")
-    answer: AnswerSpanOut = Field(description="The sentence of the passage that best answers the question.")
-    score: float = Field(description="Ranking score (higher is better; comparable within one search).")
-    citation: str = Field(description="A ready-made citation line for this passage.")
-
-
-def format_citation(
-    document_id: str, title: str, source: str, author: str, published: str, start: int, end: int
-) -> str:
-    """`"Title", Publication, Author, date (document id, characters start-end)`."""
-    parts = [f'"{title}"' if title else document_id]
-    parts += [part for part in (source, author, published) if part]
-    return f"{', '.join(parts)} ({document_id}, characters {start}-{end})"
 
 
 def citation_line(document: Document, start: int, end: int) -> str:
@@ -74,18 +48,13 @@ def citation_line(document: Document, start: int, end: int) -> str:
 def cited_passage(hit: Hit) -> CitedPassage:
     document, chunk = hit.document, hit.chunk
     return CitedPassage(
+        **citation_fields(document),
         rank=hit.rank,
         passage_id=chunk.id,
-        document_id=document.id,
-        title=document.title,
-        source=document.source,
-        author=document.author,
-        url=document.url,
-        published=document.published,
         start=chunk.start,
         end=chunk.end,
         text=chunk.text,
-        answer=AnswerSpanOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
+        answer=answer_out(hit.answer),
         score=hit.score,
         citation=citation_line(document, chunk.start, chunk.end),
     )
@@ -96,32 +65,6 @@ def note_for(outcome: SearchOutcome) -> str:
 
 
 # --- Anthropic Messages API -------------------------------------------------------------------
-
-
-class TextBlockOut(BaseModel):
-    type: Literal["text"] = Field("text", description="Always `text`.")
-    text: str = Field(description="One sentence of the passage.")
-
-
-class CitationsOut(BaseModel):
-    enabled: bool = Field(True, description="Lets Claude cite this result's sentences.")
-
-
-class SearchResultBlockOut(BaseModel):
-    type: Literal["search_result"] = Field("search_result", description="Always `search_result`.")
-    source: str = Field(description="The article URL when known, else the passage id.")
-    title: str = Field(description="Document title and publication.")
-    content: list[TextBlockOut] = Field(description="The passage, one text block per sentence.")
-    citations: CitationsOut = Field(description="Citation settings: enabled.")
-
-
-class PassageSpans(BaseModel):
-    passage_id: str = Field(description="The passage (`<document id>#<start>-<end>`).")
-    document_id: str = Field(description="The document the passage comes from.")
-    block_spans: list[tuple[int, int]] = Field(
-        description="Document offsets [start, end) of each text block, in block order: a Claude "
-        "citation's `start_block_index`..`end_block_index` maps back to exact characters."
-    )
 
 
 def sentence_blocks(document: Document, start: int, end: int) -> list[tuple[int, int]]:
@@ -172,7 +115,7 @@ OPENAI_TOOL_DESCRIPTION = (
 )
 
 
-def openai_function_parameters(max_k: int = 50) -> dict[str, Any]:
+def openai_function_parameters(max_k: int) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
@@ -181,7 +124,7 @@ def openai_function_parameters(max_k: int = 50) -> dict[str, Any]:
                 "type": "integer",
                 "minimum": 1,
                 "maximum": max_k,
-                "description": "How many passages to return (default 5).",
+                "description": f"How many passages to return (default {DEFAULT_K}).",
             },
         },
         "required": ["query"],
@@ -189,7 +132,7 @@ def openai_function_parameters(max_k: int = 50) -> dict[str, Any]:
     }
 
 
-def openai_chat_tool(max_k: int = 50) -> dict[str, Any]:
+def openai_chat_tool(max_k: int) -> dict[str, Any]:
     """A Chat Completions `ChatCompletionFunctionToolParam`."""
     return {
         "type": "function",
@@ -201,7 +144,7 @@ def openai_chat_tool(max_k: int = 50) -> dict[str, Any]:
     }
 
 
-def openai_responses_tool(max_k: int = 50) -> dict[str, Any]:
+def openai_responses_tool(max_k: int) -> dict[str, Any]:
     """A Responses API `FunctionToolParam`."""
     return {
         "type": "function",

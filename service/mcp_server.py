@@ -18,18 +18,22 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corpus import Document
 from index.errors import IndexError_
+from index.modes import Mode
+from index.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
 from service.errors import error_response
-from service.llm_formats import CitedPassage, citation_line, cited_passage, note_for
+from service.llm_formats import citation_line, cited_passage, note_for
+from service.llm_schemas import FetchToolResult, SearchToolResult
 from service.queries import InvalidQueryError, checked_context, checked_k, checked_query
-from service.schemas import SearchMode
+from service.results import citation_fields
+from service.schemas import MODE_DESCRIPTION
 
 INSTRUCTIONS = (
     "Retrieval over a corpus of news articles. Call `search` with the user's question to get the "
@@ -42,47 +46,21 @@ SEARCH_DESCRIPTION = (
     "question (`answer`), a ready-made `citation` line (title, publication, author, date, character "
     "offsets) and a `passage_id`. `answerable` is false when no passage is a confident match: then "
     "tell the user the corpus does not answer the question instead of guessing. Use `context` "
-    "(1-3) to widen each passage by neighbouring text when it is cut short."
+    f"(1-{MAX_CONTEXT}) to widen each passage by neighbouring text when it is cut short."
 )
 FETCH_DESCRIPTION = (
     "Read a whole document or one exact passage, with its citation. `id` is a document id (e.g. "
     "`nournews-larijani-visit`) or a passage id from `search` (`<document id>#<start>-<end>`)."
 )
+K_DESCRIPTION = f"How many passages, 1 to the server's RAG_MAX_K; {DEFAULT_K} by default."
+CONTEXT_DESCRIPTION = f"Neighbouring chunks to add on each side of each passage, 0 to {MAX_CONTEXT}."
 _PASSAGE_ID = re.compile(r"^(?P<document>[^#]+)#(?P<start>\d+)-(?P<end>\d+)$")
-
-
-class SearchToolResult(BaseModel):
-    query: str = Field(description="The question as searched.")
-    answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
-    confidence: float = Field(description="Best passage cosine to the question; compared with a threshold.")
-    note: str = Field(description="How to use these passages.")
-    index_version: str = Field(description="Index generation that answered.")
-    passages: list[CitedPassage] = Field(description="Passages, best first.")
-
-
-class FetchToolResult(BaseModel):
-    id: str = Field(description="The id as requested.")
-    document_id: str = Field(description="The document the text comes from.")
-    title: str = Field(description="Document title (empty when unknown).")
-    source: str = Field(description="Publication (empty when unknown).")
-    author: str = Field(description="Author (empty when unknown).")
-    url: str = Field(description="Canonical URL (empty when unknown).")
-    published: str = Field(description="Publication date (empty when unknown).")
-    start: int = Field(description="Character offset of `text` in the document.")
-    end: int = Field(description="Character offset just past `text` in the document.")
-    text: str = Field(description="The document text, or the passage: document text[start:end].")
-    citation: str = Field(description="A ready-made citation line.")
 
 
 def fetch_result(document: Document, requested_id: str, start: int, end: int) -> FetchToolResult:
     return FetchToolResult(
+        **citation_fields(document),
         id=requested_id,
-        document_id=document.id,
-        title=document.title,
-        source=document.source,
-        author=document.author,
-        url=document.url,
-        published=document.published,
         start=start,
         end=end,
         text=document.text[start:end],
@@ -100,12 +78,13 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
     )
     def search(
         question: Annotated[str, Field(description="The question, in natural language.")],
-        k: Annotated[int, Field(description="How many passages, 1 to 50 (RAG_MAX_K).")] = 5,
-        mode: Annotated[
-            SearchMode, Field(description="`hybrid` (best overall), `dense` (meaning) or `bm25` (words).")
-        ] = "hybrid",
+        k: Annotated[int, Field(description=K_DESCRIPTION)] = DEFAULT_K,
+        mode: Annotated[Mode, Field(description=MODE_DESCRIPTION)] = DEFAULT_MODE,
         context: Annotated[
-            int, Field(description="Neighbouring chunks to add on each side of each passage, 0 to 3.")
+            int,
+            Field(
+                description=f"Neighbouring chunks to add on each side of each passage, 0 to {MAX_CONTEXT}."
+            ),
         ] = 0,
     ) -> SearchToolResult:
         try:

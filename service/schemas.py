@@ -1,4 +1,10 @@
-"""Request and response schemas of the HTTP API, kept apart from the index's domain objects."""
+"""Request and response schemas of the HTTP API: pydantic models only.
+
+Kept apart from the index's domain objects (`service.results` converts between them), and free
+of server code, so the Python client imports these without FastAPI, FAISS, torch or bm25s.
+Defaults come from `index.options`, the one place each is written. The LLM tool formats have
+their own schemas in `service.llm_schemas`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from corpus import Document
-from index.document_ranking import DocumentHit, DocumentSearchOutcome
-from index.retrieval import Hit, SearchOutcome
+from index.modes import FusionMethod, Mode
+from index.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 
-SearchMode = Literal["hybrid", "dense", "bm25"]
+MODE_DESCRIPTION = (
+    "`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best overall; `dense` "
+    "matches meaning only; `bm25` matches words only."
+)
 
 
 class ErrorDetail(BaseModel):
@@ -44,18 +52,17 @@ class QueryRequest(BaseModel):
 
 
 class SearchRequest(QueryRequest):
-    k: int = Field(5, ge=1, description="How many passages to return: 1 to RAG_MAX_K (50 by default).")
-    mode: SearchMode = Field(
-        "hybrid",
-        description="`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best "
-        "overall; `dense` matches meaning only; `bm25` matches words only.",
+    k: int = Field(
+        DEFAULT_K, ge=1, description=f"How many passages to return: 1 to RAG_MAX_K; {DEFAULT_K} by default."
     )
+    # Not strict: a JSON string is the only way to send an enum member.
+    mode: Mode = Field(DEFAULT_MODE, strict=False, description=MODE_DESCRIPTION)
     context: int = Field(
         0,
         ge=0,
-        le=3,
-        description="Widen each passage by this many neighbouring chunks of its document on each "
-        "side (0 to 3), merged into one exact span: `text` is still document text[start:end].",
+        le=MAX_CONTEXT,
+        description=f"Widen each passage by this many neighbouring chunks of its document on each "
+        f"side (0 to {MAX_CONTEXT}), merged into one exact span: `text` is still document text[start:end].",
     )
 
 
@@ -68,24 +75,31 @@ class SearchParams(SearchRequest):
     query: str = Field(alias="q", description="The question, in natural language.")
 
 
-class DocumentRef(BaseModel):
-    id: str = Field(description="Stable document id; `GET /documents/{id}` returns the full text.")
+class DocumentSearchRequest(QueryRequest):
+    k: int = Field(
+        DEFAULT_DOCUMENT_K,
+        ge=1,
+        description=f"How many documents to return: 1 to RAG_MAX_K; {DEFAULT_DOCUMENT_K} by default.",
+    )
+    feedback: bool = Field(
+        False,
+        description="Rank again after moving the query vector towards the top document's closest "
+        "passage (Rocchio feedback): slightly better on SciFact, about twice the work.",
+    )
+
+
+class DocumentMetadata(BaseModel):
+    """What a citation names besides the document id."""
+
     title: str = Field(description="Document title (empty when unknown).")
     source: str = Field(description="Publication the document comes from (empty when unknown).")
     author: str = Field(description="Author, when one is named (else empty).")
     url: str = Field(description="Canonical URL, when known (else empty).")
     published: str = Field(description="Publication date, when known (else empty).")
 
-    @classmethod
-    def of(cls, document: Document) -> DocumentRef:
-        return cls(
-            id=document.id,
-            title=document.title,
-            source=document.source,
-            author=document.author,
-            url=document.url,
-            published=document.published,
-        )
+
+class DocumentRef(DocumentMetadata):
+    id: str = Field(description="Stable document id; `GET /documents/{id}` returns the full text.")
 
 
 class AnswerOut(BaseModel):
@@ -103,7 +117,7 @@ class ExplainOut(BaseModel):
     bm25_score: float | None = Field(description="BM25 score; null if not a BM25 candidate.")
     matched_terms: list[str] = Field(description="Question words (stemmed match) found in the passage.")
     fused_score: float | None = Field(description="Fused hybrid score; null outside hybrid mode.")
-    fusion: str | None = Field(description="Fusion method used in hybrid mode (`rrf` or `convex`).")
+    fusion: FusionMethod | None = Field(description="Fusion method used in hybrid mode (`rrf` or `convex`).")
 
 
 class PassageOut(BaseModel):
@@ -120,24 +134,10 @@ class SearchResultItem(PassageOut):
     answer: AnswerOut = Field(description="The answer sentence inside the passage, with offsets.")
     explain: ExplainOut = Field(description="Where the score came from.")
 
-    @classmethod
-    def of(cls, hit: Hit) -> SearchResultItem:
-        return cls(
-            rank=hit.rank,
-            score=hit.score,
-            text=hit.chunk.text,
-            chunk_id=hit.chunk.id,
-            start=hit.chunk.start,
-            end=hit.chunk.end,
-            document=DocumentRef.of(hit.document),
-            answer=AnswerOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
-            explain=ExplainOut(**vars(hit.explain)),
-        )
-
 
 class SearchResponse(BaseModel):
     query: str = Field(description="The question as received.")
-    mode: SearchMode = Field(description="The retrieval mode used.")
+    mode: Mode = Field(description="The retrieval mode used.")
     index_version: str = Field(description="Index generation that answered; cite it with the offsets.")
     answerable: bool = Field(
         description="False when no passage is a confident match: the corpus likely does not answer "
@@ -147,26 +147,6 @@ class SearchResponse(BaseModel):
         description="Best passage cosine among the top hits; compared with the threshold."
     )
     results: list[SearchResultItem] = Field(description="Passages, best first.")
-
-    @classmethod
-    def of(cls, outcome: SearchOutcome) -> SearchResponse:
-        return cls(
-            query=outcome.query,
-            mode=outcome.mode,
-            index_version=outcome.index_version,
-            answerable=outcome.answerable,
-            confidence=outcome.confidence,
-            results=[SearchResultItem.of(hit) for hit in outcome.hits],
-        )
-
-
-class DocumentSearchRequest(QueryRequest):
-    k: int = Field(10, ge=1, description="How many documents to return: 1 to RAG_MAX_K (50 by default).")
-    feedback: bool = Field(
-        False,
-        description="Rank again after moving the query vector towards the top document's closest "
-        "passage (Rocchio feedback): slightly better on SciFact, about twice the work.",
-    )
 
 
 class DocumentResultItem(BaseModel):
@@ -178,17 +158,6 @@ class DocumentResultItem(BaseModel):
     )
     answer: AnswerOut = Field(description="The answer sentence inside that passage, with offsets.")
 
-    @classmethod
-    def of(cls, hit: DocumentHit) -> DocumentResultItem:
-        chunk = hit.passage
-        return cls(
-            rank=hit.rank,
-            score=hit.score,
-            document=DocumentRef.of(hit.document),
-            passage=PassageOut(chunk_id=chunk.id, text=chunk.text, start=chunk.start, end=chunk.end),
-            answer=AnswerOut(text=hit.answer.text, start=hit.answer.start, end=hit.answer.end),
-        )
-
 
 class DocumentSearchResponse(BaseModel):
     query: str = Field(description="The question as received.")
@@ -196,22 +165,9 @@ class DocumentSearchResponse(BaseModel):
     feedback: bool = Field(description="Whether Rocchio feedback was applied.")
     results: list[DocumentResultItem] = Field(description="Documents, best first.")
 
-    @classmethod
-    def of(cls, outcome: DocumentSearchOutcome) -> DocumentSearchResponse:
-        return cls(
-            query=outcome.query,
-            index_version=outcome.index_version,
-            feedback=outcome.feedback,
-            results=[DocumentResultItem.of(hit) for hit in outcome.hits],
-        )
-
 
 class DocumentSummary(DocumentRef):
     characters: int = Field(description="Length of the document text in characters.")
-
-    @classmethod
-    def of(cls, document: Document) -> DocumentSummary:
-        return cls(**DocumentRef.of(document).model_dump(), characters=len(document.text))
 
 
 class DocumentListResponse(BaseModel):
@@ -224,11 +180,17 @@ class DocumentResponse(DocumentRef):
     text: str = Field(description="The canonical text; all offsets point into it.")
     metadata: dict[str, Any] = Field(description="Any further metadata the document came with.")
 
-    @classmethod
-    def of_document(cls, document: Document, index_version: str) -> DocumentResponse:
-        return cls(
-            **DocumentRef.of(document).model_dump(),
-            index_version=index_version,
-            text=document.text,
-            metadata=document.metadata,
-        )
+
+WriteStatus = Literal["added", "replaced", "unchanged", "removed"]
+
+
+class DocumentWriteResponse(BaseModel):
+    status: WriteStatus = Field(
+        description="What the request did; `unchanged` when the same content was already indexed."
+    )
+    document_id: str = Field(description="Id of the document written or removed.")
+    index_version: str = Field(
+        description="Index generation that holds the change, live and on disk when this is sent."
+    )
+    documents: int = Field(description="Number of documents in that generation.")
+    chunks: int = Field(description="Number of passages in that generation.")

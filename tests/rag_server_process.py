@@ -19,13 +19,20 @@ import httpx
 from tests.live_server import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SERVER_COMMAND = [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory"]
-SERVER_COMMAND += ["--host", "127.0.0.1", "--log-level", "warning"]
+REAL_APP = "service.app:create_app"
+SERVER_COMMAND = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--log-level", "warning"]
 STARTUP_LIMIT_SECONDS = 120  # a bound, not an assertion: a slow machine only makes it wait longer
 
 
 class ServerProcess:
-    def __init__(self, index_dir: Path, log_path: Path, **settings: str) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        log_path: Path,
+        app: str = REAL_APP,
+        extra_env: dict[str, str] | None = None,
+        **settings: str,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {  # the developer's own RAG_* settings never leak into a test server
@@ -35,10 +42,11 @@ class ServerProcess:
             "RAG_EMBEDDER": "hashing",
             "RAG_HOST": "127.0.0.1",
             **{f"RAG_{name.upper()}": value for name, value in settings.items()},
+            **(extra_env or {}),
         }
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [*SERVER_COMMAND, "--port", str(self.port)],
+            [*SERVER_COMMAND, app, "--factory", "--port", str(self.port)],
             cwd=PROJECT_ROOT,
             env=environment,
             stdout=self._log,

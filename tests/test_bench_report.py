@@ -1,4 +1,4 @@
-"""The benchmark's verdicts against the issue's targets, on hand-made figures."""
+"""The benchmark's verdicts against its targets, on hand-made figures."""
 
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 A uvicorn process (fake embedder) serves an index in a temporary directory. Round one kills it
 at the worst moment of a commit: the new generation is complete on disk but CURRENT does not yet
-name it (the test hook RAG_TEST_COMMIT_PAUSE_SECONDS holds the commit there, and the test waits
-until it sees that state on disk). Round two kills it at a random moment of a stream of writes.
+name it (tests/slow_switch_app.py serves the app with a store that pauses there, and the test
+waits until it sees that state on disk). Round two kills it at a random moment of a stream of writes.
 After each kill the service is restarted on the same directory: it must start, every write that
 got a 2xx must be there with its content, every acknowledged removal must still be removed, the
 write in flight must be either wholly there or wholly absent, and the index must pass its
@@ -28,6 +28,7 @@ from service.app import create_app
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings
 from tests.rag_server_process import ServerProcess
+from tests.slow_switch_app import SLOW_SWITCH_APP
 
 WAIT_LIMIT_SECONDS = 60  # bounds a polling loop; never asserted on
 
@@ -66,7 +67,7 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
     expected: dict[str, str | None] = {}
 
     # Round one: kill between "generation written" and "CURRENT switched".
-    server = ServerProcess(index_dir, log, test_commit_pause_seconds="0.5")
+    server = ServerProcess(index_dir, log, app=SLOW_SWITCH_APP, extra_env={"SLOW_SWITCH_SECONDS": "0.5"})
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             for number in range(3):

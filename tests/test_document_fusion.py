@@ -15,9 +15,10 @@ from eval.sets import load_beir_set
 from index.building import IndexSettings
 from index.document_ranking import rank_documents
 from index.embedding import HashingEmbedder
-from index.feedback import FEEDBACK_WEIGHT, rocchio
+from index.feedback import rocchio
 from index.fusion import convex_combination, document_convex_combination, max_per_document
-from index.retrieval import RetrievalOptions, Retriever
+from index.options import RetrievalOptions
+from index.retrieval import Retriever
 from tests.test_eval_sets import write_beir
 
 DOCUMENT_OF = {0: "a", 1: "a", 2: "b", 3: "c"}.__getitem__
@@ -59,7 +60,7 @@ def test_rocchio_hand_worked() -> None:
     # beta .5 with two feedback vectors: mean (0, .5) * .5 -> (1, .25), normalised
     moved = rocchio(query, np.array([[0.0, 1.0], [0.0, 0.0]], dtype=np.float32), weight=0.5)
     assert moved.tolist() == pytest.approx([1 / np.hypot(1, 0.25), 0.25 / np.hypot(1, 0.25)])
-    assert rocchio(query, np.zeros((0, 2), dtype=np.float32)).tolist() == [1.0, 0.0]
+    assert rocchio(query, np.zeros((0, 2), dtype=np.float32), weight=0.3).tolist() == [1.0, 0.0]
     unmoved = rocchio(query[None, :], np.array([[0.0, 1.0]], dtype=np.float32), weight=0.0)
     assert unmoved.tolist() == [1.0, 0.0]
 
@@ -71,7 +72,7 @@ def tiny(tmp_path: Path) -> tuple[Path, InProcessBackend]:
     index, version = cached_ranking_index(
         load_corpus([data.corpus_path]), HashingEmbedder(), IndexSettings(), tmp_path / "cache"
     )
-    options = RetrievalOptions(fusion="convex", dense_weight=0.7)
+    options = RetrievalOptions()
     return directory, InProcessBackend(Retriever(index, version, HashingEmbedder(), options))
 
 
@@ -91,15 +92,14 @@ def test_feedback_is_a_second_pass_with_the_moved_vector(tiny: tuple[Path, InPro
     retriever = backend.retriever
     question = "do cats purr"
     vector = retriever.embedder.embed_batch([question])[0]
-    first = rank_documents(retriever, question, 10, vector)
+    first = rank_documents(retriever, question, vector, 10)
     assert [d.document_id for d in first] == ["d1", "d2"]
     assert first[0].passage_row == 0  # the feedback passage: d1's closest to the question
     # d1 has one passage: its vector is the feedback.
-    moved = rocchio(vector, retriever.data.chunk_vectors[[0]], FEEDBACK_WEIGHT)
+    moved = rocchio(vector, retriever.data.chunk_vectors[[0]], retriever.options.feedback_weight)
     assert retriever.data.chunks[0].document_id == "d1"
-    with_feedback = rank_documents(retriever, question, 10, vector, feedback_weight=FEEDBACK_WEIGHT)
-    assert with_feedback == rank_documents(retriever, question, 10, moved)
-    assert rank_documents(retriever, question, 10, vector, feedback_weight=0.0) == first
+    with_feedback = rank_documents(retriever, question, vector, 10, feedback=True)
+    assert with_feedback == rank_documents(retriever, question, moved, 10)
     rankings = backend.document_rankings([question], "hybrid-doc", 1, progress=False)
     assert rankings[0].ids == ["d1"] and rankings[0].scores == [pytest.approx(first[0].score)]
     with_prf = backend.document_rankings([question], "hybrid-doc-prf", 2, progress=False)

@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eval.backends import DOCUMENT_FUSION_MODES, HttpBackend, InProcessBackend
+from index.candidates import dense_candidates, lexical_candidates
 from index.document_ranking import rank_documents
+from index.modes import Mode
 from service.engine import Engine
 from tests.conftest import EXAMPLE_QUESTION
 
@@ -35,7 +37,7 @@ def test_documents_ranked_with_their_closest_passage(
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0)
     retriever = fake_engine.retriever
     vector = retriever.embedder.embed_batch([EXAMPLE_QUESTION])[0]
-    expected = rank_documents(retriever, EXAMPLE_QUESTION, 300, vector, 0.3 if feedback else 0.0)
+    expected = rank_documents(retriever, EXAMPLE_QUESTION, vector, 300, feedback)
     assert ids == [d.document_id for d in expected]
     # Each document is cited by its best passage in /search's own ranking.
     passages = [retriever.data.chunks[row] for row, _ in retriever.rank(EXAMPLE_QUESTION, "hybrid", 300)]
@@ -93,8 +95,10 @@ def test_eval_document_modes_over_http_match_in_process(
 def test_fuse_of_the_two_candidate_lists_is_the_hybrid_ranking(fake_engine: Engine, question: str) -> None:
     retriever = fake_engine.retriever
     vector = retriever.embedder.embed_batch([question])[0]
-    dense = retriever.rank(question, "dense", 20, query_vector=vector)
-    lexical = retriever.rank(question, "bm25", 20, query_vector=vector)
-    assert retriever.fuse(vector, dense, lexical) == retriever.rank(
-        question, "hybrid", 20, query_vector=vector
+    dense = dense_candidates(retriever.data, vector, 20)
+    lexical = lexical_candidates(retriever.data, question, 20)
+    assert dense.ranked() == retriever.rank(question, Mode.DENSE, 20, query_vector=vector)
+    assert lexical.ranked() == retriever.rank(question, Mode.BM25, 20, query_vector=vector)
+    assert retriever.ordered(Mode.HYBRID, vector, dense, lexical) == retriever.rank(
+        question, Mode.HYBRID, 20, query_vector=vector
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from fastapi.testclient import TestClient
 from corpus import load_corpus
 from eval.backends import HttpBackend, InProcessBackend
 from eval.beir import cached_ranking_index
+from eval.cli import rag
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import Question, load_beir_set, load_question_set
 from index.building import IndexSettings
 from index.embedding import HashingEmbedder
-from index.retrieval import RetrievalOptions, Retriever
-from service import cli as cli_module
+from index.options import RetrievalOptions
+from index.retrieval import Retriever
 from service.config import get_settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS
@@ -91,9 +93,9 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
 
 
 def test_rag_eval_prints_the_table_and_writes_json_and_runs(runner: CliRunner, tmp_path: Path) -> None:
-    assert runner.invoke(cli_module.cli, ["build"]).exit_code == 0
+    assert runner.invoke(rag, ["build"]).exit_code == 0
     result = runner.invoke(
-        cli_module.cli,
+        rag,
         [
             *("eval", str(SEED_SET), "--test", "student", "--quiet"),
             *("--json", str(tmp_path / "r.json")),
@@ -105,14 +107,16 @@ def test_rag_eval_prints_the_table_and_writes_json_and_runs(runner: CliRunner, t
     report = json.loads((tmp_path / "r.json").read_text())["reports"][0]
     assert report["queries"] == len(load_question_set(SEED_SET))
     assert [m["mode"] for m in report["modes"]] == ["dense", "hybrid", "bm25"]  # the baseline first
-    assert report["details"]["settings"]["fusion"] == "convex"
+    recorded = report["details"]["settings"]
+    assert recorded["retrieval"] == json.loads(json.dumps(asdict(RetrievalOptions())))
+    assert recorded["index"]["sentence_vectors"] == "standalone" and recorded["index"]["bm25_k1"] == 0.9
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["bm25.trec", "dense.trec", "hybrid.trec"]
 
 
 def test_rag_eval_beir_and_its_errors(runner: CliRunner, tmp_path: Path) -> None:
     beir = write_beir(tmp_path / "tiny")
     ok = runner.invoke(
-        cli_module.cli,
+        rag,
         [
             "eval",
             "beir",
@@ -129,10 +133,8 @@ def test_rag_eval_beir_and_its_errors(runner: CliRunner, tmp_path: Path) -> None
     assert ok.exit_code == 0, ok.output
     assert "R@100" in ok.output and "tiny (train): 2 questions" in ok.output
     assert "| hybrid-doc |" in ok.output and "| hybrid-doc-prf |" in ok.output  # every mode by default
-    missing = runner.invoke(cli_module.cli, ["eval", "beir", str(beir), "--split", "dev"])
+    missing = runner.invoke(rag, ["eval", "beir", str(beir), "--split", "dev"])
     assert missing.exit_code == 1 and "qrels/dev.tsv not found" in missing.output
     assert "Traceback" not in missing.output
-    down = runner.invoke(
-        cli_module.cli, ["eval", str(SEED_SET), "--against", "http://127.0.0.1:9", "--quiet"]
-    )
+    down = runner.invoke(rag, ["eval", str(SEED_SET), "--against", "http://127.0.0.1:9", "--quiet"])
     assert down.exit_code == 1 and "cannot reach the service" in down.output

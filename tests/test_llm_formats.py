@@ -97,10 +97,14 @@ def test_no_confident_answer_note_reaches_the_model(fake_engine: Engine) -> None
 
 def test_openai_tool_definitions_and_results(client: TestClient, fake_engine: Engine) -> None:
     definitions = client.get("/search/openai/tool").json()
-    assert definitions["chat_completions"] == openai_chat_tool()
-    assert validated(ChatCompletionFunctionToolParam, openai_chat_tool()) == openai_chat_tool()
-    assert validated(FunctionToolParam, openai_responses_tool()) == openai_responses_tool()
-    assert definitions["responses"] == openai_responses_tool()
+    assert definitions["chat_completions"] == openai_chat_tool(fake_engine.settings.max_k)
+    assert validated(
+        ChatCompletionFunctionToolParam, openai_chat_tool(fake_engine.settings.max_k)
+    ) == openai_chat_tool(fake_engine.settings.max_k)
+    assert validated(
+        FunctionToolParam, openai_responses_tool(fake_engine.settings.max_k)
+    ) == openai_responses_tool(fake_engine.settings.max_k)
+    assert definitions["responses"] == openai_responses_tool(fake_engine.settings.max_k)
 
     outcome = fake_engine.search(QUESTION, 2, "bm25")
     message = openai_tool_message(outcome, "call_1")

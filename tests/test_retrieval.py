@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from corpus import Document
 from index.building import IndexSettings
 from index.embedding import HashingEmbedder
-from index.retrieval import RetrievalOptions, Retriever
+from index.modes import FusionMethod, Mode
+from index.options import RetrievalOptions
+from index.retrieval import Retriever
 from index.store import IndexStore
 from index.updates import sync_corpus
 
 
-def retriever_over(documents: list[Document], tmp_path: Path, **options: float) -> Retriever:
+def retriever_over(documents: list[Document], tmp_path: Path, **options: object) -> Retriever:
     loaded = sync_corpus(IndexStore(tmp_path), documents, HashingEmbedder(), IndexSettings()).index
     return Retriever(loaded.data, loaded.version, HashingEmbedder(), RetrievalOptions(**options))  # type: ignore[arg-type]
 
@@ -39,12 +43,15 @@ def test_overlapping_windows_of_one_document_are_not_both_returned(tmp_path: Pat
             assert overlap <= 0.5 * min(len(first.chunk.text), len(second.chunk.text))
 
 
-def test_hybrid_explanation_carries_both_rankings(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    retriever = retriever_over(bundled_documents, tmp_path)
-    top = retriever.search("Peace Pipeline", k=3, mode="hybrid").hits[0]
+@pytest.mark.parametrize("fusion", list(FusionMethod))
+def test_hybrid_explanation_carries_both_rankings(
+    tmp_path: Path, bundled_documents: list[Document], fusion: FusionMethod
+) -> None:
+    retriever = retriever_over(bundled_documents, tmp_path, fusion=fusion)
+    top = retriever.search("Peace Pipeline", k=3, mode=Mode.HYBRID).hits[0]
     assert "Peace Pipeline" in top.chunk.text
     assert top.explain.bm25_rank == 1 and top.explain.dense_rank is not None
-    assert top.explain.fused_score == top.score and top.explain.fusion == "rrf"
+    assert top.explain.fused_score == top.score and top.explain.fusion == fusion
     assert {"peace", "pipeline"} <= set(top.explain.matched_terms)
     assert "Peace Pipeline" in top.answer.text
     dense_top = retriever.search("Peace Pipeline", k=3, mode="dense").hits[0]

@@ -34,7 +34,8 @@ from eval.bench.scaling import bm25_scaling, vector_scaling
 from eval.bench.server import running_server
 from index.analysis import terms
 from index.embedding import SentenceTransformerEmbedder
-from index.retrieval import MODES
+from index.modes import Mode
+from index.options import RetrievalOptions
 from index.store import IndexStore
 from service.config import Settings
 
@@ -42,7 +43,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = PROJECT_ROOT / "corpus" / "articles"
 SEED_QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "seed-articles.jsonl"
 QUICK_REPORT = PROJECT_ROOT / ".rag" / "bench" / "quick-report"  # never eval/reports
-CANDIDATES = 100  # what the service asks each index for (RetrievalOptions.candidates)
+CANDIDATES = RetrievalOptions().candidates  # what the service asks each index for
 # All of SciFact (5,183 documents, ~11.6k chunks) would take ~21 min to build in standalone mode
 # alone on 2 cores (9.2 chunks/s): the first 2000 by id keep `make bench` near half an hour.
 SCIFACT_DOCS = 2000
@@ -324,7 +325,7 @@ def _http_phase(index_dir: Path, questions: list[str], quick: bool) -> dict[str,
     with running_server(index_dir, questions[-1]) as server:
         figures["startup_s"] = round(server.startup_seconds, 2)
         figures["memory_after_start_mb"] = server.memory_mb()
-        for mode in MODES:
+        for mode in Mode:
             for concurrency, count in requests.items():
                 say(f"  {mode} c={concurrency}")
                 run = run_load(server.url, questions, concurrency, count, mode, server.cpu_seconds)

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus import Document
-from index.building import embedded_passage
+from index.building import SentenceVectors, embedded_passage
 from index.chunking import chunk_document, make_splitter
 from index.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from service.config import Settings
 from service.engine import Engine
 
-SENTENCE_VECTOR_MODES = ("standalone", "contextual")
+SENTENCE_VECTOR_MODES = tuple(SentenceVectors)
 
 
 class TimedEmbedder(SentenceTransformerEmbedder):

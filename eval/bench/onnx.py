@@ -4,8 +4,8 @@ Speed: the same floor measurements as the default model (questions alone and bat
 passages). Quality: nDCG@10 (dense and hybrid) with each backend on the project's seed set and
 on SciFact's judged queries (test split, else train), over a SciFact sub-corpus (every judged document plus random others,
 `subset` documents in all) so the comparison fits the benchmark's time; both backends see
-exactly the same corpus and queries, so the difference is the backend's. The rule from the issue:
-worth it only within 0.005 nDCG@10 of the default.
+exactly the same corpus and queries, so the difference is the backend's. The rule: worth it only
+within 0.005 nDCG@10 of the default.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from eval.backends import InProcessBackend
 from eval.bench.encoding import passage_floor, question_floor
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import load_beir_set, load_question_set
-from index.building import IndexSettings, build_index_data
+from index.building import IndexSettings, SentenceVectors, build_index_data
 from index.embedding import Embedder, SentenceTransformerEmbedder, SpanEmbedder
+from index.modes import Mode
 from index.onnx_embedding import OnnxEmbedder, export_int8
-from index.retrieval import Mode, RetrievalOptions, Retriever
+from index.options import RetrievalOptions
+from index.retrieval import Retriever
 
-MODES: tuple[Mode, ...] = ("dense", "hybrid")
+MODES = (Mode.DENSE, Mode.HYBRID)
 
 
 def onnx_comparison(
@@ -73,7 +75,7 @@ def _quality(
     without contextual span pooling, like the ONNX one, gets standalone sentence vectors)."""
     scores: dict[str, float] = {}
     if not isinstance(embedder, SpanEmbedder):
-        index_settings = replace(index_settings, sentence_vectors="standalone")
+        index_settings = replace(index_settings, sentence_vectors=SentenceVectors.STANDALONE)
     data = build_index_data(bundled, embedder, index_settings)
     backend = InProcessBackend(Retriever(data, "bench", embedder, options))
     report = evaluate_project_set("seed", load_question_set(seed_set), backend, MODES)

@@ -1,8 +1,8 @@
 """Writing the benchmark's results: JSON (everything), a markdown table and a PNG plot.
 
 Every file is written to a temporary name, fsynced and renamed into place, so a crashed run
-never leaves a half-written report. The markdown leads with the targets of the performance
-issue, each with the measured figure and whether it was met.
+never leaves a half-written report. The markdown leads with the performance targets, each with
+the measured figure and whether it was met.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _row(
 
 
 def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) for each target of the issue that this run measured."""
+    """(target, measured, verdict) for each target that this run measured."""
     lines: list[tuple[str, str, str]] = []
     # The question floor measured right before the HTTP phase, when there is one: same conditions.
     floor = results.get("floor", {}).get("questions_before_http") or results.get("floor", {}).get(

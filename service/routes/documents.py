@@ -9,7 +9,7 @@ file upload (`.txt`, `.md`, `.html`); both become the same canonical `Document`.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,12 +20,18 @@ from starlette.datastructures import UploadFile
 from corpus import Document, parse_file_bytes
 from corpus.cleaning import clean_article_text
 from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
-from index.updates import UpdateResult
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep
 from service.errors import ApiError
 from service.limits import checked_document, checked_upload
-from service.schemas import DocumentListResponse, DocumentResponse, DocumentSummary, ErrorResponse
+from service.results import document_response, document_summary, write_response
+from service.schemas import (
+    DocumentListResponse,
+    DocumentResponse,
+    DocumentWriteResponse,
+    ErrorResponse,
+    WriteStatus,
+)
 
 router = APIRouter(tags=["documents"])
 
@@ -51,18 +57,6 @@ class DocumentIn(BaseModel):
     url: str = Field("", description="Canonical URL.")
     published: str = Field("", description="Publication date.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any further metadata.")
-
-
-class DocumentWriteResponse(BaseModel):
-    status: Literal["added", "replaced", "unchanged", "removed"] = Field(
-        description="What the request did; `unchanged` when the same content was already indexed."
-    )
-    document_id: str = Field(description="Id of the document written or removed.")
-    index_version: str = Field(
-        description="Index generation that holds the change, live and on disk when this is sent."
-    )
-    documents: int = Field(description="Number of documents in that generation.")
-    chunks: int = Field(description="Number of passages in that generation.")
 
 
 UPLOAD_SCHEMA: dict[str, Any] = {
@@ -96,7 +90,7 @@ def list_documents(engine: EngineDep, _: ReadAccess) -> DocumentListResponse:
     retriever = engine.retriever
     documents = sorted(retriever.data.documents.values(), key=lambda d: d.id)
     return DocumentListResponse(
-        index_version=retriever.version, documents=[DocumentSummary.of(d) for d in documents]
+        index_version=retriever.version, documents=[document_summary(d) for d in documents]
     )
 
 
@@ -118,7 +112,7 @@ def get_document(
     document = retriever.data.documents.get(document_id)
     if document is None:
         raise ApiError(404, "document_not_found", f"no document with id {document_id!r}")
-    return DocumentResponse.of_document(document, retriever.version)
+    return document_response(document, retriever.version)
 
 
 @router.post(
@@ -159,14 +153,14 @@ async def add_document(
         )
     checked_document(document, settings)
     result = await run_in_threadpool(engine.upsert, [document])
-    status: Literal["added", "replaced", "unchanged"] = (
+    status: WriteStatus = (
         "added"
         if document.id in result.added
         else "replaced"
         if document.id in result.replaced
         else "unchanged"
     )
-    return _write_response(status, document.id, result)
+    return write_response(status, document.id, result)
 
 
 @router.delete(
@@ -184,19 +178,7 @@ async def remove_document(
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN.pattern, description=ID_DESCRIPTION)],
 ) -> DocumentWriteResponse:
     result = await run_in_threadpool(engine.remove, [document_id])
-    return _write_response("removed", document_id, result)
-
-
-def _write_response(
-    status: Literal["added", "replaced", "unchanged", "removed"], document_id: str, result: UpdateResult
-) -> DocumentWriteResponse:
-    return DocumentWriteResponse(
-        status=status,
-        document_id=document_id,
-        index_version=result.index.version,
-        documents=len(result.index.data.documents),
-        chunks=len(result.index.data.chunks),
-    )
+    return write_response("removed", document_id, result)
 
 
 def _document_from_json(body: bytes) -> Document:

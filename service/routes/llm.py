@@ -6,16 +6,11 @@ Each route has its own response schema so the OpenAPI spec stays exact; the shap
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
 from index.retrieval import SearchOutcome
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
 from service.llm_formats import (
-    PassageSpans,
-    SearchResultBlockOut,
     note_for,
     openai_chat_tool,
     openai_responses_tool,
@@ -23,39 +18,11 @@ from service.llm_formats import (
     passage_spans,
     search_result_block,
 )
+from service.llm_schemas import AnthropicSearchResponse, OpenAIToolDefinitions, OpenAIToolOutput
 from service.routes.search import ERRORS
 from service.schemas import SearchRequest
 
 router = APIRouter(tags=["llm formats"])
-
-
-class AnthropicSearchResponse(BaseModel):
-    query: str = Field(description="The question as received.")
-    index_version: str = Field(description="Index generation that answered.")
-    answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
-    note: str = Field(description="Guidance for the model; send it as a text block before the results.")
-    content: list[SearchResultBlockOut] = Field(
-        description="Anthropic `search_result` blocks, one per passage, best first: put them in a "
-        "`tool_result` block's `content`."
-    )
-    passages: list[PassageSpans] = Field(
-        description="For each block of `content`, its passage and the document offsets of its text "
-        "blocks, to map Claude's citations back to exact characters."
-    )
-
-
-class OpenAIToolOutput(BaseModel):
-    query: str = Field(description="The question as received.")
-    answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
-    output: str = Field(
-        description="The function tool's result as JSON text: the `content` of a Chat Completions "
-        "`tool` message, or the `output` of a Responses `function_call_output` item."
-    )
-
-
-class OpenAIToolDefinitions(BaseModel):
-    chat_completions: dict[str, Any] = Field(description="The tool for Chat Completions `tools=[...]`.")
-    responses: dict[str, Any] = Field(description="The same tool for the Responses API `tools=[...]`.")
 
 
 async def _outcome(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchOutcome:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
+from service.results import document_search_response, search_response
 from service.schemas import (
     DocumentSearchRequest,
     DocumentSearchResponse,
@@ -36,7 +37,7 @@ DESCRIPTION = (
 
 async def _search(engine: EngineDep, settings: SettingsDep, request: SearchRequest) -> SearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return SearchResponse.of(await engine.search_async(query, k, request.mode, request.context))
+    return search_response(await engine.search_async(query, k, request.mode, request.context))
 
 
 @router.post(
@@ -80,4 +81,4 @@ async def search_documents_post(
     request: DocumentSearchRequest, engine: EngineDep, settings: SettingsDep
 ) -> DocumentSearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return DocumentSearchResponse.of(await engine.search_documents_async(query, k, request.feedback))
+    return document_search_response(await engine.search_documents_async(query, k, request.feedback))

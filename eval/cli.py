@@ -1,14 +1,15 @@
-"""`rag eval`: retrieval evaluation of every mode on a project set or a BEIR data set.
+"""`rag eval`, and the `rag` entry point that attaches it to the service's command line.
 
-This is where evaluation meets settings (the `eval` package takes plain arguments): the index,
-model and retrieval options come from the same `Settings` as the service, or `--against URL`
-evaluates a running service over HTTP instead.
+Retrieval evaluation of every mode on a project set or a BEIR data set. This is where evaluation
+meets settings (the rest of `eval` takes plain arguments): the index, model and retrieval options
+come from the same `Settings` as the service, or `--against URL` evaluates a running service over
+HTTP instead. Dependencies point one way: this module imports the service, never the reverse.
 """
 
 from __future__ import annotations
 
 import functools
-import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,11 +21,14 @@ from eval.beir import cached_ranking_index
 from eval.report import EvalReport, render_table, write_json
 from eval.sets import EvalSetError, load_beir_set, load_question_set
 from index.errors import IndexError_
-from index.retrieval import MODES, Retriever
+from index.modes import Mode
+from index.retrieval import Retriever
+from service.cli import cli as service_cli
 from service.config import PROJECT_ROOT, Settings, get_settings
 from service.engine import Engine
 
 DEFAULT_CACHE = PROJECT_ROOT / ".rag" / "eval"
+PASSAGE_MODES = tuple(mode.value for mode in Mode)
 ModeT = TypeVar("ModeT", bound=DocumentMode)
 
 
@@ -37,7 +41,7 @@ class _SetOrSubcommand(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _common(command: Any, modes: tuple[str, ...] = MODES, modes_help: str = "") -> Any:
+def _common(command: Any, modes: tuple[str, ...] = PASSAGE_MODES, modes_help: str = "") -> Any:
     options = [
         click.option(
             "--mode",
@@ -111,7 +115,7 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
         path.stem,
         questions,
         backend,
-        _modes(options, MODES),
+        _modes(options, tuple(Mode)),
         k=k,
         test=options["test"],
         max_p=options["max_p"],
@@ -184,25 +188,30 @@ def _modes(options: dict[str, Any], default: tuple[ModeT, ...]) -> list[ModeT]:
 def _finish(report: EvalReport, settings: Settings, options: dict[str, Any]) -> None:
     report.details["against"] = options["against"]
     if not options["against"]:
-        report.details["settings"] = json.loads(settings.model_dump_json(include=_RETRIEVAL_SETTINGS))
+        report.details["settings"] = {
+            "model": settings.model,
+            "index": settings.index_settings().to_dict(),
+            "retrieval": asdict(settings.retrieval_options()),
+        }
     click.echo(render_table(report))
     if options["json_path"]:
         write_json(options["json_path"], [report])
         click.echo(f"\nreport written to {options['json_path']}")
 
 
-_RETRIEVAL_SETTINGS = {
-    "model",
-    "chunk_size",
-    "chunk_overlap",
-    "title_in_embedding",
-    "title_in_bm25",
-    "bm25_k1",
-    "bm25_b",
-    "fusion",
-    "rrf_k",
-    "dense_weight",
-    "candidates",
-    "sentence_weight",
-    "answerable_threshold",
-}
+# The whole `rag` command line: the service's commands and `rag eval`, without adding to the
+# service's own group (which must not depend on eval).
+rag = click.Group(
+    name="rag",
+    commands={**service_cli.commands, "eval": eval_command},
+    callback=service_cli.callback,
+    help=service_cli.help,
+)
+
+
+def main() -> None:
+    rag(prog_name="rag")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,77 @@
+"""Answer sentences: the one sentence of a passage that best answers the question.
+
+For each passage the sentence maximising
+
+``cos(q, t) + w * sum(idf of q's terms in t) / sum(idf of q's terms) + b * [t offers the expected answer]``
+
+is its answer span, with ``w`` the term weight, ``b`` the answer-type bonus and the expected
+answer type read off the question (`index.answer_types`). Sentences that are themselves questions
+are candidates only when a passage has no other; a passage with no sentence boundary answers
+with itself. `Question` holds what is computed once per question (vector, idf weights, expected
+answer type) so each passage costs only its sentences. Out of scope: which passages are looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.analysis import term_set, terms
+from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
+from index.building import IndexData
+from index.embedding import Vectors
+
+
+@dataclass(frozen=True)
+class AnswerSpan:
+    text: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    vector: Vectors  # 1-D, unit length
+    term_weights: dict[str, float]  # idf of each of the question's terms
+    expected: ExpectedAnswer | None
+
+
+@dataclass(frozen=True)
+class AnswerFinder:
+    data: IndexData
+    term_weight: float
+    type_weight: float
+
+    def question(self, text: str, vector: Vectors) -> Question:
+        return Question(
+            text, vector.reshape(-1), self.data.lexical.idf(set(terms(text))), expected_answer(text)
+        )
+
+    def span(self, row: int, question: Question) -> AnswerSpan:
+        data = self.data
+        total_weight = sum(question.term_weights.values())
+        document = data.documents[data.chunks[row].document_id]
+        sentences = data.chunk_sentences(row)
+        answering = [s for s in sentences if not data.sentence_is_question[s[0]]] or sentences
+        best: AnswerSpan | None = None
+        for sentence_row, start, end in answering:
+            text = document.text[start:end]
+            cosine = float(data.sentence_vectors[sentence_row] @ question.vector)
+            present = term_set(text)
+            covered = (
+                sum(w for t, w in question.term_weights.items() if t in present) / total_weight
+                if total_weight
+                else 0.0
+            )
+            score = cosine + self.term_weight * covered
+            if question.expected is not None and offers_answer(text, question.expected):
+                score += self.type_weight
+            if best is None or score > best.score:
+                best = AnswerSpan(text, start, end, score)
+        if best is None:
+            chunk = data.chunks[row]
+            return AnswerSpan(
+                chunk.text, chunk.start, chunk.end, float(data.chunk_vectors[row] @ question.vector)
+            )
+        return best

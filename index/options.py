@@ -1,0 +1,37 @@
+"""Retrieval defaults, each written once: the service's settings, the CLI, MCP, the HTTP client,
+eval and the benchmark all take them from here.
+
+`RetrievalOptions` holds how a query is answered (candidate depth, fusion, answer sentences,
+near-duplicates, `answerable`, document ranking); the values are the ones measured best with
+`make eval` (docs/decisions.md). The constants are the defaults of a request. How the index is
+built (chunking, BM25 parameters, vector index) has its own dataclasses next to the code that
+uses them: `index.building.IndexSettings`, `index.chunking.ChunkerSettings`,
+`index.vectors.VectorIndexSettings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.modes import FusionMethod, Mode
+
+DEFAULT_MODE = Mode.HYBRID
+DEFAULT_K = 5  # passages per search
+DEFAULT_DOCUMENT_K = 10  # documents per document search
+MAX_CONTEXT = 3  # neighbouring chunks a hit may be widened by, on each side
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    candidates: int = 100  # passages each signal contributes to a search (at least 4k)
+    fusion: FusionMethod = FusionMethod.CONVEX
+    rrf_k: float = 60.0  # reciprocal rank fusion's damping constant
+    dense_weight: float = 0.7  # dense share of the convex combination
+    sentence_weight: float = 0.7  # share of a passage's dense score taken from its best sentence
+    answerable_threshold: float = 0.2  # best top-three passage cosine below which nothing answers
+    answer_term_weight: float = 0.3  # answer sentence: weight of the query terms it covers
+    answer_type_weight: float = 0.15  # answer sentence: bonus for holding the expected answer type
+    duplicate_overlap: float = 0.5  # same-document chunks sharing more of the shorter are duplicates
+    duplicate_jaccard: float = 0.85  # chunks whose word sets overlap this much are duplicates
+    document_candidates: int = 300  # passages per signal when ranking documents
+    feedback_weight: float = 0.3  # Rocchio beta of document search with feedback

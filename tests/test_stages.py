@@ -1,0 +1,106 @@
+"""Each retrieval stage alone, on hand-worked inputs: near-duplicates, fusion, the dense signal,
+answer spans and answerability."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corpus import Document
+from index.answerability import Answerability
+from index.answers import AnswerFinder, AnswerSpan
+from index.building import IndexData, IndexSettings, build_index_data
+from index.candidates import Candidates, dense_scores
+from index.chunking import Chunk
+from index.duplicates import distinct, near_duplicates
+from index.embedding import HashingEmbedder
+from index.fusion import ConvexFusion, ReciprocalRankFusion, fusion_for
+from index.modes import FusionMethod
+from index.options import RetrievalOptions
+
+
+def chunk(doc: str, start: int, end: int, text: str = "") -> Chunk:
+    return Chunk(f"{doc}#{start}-{end}", doc, start, end, text or f"{doc} {start} {end}")
+
+
+def test_near_duplicates_by_overlap_and_by_words() -> None:
+    # Same document, overlapping 60 of the shorter 100 characters: more than half.
+    assert near_duplicates(chunk("a", 0, 100), chunk("a", 40, 200), overlap=0.5, jaccard=0.85)
+    assert not near_duplicates(chunk("a", 0, 100), chunk("a", 60, 200), overlap=0.5, jaccard=0.85)
+    # Other documents never overlap; equal word sets are duplicates anywhere.
+    assert not near_duplicates(chunk("a", 0, 100), chunk("b", 0, 100), overlap=0.5, jaccard=0.85)
+    same = "Gwadar port handled more ships"
+    assert near_duplicates(chunk("a", 0, 9, same), chunk("b", 5, 14, same.upper()), overlap=0.5, jaccard=0.85)
+
+
+def test_distinct_keeps_the_first_of_each_group_in_order() -> None:
+    chunks = {1: chunk("a", 0, 100), 2: chunk("a", 10, 110), 3: chunk("b", 0, 50), 4: chunk("a", 200, 300)}
+    kept = list(distinct([(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)], chunks.__getitem__, 0.5, 0.85))
+    assert kept == [(1, 0.9), (3, 0.7), (4, 0.6)]
+
+
+def test_fusion_is_chosen_once_from_the_options() -> None:
+    assert fusion_for(RetrievalOptions()) == ConvexFusion(0.7)
+    assert fusion_for(RetrievalOptions(fusion=FusionMethod.RRF, rrf_k=10)) == ReciprocalRankFusion(10)
+
+
+def test_convex_fusion_hand_worked() -> None:
+    # dense: rows 1, 2 (cos 0.8, 0.4); lexical: rows 2, 3 (bm25 6, 2); row 3's dense score 0.0.
+    dense, lexical = Candidates([1, 2], [0.8, 0.4]), Candidates([2, 3], [6.0, 2.0])
+    signal = {1: 0.8, 2: 0.4, 3: 0.0}
+    fused = ConvexFusion(0.5).fuse(dense, lexical, lambda rows: np.array([signal[r] for r in rows]))
+    # mm(dense) = 1, 0.5, 0; mm(bm25) over (0, 6, 2) = 0, 1, 1/3
+    assert [row for row, _ in fused] == [2, 1, 3]
+    assert [score for _, score in fused] == pytest.approx([0.75, 0.5, 1 / 6])
+
+
+def test_rrf_hand_worked() -> None:
+    fused = ReciprocalRankFusion(1.0).fuse(
+        Candidates([1, 2], [0.9, 0.1]), Candidates([2], [3.0]), lambda r: r
+    )
+    assert fused == [(2, pytest.approx(1 / 3 + 1 / 2)), (1, pytest.approx(1 / 2))]
+
+
+@pytest.fixture
+def tiny() -> IndexData:
+    documents = [
+        Document(id="q", text="Why build ports? The port of Gwadar opened a berth in 2024."),
+        Document(id="p", text="Wheat exports rose by a third."),
+    ]
+    return build_index_data(documents, HashingEmbedder(), IndexSettings())
+
+
+def test_dense_signal_takes_the_best_non_question_sentence(tiny: IndexData) -> None:
+    vector = HashingEmbedder().embed_batch(["Why build ports?"])[0]
+    row = next(r for r, c in enumerate(tiny.chunks) if c.document_id == "q")
+    sentences = tiny.chunk_sentences(row)
+    assert [tiny.sentence_is_question[s] for s, _, _ in sentences] == [True, False]
+    passage = float(tiny.chunk_vectors[row] @ vector)
+    answer_sentence = float(tiny.sentence_vectors[sentences[1][0]] @ vector)
+    # The question sentence matches the query exactly (cosine 1) but is never the max.
+    assert dense_scores(tiny, [row], vector, 0.5)[0] == pytest.approx(0.5 * passage + 0.5 * answer_sentence)
+    assert dense_scores(tiny, [row], vector, 0.0)[0] == pytest.approx(passage)
+
+
+def test_answer_span_prefers_the_sentence_with_the_expected_answer(tiny: IndexData) -> None:
+    finder = AnswerFinder(tiny, term_weight=0.3, type_weight=0.15)
+    row = next(r for r, c in enumerate(tiny.chunks) if c.document_id == "q")
+    question = finder.question(
+        "In what year did the Gwadar berth open?", HashingEmbedder().embed_batch(["x"])[0]
+    )
+    span = finder.span(row, question)
+    assert span.text == "The port of Gwadar opened a berth in 2024."
+    assert tiny.documents["q"].text[span.start : span.end] == span.text
+
+
+def test_answerability_needs_both_confidence_and_the_answer_type(tiny: IndexData) -> None:
+    finder = AnswerFinder(tiny, 0.3, 0.15)
+    rows = list(range(len(tiny.chunks)))
+    vector = tiny.chunk_vectors[0]  # cosine 1 with row 0: full confidence
+    yes = finder.question("What opened in Gwadar?", vector)
+    year = finder.question("In what year did wheat exports rise?", vector)
+    no_year = [AnswerSpan("Wheat exports rose by a third.", 0, 30, 1.0)]
+    assert Answerability(tiny, 0.5).assess(yes, rows, no_year).answerable
+    assert not Answerability(tiny, 0.5).assess(year, rows, no_year).answerable  # no year offered
+    assert not Answerability(tiny, 1.01).assess(yes, rows, no_year).answerable  # below threshold
+    assert Answerability(tiny, 0.5).assess(yes, [], []).confidence == 0.0
