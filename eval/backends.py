@@ -93,7 +93,7 @@ class InProcessBackend:
         self, questions: Sequence[str], mode: DocumentMode, depth: int, progress: bool
     ) -> list[RankedDocuments]:
         vectors = self._vectors_for(questions)
-        chunks = self.retriever.data.chunks
+        document_of = self.retriever.reader.document_id_of
         limit = max(self.retriever.options.document_candidates, depth)
         rankings: list[RankedDocuments] = []
         for question, vector in _progress(
@@ -108,9 +108,7 @@ class InProcessBackend:
                 )
                 continue
             ordered = self.retriever.rank(question, Mode(mode), limit, query_vector=vector)
-            rankings.append(
-                best_passage_per_document(((chunks[r].document_id, s) for r, s in ordered), depth)
-            )
+            rankings.append(best_passage_per_document(((document_of(r), s) for r, s in ordered), depth))
         return rankings
 
 

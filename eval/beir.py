@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,13 +24,16 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.building import IndexData, IndexSettings, build_index_data, known_vectors_of
+from index.analysis import ANALYSER_VERSION
+from index.building import build_segment_data, corpus_fingerprint, known_vectors_of, settings_fingerprint
 from index.embedding import Embedder
 from index.errors import IndexError_
-from index.store import IndexStore
-from index.updates import build_fingerprint
+from index.reader import IndexReader
+from index.segments import Segment, publish_segment, stage_segment
+from index.settings import IndexSettings
+from index.store import IndexStore, SegmentEntry, first_commit
 
-RANKING_ONLY = "ranking-only-v1"
+RANKING_ONLY = "ranking-only-v2"
 
 
 class EmbeddingCache:
@@ -46,8 +50,8 @@ class EmbeddingCache:
                 self.vectors = dict(zip(keys, matrix, strict=True))
         self._saved = len(self.vectors)
 
-    def update(self, data: IndexData) -> None:
-        self.vectors.update(known_vectors_of(data))
+    def update(self, segment: Segment) -> None:
+        self.vectors.update(known_vectors_of(segment, range(segment.document_count)))
 
     def save(self) -> None:
         if len(self.vectors) == self._saved:
@@ -61,49 +65,39 @@ class EmbeddingCache:
         self._saved = len(keys)
 
 
-def build_ranking_index(
-    documents: Sequence[Document],
-    embedder: Embedder,
-    settings: IndexSettings,
-    cache: EmbeddingCache,
-    show_progress: bool = False,
-) -> IndexData:
-    """An in-memory ranking-only index, embedding only what `cache` lacks (and caching it)."""
-    data = build_index_data(
-        documents, embedder, settings, cache.vectors, show_progress=show_progress, with_sentences=False
-    )
-    cache.update(data)
-    cache.save()
-    return data
-
-
 def cached_ranking_index(
     documents: Sequence[Document],
     embedder: Embedder,
     settings: IndexSettings,
     cache_dir: Path,
     show_progress: bool = False,
-) -> tuple[IndexData, str]:
-    """The index of `documents` under `settings`, loaded from `cache_dir` or built and stored there.
-
-    Returns the data and its index version.
-    """
-    fingerprint = hashlib.sha256(
-        (build_fingerprint(documents, settings, embedder) + RANKING_ONLY).encode()
-    ).hexdigest()
-    store = IndexStore(cache_dir / "indexes" / fingerprint[:16])
-    if store.current_version() is not None:
-        try:
-            loaded = store.load(embedder.model_name)
-            if loaded.manifest.get("built_from") == fingerprint:
-                return loaded.data, loaded.version
-        except IndexError_:
-            pass  # a damaged cache is rebuilt below
+) -> IndexReader:
+    """The index of `documents` under `settings`, opened from `cache_dir` or built and stored
+    there (one segment), embedding only what the embedding cache lacks."""
+    store = IndexStore(cache_dir / "indexes" / _fingerprint(documents, settings, embedder)[:16])
+    try:
+        if store.current() is not None:
+            return IndexReader.open(store)
+    except IndexError_:
+        shutil.rmtree(store.root, ignore_errors=True)  # a damaged cache is rebuilt below
     cache = EmbeddingCache(cache_dir / "embeddings", embedder.model_name)
-    data = build_ranking_index(documents, embedder, settings, cache, show_progress)
+    data = build_segment_data(
+        documents, embedder, settings, cache.vectors, show_progress=show_progress, with_sentences=False
+    )
     with store.write_lock():
-        loaded = store.commit(data, built_from=fingerprint)
-    return loaded.data, loaded.version
+        segment = stage_segment(store.segments_dir, data)
+        publish_segment(segment)
+        entry = SegmentEntry(segment.name, segment.document_count, segment.chunk_count)
+        store.publish(first_commit(embedder.model_name, embedder.dimension, settings).successor((entry,)))
+    cache.update(segment)
+    cache.save()
+    return IndexReader.open(store)
+
+
+def _fingerprint(documents: Sequence[Document], settings: IndexSettings, embedder: Embedder) -> str:
+    parts = [corpus_fingerprint(documents), settings_fingerprint(settings, embedder.model_name, 0)]
+    parts += [str(ANALYSER_VERSION), RANKING_ONLY]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
 def _safe_name(name: str) -> str:

@@ -162,10 +162,10 @@ def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> N
     else:
         embedder = Engine.from_settings(settings).embedder  # the configured model; no index loaded
         documents = load_corpus([data.corpus_path])
-        index, version = cached_ranking_index(
+        reader = cached_ranking_index(
             documents, embedder, settings.index_settings(), cache_dir, show_progress=not options["quiet"]
         )
-        backend = InProcessBackend(Retriever(index, version, embedder, settings.retrieval_options()))
+        backend = InProcessBackend(Retriever(reader, embedder, settings.retrieval_options()))
     report = evaluate_beir_set(
         f"{directory.name} ({split})",
         data,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from index.answer_types import offers_answer
 from index.answers import AnswerSpan, Question
-from index.building import IndexData
+from index.reader import IndexReader
 
 DEPTH = 3  # candidates and answer sentences that decide `answerable`
 
@@ -30,11 +30,11 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Answerability:
-    data: IndexData
+    reader: IndexReader
     threshold: float
 
     def assess(self, question: Question, top_rows: Sequence[int], answers: Sequence[AnswerSpan]) -> Verdict:
         rows = list(top_rows[:DEPTH])
-        confidence = float((self.data.chunk_vectors[rows] @ question.vector).max()) if rows else 0.0
+        confidence = float((self.reader.chunk_vectors(rows) @ question.vector).max()) if rows else 0.0
         offered = any(offers_answer(answer.text, question.expected) for answer in answers[:DEPTH])
         return Verdict(confidence >= self.threshold and offered, confidence)

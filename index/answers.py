@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from index.analysis import term_set, terms
 from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
-from index.building import IndexData
 from index.embedding import Vectors
+from index.reader import IndexReader
 
 
 @dataclass(frozen=True)
@@ -39,25 +39,26 @@ class Question:
 
 @dataclass(frozen=True)
 class AnswerFinder:
-    data: IndexData
+    reader: IndexReader
     term_weight: float
     type_weight: float
 
     def question(self, text: str, vector: Vectors) -> Question:
-        return Question(
-            text, vector.reshape(-1), self.data.lexical.idf(set(terms(text))), expected_answer(text)
-        )
+        return Question(text, vector.reshape(-1), self.reader.idf(set(terms(text))), expected_answer(text))
 
     def span(self, row: int, question: Question) -> AnswerSpan:
-        data = self.data
+        chunk = self.reader.chunk(row)
+        document = self.reader.document(chunk.document_id)
+        sentences = self.reader.sentences(row)
+        answering = [s for s in sentences if not s.is_question] or sentences
+        if document is None or not answering:  # no sentence boundary found: the chunk itself
+            cosine = float(self.reader.chunk_vectors([row])[0] @ question.vector)
+            return AnswerSpan(chunk.text, chunk.start, chunk.end, cosine)
+        cosines = self.reader.sentence_vectors([s.row for s in answering]) @ question.vector
         total_weight = sum(question.term_weights.values())
-        document = data.documents[data.chunks[row].document_id]
-        sentences = data.chunk_sentences(row)
-        answering = [s for s in sentences if not data.sentence_is_question[s[0]]] or sentences
         best: AnswerSpan | None = None
-        for sentence_row, start, end in answering:
-            text = document.text[start:end]
-            cosine = float(data.sentence_vectors[sentence_row] @ question.vector)
+        for sentence, cosine in zip(answering, cosines.tolist(), strict=True):
+            text = document.text[sentence.start : sentence.end]
             present = term_set(text)
             covered = (
                 sum(w for t, w in question.term_weights.items() if t in present) / total_weight
@@ -68,10 +69,5 @@ class AnswerFinder:
             if question.expected is not None and offers_answer(text, question.expected):
                 score += self.type_weight
             if best is None or score > best.score:
-                best = AnswerSpan(text, start, end, score)
-        if best is None:
-            chunk = data.chunks[row]
-            return AnswerSpan(
-                chunk.text, chunk.start, chunk.end, float(data.chunk_vectors[row] @ question.vector)
-            )
-        return best
+                best = AnswerSpan(text, sentence.start, sentence.end, score)
+        return best if best is not None else AnswerSpan(chunk.text, chunk.start, chunk.end, 0.0)

@@ -1,4 +1,4 @@
-"""Build the in-memory index data from documents: chunks, sentences, vectors, BM25, FAISS.
+"""Build a segment's data from documents: chunks, sentences, vectors, BM25 postings.
 
 Embeddings are keyed by the exact text that was embedded, so an incremental build (a document
 added, replaced or removed) re-embeds only text it has not seen in the previous generation.
@@ -8,77 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Callable, Iterable, Sequence
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
 from corpus import Document
-from index.chunking import Chunk, ChunkerSettings, chunk_document, make_splitter
+from index.analysis import terms
+from index.chunking import Chunk, chunk_document, make_splitter
 from index.embedding import Embedder, Vectors, embed_passages_and_spans
-from index.lexical import LexicalIndex
+from index.postings import Postings
+from index.segments import Segment, SegmentData
+from index.settings import IndexSettings, SentenceVectors
 from index.text_spans import sentence_spans
-from index.vectors import VectorIndexSettings, build_vector_index
-
-
-class SentenceVectors(StrEnum):
-    """How answer-sentence vectors are made."""
-
-    STANDALONE = "standalone"  # each sentence embedded on its own: a second pass, better retrieval
-    CONTEXTUAL = "contextual"  # pooled from the chunk's own model pass: about twice the build speed
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    chunker: ChunkerSettings = field(default_factory=ChunkerSettings)
-    vectors: VectorIndexSettings = field(default_factory=VectorIndexSettings)
-    title_in_embedding: bool = True
-    title_in_bm25: bool = True
-    # Pyserini's BEIR setting; in hybrid mode slightly ahead of bm25s' 1.2 / 0.75 on both eval sets.
-    bm25_k1: float = 0.9
-    bm25_b: float = 0.4
-    sentence_vectors: SentenceVectors = SentenceVectors.STANDALONE
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> IndexSettings:
-        values = dict(data)
-        chunker = ChunkerSettings(**values.pop("chunker", {}))  # type: ignore[arg-type]
-        vectors = VectorIndexSettings.from_dict(values.pop("vectors", {}))  # type: ignore[arg-type]
-        sentence_vectors = SentenceVectors(str(values.pop("sentence_vectors", SentenceVectors.STANDALONE)))
-        return cls(chunker=chunker, vectors=vectors, sentence_vectors=sentence_vectors, **values)  # type: ignore[arg-type]
-
-
-@dataclass
-class IndexData:
-    """Everything a query needs, in memory. Row i of every array belongs to `chunks[i]`."""
-
-    documents: dict[str, Document]
-    chunks: list[Chunk]
-    chunk_vectors: Vectors
-    sentence_ptr: npt.NDArray[np.int64]  # sentences of chunk i: rows sentence_ptr[i]:[i+1]
-    sentence_spans: npt.NDArray[np.int64]  # (m, 2): start, end offsets into the document
-    sentence_vectors: Vectors
-    sentence_is_question: npt.NDArray[np.bool_]  # (m,): the sentence ends with "?" (never an answer)
-    lexical: LexicalIndex
-    vector_index: faiss.Index
-    settings: IndexSettings
-    model_name: str
-    dimension: int
-
-    def chunk_sentences(self, row: int) -> list[tuple[int, int, int]]:
-        """(sentence row, start, end) of each sentence of chunk `row`."""
-        first, last = int(self.sentence_ptr[row]), int(self.sentence_ptr[row + 1])
-        return [
-            (i, int(s), int(e))
-            for i, (s, e) in zip(range(first, last), self.sentence_spans[first:last], strict=True)
-        ]
 
 
 def corpus_fingerprint(documents: Sequence[Document]) -> str:
@@ -105,23 +48,30 @@ def lexical_passage(chunk: Chunk, document: Document, settings: IndexSettings) -
     return f"{document.title}\n{chunk.text}" if settings.title_in_bm25 and document.title else chunk.text
 
 
-def build_index_data(
+def build_segment_data(
     documents: Sequence[Document],
     embedder: Embedder,
     settings: IndexSettings,
     known_vectors: dict[str, npt.NDArray[np.float32]] | None = None,
     show_progress: bool = False,
     with_sentences: bool = True,
-) -> IndexData:
-    """Chunk, embed (reusing `known_vectors` by text key) and index `documents`.
+) -> SegmentData:
+    """Chunk, embed (reusing `known_vectors` by text key) and index `documents` as one segment,
+    documents in id order.
 
     `with_sentences=False` skips sentence spans and their vectors (answer spans then fall back
     to the whole chunk): ranking-only indexes, such as a BEIR corpus under evaluation, need
     neither and embedding every sentence would double the cost.
     """
     splitter = make_splitter(settings.chunker, embedder.count_tokens)
-    by_id = {document.id: document for document in sorted(documents, key=lambda d: d.id)}
-    chunks = [chunk for document in by_id.values() for chunk in chunk_document(document, splitter)]
+    ordered = sorted(documents, key=lambda d: d.id)
+    chunks: list[Chunk] = []
+    chunk_rows: list[tuple[int, int, int]] = []
+    for row, document in enumerate(ordered):
+        for chunk in chunk_document(document, splitter):
+            chunks.append(chunk)
+            chunk_rows.append((row, chunk.start, chunk.end))
+    by_id = {document.id: document for document in ordered}
 
     spans: list[tuple[int, int]] = []
     pointer = [0]
@@ -129,7 +79,6 @@ def build_index_data(
         if with_sentences:
             spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
         pointer.append(len(spans))
-    sentence_ptr = np.asarray(pointer, dtype=np.int64)
     sentence_offsets = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
     passages = [embedded_passage(c, by_id[c.document_id], settings) for c in chunks]
     passage_spans = [
@@ -148,22 +97,15 @@ def build_index_data(
         ]
         vectors = _embed_texts_with_reuse(passages + sentences, embedder, known_vectors or {}, show_progress)
         chunk_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages) :]
-
-    lexical = LexicalIndex.build(
-        [lexical_passage(c, by_id[c.document_id], settings) for c in chunks] or [""],
-        k1=settings.bm25_k1,
-        b=settings.bm25_b,
-    )
-    return IndexData(
-        documents=by_id,
-        chunks=chunks,
+    return SegmentData(
+        documents=ordered,
+        chunks=np.asarray(chunk_rows, dtype=np.int64).reshape(-1, 3),
         chunk_vectors=chunk_vectors,
-        sentence_ptr=sentence_ptr,
+        sentence_ptr=np.asarray(pointer, dtype=np.int64),
         sentence_spans=sentence_offsets,
+        sentence_questions=question_sentences(by_id, chunks, pointer, sentence_offsets),
         sentence_vectors=sentence_vectors,
-        sentence_is_question=question_sentences(by_id, chunks, sentence_ptr, sentence_offsets),
-        lexical=lexical,
-        vector_index=build_vector_index(chunk_vectors, settings.vectors),
+        postings=Postings.build([terms(lexical_passage(c, by_id[c.document_id], settings)) for c in chunks]),
         settings=settings,
         model_name=embedder.model_name,
         dimension=embedder.dimension,
@@ -173,7 +115,7 @@ def build_index_data(
 def question_sentences(
     documents: dict[str, Document],
     chunks: Sequence[Chunk],
-    sentence_ptr: npt.NDArray[np.int64],
+    sentence_ptr: Sequence[int],
     sentence_spans: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.bool_]:
     """True for each sentence that is itself a question: it ends with "?", maybe before a closing
@@ -187,19 +129,32 @@ def question_sentences(
     return mask
 
 
-def known_vectors_of(data: IndexData) -> dict[str, npt.NDArray[np.float32]]:
-    """Text key -> vector for everything `data` embedded, to seed an incremental build."""
+def known_vectors_of(segment: Segment, document_rows: Iterable[int]) -> dict[str, npt.NDArray[np.float32]]:
+    """Text key -> vector for everything `segment` embedded for `document_rows`, to seed a build
+    that re-embeds only text it has not seen."""
+    settings = segment.settings
+    contextual = settings.sentence_vectors == SentenceVectors.CONTEXTUAL
     known: dict[str, npt.NDArray[np.float32]] = {}
-    for row, chunk in enumerate(data.chunks):
-        document = data.documents[chunk.document_id]
-        passage = embedded_passage(chunk, document, data.settings)
-        known[text_key(passage)] = data.chunk_vectors[row]
-        sentences = data.chunk_sentences(row)
-        relative = _spans_in_passage(passage, chunk, [(start, end) for _, start, end in sentences])
-        contextual = data.settings.sentence_vectors == SentenceVectors.CONTEXTUAL
-        for (sentence_row, _, _), (start, end) in zip(sentences, relative, strict=True):
-            key = span_key(passage, start, end) if contextual else text_key(passage[start:end])
-            known[key] = data.sentence_vectors[sentence_row]
+    for document_row in document_rows:
+        first, last = int(segment.chunk_ptr[document_row]), int(segment.chunk_ptr[document_row + 1])
+        if first == last:
+            continue
+        document = segment.document(document_row)
+        vectors = segment.chunk_vectors(np.arange(first, last))
+        for row, vector in zip(range(first, last), vectors, strict=True):
+            chunk = segment.chunk(row)
+            passage = embedded_passage(chunk, document, settings)
+            known[text_key(passage)] = vector
+            sentence_first, sentence_last = int(segment.sentence_ptr[row]), int(segment.sentence_ptr[row + 1])
+            spans = [
+                tuple(int(v) for v in span) for span in segment.sentence_spans[sentence_first:sentence_last]
+            ]
+            relative = _spans_in_passage(passage, chunk, spans)  # type: ignore[arg-type]
+            for sentence_row, (start, end) in zip(
+                range(sentence_first, sentence_last), relative, strict=True
+            ):
+                key = span_key(passage, start, end) if contextual else text_key(passage[start:end])
+                known[key] = np.asarray(segment.sentence_vectors[sentence_row], dtype=np.float32)
     return known
 
 

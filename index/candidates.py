@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from index.building import IndexData
+from index.analysis import terms
 from index.embedding import Vectors
-from index.vectors import search_vectors
+from index.reader import IndexReader
+from index.segments import Segment
 
 
 @dataclass(frozen=True)
@@ -51,38 +52,44 @@ class Candidates:
 NO_CANDIDATES = Candidates([], [])
 
 
-def dense_candidates(data: IndexData, vector: Vectors, limit: int) -> Candidates:
-    rows, scores = search_vectors(data.vector_index, vector.reshape(1, -1), limit)
-    found = rows[0] >= 0
-    return Candidates(rows[0][found].tolist(), scores[0][found].tolist())
+def dense_candidates(reader: IndexReader, vector: Vectors, limit: int) -> Candidates:
+    return Candidates(*reader.dense_search(vector.reshape(-1), limit))
 
 
-def lexical_candidates(data: IndexData, query: str, limit: int) -> Candidates:
-    rows, scores = data.lexical.search(query, limit)
-    return Candidates(rows.tolist(), scores.tolist())
+def lexical_candidates(reader: IndexReader, query: str, limit: int) -> Candidates:
+    return Candidates(*reader.lexical_search(terms(query), limit))
 
 
 def dense_scores(
-    data: IndexData, rows: list[int], vector: Vectors, sentence_weight: float
+    reader: IndexReader, rows: list[int], vector: Vectors, sentence_weight: float
 ) -> npt.NDArray[np.float64]:
     """The dense signal of each of `rows` (formula in the module docstring), in float64 so that
     equal inputs give equal scores and rankings whatever the batch."""
-    if not rows:
-        return np.zeros(0, dtype=np.float64)
+    scores = np.zeros(len(rows), dtype=np.float64)
     vector = vector.reshape(-1)
-    cosines = (data.chunk_vectors[rows] @ vector).astype(np.float64)
-    if sentence_weight <= 0 or len(data.sentence_vectors) == 0:
+    for index, positions, local in reader.by_segment(rows):
+        scores[positions] = _segment_dense_scores(reader.segments[index], local, vector, sentence_weight)
+    return scores
+
+
+def _segment_dense_scores(
+    segment: Segment, rows: npt.NDArray[np.int64], vector: Vectors, sentence_weight: float
+) -> npt.NDArray[np.float64]:
+    cosines = np.asarray(segment.chunk_vectors(rows) @ vector, dtype=np.float64)
+    if sentence_weight <= 0 or len(segment.sentence_spans) == 0:
         return cosines
-    starts, ends = data.sentence_ptr[rows], data.sentence_ptr[np.asarray(rows) + 1]
+    starts, ends = np.asarray(segment.sentence_ptr[rows]), np.asarray(segment.sentence_ptr[rows + 1])
     counts = ends - starts
     offsets = np.cumsum(counts) - counts  # where each row's sentences begin in `sentence_rows`
     # All rows' sentence ranges at once (a Python loop over ~200 rows cost ~1 ms per query).
     sentence_rows = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
     best = cosines.copy()
     if len(sentence_rows):
-        sentence_cosines = (data.sentence_vectors[sentence_rows] @ vector).astype(np.float64)
-        sentence_cosines = np.where(data.sentence_is_question[sentence_rows], -np.inf, sentence_cosines)
+        sentence_cosines = np.asarray(segment.sentence_vectors[sentence_rows] @ vector, dtype=np.float64)
+        questions = np.asarray(segment.sentence_questions[sentence_rows], dtype=bool)
+        sentence_cosines = np.where(questions, -np.inf, sentence_cosines)
         has_sentences = counts > 0
         best[has_sentences] = np.maximum.reduceat(sentence_cosines, offsets[has_sentences])
         best = np.where(np.isneginf(best), cosines, best)
-    return (1.0 - sentence_weight) * cosines + sentence_weight * best
+    blended: npt.NDArray[np.float64] = (1.0 - sentence_weight) * cosines + sentence_weight * best
+    return blended

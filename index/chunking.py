@@ -19,15 +19,9 @@ from typing import Any
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from corpus import Document
+from index.settings import ChunkerSettings
 
 SENTENCE_AWARE_SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ": ", ", ", " ", ""]
-
-
-@dataclass(frozen=True)
-class ChunkerSettings:
-    chunk_size: int = 200
-    chunk_overlap: int = 40
-    length_unit: str = "word-pieces"
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ def rank_documents(
 ) -> list[RankedDocument]:
     """Documents best first, fused from `limit` dense and `limit` BM25 passages; with `feedback`,
     ranked again after one round of Rocchio feedback."""
-    dense = dense_candidates(retriever.data, vector, limit)
-    lexical = lexical_candidates(retriever.data, query, limit)
+    dense = dense_candidates(retriever.reader, vector, limit)
+    lexical = lexical_candidates(retriever.reader, query, limit)
     return _ranked(retriever, vector, dense, lexical, limit, feedback)
 
 
@@ -68,17 +68,17 @@ def search_documents(
     """The `k` best documents, each cited by its best passage and that passage's answer sentence."""
     limit = max(retriever.options.document_candidates, k)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
-    dense = dense_candidates(retriever.data, vector, limit)
-    lexical = lexical_candidates(retriever.data, query, limit)
+    dense = dense_candidates(retriever.reader, vector, limit)
+    lexical = lexical_candidates(retriever.reader, query, limit)
     ranked = _ranked(retriever, vector, dense, lexical, limit, feedback)[:k]
-    chunks = retriever.data.chunks
+    reader = retriever.reader
     best_passage: dict[str, int] = {}
     for row, _ in retriever.ordered(Mode.HYBRID, vector, dense, lexical):
-        best_passage.setdefault(chunks[row].document_id, row)
+        best_passage.setdefault(reader.document_id_of(row), row)
     rows = [best_passage.get(entry.document_id, entry.passage_row) for entry in ranked]
     answers = retriever.answer_spans(query, vector, rows)
     hits = [
-        DocumentHit(rank, entry.score, retriever.data.documents[entry.document_id], chunks[row], answer)
+        DocumentHit(rank, entry.score, retriever.document(entry.document_id), reader.chunk(row), answer)
         for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)
     ]
     return DocumentSearchOutcome(query, retriever.version, feedback, hits)
@@ -95,9 +95,11 @@ def _ranked(
     ranked = _fused(retriever, vector, dense.rows, lexical.score)
     if feedback and ranked:
         moved = rocchio(
-            vector, retriever.data.chunk_vectors[[ranked[0].passage_row]], retriever.options.feedback_weight
+            vector, retriever.reader.chunk_vectors([ranked[0].passage_row]), retriever.options.feedback_weight
         )
-        ranked = _fused(retriever, moved, dense_candidates(retriever.data, moved, limit).rows, lexical.score)
+        ranked = _fused(
+            retriever, moved, dense_candidates(retriever.reader, moved, limit).rows, lexical.score
+        )
     return ranked
 
 
@@ -105,14 +107,12 @@ def _fused(
     retriever: Retriever, vector: Vectors, dense_rows: list[int], lexical: dict[int, float]
 ) -> list[RankedDocument]:
     rows = list(dict.fromkeys(dense_rows + list(lexical)))
-    chunks = retriever.data.chunks
+    document_of = retriever.reader.document_id_of
     cosines = dict(zip(rows, retriever.passage_cosines(rows, vector), strict=True))
     closest: dict[str, int] = {}
     for row, cosine in cosines.items():
-        document_id = chunks[row].document_id
+        document_id = document_of(row)
         if document_id not in closest or cosine > cosines[closest[document_id]]:
             closest[document_id] = row
-    fused = document_convex_combination(
-        cosines, lexical, lambda row: chunks[row].document_id, retriever.options.dense_weight
-    )
+    fused = document_convex_combination(cosines, lexical, document_of, retriever.options.dense_weight)
     return [RankedDocument(document_id, score, closest[document_id]) for document_id, score in fused]

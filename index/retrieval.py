@@ -24,7 +24,6 @@ from corpus import Document
 from index.analysis import matched_terms
 from index.answerability import DEPTH, Answerability
 from index.answers import AnswerFinder, AnswerSpan, Question
-from index.building import IndexData
 from index.candidates import NO_CANDIDATES, Candidates, dense_candidates, dense_scores, lexical_candidates
 from index.chunking import Chunk
 from index.duplicates import distinct
@@ -32,6 +31,7 @@ from index.embedding import Embedder, Vectors
 from index.fusion import Fusion, fusion_for
 from index.modes import FusionMethod, Mode
 from index.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.reader import IndexReader
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Explanation:
 
 @dataclass(frozen=True)
 class Hit:
+    row: int  # the passage's row in the reader that answered
     rank: int
     score: float
     chunk: Chunk
@@ -75,14 +76,14 @@ class Ranking:
 
 
 class Retriever:
-    def __init__(self, data: IndexData, version: str, embedder: Embedder, options: RetrievalOptions) -> None:
-        self.data = data
-        self.version = version
+    def __init__(self, reader: IndexReader, embedder: Embedder, options: RetrievalOptions) -> None:
+        self.reader = reader
+        self.version = reader.version
         self.embedder = embedder
         self.options = options
         self.fusion: Fusion = fusion_for(options)
-        self.answers = AnswerFinder(data, options.answer_term_weight, options.answer_type_weight)
-        self.answerability = Answerability(data, options.answerable_threshold)
+        self.answers = AnswerFinder(reader, options.answer_term_weight, options.answer_type_weight)
+        self.answerability = Answerability(reader, options.answerable_threshold)
 
     def encode(self, query: str) -> Vectors:
         """The query's unit vector (1-D)."""
@@ -96,7 +97,7 @@ class Retriever:
         question = self.answers.question(query, vector)
         kept = distinct(
             ranking.ordered,
-            self.data.chunks.__getitem__,
+            self.reader.chunk,
             self.options.duplicate_overlap,
             self.options.duplicate_jaccard,
         )
@@ -123,8 +124,8 @@ class Retriever:
         return self.ranking(query, vector, mode, limit or self.options.candidates).ordered
 
     def ranking(self, query: str, vector: Vectors, mode: Mode, limit: int) -> Ranking:
-        dense = dense_candidates(self.data, vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
-        lexical = lexical_candidates(self.data, query, limit) if mode != Mode.DENSE else NO_CANDIDATES
+        dense = dense_candidates(self.reader, vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
+        lexical = lexical_candidates(self.reader, query, limit) if mode != Mode.DENSE else NO_CANDIDATES
         return Ranking(dense, lexical, self.ordered(mode, vector, dense, lexical))
 
     def ordered(
@@ -136,7 +137,7 @@ class Retriever:
         if mode == Mode.BM25:
             return lexical.ranked()
         weight = self.options.sentence_weight
-        return self.fusion.fuse(dense, lexical, lambda rows: dense_scores(self.data, rows, vector, weight))
+        return self.fusion.fuse(dense, lexical, lambda rows: dense_scores(self.reader, rows, vector, weight))
 
     def answer_spans(self, query: str, vector: Vectors, rows: list[int]) -> list[AnswerSpan]:
         """The answer sentence of each passage in `rows`, as `search` picks it."""
@@ -148,20 +149,27 @@ class Retriever:
         if not rows:
             return []
         cosines: list[float] = (
-            (self.data.chunk_vectors[rows] @ vector.reshape(-1)).astype(np.float64).tolist()
+            (self.reader.chunk_vectors(rows) @ vector.reshape(-1)).astype(np.float64).tolist()
         )
         return cosines
+
+    def document(self, document_id: str) -> Document:
+        document = self.reader.document(document_id)
+        if document is None:  # pragma: no cover - a live chunk's document is always live
+            raise LookupError(f"no live document {document_id!r} in {self.version}")
+        return document
 
     def _hit(
         self, rank: int, row: int, score: float, question: Question, mode: Mode, ranking: Ranking
     ) -> Hit:
-        chunk = self.data.chunks[row]
+        chunk = self.reader.chunk(row)
         hybrid = mode == Mode.HYBRID
         return Hit(
+            row=row,
             rank=rank,
             score=float(score),
             chunk=chunk,
-            document=self.data.documents[chunk.document_id],
+            document=self.document(chunk.document_id),
             answer=self.answers.span(row, question),
             explain=Explanation(
                 dense_rank=ranking.dense.rank.get(row),

@@ -1,67 +1,141 @@
-"""The index on disk: self-describing generations, switched in atomically.
+"""The index directory: immutable segments, commit points that list them, and the CURRENT pointer.
 
 Layout of an index directory::
 
-    CURRENT                    name of the live generation (replaced by rename)
-    generations/<version>/     manifest.json, documents.jsonl, chunks.jsonl,
-                               chunk_vectors.npy, sentences.npz, faiss.index, bm25/
-    .write.lock                serialises writers across processes
+    CURRENT                          names the live commit point (replaced by rename)
+    commits/<generation>.json        a commit point: its segments, each with its deletes file
+    segments/<name>/                 immutable segments (`index.segments`)
+    deletes/<segment>.<generation>.npy   rows of a segment's deleted documents, as of a commit
+    sources/<generation>.json        what the last `rag build` read from files (id -> content hash)
+    snapshots/<name>/                a kept commit point, with hard links to every file it needs
+    .write.lock                      serialises writers across processes
 
-A generation is written into a temporary directory, every file is fsynced, the directory is
-renamed into place and only then is CURRENT replaced (write, fsync, rename, fsync the parent).
-A crash at any point leaves CURRENT naming a complete generation. Loading verifies every file
-against the SHA-256 recorded in the manifest and the model against the configured one.
+Everything but CURRENT is written once under a fresh name: to a temporary name, fsynced, then
+renamed into place. A commit writes its new files, then its commit point, then replaces CURRENT
+(write, fsync, rename, fsync the directory: `_switch_current`, the one atomic step). A crash at
+any point leaves CURRENT naming a complete commit point whose files all exist. Loading checks
+every file against the SHA-256 recorded for it. An index that exists but cannot be loaded raises
+`DamagedIndexError`, never "no index": writers stop on it rather than start empty over it.
 
-Clean-up after a commit keeps the new generation and the one it replaced (a reader that has just
-read the old CURRENT can still load it) and deletes everything else, including staging
-directories left by a crashed writer. A reader that still loses the race (two more commits while
-it reads) sees CURRENT move and simply loads again. Out of scope: choosing what to write (see
-`index.updates`) and serialising writers, which callers do with `write_lock()`.
+Clean-up after a commit keeps the new commit point and the one before it (a reader in another
+process that has just read CURRENT can still open it) and every file they name, and deletes the
+rest, staging directories of crashed writers included. Snapshots hold hard links, so clean-up
+never touches what they keep. Out of scope: deciding what to write (`index.writer`), reading
+across segments (`index.reader`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
+import numpy.typing as npt
 from filelock import FileLock
 
-from corpus import Document
-from index.building import IndexData, IndexSettings, corpus_fingerprint, question_sentences
-from index.chunking import Chunk
 from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.lexical import LexicalIndex
-from index.vectors import vector_index_kind
+from index.segments import Segment, fsync_directory, read_json, sha256_of, staging_owner
+from index.settings import IndexSettings
 
-INDEX_FORMAT = 1
-LOAD_ATTEMPTS = 5
+INDEX_FORMAT = 2
+KEPT_COMMITS = 2  # the live commit point and the one before it
+SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 @dataclass(frozen=True)
-class LoadedIndex:
-    data: IndexData
-    manifest: dict[str, Any]
+class SegmentEntry:
+    """A segment as one commit point lists it: its deleted documents as of that commit."""
+
+    name: str
+    documents: int
+    chunks: int
+    deletes: str | None = None  # file under deletes/, None when nothing is deleted
+    deleted: int = 0
+    deletes_sha256: str | None = None
+
+    @property
+    def live_documents(self) -> int:
+        return self.documents - self.deleted
+
+
+@dataclass(frozen=True)
+class CommitPoint:
+    generation: int
+    created_at: str
+    model_name: str
+    dimension: int
+    settings: IndexSettings
+    segments: tuple[SegmentEntry, ...]
+    sources: str | None = None  # file under sources/
+    sources_sha256: str | None = None
 
     @property
     def version(self) -> str:
-        return str(self.manifest["index_version"])
+        """`index_version`: ordered by generation, so it never goes backwards (and sorts after
+        the timestamps of the single-generation format)."""
+        return f"g{self.generation:010d}-{self.created_at[:19].replace('-', '').replace(':', '')}Z"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.generation:010d}.json"
+
+    @property
+    def documents(self) -> int:
+        return sum(entry.live_documents for entry in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": INDEX_FORMAT,
+            "generation": self.generation,
+            "index_version": self.version,
+            "created_at": self.created_at,
+            "model": {"name": self.model_name, "dimension": self.dimension},
+            "settings": self.settings.to_dict(),
+            "segments": [vars(entry) for entry in self.segments],
+            "sources": self.sources,
+            "sources_sha256": self.sources_sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CommitPoint:
+        return cls(
+            generation=int(data["generation"]),
+            created_at=str(data["created_at"]),
+            model_name=str(data["model"]["name"]),
+            dimension=int(data["model"]["dimension"]),
+            settings=IndexSettings.from_dict(data["settings"]),
+            segments=tuple(SegmentEntry(**entry) for entry in data["segments"]),
+            sources=data.get("sources"),
+            sources_sha256=data.get("sources_sha256"),
+        )
+
+    def successor(self, segments: tuple[SegmentEntry, ...], **changes: Any) -> CommitPoint:
+        """The next commit point: one generation on, `segments` live, anything else in `changes`."""
+        return replace(self, generation=self.generation + 1, created_at=_now(), segments=segments, **changes)
+
+
+def first_commit(model_name: str, dimension: int, settings: IndexSettings) -> CommitPoint:
+    """The commit point before the first commit of a new index (generation 0, never written)."""
+    return CommitPoint(0, _now(), model_name, dimension, settings, ())
 
 
 class IndexStore:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
-        self.generations = self.root / "generations"
+        self.segments_dir = self.root / "segments"
+        self.deletes_dir = self.root / "deletes"
+        self.commits_dir = self.root / "commits"
+        self.sources_dir = self.root / "sources"
+        self.snapshots_dir = self.root / "snapshots"
+        self._open_segments: dict[str, Segment] = {}
 
     @contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -69,248 +143,235 @@ class IndexStore:
         with FileLock(str(self.root / ".write.lock")):
             yield
 
-    def current_version(self) -> str | None:
-        """The live generation's name; None only when there is truly no index here.
+    # --- reading ---------------------------------------------------------------------------
 
-        CURRENT is replaced by rename, so it is never seen empty or half-written; a CURRENT that is
-        empty, or missing while complete generations exist, means the directory was damaged (or
-        edited by hand), and starting a new index over it would discard what it holds."""
+    def current_name(self) -> str | None:
+        """The live commit point's file name; None only when there is truly no index here."""
         try:
             name = (self.root / "CURRENT").read_text("utf-8").strip()
         except FileNotFoundError:
-            if self.generation_names():
-                raise DamagedIndexError(
-                    self.root, f"{self.root / 'CURRENT'} is missing but {self.generations} holds generations"
-                ) from None
+            if (self.commits_dir.is_dir() and any(self.commits_dir.glob("*.json"))) or self._legacy():
+                raise DamagedIndexError(self.root, f"{self.root / 'CURRENT'} is missing") from None
             return None
         except (OSError, UnicodeDecodeError) as error:
             raise DamagedIndexError(self.root, f"cannot read {self.root / 'CURRENT'}: {error}") from error
         if not name:
             raise DamagedIndexError(self.root, f"{self.root / 'CURRENT'} is empty")
+        if self._legacy() and not name.endswith(".json"):
+            raise IndexMismatchError(
+                f"the index in {self.root} is in an earlier format (one directory per generation): run "
+                "`rag build` to convert it (its documents are kept and nothing is embedded again)"
+            )
         return name
 
-    def read_manifest(self, version: str | None = None) -> dict[str, Any]:
-        version = version or self.current_version()
-        if version is None:
+    def current(self) -> CommitPoint | None:
+        """The live commit point, or None when there is no index."""
+        name = self.current_name()
+        return None if name is None else self.read_commit(name)
+
+    def read_commit(self, name: str, directory: Path | None = None) -> CommitPoint:
+        path = (directory or self.commits_dir) / name
+        data = read_json(path, f"commit point {name}")
+        if data.get("format") != INDEX_FORMAT:
+            raise IndexMismatchError(
+                f"commit point {path} has format {data.get('format')}, not {INDEX_FORMAT}"
+            )
+        return CommitPoint.from_dict(data)
+
+    def segment(self, name: str) -> Segment:
+        """The named segment, opened (and its checksums verified) once per store."""
+        segment = self._open_segments.get(name)
+        if segment is None:
+            segment = self._open_segments[name] = Segment.open(self.segments_dir / name)
+        return segment
+
+    def forget_segments_except(self, names: set[str]) -> None:
+        """Drop this store's handles on segments no longer live (readers keep their own)."""
+        for name in list(self._open_segments):
+            if name not in names:
+                del self._open_segments[name]
+
+    def deleted_rows(self, entry: SegmentEntry) -> npt.NDArray[np.int64]:
+        if entry.deletes is None:
+            return np.zeros(0, dtype=np.int64)
+        path = self.deletes_dir / entry.deletes
+        _verify(path, entry.deletes_sha256)
+        try:
+            return np.asarray(np.load(path), dtype=np.int64)
+        except (OSError, ValueError) as error:
+            raise IndexCorruptError(f"cannot read {path}: {error}") from error
+
+    def sources(self, commit: CommitPoint) -> dict[str, str]:
+        """What the last `rag build` read from files: document id -> content hash."""
+        if commit.sources is None:
+            return {}
+        path = self.sources_dir / commit.sources
+        _verify(path, commit.sources_sha256)
+        try:
+            sources: dict[str, str] = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            raise IndexCorruptError(f"cannot read {path}: {error}") from error
+        return sources
+
+    # --- writing (call under write_lock) --------------------------------------------------
+
+    def write_deletes(self, segment: str, generation: int, rows: npt.NDArray[np.int64]) -> tuple[str, str]:
+        """A deletes file for `segment` as of `generation`; returns its name and checksum."""
+        name = f"{segment}.{generation:010d}.npy"
+        self.deletes_dir.mkdir(parents=True, exist_ok=True)
+        path = self.deletes_dir / name
+        _write_atomically(path, lambda handle: np.save(handle, np.sort(np.asarray(rows, dtype=np.int64))))
+        return name, sha256_of(path)
+
+    def write_sources(self, generation: int, sources: dict[str, str]) -> tuple[str, str]:
+        name = f"{generation:010d}.json"
+        self.sources_dir.mkdir(parents=True, exist_ok=True)
+        path = self.sources_dir / name
+        payload = json.dumps(sources, sort_keys=True).encode("utf-8")
+        _write_atomically(path, lambda handle: handle.write(payload))
+        return name, sha256_of(path)
+
+    def publish(self, commit: CommitPoint) -> None:
+        """Write `commit` and make it the live one, then clean up. Every file it names must be
+        written already; when this returns, the commit is durable."""
+        self.commits_dir.mkdir(parents=True, exist_ok=True)
+        payload = json.dumps(commit.to_dict(), indent=1).encode("utf-8")
+        _write_atomically(self.commits_dir / commit.file_name, lambda handle: handle.write(payload))
+        self._switch_current(commit.file_name)
+        self.clean_up()
+
+    def _switch_current(self, name: str) -> None:
+        """Make the complete commit point `name` the live one: the commit's one atomic step."""
+        _write_atomically(self.root / "CURRENT", lambda handle: handle.write(name.encode("utf-8")))
+
+    def clean_up(self) -> None:
+        """Delete what no kept commit point names (see the module docstring)."""
+        names = sorted(p.name for p in self.commits_dir.glob("*.json")) if self.commits_dir.is_dir() else []
+        current = self.current_name()
+        kept_names = set(names[-KEPT_COMMITS:]) | ({current} if current else set())
+        kept = [self.read_commit(name) for name in sorted(kept_names)]
+        used_segments = {entry.name for commit in kept for entry in commit.segments}
+        used_deletes = {entry.deletes for commit in kept for entry in commit.segments if entry.deletes}
+        used_sources = {commit.sources for commit in kept if commit.sources}
+        for directory, used in (
+            (self.segments_dir, used_segments),
+            (self.deletes_dir, used_deletes),
+            (self.sources_dir, used_sources),
+            (self.commits_dir, kept_names),
+        ):
+            if not directory.is_dir():
+                continue
+            for path in directory.iterdir():
+                if path.name in used or _staged_by_a_live_process(path):
+                    continue
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        if self._legacy() and current and current.endswith(".json"):
+            shutil.rmtree(self.root / "generations", ignore_errors=True)
+
+    # --- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self, name: str) -> CommitPoint:
+        """Keep the live commit point as `name`: hard links to its files, so nearly free."""
+        _check_snapshot_name(name)
+        target = self.snapshots_dir / name
+        if target.exists():
+            raise FileExistsError(f"snapshot {name!r} already exists")
+        commit = self.current()
+        if commit is None:
             raise IndexNotFoundError(f"no index in {self.root}: run `rag build` first")
-        path = self.generations / version / "manifest.json"
-        try:
-            manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError as error:
-            raise IndexCorruptError(f"{path} is missing") from error
-        except json.JSONDecodeError as error:
-            raise IndexCorruptError(f"{path} is damaged ({error.msg})") from error
-        return manifest
+        staging = self.snapshots_dir / f".tmp-{name}"
+        shutil.rmtree(staging, ignore_errors=True)
+        for source in self._files_of(commit):
+            link = staging / source.relative_to(self.root)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, link)
+        (staging / "commit.json").write_text(json.dumps(commit.to_dict(), indent=1), "utf-8")
+        for directory in sorted({p.parent for p in staging.rglob("*")} | {staging}):
+            fsync_directory(directory)
+        os.replace(staging, target)
+        fsync_directory(self.snapshots_dir)
+        return commit
 
-    def load(self, model_name: str | None = None, dimension: int | None = None) -> LoadedIndex:
-        """The live generation, checked against the configured model and its checksums.
-
-        If a writer in another process switched CURRENT and cleaned up the generation being read
-        meanwhile, the read fails; it is retried on the new CURRENT, so only real damage raises.
-        """
-        try:
-            for _ in range(LOAD_ATTEMPTS - 1):
-                version = self.current_version()
-                try:
-                    return self._load_version(version, model_name, dimension)
-                except IndexCorruptError:
-                    if self.current_version() == version:
-                        raise
-            return self._load_version(self.current_version(), model_name, dimension)
-        except DamagedIndexError:
-            raise
-        except IndexCorruptError as error:
-            raise DamagedIndexError(self.root, error) from error
-
-    def _load_version(
-        self, version: str | None, model_name: str | None, dimension: int | None
-    ) -> LoadedIndex:
-        manifest = self.read_manifest(version)
-        directory = self.generations / str(manifest["index_version"])
-        if manifest.get("format") != INDEX_FORMAT:
-            raise IndexMismatchError(
-                f"index format {manifest.get('format')} in {directory}, expected {INDEX_FORMAT}: "
-                "rebuild with `rag build`"
-            )
-        model = manifest["model"]
-        if (model_name and model["name"] != model_name) or (dimension and model["dimension"] != dimension):
-            raise IndexMismatchError(
-                f"index in {self.root} was built with model {model['name']!r} "
-                f"({model['dimension']} dims) but {model_name!r} ({dimension} dims) is configured: "
-                "rebuild with `rag build` or configure the index's model"
-            )
-        for name, expected in manifest["files"].items():
-            _verify_checksum(directory / name, expected)
-        return LoadedIndex(_read_data(directory, manifest), manifest)
-
-    def commit(
-        self,
-        data: IndexData,
-        built_from: str | None,
-    ) -> LoadedIndex:
-        """Write `data` as a new generation and make it live. Call under `write_lock`.
-
-        Everything is on disk (fsynced) when this returns, so the caller may acknowledge the
-        change.
-        """
-        replaced = self.current_version()
-        self.generations.mkdir(parents=True, exist_ok=True)
-        created = datetime.now(UTC)
-        fingerprint = corpus_fingerprint(list(data.documents.values()))
-        version = f"{created:%Y%m%dT%H%M%S%fZ}-{fingerprint[:8]}"
-        staging = self.generations / f".tmp-{uuid.uuid4().hex}"
-        staging.mkdir()
-        files = _write_data(staging, data)
-        _verify_read_back(staging, data)
-        manifest = {
-            "format": INDEX_FORMAT,
-            "index_version": version,
-            "created_at": created.isoformat(),
-            "model": {"name": data.model_name, "dimension": data.dimension},
-            "settings": data.settings.to_dict(),
-            "corpus_fingerprint": fingerprint,
-            "built_from": built_from,
-            "documents": len(data.documents),
-            "chunks": len(data.chunks),
-            "sentences": len(data.sentence_spans),
-            "vector_index": vector_index_kind(data.vector_index),
-            "files": files,
-        }
-        _write_file(staging / "manifest.json", json.dumps(manifest, indent=2).encode())
-        _fsync_directory(staging)
-        os.replace(staging, self.generations / version)
-        _fsync_directory(self.generations)
-        self._switch_current(version)
-        self._remove_old_generations(keep={version, replaced})
-        return LoadedIndex(data, manifest)
-
-    def _switch_current(self, version: str) -> None:
-        """Make the complete generation `version` the live one: the commit's one atomic step."""
-        _write_file(self.root / "CURRENT.tmp", version.encode())
-        os.replace(self.root / "CURRENT.tmp", self.root / "CURRENT")
-        _fsync_directory(self.root)
-
-    def generation_names(self) -> list[str]:
-        """Complete generations on disk (staging directories excluded)."""
-        if not self.generations.is_dir():
+    def snapshot_names(self) -> list[str]:
+        if not self.snapshots_dir.is_dir():
             return []
-        return sorted(p.name for p in self.generations.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-    def _remove_old_generations(self, keep: set[str | None]) -> None:
-        # Re-read CURRENT: whatever it names is never deleted, even if the caller's idea is stale.
-        keep = {*keep, self.current_version()}
-        for path in self.generations.iterdir():
-            if path.name not in keep:
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _write_data(directory: Path, data: IndexData) -> dict[str, str]:
-    documents = "".join(json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents.values())
-    chunks = "".join(json.dumps(c.to_dict(), ensure_ascii=False) + "\n" for c in data.chunks)
-    _write_file(directory / "documents.jsonl", documents.encode())
-    _write_file(directory / "chunks.jsonl", chunks.encode())
-    with open(directory / "chunk_vectors.npy", "wb") as handle:
-        np.save(handle, data.chunk_vectors)
-        _flush(handle)
-    with open(directory / "sentences.npz", "wb") as handle:
-        np.savez(
-            handle,
-            ptr=data.sentence_ptr,
-            spans=data.sentence_spans,
-            vectors=data.sentence_vectors,
-            questions=data.sentence_is_question,
+        return sorted(
+            p.name for p in self.snapshots_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
         )
-        _flush(handle)
-    faiss.write_index(data.vector_index, str(directory / "faiss.index"))
-    data.lexical.save(directory / "bm25")
-    checksums: dict[str, str] = {}
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        _fsync_file(path)
-        checksums[str(path.relative_to(directory))] = _sha256(path)
-    _fsync_directory(directory / "bm25")
-    return checksums
+
+    def snapshot_commit(self, name: str) -> CommitPoint:
+        _check_snapshot_name(name)
+        if not (self.snapshots_dir / name / "commit.json").is_file():
+            raise FileNotFoundError(f"no snapshot named {name!r}")
+        return self.read_commit("commit.json", self.snapshots_dir / name)
+
+    def restore(self, name: str) -> CommitPoint:
+        """Make snapshot `name` live again as a new commit (a later generation, so versions still
+        go forwards). Call under write_lock."""
+        kept = self.snapshot_commit(name)
+        live = self.current()
+        for source in (self.snapshots_dir / name).rglob("*"):
+            relative = source.relative_to(self.snapshots_dir / name)
+            if source.is_file() and relative.parts[0] != "commit.json":
+                destination = self.root / relative
+                if not destination.exists():
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(source, destination)
+        for directory in (self.segments_dir, self.deletes_dir, self.sources_dir):
+            if directory.is_dir():
+                fsync_directory(directory)
+        generation = max(kept.generation, live.generation if live else 0)
+        restored = replace(kept, generation=generation).successor(kept.segments)
+        self.publish(restored)
+        return restored
+
+    def _files_of(self, commit: CommitPoint) -> list[Path]:
+        files = [p for entry in commit.segments for p in (self.segments_dir / entry.name).iterdir()]
+        files += [self.deletes_dir / entry.deletes for entry in commit.segments if entry.deletes]
+        if commit.sources:
+            files.append(self.sources_dir / commit.sources)
+        return files
+
+    def _legacy(self) -> bool:
+        return (self.root / "generations").is_dir()
 
 
-def _read_data(directory: Path, manifest: dict[str, Any]) -> IndexData:
+def _staged_by_a_live_process(path: Path) -> bool:
+    owner = staging_owner(path)
+    if not owner:
+        return False
     try:
-        documents = [Document.from_dict(json.loads(line)) for line in _lines(directory / "documents.jsonl")]
-        chunks = [Chunk(**json.loads(line)) for line in _lines(directory / "chunks.jsonl")]
-        chunk_vectors = np.load(directory / "chunk_vectors.npy")
-        with np.load(directory / "sentences.npz") as sentences:
-            ptr, spans, sentence_vectors = sentences["ptr"], sentences["spans"], sentences["vectors"]
-            questions = sentences["questions"] if "questions" in sentences.files else None
-        vector_index = faiss.read_index(str(directory / "faiss.index"))
-        lexical = LexicalIndex.load(directory / "bm25")
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise IndexCorruptError(f"cannot read index {directory}: {error}") from error
-    by_id = {d.id: d for d in documents}
-    if questions is None:  # a generation written before the mask was stored
-        questions = question_sentences(by_id, chunks, ptr, spans)
-    return IndexData(
-        documents=by_id,
-        chunks=chunks,
-        chunk_vectors=chunk_vectors,
-        sentence_ptr=ptr,
-        sentence_spans=spans,
-        sentence_vectors=sentence_vectors,
-        sentence_is_question=questions,
-        lexical=lexical,
-        vector_index=vector_index,
-        settings=IndexSettings.from_dict(manifest["settings"]),
-        model_name=manifest["model"]["name"],
-        dimension=int(manifest["model"]["dimension"]),
-    )
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def _lines(path: Path) -> list[str]:
-    # Split on "\n" only: JSON escapes it inside strings, but not U+0085, U+2028 or U+2029, which
-    # `str.splitlines` would also treat as line breaks, cutting a document's line in two.
-    return [line for line in path.read_text("utf-8").split("\n") if line]
+def _check_snapshot_name(name: str) -> None:
+    if not SNAPSHOT_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid snapshot name {name!r}: use 1-64 letters, digits, '_', '-', '.', starting with a letter or digit"
+        )
 
 
-def _verify_read_back(directory: Path, data: IndexData) -> None:
-    """Refuse to commit a generation whose documents or chunks do not read back exactly as they
-    were given, so a format defect fails the write instead of the next process's load."""
-    documents = [Document.from_dict(json.loads(line)) for line in _lines(directory / "documents.jsonl")]
-    chunks = [Chunk(**json.loads(line)) for line in _lines(directory / "chunks.jsonl")]
-    if documents != list(data.documents.values()) or chunks != data.chunks:
-        raise IndexCorruptError(f"the new generation in {directory} does not read back as written")
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
 
 
-def _verify_checksum(path: Path, expected: str) -> None:
+def _verify(path: Path, expected: str | None) -> None:
     if not path.is_file():
         raise IndexCorruptError(f"index file {path} is missing")
-    if _sha256(path) != expected:
+    if expected is not None and sha256_of(path) != expected:
         raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch)")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_file(path: Path, payload: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(payload)
-        _flush(handle)
-
-
-def _flush(handle: Any) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
+def _write_atomically(path: Path, write: Any) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        write(handle)
+        handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)

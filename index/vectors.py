@@ -19,37 +19,13 @@ keep scores exact for the candidates found.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
 from index.embedding import Vectors
-
-ApproximateKind = Literal["ivf", "hnsw"]
-
-
-@dataclass(frozen=True)
-class VectorIndexSettings:
-    approximate_threshold: int = 100_000
-    approximate_kind: ApproximateKind = "ivf"
-    # IVF: a query scans the `ivf_nprobe` nearest of `ivf_lists` cells; 0 = sized from the data
-    # (`ivf_lists_for`, `ivf_probes_for`).
-    ivf_lists: int = 0
-    ivf_nprobe: int = 0
-    ivf_training_points_per_list: int = 40
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
-
-    @classmethod
-    def from_dict(cls, values: dict[str, object]) -> VectorIndexSettings:
-        """Settings recorded in a manifest; keys this version does not know are ignored, so an
-        index written by an older or newer version still loads."""
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in values.items() if key in known})  # type: ignore[arg-type]
+from index.settings import VectorIndexSettings
 
 
 def ivf_lists_for(count: int) -> int:

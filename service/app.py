@@ -15,7 +15,7 @@ from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
-from service.routes import documents, health, llm, search, web
+from service.routes import admin, documents, health, llm, search, web
 from service.schemas import ErrorResponse
 
 API_DESCRIPTION = (
@@ -34,8 +34,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if engine is None:
             app.state.engine = Engine.from_settings(settings)
         _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
-        async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
-            yield
+        app.state.engine.start_merging()
+        try:
+            async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
+                yield
+        finally:
+            app.state.engine.stop_merging()
 
     app = FastAPI(
         title="RAG retrieval service",
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.include_router(health.router)
     app.include_router(search.router, dependencies=READ_DEPENDENCIES)  # keys: service/auth.py
     app.include_router(documents.router)
+    app.include_router(admin.router)
     app.include_router(llm.router, dependencies=READ_DEPENDENCIES)
     app.router.routes.append(streamable_http_route(mcp, settings))  # MCP streamable HTTP at /mcp
     web.install(app)

@@ -20,7 +20,8 @@ from index.errors import IndexError_
 from index.modes import Mode
 from index.options import DEFAULT_K, DEFAULT_MODE
 from index.retrieval import SearchOutcome
-from index.updates import UpdateResult
+from index.store import CommitPoint
+from index.writer import WriteResult
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
@@ -61,32 +62,44 @@ def _engine(settings: Settings) -> Engine:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
+@click.option(
+    "--exact", is_flag=True, help="Make the index hold exactly these documents (remove all others)."
+)
+@click.option("--force", is_flag=True, help="Re-embed and rebuild everything, even when nothing changed.")
 @friendly_errors
-def build(paths: tuple[Path, ...], force: bool) -> None:
+def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
     """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
 
     \b
-    PATHS are .txt, .md (YAML front matter), .html or BEIR-style .jsonl files, or directories of them.
-    The index holds exactly these documents afterwards. Unchanged corpus: nothing is done.
+    PATHS are .txt, .md (YAML front matter), .html or BEIR-style .jsonl files, or directories of
+    them. A build applies what changed in these files since the last build: new and changed
+    documents are indexed, documents whose file is gone are removed. Documents added over HTTP or
+    with `rag add` are kept (and counted); --exact removes them too. Nothing changed: nothing done.
     \b
     Examples:
       rag build
       rag build corpus/articles my-articles/ extra.jsonl
+      rag build --exact corpus/articles
     """
     settings = get_settings()
+    engine = _engine(settings)
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    result = _engine(settings).sync(documents, force=force, show_progress=True)
+    result = engine.sync(documents, exact=exact, force=force, show_progress=True)
+    reader = result.reader
+    others = f"; {len(result.kept)} kept as other writers left them" if result.kept else ""
     if not result.changed:
-        click.echo(f"index {result.index.version} is up to date ({len(documents)} documents); nothing to do")
+        click.echo(
+            f"index {reader.version} holds the files' {len(documents)} documents as built "
+            f"({reader.document_count} documents in all{others}); nothing to do"
+        )
         return
-    manifest = result.index.manifest
+    engine.merge()
     click.echo(
-        f"built index {result.index.version}: {manifest['documents']} documents, {manifest['chunks']} chunks "
-        f"(added {len(result.added)}, replaced {len(result.replaced)}, removed {len(result.removed)}) "
-        f"in {settings.index_dir}"
+        f"built index {engine.retriever.version}: {reader.document_count} documents, {reader.chunk_count} "
+        f"chunks (from files: added {len(result.added)}, replaced {len(result.replaced)}, removed "
+        f"{len(result.removed)}{others}) in {settings.index_dir}"
     )
 
 
@@ -184,8 +197,9 @@ def add(paths: tuple[Path, ...]) -> None:
     documents = load_corpus(paths)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    result = _engine(settings).upsert(documents)
-    _report_update(result, f"{len(documents)} document(s) read")
+    engine = _engine(settings)
+    _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
+    engine.merge()
 
 
 @cli.command()
@@ -198,18 +212,84 @@ def remove(document_ids: tuple[str, ...]) -> None:
     Example:
       rag remove nournews-larijani-visit
     """
-    result = _engine(get_settings()).remove(list(document_ids))
-    _report_update(result, f"{len(document_ids)} id(s) given")
+    engine = _engine(get_settings())
+    _report_update(engine.remove(list(document_ids)), f"{len(document_ids)} id(s) given")
+    engine.merge()
 
 
-def _report_update(result: UpdateResult, what: str) -> None:
+@cli.command()
+@friendly_errors
+def optimize() -> None:
+    """Merge every segment into one, dropping deleted documents (after bulk loads).
+
+    \b
+    Queries served meanwhile (by `rag serve` on the same index) are not held up.
+    Example:
+      rag optimize
+    """
+    engine = _engine(get_settings())
+    before = len(engine.retriever.reader.segments)
+    results = engine.merge(force=True)
+    reader = engine.retriever.reader
+    if not results:
+        click.echo(f"index {reader.version} is one segment without deleted documents already")
+        return
+    click.echo(f"index {reader.version}: {before} segment(s) merged into {len(reader.segments)}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--list", "list_them", is_flag=True, help="List the snapshots instead.")
+@friendly_errors
+def snapshot(name: str | None, list_them: bool) -> None:
+    """Keep the live index as snapshot NAME (hard links: nearly free), or --list them.
+
+    \b
+    Examples:
+      rag snapshot before-import
+      rag snapshot --list
+      rag restore before-import
+    """
+    engine = _engine(get_settings())
+    if list_them:
+        for kept_name, commit in engine.snapshots():
+            click.echo(f"{kept_name}\t{commit.version}\t{commit.documents} documents\t{commit.created_at}")
+        return
+    if not name:
+        raise click.UsageError("give a NAME, or --list")
+    commit = _snapshot_errors(lambda: engine.snapshot(name))
+    click.echo(f"snapshot {name!r} keeps index {commit.version} ({commit.documents} documents)")
+
+
+@cli.command()
+@click.argument("name")
+@friendly_errors
+def restore(name: str) -> None:
+    """Make snapshot NAME the live index again (as a new commit: versions never go backwards).
+
+    \b
+    Example:
+      rag restore before-import
+    """
+    commit = _snapshot_errors(lambda: _engine(get_settings()).restore(name))
+    click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
+
+
+def _snapshot_errors(action: Callable[[], CommitPoint]) -> CommitPoint:
+    try:
+        return action()
+    except (FileExistsError, FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _report_update(result: WriteResult, what: str) -> None:
+    reader = result.reader
     if not result.changed:
-        click.echo(f"index {result.index.version} unchanged ({what}, all already indexed as given)")
+        click.echo(f"index {reader.version} unchanged ({what}, all already indexed as given)")
         return
     click.echo(
-        f"index {result.index.version}: added {len(result.added)}, replaced {len(result.replaced)}, "
-        f"removed {len(result.removed)}; {len(result.index.data.documents)} documents "
-        f"({what})"
+        f"index {reader.version}: added {len(result.added)}, replaced {len(result.replaced)}, "
+        f"removed {len(result.removed)}; {reader.document_count} documents ({what})"
     )
 
 

@@ -20,11 +20,9 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.building import IndexSettings, SentenceVectors
-from index.chunking import ChunkerSettings
 from index.modes import FusionMethod
 from index.options import RetrievalOptions
-from index.vectors import VectorIndexSettings
+from index.settings import ChunkerSettings, IndexSettings, SentenceVectors, VectorIndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"

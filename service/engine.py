@@ -1,14 +1,16 @@
-"""The engine the routes and the CLI share: one embedder, the live index, and index updates.
+"""The engine the routes and the CLI share: one embedder, the live index, its writer and merges.
 
-The live `Retriever` is replaced as a whole after each committed change, so a query that
-started on one generation finishes on it (it holds a reference to that generation's data).
+The live `Retriever` (over one commit's `IndexReader`) is replaced as a whole after each commit,
+so a query that started on one commit finishes on it. Writes in this process are serialised by
+`_write` (and across processes by the store's file lock); a commit is durable before a write
+returns and installed before the lock is released. A commit made elsewhere (`rag add` beside a
+running server, this server's own background merges) is noticed on the next request: CURRENT no
+longer names the live commit, and the first request that finds no write in progress loads it
+(re-using every segment it already has open); the others keep answering from the old commit
+meanwhile. Installs never go backwards: a reader older than the live one is never installed.
 
-Writes in this process are serialised by `_write` (and across processes by the store's file
-lock); the new generation is durable on disk before a write returns and is installed before the
-lock is released, so installs never go backwards. A generation committed by another process
-(`rag add` beside a running server) is noticed on the next request: CURRENT no longer names the
-live version, and the first request that finds no write in progress reloads it; the others keep
-answering from the old generation meanwhile, never from a half-swapped one.
+Merges run on a background thread (`start_merging`), woken after each write: they read and build
+without any lock and take the store's lock only to commit, so queries never wait for them.
 """
 
 from __future__ import annotations
@@ -24,17 +26,12 @@ from corpus import Document
 from index.context import widen_outcome
 from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
-from index.errors import IndexError_
+from index.errors import IndexError_, IndexMismatchError
 from index.modes import Mode
+from index.reader import IndexReader
 from index.retrieval import Retriever, SearchOutcome
-from index.store import IndexStore, LoadedIndex
-from index.updates import (
-    MissingDocumentsError,
-    UpdateResult,
-    remove_documents,
-    sync_corpus,
-    upsert_documents,
-)
+from index.store import CommitPoint, IndexStore
+from index.writer import IndexWriter, MergeResult, MissingDocumentsError, WriteResult
 from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
 
@@ -55,7 +52,6 @@ class Engine:
 
     def __post_init__(self) -> None:
         self._retriever: Retriever | None = None
-        self._live: LoadedIndex | None = None
         self._swap = threading.Lock()
         self._write = threading.Lock()  # writes and reloads; readers never wait for it
         self._query_batcher = MicroBatcher(
@@ -63,6 +59,9 @@ class Engine:
             max_batch=self.settings.query_batch_size,
             max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
         )
+        self._merge_wanted = threading.Event()
+        self._merging: threading.Thread | None = None
+        self._stopping = threading.Event()
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -72,43 +71,67 @@ class Engine:
             store=IndexStore(settings.index_dir),
         )
 
+    def writer(self, show_progress: bool = False) -> IndexWriter:
+        return IndexWriter(
+            self.store, self.embedder, settings=self.settings.index_settings(), show_progress=show_progress
+        )
+
+    # --- reading -------------------------------------------------------------------------
+
     @property
     def retriever(self) -> Retriever:
         current = self._retriever
         if current is None:
             with self._write:
                 if self._retriever is None:
-                    self._install(self.store.load(self.embedder.model_name, self.embedder.dimension))
+                    self._install(self._open_reader())
             current = self._retriever
-        elif self.store.current_version() not in (None, current.version):
+        elif self.store.current_name() not in (None, current.reader.commit.file_name):
             current = self._reload_committed_elsewhere(current)
         if current is None:  # pragma: no cover - _install always sets it
             raise RuntimeError("index not loaded")
         return current
 
+    def _open_reader(self) -> IndexReader:
+        reader = IndexReader.open(self.store)
+        if reader.commit.segments and (
+            reader.model_name != self.embedder.model_name or reader.dimension != self.embedder.dimension
+        ):
+            raise IndexMismatchError(
+                f"index in {self.store.root} was built with model {reader.model_name!r} "
+                f"({reader.dimension} dims) but {self.embedder.model_name!r} ({self.embedder.dimension} dims) "
+                "is configured: rebuild with `rag build` or configure the index's model"
+            )
+        return reader
+
     def _reload_committed_elsewhere(self, current: Retriever) -> Retriever:
-        # Non-blocking: while a write runs here it will install its own generation; meanwhile
-        # (and while another request reloads) the old generation keeps answering.
+        # Non-blocking: while a write runs here it will install its own commit; meanwhile (and
+        # while another request reloads) the old commit keeps answering.
         if not self._write.acquire(blocking=False):
             return current
         try:
-            if self.store.current_version() not in (None, self._retriever and self._retriever.version):
-                self._install(self.store.load(self.embedder.model_name, self.embedder.dimension))
+            if self.store.current_name() not in (None, self._live_commit_name()):
+                self._install(self._open_reader())
         except IndexError_ as error:
-            logger.warning("keeping index %s: cannot load the new generation: %s", current.version, error)
+            logger.warning("keeping index %s: cannot load the new commit: %s", current.version, error)
         finally:
             self._write.release()
         return self._retriever or current
 
-    def _install(self, loaded: LoadedIndex) -> None:
-        retriever = Retriever(loaded.data, loaded.version, self.embedder, self.settings.retrieval_options())
-        with self._swap:
-            self._retriever = retriever
-            self._live = loaded
+    def _live_commit_name(self) -> str | None:
+        retriever = self._retriever
+        return None if retriever is None else retriever.reader.commit.file_name
 
-    def _live_hint(self) -> LoadedIndex | None:
+    def _install(self, reader: IndexReader) -> None:
+        retriever = Retriever(reader, self.embedder, self.settings.retrieval_options())
         with self._swap:
-            return self._live
+            live = self._retriever
+            if live is None or reader.commit.generation >= live.reader.commit.generation:
+                self._retriever = retriever
+
+    def live_reader(self) -> IndexReader | None:
+        with self._swap:
+            return None if self._retriever is None else self._retriever.reader
 
     def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
         """`context` > 0 widens each passage by that many neighbouring chunks (index/context.py)."""
@@ -128,63 +151,105 @@ class Engine:
         return await run_in_threadpool(search_documents, self.retriever, query, vector, k, feedback)
 
     def _search_with(self, vector: Vectors, query: str, k: int, mode: Mode, context: int) -> SearchOutcome:
-        retriever = self.retriever  # one generation for the search and its context window
+        retriever = self.retriever  # one commit for the search and its context window
         outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
-        return widen_outcome(outcome, retriever.data, context)
+        return widen_outcome(outcome, retriever.reader, context)
 
     def documents(self) -> list[Document]:
-        return list(self.retriever.data.documents.values())
+        return list(self.retriever.reader.documents())
 
     def document(self, document_id: str) -> Document:
-        document = self.retriever.data.documents.get(document_id)
+        document = self.retriever.reader.document(document_id)
         if document is None:
             raise DocumentNotFoundError(document_id)
         return document
 
+    # --- writing -------------------------------------------------------------------------
+
     def sync(
-        self, documents: Sequence[Document], force: bool = False, show_progress: bool = False
-    ) -> UpdateResult:
+        self,
+        documents: Sequence[Document],
+        *,
+        exact: bool = False,
+        force: bool = False,
+        show_progress: bool = False,
+    ) -> WriteResult:
+        """`rag build`: apply the files' changes since the last build (index/writer.py)."""
         with self._write:
-            result = sync_corpus(
-                self.store,
-                documents,
-                self.embedder,
-                self.settings.index_settings(),
-                force,
-                show_progress,
-                live=self._live_hint(),
-            )
-            self._install(result.index)
+            result = self.writer(show_progress).sync(documents, exact=exact, force=force)
+            self._install(result.reader)
+        self._merge_wanted.set()
         return result
 
-    def upsert(self, documents: Sequence[Document]) -> UpdateResult:
+    def upsert(self, documents: Sequence[Document]) -> WriteResult:
         """Add or replace documents; durable on disk and live when this returns."""
         with self._write:
-            result = upsert_documents(
-                self.store,
-                documents,
-                self.embedder,
-                self.settings.index_settings(),
-                live=self._live_hint(),
-            )
-            self._install(result.index)
+            result = self.writer().upsert(documents, live=self.live_reader())
+            self._install(result.reader)
+        self._merge_wanted.set()
         return result
 
-    def remove(self, document_ids: Sequence[str]) -> UpdateResult:
+    def remove(self, document_ids: Sequence[str]) -> WriteResult:
         """Remove documents; DocumentNotFoundError (nothing changed) if one is not indexed."""
         with self._write:
             try:
-                result = remove_documents(
-                    self.store,
-                    document_ids,
-                    self.embedder,
-                    self.settings.index_settings(),
-                    live=self._live_hint(),
-                )
+                result = self.writer().delete(document_ids, live=self.live_reader())
             except MissingDocumentsError as error:
                 raise DocumentNotFoundError(error.document_ids[0]) from error
-            self._install(result.index)
+            self._install(result.reader)
+        self._merge_wanted.set()
         return result
+
+    def merge(self, force: bool = False) -> list[MergeResult]:
+        """Run the merges the policy asks for now (with `force`, everything into one segment)."""
+        results = self.writer().merge(force=force)
+        if results:
+            with self._write:
+                self._install(self._open_reader())
+        return results
+
+    def snapshot(self, name: str) -> CommitPoint:
+        with self.store.write_lock():
+            return self.store.snapshot(name)
+
+    def snapshots(self) -> list[tuple[str, CommitPoint]]:
+        return [(name, self.store.snapshot_commit(name)) for name in self.store.snapshot_names()]
+
+    def restore(self, name: str) -> CommitPoint:
+        with self._write:
+            with self.store.write_lock():
+                commit = self.store.restore(name)
+            self._install(self._open_reader())
+        return commit
+
+    # --- background merges ---------------------------------------------------------------
+
+    def start_merging(self) -> None:
+        """Merge in the background from now on: after each write here, and once at start."""
+        if self._merging is None:
+            self._stopping.clear()
+            self._merge_wanted.set()
+            self._merging = threading.Thread(target=self._merge_loop, name="segment-merges", daemon=True)
+            self._merging.start()
+
+    def stop_merging(self, timeout: float = 30.0) -> None:
+        """Stop the merge thread after the merge it is in (whose commit is atomic either way)."""
+        if self._merging is not None:
+            self._stopping.set()
+            self._merge_wanted.set()
+            self._merging.join(timeout)
+            self._merging = None
+
+    def _merge_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._merge_wanted.wait()
+            self._merge_wanted.clear()
+            if self._stopping.is_set():
+                return
+            try:
+                self.merge()
+            except (IndexError_, OSError) as error:
+                logger.warning("merge failed; the index stays as it was: %s", error)
 
 
 def embedder_for(settings: Settings) -> Embedder:

@@ -11,7 +11,7 @@ from index.answers import AnswerSpan
 from index.chunking import Chunk
 from index.document_ranking import DocumentHit, DocumentSearchOutcome
 from index.retrieval import Hit, SearchOutcome
-from index.updates import UpdateResult
+from index.writer import WriteResult
 from service.schemas import (
     AnswerOut,
     DocumentRef,
@@ -107,11 +107,11 @@ def document_response(document: Document, index_version: str) -> DocumentRespons
     )
 
 
-def write_response(status: WriteStatus, document_id: str, result: UpdateResult) -> DocumentWriteResponse:
+def write_response(status: WriteStatus, document_id: str, result: WriteResult) -> DocumentWriteResponse:
     return DocumentWriteResponse(
         status=status,
         document_id=document_id,
-        index_version=result.index.version,
-        documents=len(result.index.data.documents),
-        chunks=len(result.index.data.chunks),
+        index_version=result.reader.version,
+        documents=result.reader.document_count,
+        chunks=result.reader.chunk_count,
     )

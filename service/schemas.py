@@ -38,6 +38,7 @@ class HealthResponse(BaseModel):
     index_version: str = Field(description="Version of the live index generation.")
     documents: int = Field(description="Number of documents indexed.")
     chunks: int = Field(description="Number of passages (chunks) indexed.")
+    segments: int = Field(description="Number of index segments the live commit holds (merges lower it).")
 
 
 class QueryRequest(BaseModel):
@@ -194,3 +195,36 @@ class DocumentWriteResponse(BaseModel):
     )
     documents: int = Field(description="Number of documents in that generation.")
     chunks: int = Field(description="Number of passages in that generation.")
+
+
+class SnapshotRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="1-64 letters, digits, `_`, `-`, `.`, starting with a letter or digit.",
+    )
+
+
+class SnapshotOut(BaseModel):
+    name: str = Field(description="The snapshot's name.")
+    index_version: str = Field(description="The index version the snapshot keeps.")
+    documents: int = Field(description="Documents in that version.")
+    created_at: str = Field(description="When that version was committed (UTC, ISO 8601).")
+
+
+class SnapshotListResponse(BaseModel):
+    snapshots: list[SnapshotOut] = Field(description="Every snapshot, by name.")
+
+
+class RestoreResponse(BaseModel):
+    restored: SnapshotOut = Field(description="The snapshot made live again.")
+    index_version: str = Field(
+        description="The new live index version (a later one: versions never go back)."
+    )
+
+
+class OptimizeResponse(BaseModel):
+    index_version: str = Field(description="The live index version after the merge.")
+    segments: int = Field(description="Segments the live commit holds now.")
+    merged: int = Field(description="Segments merged by this request (0: nothing to do).")

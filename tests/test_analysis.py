@@ -20,12 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index import updates
+from index import writer as index_writer
 from index.analysis import STOPWORDS, matched_terms, normalise, term_set, terms
-from index.building import IndexSettings
 from index.embedding import HashingEmbedder
+from index.settings import IndexSettings
 from index.store import IndexStore
 from index.text_spans import sentence_spans
+from index.writer import IndexWriter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _OLD_WORD = re.compile(r"\w\w+")
@@ -231,10 +232,11 @@ def test_every_code_point_is_analysed_without_error() -> None:
 
 
 def test_a_change_of_analyser_rebuilds_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store, embedder = IndexStore(tmp_path), HashingEmbedder()
+    writer = IndexWriter(IndexStore(tmp_path), HashingEmbedder(), settings=IndexSettings())
     documents = [Document(id="cv", text="Her re\u0301sume\u0301 was long.")]
-    first = updates.sync_corpus(store, documents, embedder, IndexSettings())
-    assert not updates.sync_corpus(store, documents, embedder, IndexSettings()).changed
-    monkeypatch.setattr(updates, "ANALYSER_VERSION", 10**6)
-    rebuilt = updates.sync_corpus(store, documents, embedder, IndexSettings())
-    assert rebuilt.changed and rebuilt.index.version != first.index.version
+    first = writer.sync(documents)
+    assert not writer.sync(documents).changed
+    monkeypatch.setattr(index_writer, "ANALYSER_VERSION", 10**6)
+    rebuilt = writer.sync(documents)
+    assert rebuilt.changed and rebuilt.reader.version != first.reader.version
+    assert rebuilt.reader.commit.segments[0].name != first.reader.commit.segments[0].name

@@ -34,7 +34,7 @@ def test_build_then_rebuild_is_a_no_op(runner: CliRunner) -> None:
     assert "3 documents" in first.output and "added 3" in first.output
     second = runner.invoke(cli_module.cli, ["build"])
     assert second.exit_code == 0
-    assert "up to date" in second.output
+    assert "nothing to do" in second.output and "3 documents in all" in second.output
 
 
 def test_build_from_paths(runner: CliRunner, tmp_path: Path) -> None:

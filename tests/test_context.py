@@ -3,24 +3,32 @@ with no overlapping text repeated; the answer sentence stays inside it."""
 
 from __future__ import annotations
 
+import itertools
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
-from index.chunking import Chunk
-from index.context import ChunkNeighbours
+from corpus import Document
+from index.embedding import HashingEmbedder
+from index.settings import IndexSettings
+from index.writer import build_index
 from service.engine import Engine
 from tests.conftest import EXAMPLE_QUESTION
 
 
-def test_window_is_the_union_of_overlapping_neighbours() -> None:
-    text = "aaaa bbbb cccc dddd eeee"
-    chunks = [Chunk(f"d#{s}-{e}", "d", s, e, text[s:e]) for s, e in [(0, 9), (5, 14), (10, 19), (15, 24)]]
-    chunks.append(Chunk("other#0-4", "other", 0, 4, "zzzz"))
-    neighbours = ChunkNeighbours(list(reversed(chunks)))  # order in the index does not matter
-    assert neighbours.window(chunks[1], 0) == (5, 14)
-    assert neighbours.window(chunks[1], 1) == (0, 19)
-    assert neighbours.window(chunks[0], 1) == (0, 14)  # nothing before the first chunk
-    assert neighbours.window(chunks[3], 3) == (0, 24)
-    assert neighbours.window(chunks[4], 2) == (0, 4)  # never crosses into another document
+def test_window_is_the_union_of_overlapping_neighbours(tmp_path: Path) -> None:
+    long = " ".join(f"Sentence {i} is about the port of Gwadar and its berths." for i in range(80))
+    documents = [Document(id="a-long", text=long), Document(id="b-short", text="Wheat exports rose.")]
+    reader = build_index(tmp_path, documents, HashingEmbedder(), settings=IndexSettings())
+    rows = [row for row in range(reader.chunk_count) if reader.document_id_of(row) == "a-long"]
+    chunks = [reader.chunk(row) for row in rows]
+    assert len(chunks) >= 4 and all(a.start < b.start for a, b in itertools.pairwise(chunks))
+    assert reader.chunk_window(rows[1], 0) == (chunks[1].start, chunks[1].end)
+    assert reader.chunk_window(rows[1], 1) == (chunks[0].start, chunks[2].end)
+    assert reader.chunk_window(rows[0], 1) == (chunks[0].start, chunks[1].end)  # nothing before the first
+    assert reader.chunk_window(rows[-1], 99) == (chunks[0].start, chunks[-1].end)  # never beyond the document
+    [short] = [row for row in range(reader.chunk_count) if reader.document_id_of(row) == "b-short"]
+    assert reader.chunk_window(short, 2) == (0, len("Wheat exports rose."))
 
 
 def test_engine_widens_every_hit_exactly(fake_engine: Engine) -> None:

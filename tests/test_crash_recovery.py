@@ -21,9 +21,12 @@ from pathlib import Path
 import httpx
 from fastapi.testclient import TestClient
 
-from corpus import load_corpus
+from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder
+from index.reader import IndexReader
+from index.settings import IndexSettings
 from index.store import IndexStore
+from index.writer import IndexWriter
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings
@@ -66,7 +69,7 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
     store = IndexStore(index_dir)
     expected: dict[str, str | None] = {}
 
-    # Round one: kill between "generation written" and "CURRENT switched".
+    # Round one: kill between "commit point written" and "CURRENT switched".
     server = ServerProcess(index_dir, log, app=SLOW_SWITCH_APP, extra_env={"SLOW_SWITCH_SECONDS": "0.5"})
     try:
         with httpx.Client(base_url=server.url, timeout=60) as client:
@@ -75,7 +78,7 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
                 expected[f"crash-{number}"] = article(number)["text"]
             assert client.delete("/documents/crash-0").status_code == 200
             expected["crash-0"] = None
-        on_disk_before = set(store.generation_names())
+        on_disk_before = commit_points(store)
         in_flight = article(99)
         writer = threading.Thread(target=_post_ignoring_crash, args=(server.url, in_flight))
         writer.start()
@@ -84,7 +87,7 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
         writer.join()
     finally:
         server.stop()
-    assert store.current_version() in on_disk_before  # the kill did land before the switch
+    assert store.current_name() in on_disk_before  # the kill did land before the switch
 
     # Round two: restart, check, then kill at a random moment of a stream of writes.
     server = ServerProcess(index_dir, log)
@@ -101,8 +104,8 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
     # start would only add its start-up time), on a fresh engine reading the same directory.
     with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
         assert_state(client, expected, in_flight_round_two)
-    loaded = store.load()  # checksums of every file verified
-    assert {doc_id for doc_id, text in expected.items() if text} <= set(loaded.data.documents)
+    reader = IndexReader.open(IndexStore(index_dir))  # checksums of every file verified
+    assert {doc_id for doc_id, text in expected.items() if text} <= set(reader.document_ids())
 
 
 def _post_ignoring_crash(url: str, document: dict[str, str]) -> None:
@@ -110,11 +113,16 @@ def _post_ignoring_crash(url: str, document: dict[str, str]) -> None:
         httpx.post(f"{url}/documents", json=document, timeout=60)
 
 
+def commit_points(store: IndexStore) -> set[str]:
+    return {p.name for p in store.commits_dir.glob("*.json")}
+
+
 def _wait_for_uncommitted_generation(store: IndexStore, before: set[str]) -> bool:
+    """Wait until a new commit point is complete on disk but CURRENT does not name it yet."""
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while time.monotonic() < deadline:
-        new = set(store.generation_names()) - before
-        if new and store.current_version() not in new:
+        new = commit_points(store) - before
+        if new and store.current_name() not in new:
             return True
         time.sleep(0.01)
     return False
@@ -158,3 +166,43 @@ def _stream_writes_then_kill(
     server.kill()
     writer.join()
     return count[0]
+
+
+def test_kill_9_during_a_merge_loses_nothing(tmp_path: Path) -> None:
+    """A server merges at start-up (the index has more small segments than the policy allows);
+    it is killed once with the merge's commit point complete but CURRENT not yet switched, once at
+    a random moment; every write made before, and a delete the merge must carry, survive both."""
+    index_dir, log = tmp_path / "index", tmp_path / "server.log"
+    store = IndexStore(index_dir)
+    writer = IndexWriter(store, HashingEmbedder(), settings=IndexSettings())
+    expected: dict[str, str | None] = {}
+    for number in range(14):  # one segment each
+        writer.upsert([Document(**article(number))])
+        expected[f"crash-{number}"] = article(number)["text"]
+    writer.delete(["crash-3"])
+    expected["crash-3"] = None
+    before = commit_points(store)
+    server = ServerProcess(index_dir, log, app=SLOW_SWITCH_APP, extra_env={"SLOW_SWITCH_SECONDS": "2"})
+    try:
+        assert _wait_for_uncommitted_generation(store, before)
+        server.kill()
+    finally:
+        server.stop()
+    assert len(IndexReader.open(IndexStore(index_dir)).segments) == 13  # the merge never switched in
+
+    server = ServerProcess(index_dir, log)  # merges again at start-up: killed somewhere in it
+    time.sleep(random.uniform(0, 0.3))
+    server.kill()
+    server.stop()
+
+    server = ServerProcess(index_dir, log)
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            assert_state(client, expected, {})
+            deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+            while client.get("/healthz").json()["segments"] >= 13 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.get("/healthz").json()["segments"] < 13  # merged at last
+            assert_state(client, expected, {})
+    finally:
+        server.stop()

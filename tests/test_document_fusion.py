@@ -12,13 +12,13 @@ from eval.backends import DOCUMENT_MODES, InProcessBackend
 from eval.beir import cached_ranking_index
 from eval.runner import evaluate_beir_set
 from eval.sets import load_beir_set
-from index.building import IndexSettings
 from index.document_ranking import rank_documents
 from index.embedding import HashingEmbedder
 from index.feedback import rocchio
 from index.fusion import convex_combination, document_convex_combination, max_per_document
 from index.options import RetrievalOptions
 from index.retrieval import Retriever
+from index.settings import IndexSettings
 from tests.test_eval_sets import write_beir
 
 DOCUMENT_OF = {0: "a", 1: "a", 2: "b", 3: "c"}.__getitem__
@@ -69,11 +69,11 @@ def test_rocchio_hand_worked() -> None:
 def tiny(tmp_path: Path) -> tuple[Path, InProcessBackend]:
     directory = write_beir(tmp_path / "tiny")
     data = load_beir_set(directory, "train")
-    index, version = cached_ranking_index(
+    reader = cached_ranking_index(
         load_corpus([data.corpus_path]), HashingEmbedder(), IndexSettings(), tmp_path / "cache"
     )
     options = RetrievalOptions()
-    return directory, InProcessBackend(Retriever(index, version, HashingEmbedder(), options))
+    return directory, InProcessBackend(Retriever(reader, HashingEmbedder(), options))
 
 
 def test_document_modes_in_the_beir_eval(tiny: tuple[Path, InProcessBackend]) -> None:
@@ -96,8 +96,8 @@ def test_feedback_is_a_second_pass_with_the_moved_vector(tiny: tuple[Path, InPro
     assert [d.document_id for d in first] == ["d1", "d2"]
     assert first[0].passage_row == 0  # the feedback passage: d1's closest to the question
     # d1 has one passage: its vector is the feedback.
-    moved = rocchio(vector, retriever.data.chunk_vectors[[0]], retriever.options.feedback_weight)
-    assert retriever.data.chunks[0].document_id == "d1"
+    moved = rocchio(vector, retriever.reader.chunk_vectors([0]), retriever.options.feedback_weight)
+    assert retriever.reader.document_id_of(0) == "d1"
     with_feedback = rank_documents(retriever, question, vector, 10, feedback=True)
     assert with_feedback == rank_documents(retriever, question, moved, 10)
     rankings = backend.document_rankings([question], "hybrid-doc", 1, progress=False)

@@ -40,7 +40,7 @@ def test_documents_ranked_with_their_closest_passage(
     expected = rank_documents(retriever, EXAMPLE_QUESTION, vector, 300, feedback)
     assert ids == [d.document_id for d in expected]
     # Each document is cited by its best passage in /search's own ranking.
-    passages = [retriever.data.chunks[row] for row, _ in retriever.rank(EXAMPLE_QUESTION, "hybrid", 300)]
+    passages = [retriever.reader.chunk(row) for row, _ in retriever.rank(EXAMPLE_QUESTION, Mode.HYBRID, 300)]
     for result in results:
         best = next(chunk for chunk in passages if chunk.document_id == result["document"]["id"])
         assert result["passage"]["chunk_id"] == best.id
@@ -95,8 +95,8 @@ def test_eval_document_modes_over_http_match_in_process(
 def test_fuse_of_the_two_candidate_lists_is_the_hybrid_ranking(fake_engine: Engine, question: str) -> None:
     retriever = fake_engine.retriever
     vector = retriever.embedder.embed_batch([question])[0]
-    dense = dense_candidates(retriever.data, vector, 20)
-    lexical = lexical_candidates(retriever.data, question, 20)
+    dense = dense_candidates(retriever.reader, vector, 20)
+    lexical = lexical_candidates(retriever.reader, question, 20)
     assert dense.ranked() == retriever.rank(question, Mode.DENSE, 20, query_vector=vector)
     assert lexical.ranked() == retriever.rank(question, Mode.BM25, 20, query_vector=vector)
     assert retriever.ordered(Mode.HYBRID, vector, dense, lexical) == retriever.rank(

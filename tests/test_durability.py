@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index.building import IndexSettings
 from index.embedding import HashingEmbedder
 from index.errors import IndexCorruptError
+from index.reader import IndexReader
+from index.settings import IndexSettings
 from index.store import IndexStore
-from index.updates import remove_documents, sync_corpus, upsert_documents
+from index.writer import IndexWriter
 
 # Every code point UTF-8 can store: surrogates are refused when a document is made.
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)
@@ -47,6 +48,10 @@ def documents(draw: st.DrawFn) -> Document:
     )
 
 
+def writer_for(root: Path) -> IndexWriter:
+    return IndexWriter(IndexStore(root), HashingEmbedder(), settings=IndexSettings())
+
+
 def unique_ids(items: list[Document]) -> list[Document]:
     return list({document.id: document for document in items}.values())
 
@@ -57,27 +62,29 @@ def unique_ids(items: list[Document]) -> list[Document]:
 @example(batch=[Document(id="breaks", text=f"a{LINE_BREAKS}b \x00 c\rd", metadata={"k\u2028": "v\u2029"})])
 def test_any_text_reads_back_exactly_in_a_new_process(tmp_path_factory: Any, batch: list[Document]) -> None:
     root = tmp_path_factory.mktemp("roundtrip")
-    store = IndexStore(root)
-    upsert_documents(store, batch, HashingEmbedder(), IndexSettings())
+    writer_for(root).upsert(batch[:1])
+    writer_for(root).upsert(batch[1:])  # a second segment
+    writer_for(root).merge(force=True)  # and a merge of the two: every format written twice
     # A new store object reads from disk, as the next process would.
-    loaded = IndexStore(root).load("hashing-fake", 64).data
-    assert list(loaded.documents.values()) == sorted(batch, key=lambda d: d.id)
-    for chunk in loaded.chunks:
-        assert loaded.documents[chunk.document_id].text[chunk.start : chunk.end] == chunk.text
+    reader = IndexReader.open(IndexStore(root))
+    assert sorted(reader.documents(), key=lambda d: d.id) == sorted(batch, key=lambda d: d.id)
+    for row in range(reader.chunk_count):
+        chunk = reader.chunk(row)
+        assert reader.document(chunk.document_id).text[chunk.start : chunk.end] == chunk.text  # type: ignore[union-attr]
 
 
 def test_a_later_write_keeps_an_earlier_write_with_a_line_separator(tmp_path: Path) -> None:
-    store = IndexStore(tmp_path)
     first = Document(id="nel-probe", title="NEL probe", text="Talks ended\u0085 then resumed in Islamabad.")
     second = Document(id="after-nel", title="After", text="A later dispatch about the Gwadar port.")
-    upsert_documents(store, [first], HashingEmbedder(), IndexSettings())
-    upsert_documents(IndexStore(tmp_path), [second], HashingEmbedder(), IndexSettings())
-    assert IndexStore(tmp_path).load().data.documents == {"after-nel": second, "nel-probe": first}
+    writer_for(tmp_path).upsert([first])
+    writer_for(tmp_path).upsert([second])
+    reader = IndexReader.open(IndexStore(tmp_path))
+    assert {d.id: d for d in reader.documents()} == {"after-nel": second, "nel-probe": first}
 
 
 def damage_file(root: Path) -> None:
-    version = IndexStore(root).current_version()
-    path = root / "generations" / str(version) / "documents.jsonl"
+    commit = IndexStore(root).current()
+    path = root / "segments" / commit.segments[0].name / "documents.jsonl"  # type: ignore[union-attr]
     path.write_bytes(path.read_bytes()[:-20])
 
 
@@ -98,22 +105,17 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_a_damaged_index_stops_every_writer_and_changes_nothing(
     tmp_path: Path, bundled_documents: list[Document], damage: Any, writer: str
 ) -> None:
-    store = IndexStore(tmp_path)
-    sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
-    upsert_documents(
-        store, [Document(id="over-http", text="Added over HTTP.")], HashingEmbedder(), IndexSettings()
-    )
+    writer_for(tmp_path).sync(bundled_documents)
+    writer_for(tmp_path).upsert([Document(id="over-http", text="Added over HTTP.")])
     damage(tmp_path)
     before = snapshot(tmp_path)
     with pytest.raises(IndexCorruptError, match="Nothing was changed") as raised:
         if writer == "build":
-            sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+            writer_for(tmp_path).sync(bundled_documents)
         elif writer == "add":
-            upsert_documents(
-                store, [Document(id="new", text="New text.")], HashingEmbedder(), IndexSettings()
-            )
+            writer_for(tmp_path).upsert([Document(id="new", text="New text.")])
         else:
-            remove_documents(store, ["over-http"], HashingEmbedder(), IndexSettings())
+            writer_for(tmp_path).delete(["over-http"])
     assert "move it aside" in str(raised.value)
     after = snapshot(tmp_path)
     after.pop(".write.lock", None)
@@ -131,7 +133,7 @@ def test_the_cli_and_the_server_refuse_a_damaged_index(
     from service.engine import Engine
 
     index = tmp_path / "index"
-    sync_corpus(IndexStore(index), bundled_documents, HashingEmbedder(), IndexSettings())
+    writer_for(index).sync(bundled_documents)
     damage_file(index)
     before = snapshot(index)
     monkeypatch.setenv("RAG_INDEX_DIR", str(index))
@@ -166,7 +168,7 @@ def test_writes_with_line_separators_survive_a_server_restart(
     from tests.rag_server_process import ServerProcess
 
     index, log = tmp_path / "index", tmp_path / "server.log"
-    sync_corpus(IndexStore(index), bundled_documents, HashingEmbedder(), IndexSettings())
+    writer_for(index).sync(bundled_documents)
     writes = [
         {"id": "nel-probe", "title": "NEL probe", "text": "Talks ended\u0085 then resumed in Islamabad."},
         {"id": "sep-probe", "title": "LS\u2028PS\u2029", "text": "One\u2028two\u2029three\rfour \x00 five."},

@@ -18,10 +18,10 @@ from eval.beir import cached_ranking_index
 from eval.cli import rag
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import Question, load_beir_set, load_question_set
-from index.building import IndexSettings
 from index.embedding import HashingEmbedder
 from index.options import RetrievalOptions
 from index.retrieval import Retriever
+from index.settings import IndexSettings
 from service.config import get_settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS
@@ -68,13 +68,11 @@ def test_in_process_and_http_agree(fake_engine: Engine, client: TestClient, tmp_
 def test_beir_index_is_cached_and_judged_per_document(tmp_path: Path) -> None:
     data = load_beir_set(write_beir(tmp_path / "tiny"), "train")
     documents = load_corpus([data.corpus_path])
-    first, version = cached_ranking_index(documents, HashingEmbedder(), IndexSettings(), tmp_path / "cache")
-    again, same_version = cached_ranking_index(
-        documents, HashingEmbedder(), IndexSettings(), tmp_path / "cache"
-    )
-    assert version == same_version and len(again.chunks) == len(first.chunks) == 2
-    assert len(first.sentence_vectors) == 0  # ranking-only
-    retriever = Retriever(first, version, HashingEmbedder(), RetrievalOptions())
+    first = cached_ranking_index(documents, HashingEmbedder(), IndexSettings(), tmp_path / "cache")
+    again = cached_ranking_index(documents, HashingEmbedder(), IndexSettings(), tmp_path / "cache")
+    assert first.version == again.version and again.chunk_count == first.chunk_count == 2
+    assert len(first.segments[0].sentence_vectors) == 0  # ranking-only
+    retriever = Retriever(first, HashingEmbedder(), RetrievalOptions())
     report = evaluate_beir_set(
         "tiny", data, InProcessBackend(retriever), ["dense", "bm25", "hybrid"], test="student"
     )

@@ -172,9 +172,9 @@ def test_bad_documents_are_refused_and_nothing_is_stored(
     mentions: str,
 ) -> None:
     store = IndexStore(fake_engine.settings.index_dir)
-    version, generations = store.current_version(), store.generation_names()
+    version, files = store.current_name(), sorted(p.name for p in store.root.rglob("*"))
     assert_refused(limited.post("/documents", **request_kwargs), status, code, mentions)
-    assert store.current_version() == version and store.generation_names() == generations
+    assert store.current_name() == version and sorted(p.name for p in store.root.rglob("*")) == files
     assert len(limited.get("/documents").json()["documents"]) == 3
 
 
@@ -185,10 +185,10 @@ def test_chunked_body_over_the_limit_is_refused(limited: TestClient, fake_engine
             yield b"y" * 100
         yield b'"}'
 
-    version = IndexStore(fake_engine.settings.index_dir).current_version()
+    version = IndexStore(fake_engine.settings.index_dir).current_name()
     response = limited.post("/documents", content=chunks(), headers={"content-type": "application/json"})
     assert_refused(response, 413, "body_too_large", "RAG_MAX_BODY_BYTES")
-    assert IndexStore(fake_engine.settings.index_dir).current_version() == version
+    assert IndexStore(fake_engine.settings.index_dir).current_name() == version
 
 
 def test_chunked_body_under_the_limit_is_accepted(limited: TestClient) -> None:

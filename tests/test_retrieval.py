@@ -7,18 +7,17 @@ from pathlib import Path
 import pytest
 
 from corpus import Document
-from index.building import IndexSettings
 from index.embedding import HashingEmbedder
 from index.modes import FusionMethod, Mode
 from index.options import RetrievalOptions
 from index.retrieval import Retriever
-from index.store import IndexStore
-from index.updates import sync_corpus
+from index.settings import IndexSettings
+from index.writer import build_index
 
 
 def retriever_over(documents: list[Document], tmp_path: Path, **options: object) -> Retriever:
-    loaded = sync_corpus(IndexStore(tmp_path), documents, HashingEmbedder(), IndexSettings()).index
-    return Retriever(loaded.data, loaded.version, HashingEmbedder(), RetrievalOptions(**options))  # type: ignore[arg-type]
+    reader = build_index(tmp_path, documents, HashingEmbedder(), settings=IndexSettings())
+    return Retriever(reader, HashingEmbedder(), RetrievalOptions(**options))  # type: ignore[arg-type]
 
 
 def test_duplicated_article_does_not_fill_the_top_k_twice(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from corpus import Document
-from index.building import IndexSettings, build_index_data, embedded_passage, known_vectors_of
+from index.building import build_segment_data, embedded_passage, known_vectors_of
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, embed_passages_and_spans
+from index.settings import IndexSettings, SentenceVectors
+from index.writer import build_index
 from tests.conftest import CountingEmbedder
 
 
@@ -23,33 +27,39 @@ def test_without_a_span_embedder_each_span_is_embedded_on_its_own() -> None:
     np.testing.assert_allclose(span_vectors[1], embedder.embed_batch(["Only one."]))
 
 
-@pytest.mark.parametrize("mode", ["contextual", "standalone"])
-def test_a_rebuild_reuses_every_vector(mode: str, bundled_documents: list[Document]) -> None:
+@pytest.mark.parametrize("mode", list(SentenceVectors))
+def test_a_rebuild_reuses_every_vector(
+    mode: SentenceVectors, bundled_documents: list[Document], tmp_path: Path
+) -> None:
     settings = IndexSettings(sentence_vectors=mode)
-    first = build_index_data(bundled_documents, HashingEmbedder(), settings)
+    first = build_index(tmp_path, bundled_documents, HashingEmbedder(), settings=settings)
+    [segment] = first.segments
     counting = CountingEmbedder()
-    again = build_index_data(bundled_documents, counting, settings, known_vectors=known_vectors_of(first))
+    known = known_vectors_of(segment, range(segment.document_count))
+    again = build_segment_data(bundled_documents, counting, settings, known_vectors=known)
     assert counting.embedded == []
-    np.testing.assert_array_equal(again.sentence_vectors, first.sentence_vectors)
-    assert len(first.sentence_vectors) == len(first.sentence_spans) > len(first.chunks)
+    np.testing.assert_array_equal(again.sentence_vectors, segment.sentence_vectors)
+    assert len(segment.sentence_vectors) == len(segment.sentence_spans) > segment.chunk_count
 
 
 @pytest.mark.integration
 def test_contextual_vectors_come_from_the_chunk_pass(
-    real_embedder: SentenceTransformerEmbedder, bundled_documents: list[Document]
+    real_embedder: SentenceTransformerEmbedder, bundled_documents: list[Document], tmp_path: Path
 ) -> None:
-    settings = IndexSettings(sentence_vectors="contextual")
-    data = build_index_data(bundled_documents[:1], real_embedder, settings)
-    passages = [embedded_passage(c, data.documents[c.document_id], settings) for c in data.chunks]
+    settings = IndexSettings(sentence_vectors=SentenceVectors.CONTEXTUAL)
+    reader = build_index(tmp_path, bundled_documents[:1], real_embedder, settings=settings)
+    [document] = reader.documents()
+    chunks = [reader.chunk(row) for row in range(reader.chunk_count)]
+    passages = [embedded_passage(c, document, settings) for c in chunks]
     # The chunk vector is the model's usual one (mean pooling over the same pass).
-    np.testing.assert_allclose(data.chunk_vectors, real_embedder.embed_batch(passages), atol=1e-5)
-    norms = np.linalg.norm(data.sentence_vectors, axis=1)
+    chunk_vectors = reader.chunk_vectors(list(range(reader.chunk_count)))
+    np.testing.assert_allclose(chunk_vectors, real_embedder.embed_batch(passages), atol=1e-5)
+    norms = np.linalg.norm(reader.segments[0].sentence_vectors, axis=1)
     np.testing.assert_allclose(norms, 1.0, atol=1e-5)
     # Pooled vectors resemble their own sentence's standalone embedding more than the others'.
-    document = data.documents[data.chunks[0].document_id]
-    rows = data.chunk_sentences(0)
-    alone = real_embedder.embed_batch([document.text[start:end] for _, start, end in rows])
-    similarity = data.sentence_vectors[[row for row, _, _ in rows]] @ alone.T
+    rows = reader.sentences(0)
+    alone = real_embedder.embed_batch([document.text[s.start : s.end] for s in rows])
+    similarity = reader.sentence_vectors([s.row for s in rows]) @ alone.T
     own = np.diag(similarity)
     others = similarity[~np.eye(len(rows), dtype=bool)]
     assert own.mean() > others.mean() + 0.1

@@ -3,13 +3,14 @@ answer spans and answerability."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from corpus import Document
 from index.answerability import Answerability
 from index.answers import AnswerFinder, AnswerSpan
-from index.building import IndexData, IndexSettings, build_index_data
 from index.candidates import Candidates, dense_scores
 from index.chunking import Chunk
 from index.duplicates import distinct, near_duplicates
@@ -17,6 +18,9 @@ from index.embedding import HashingEmbedder
 from index.fusion import ConvexFusion, ReciprocalRankFusion, fusion_for
 from index.modes import FusionMethod
 from index.options import RetrievalOptions
+from index.reader import IndexReader
+from index.settings import IndexSettings
+from index.writer import build_index
 
 
 def chunk(doc: str, start: int, end: int, text: str = "") -> Chunk:
@@ -62,41 +66,45 @@ def test_rrf_hand_worked() -> None:
 
 
 @pytest.fixture
-def tiny() -> IndexData:
+def tiny(tmp_path: Path) -> IndexReader:
     documents = [
         Document(id="q", text="Why build ports? The port of Gwadar opened a berth in 2024."),
         Document(id="p", text="Wheat exports rose by a third."),
     ]
-    return build_index_data(documents, HashingEmbedder(), IndexSettings())
+    return build_index(tmp_path, documents, HashingEmbedder(), settings=IndexSettings())
 
 
-def test_dense_signal_takes_the_best_non_question_sentence(tiny: IndexData) -> None:
+def row_of(reader: IndexReader, document_id: str) -> int:
+    return next(row for row in range(reader.chunk_count) if reader.document_id_of(row) == document_id)
+
+
+def test_dense_signal_takes_the_best_non_question_sentence(tiny: IndexReader) -> None:
     vector = HashingEmbedder().embed_batch(["Why build ports?"])[0]
-    row = next(r for r, c in enumerate(tiny.chunks) if c.document_id == "q")
-    sentences = tiny.chunk_sentences(row)
-    assert [tiny.sentence_is_question[s] for s, _, _ in sentences] == [True, False]
-    passage = float(tiny.chunk_vectors[row] @ vector)
-    answer_sentence = float(tiny.sentence_vectors[sentences[1][0]] @ vector)
+    row = row_of(tiny, "q")
+    sentences = tiny.sentences(row)
+    assert [s.is_question for s in sentences] == [True, False]
+    passage = float(tiny.chunk_vectors([row])[0] @ vector)
+    answer_sentence = float(tiny.sentence_vectors([sentences[1].row])[0] @ vector)
     # The question sentence matches the query exactly (cosine 1) but is never the max.
     assert dense_scores(tiny, [row], vector, 0.5)[0] == pytest.approx(0.5 * passage + 0.5 * answer_sentence)
     assert dense_scores(tiny, [row], vector, 0.0)[0] == pytest.approx(passage)
 
 
-def test_answer_span_prefers_the_sentence_with_the_expected_answer(tiny: IndexData) -> None:
+def test_answer_span_prefers_the_sentence_with_the_expected_answer(tiny: IndexReader) -> None:
     finder = AnswerFinder(tiny, term_weight=0.3, type_weight=0.15)
-    row = next(r for r, c in enumerate(tiny.chunks) if c.document_id == "q")
+    row = row_of(tiny, "q")
     question = finder.question(
         "In what year did the Gwadar berth open?", HashingEmbedder().embed_batch(["x"])[0]
     )
     span = finder.span(row, question)
     assert span.text == "The port of Gwadar opened a berth in 2024."
-    assert tiny.documents["q"].text[span.start : span.end] == span.text
+    assert tiny.document("q").text[span.start : span.end] == span.text  # type: ignore[union-attr]
 
 
-def test_answerability_needs_both_confidence_and_the_answer_type(tiny: IndexData) -> None:
+def test_answerability_needs_both_confidence_and_the_answer_type(tiny: IndexReader) -> None:
     finder = AnswerFinder(tiny, 0.3, 0.15)
-    rows = list(range(len(tiny.chunks)))
-    vector = tiny.chunk_vectors[0]  # cosine 1 with row 0: full confidence
+    rows = list(range(tiny.chunk_count))
+    vector = tiny.chunk_vectors([0])[0]  # cosine 1 with row 0: full confidence
     yes = finder.question("What opened in Gwadar?", vector)
     year = finder.question("In what year did wheat exports rise?", vector)
     no_year = [AnswerSpan("Wheat exports rose by a third.", 0, 30, 1.0)]

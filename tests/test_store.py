@@ -1,8 +1,7 @@
-"""The on-disk index: atomic generations, checks on load, no-op and incremental builds."""
+"""The index directory: segments and commit points, checks on load, what each write costs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,125 +9,185 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.building import IndexSettings
 from index.embedding import HashingEmbedder
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.reader import IndexReader
+from index.settings import IndexSettings
 from index.store import IndexStore
-from index.updates import remove_documents, sync_corpus, upsert_documents
+from index.writer import IndexWriter
 from tests.conftest import CountingEmbedder
+
+
+def writer_for(root: Path, embedder: HashingEmbedder | None = None, **options: object) -> IndexWriter:
+    return IndexWriter(IndexStore(root), embedder or HashingEmbedder(), settings=IndexSettings(), **options)  # type: ignore[arg-type]
 
 
 def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="rag build"):
-        IndexStore(tmp_path).load()
+        IndexReader.open(IndexStore(tmp_path))
 
 
-def test_build_then_load_round_trip(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    result = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
-    loaded = store.load("hashing-fake", 64)
-    assert loaded.version == result.index.version == store.current_version()
-    manifest = loaded.manifest
-    assert manifest["model"] == {"name": "hashing-fake", "dimension": 64}
-    assert manifest["settings"]["chunker"] == {
+def test_build_then_open_round_trip(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    result = writer_for(tmp_path).sync(bundled_documents)
+    reader = IndexReader.open(IndexStore(tmp_path))
+    assert reader.version == result.reader.version and reader.version.startswith("g0000000001-")
+    commit = json.loads((tmp_path / "commits" / reader.commit.file_name).read_text())
+    assert commit["model"] == {"name": "hashing-fake", "dimension": 64}
+    assert commit["settings"]["chunker"] == {
         "chunk_size": 200,
         "chunk_overlap": 40,
         "length_unit": "word-pieces",
     }
-    assert manifest["documents"] == 3 and manifest["chunks"] == len(loaded.data.chunks)
-    assert set(manifest["files"]) >= {"faiss.index", "chunks.jsonl", "documents.jsonl", "chunk_vectors.npy"}
-    assert manifest["corpus_fingerprint"] and manifest["created_at"] and manifest["index_version"]
-    assert loaded.data.chunks == result.index.data.chunks
-    assert (loaded.data.chunk_vectors == result.index.data.chunk_vectors).all()
+    [segment] = reader.segments
+    meta = json.loads((segment.directory / "meta.json").read_text())
+    assert meta["documents"] == 3 and meta["chunks"] == reader.chunk_count
+    assert set(meta["files"]) >= {"documents.jsonl", "chunks.npy", "chunk_vectors.npy", "terms.json"}
+    assert sorted(d.id for d in reader.documents()) == sorted(d.id for d in bundled_documents)
+    for row in range(reader.chunk_count):
+        chunk = reader.chunk(row)
+        assert reader.document(chunk.document_id).text[chunk.start : chunk.end] == chunk.text  # type: ignore[union-attr]
 
 
 def test_unchanged_corpus_is_a_no_op(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    first = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+    first = writer_for(tmp_path).sync(bundled_documents)
     embedder = CountingEmbedder()
-    again = sync_corpus(store, bundled_documents, embedder, IndexSettings())
-    assert not again.changed
-    assert again.index.version == first.index.version
+    again = writer_for(tmp_path, embedder).sync(bundled_documents)
+    assert not again.changed and again.reader.version == first.reader.version
     assert embedder.embedded == []
-    assert len(list((tmp_path / "generations").iterdir())) == 1
+    assert len(list((tmp_path / "commits").iterdir())) == 1
 
 
-def test_changed_corpus_reembeds_only_new_text(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+def test_an_add_writes_one_small_segment_and_embeds_only_its_text(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    writer_for(tmp_path).sync(bundled_documents)
+    before = {p.name for p in (tmp_path / "segments").iterdir()}
     embedder = CountingEmbedder()
     extra = Document(id="extra", title="Extra", text="A brand new article about Gwadar port.")
-    result = upsert_documents(store, [extra], embedder, IndexSettings())
+    result = writer_for(tmp_path, embedder).upsert([extra])
     assert result.changed and result.added == ["extra"]
     assert embedder.embedded == [
         "Extra\nA brand new article about Gwadar port.",
         "A brand new article about Gwadar port.",
     ]
-    removed = remove_documents(store, ["extra"], CountingEmbedder(), IndexSettings())
-    assert removed.removed == ["extra"] and "extra" not in store.load().data.documents
+    after = {p.name for p in (tmp_path / "segments").iterdir()}
+    assert before < after and len(after - before) == 1  # the old segment is untouched
+    [new] = after - before
+    assert json.loads((tmp_path / "segments" / new / "meta.json").read_text())["documents"] == 1
 
 
-def test_model_mismatch_is_refused(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+def test_a_replace_is_a_new_segment_and_a_deletion(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    writer = writer_for(tmp_path)
+    writer.sync(bundled_documents)
+    original = next(d for d in bundled_documents if d.id == "nournews-larijani-visit")
+    edited = Document(**{**original.to_dict(), "text": original.text + " One more sentence."})
+    embedder = CountingEmbedder()
+    result = writer_for(tmp_path, embedder).upsert([edited])
+    assert result.replaced == [edited.id]
+    # Unchanged passages of the replaced document are not embedded again.
+    assert len(embedder.embedded) < 6
+    first, second = result.reader.commit.segments
+    assert first.deleted == 1 and first.deletes and second.documents == 1
+    assert result.reader.document(edited.id) == edited and result.reader.document_count == 3
+    removed = writer.delete([edited.id])
+    assert removed.reader.document(edited.id) is None and removed.reader.document_count == 2
+    assert [e.name for e in removed.reader.commit.segments] == [first.name]  # an emptied segment leaves
+
+
+def test_a_delete_of_an_unknown_id_changes_nothing(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    from index.writer import MissingDocumentsError
+
+    writer = writer_for(tmp_path)
+    version = writer.sync(bundled_documents).reader.version
+    with pytest.raises(MissingDocumentsError, match="nope"):
+        writer.delete(["nournews-larijani-visit", "nope"])
+    assert IndexReader.open(IndexStore(tmp_path)).version == version
+
+
+def test_model_mismatch_is_refused_by_writes_and_rebuilt_by_a_build(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    writer_for(tmp_path).sync(bundled_documents)
+    writer_for(tmp_path).upsert([Document(id="over-http", text="Added over HTTP.")])
+
+    class OtherModel(CountingEmbedder):
+        model_name = "another-model"
+
     with pytest.raises(IndexMismatchError, match="built with model 'hashing-fake'"):
-        store.load("all-MiniLM-L6-v2", 384)
+        writer_for(tmp_path, OtherModel()).upsert([Document(id="x", text="Text.")])
+    # A build re-embeds every document the index holds with the configured model instead.
+    other = OtherModel()
+    rebuilt = writer_for(tmp_path, other).sync(bundled_documents)
+    assert rebuilt.reader.model_name == "another-model" and rebuilt.reader.document_count == 4
+    assert "Added over HTTP." in other.embedded and rebuilt.kept == ["over-http"]
 
 
-@pytest.mark.parametrize("victim", ["chunks.jsonl", "faiss.index", "manifest.json"])
-def test_damaged_files_are_detected(tmp_path: Path, bundled_documents: list[Document], victim: str) -> None:
-    store = IndexStore(tmp_path)
-    version = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings()).index.version
-    path = tmp_path / "generations" / version / victim
+@pytest.mark.parametrize("victim", ["documents.jsonl", "chunk_vectors.npy", "meta.json", "terms.json"])
+def test_damaged_segment_files_are_detected(
+    tmp_path: Path, bundled_documents: list[Document], victim: str
+) -> None:
+    reader = writer_for(tmp_path).sync(bundled_documents).reader
+    path = reader.segments[0].directory / victim
     path.write_bytes(path.read_bytes()[:-10] + b"garbage!!!")
-    with pytest.raises(IndexCorruptError, match="damaged"):
-        store.load()
+    with pytest.raises(IndexCorruptError, match=r"damaged|cannot"):
+        IndexReader.open(IndexStore(tmp_path))
     path.unlink()
-    with pytest.raises(IndexCorruptError, match="missing"):
-        store.load()
+    with pytest.raises(DamagedIndexError, match=r"missing|cannot"):
+        IndexReader.open(IndexStore(tmp_path))
 
 
-def test_crash_before_the_switch_leaves_the_last_good_index(
+def test_damaged_deletes_file_is_detected(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    writer = writer_for(tmp_path)
+    writer.sync(bundled_documents)
+    reader = writer.delete(["nournews-larijani-visit"]).reader
+    path = tmp_path / "deletes" / str(reader.commit.segments[0].deletes)
+    np.save(path, np.array([0, 1, 2]))
+    with pytest.raises(DamagedIndexError, match="checksum"):
+        IndexReader.open(IndexStore(tmp_path))
+
+
+def test_crash_before_the_switch_leaves_the_last_good_commit(
     tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = IndexStore(tmp_path)
-    good = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings()).index.version
+    writer = writer_for(tmp_path)
+    good = writer.sync(bundled_documents).reader.version
 
     def crash(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("index.store._fsync_directory", crash)
+    monkeypatch.setattr(IndexStore, "_switch_current", crash)
     with pytest.raises(OSError, match="disk full"):
-        upsert_documents(store, [Document(id="new", text="New text.")], HashingEmbedder(), IndexSettings())
+        writer.upsert([Document(id="new", text="New text.")])
     monkeypatch.undo()
-    assert store.current_version() == good
-    assert "new" not in store.load().data.documents
-    # The half-written staging directory is swept away by the next successful write.
-    upsert_documents(store, [Document(id="new", text="New text.")], HashingEmbedder(), IndexSettings())
-    assert not [p for p in (tmp_path / "generations").iterdir() if p.name.startswith(".tmp")]
+    reader = IndexReader.open(IndexStore(tmp_path))
+    assert reader.version == good and reader.document("new") is None
+    # What the failed commit left (its segment, its commit point) goes with the next commit.
+    writer.upsert([Document(id="new", text="New text.")])
+    reader = IndexReader.open(IndexStore(tmp_path))
+    assert {p.name for p in (tmp_path / "segments").iterdir()} == {e.name for e in reader.commit.segments}
 
 
-def test_old_generations_are_cleaned(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+def test_old_commits_and_unused_files_are_cleaned(tmp_path: Path, bundled_documents: list[Document]) -> None:
+    writer = writer_for(tmp_path)
+    writer.sync(bundled_documents)
     for number in range(4):
-        upsert_documents(
-            store, [Document(id=f"d{number}", text=f"Text {number}.")], HashingEmbedder(), IndexSettings()
-        )
-    names = sorted(p.name for p in (tmp_path / "generations").iterdir())
-    assert len(names) == 2 and store.current_version() in names
-    manifest = json.loads((tmp_path / "generations" / names[-1] / "manifest.json").read_text())
-    assert manifest["documents"] == 7
+        writer.upsert([Document(id=f"d{number}", text=f"Text {number}.")])
+        writer.delete([f"d{number}"])
+    commits = sorted(p.name for p in (tmp_path / "commits").iterdir())
+    assert len(commits) == 2 and (tmp_path / "CURRENT").read_text() == commits[-1]
+    live = IndexReader.open(IndexStore(tmp_path))
+    previous = IndexStore(tmp_path).read_commit(commits[0])
+    kept = {e.name for e in live.commit.segments} | {e.name for e in previous.segments}
+    assert {p.name for p in (tmp_path / "segments").iterdir()} == kept
 
 
 def test_force_rebuilds_and_reembeds_everything(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    store = IndexStore(tmp_path)
-    first = sync_corpus(store, bundled_documents, HashingEmbedder(), IndexSettings())
+    first = writer_for(tmp_path).sync(bundled_documents)
     embedder = CountingEmbedder()
-    forced = sync_corpus(store, bundled_documents, embedder, IndexSettings(), force=True)
-    assert forced.changed and forced.index.version != first.index.version
+    forced = writer_for(tmp_path, embedder).sync(bundled_documents, force=True)
+    assert forced.changed and forced.reader.version != first.reader.version
     fresh = CountingEmbedder()
-    sync_corpus(IndexStore(tmp_path / "fresh"), bundled_documents, fresh, IndexSettings())
+    writer_for(tmp_path / "fresh", fresh).sync(bundled_documents)
     assert sorted(embedder.embedded) == sorted(fresh.embedded)  # nothing reused
 
 
@@ -138,29 +197,12 @@ def test_question_sentences_are_marked_at_build_and_stored(tmp_path: Path) -> No
         title="Interview",
         text='What did the minister say? He said the port opens in 2027. "Will it pay off?" Time will tell.',
     )
-    store = IndexStore(tmp_path)
-    built = sync_corpus(store, [interview], HashingEmbedder(), IndexSettings()).index.data
+    writer_for(tmp_path).sync([interview])
+    reader = IndexReader.open(IndexStore(tmp_path))
     marked = [
-        interview.text[start:end]
-        for (start, end), question in zip(built.sentence_spans, built.sentence_is_question, strict=True)
-        if question
+        interview.text[sentence.start : sentence.end]
+        for row in range(reader.chunk_count)
+        for sentence in reader.sentences(row)
+        if sentence.is_question
     ]
     assert marked == ["What did the minister say?", '"Will it pay off?"']
-    loaded = store.load("hashing-fake", 64).data
-    assert loaded.sentence_is_question.tolist() == built.sentence_is_question.tolist()
-
-
-def test_a_generation_without_the_stored_question_mask_still_loads(tmp_path: Path) -> None:
-    store = IndexStore(tmp_path)
-    interview = Document(id="interview", title="Interview", text="Why now? Because the pact was signed.")
-    built = sync_corpus(store, [interview], HashingEmbedder(), IndexSettings()).index
-    directory = tmp_path / "generations" / built.version
-    with np.load(directory / "sentences.npz") as sentences:
-        older = {name: sentences[name] for name in sentences.files if name != "questions"}
-    np.savez(directory / "sentences.npz", **older)  # as written before the mask was stored
-    manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["files"]["sentences.npz"] = hashlib.sha256(
-        (directory / "sentences.npz").read_bytes()
-    ).hexdigest()
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-    assert store.load("hashing-fake", 64).data.sentence_is_question.tolist() == [True, False]

@@ -2,8 +2,8 @@
 
 What is checked: a write is searchable at once and names a new `index_version`; the same
 content again is a no-op; a replacement re-embeds only the new text; HTML uploads keep the article
-and drop the page furniture; old generations are cleaned up but never the live one; a generation
-committed by another process is picked up by a running server; concurrent writers lose nothing.
+and drop the page furniture; old commits are cleaned up but never the live one; a commit
+made by another process is picked up by a running server; concurrent writers lose nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from corpus import Document
 from index.embedding import HashingEmbedder
+from index.reader import IndexReader
 from index.store import IndexStore
 from service.cli import cli
 from service.config import get_settings
@@ -57,11 +58,13 @@ def test_add_is_searchable_and_resend_is_a_no_op(client: TestClient, fake_engine
     assert search_ids(client, "Gwadar gas pipeline consortium")[0] == "gas-pipeline-deal"
     stored = client.get("/documents/gas-pipeline-deal").json()
     assert stored["text"] == PIPELINE["text"] and stored["metadata"] == {"section": "energy"}
-    generations = IndexStore(fake_engine.settings.index_dir).generation_names()
+    segments = sorted(p.name for p in IndexStore(fake_engine.settings.index_dir).segments_dir.iterdir())
 
     again = client.post("/documents", json=PIPELINE).json()
     assert again["status"] == "unchanged" and again["index_version"] == body["index_version"]
-    assert IndexStore(fake_engine.settings.index_dir).generation_names() == generations
+    assert (
+        sorted(p.name for p in IndexStore(fake_engine.settings.index_dir).segments_dir.iterdir()) == segments
+    )
 
 
 def test_replace_reembeds_only_the_changed_document(
@@ -157,16 +160,18 @@ def test_remove_then_404_and_unknown_id_changes_nothing(client: TestClient) -> N
     assert client.get("/healthz").json()["index_version"] == live
 
 
-def test_old_generations_are_removed_but_never_the_live_one(client: TestClient, fake_engine: Engine) -> None:
+def test_old_commits_and_crash_leftovers_are_removed_but_never_the_live_one(
+    client: TestClient, fake_engine: Engine
+) -> None:
     store = IndexStore(fake_engine.settings.index_dir)
-    stale = store.generations / ".tmp-left-by-a-crash"
+    stale = store.segments_dir / ".tmp-s-left-by-a-crash-999999999"  # a process that no longer runs
     stale.mkdir()
     for number in range(4):
         client.post("/documents", json={**PIPELINE, "text": f"Version {number} of the pipeline story."})
-    names = store.generation_names()
-    assert len(names) == 2 and store.current_version() in names
+    commits = sorted(p.name for p in store.commits_dir.iterdir())
+    assert len(commits) == 2 and store.current_name() == commits[-1]
     assert not stale.exists()
-    assert store.load().version == store.current_version()
+    assert IndexReader.open(store).version == client.get("/healthz").json()["index_version"]
 
 
 def test_a_commit_by_another_process_is_picked_up(client: TestClient, fake_engine: Engine) -> None:
@@ -174,7 +179,7 @@ def test_a_commit_by_another_process_is_picked_up(client: TestClient, fake_engin
     other = Engine.from_settings(fake_engine.settings, embedder=HashingEmbedder())
     result = other.upsert([Document(id="from-cli", text="The cabinet approved the border market plan.")])
     health = client.get("/healthz").json()
-    assert health["index_version"] == result.index.version and health["documents"] == 4
+    assert health["index_version"] == result.reader.version and health["documents"] == 4
     assert search_ids(client, "border market cabinet")[0] == "from-cli"
 
 
@@ -194,10 +199,10 @@ def test_concurrent_writers_lose_nothing(fake_engine: Engine) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    final = IndexStore(fake_engine.settings.index_dir).load()
-    assert {f"parallel-{n}" for n in range(8)} <= set(final.data.documents)
-    assert len(final.data.documents) == 3 + 8
-    assert np.isfinite(final.data.chunk_vectors).all()
+    final = IndexReader.open(IndexStore(fake_engine.settings.index_dir))
+    assert {f"parallel-{n}" for n in range(8)} <= set(final.document_ids())
+    assert final.document_count == 3 + 8
+    assert np.isfinite(final.chunk_vectors(list(range(int(final.bases[-1]))))).all()
 
 
 def test_cli_add_and_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,10 +224,10 @@ def test_cli_add_and_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert again.exit_code == 0 and "unchanged" in again.output
         refused = runner.invoke(cli, ["remove", "j1", "no-such-doc"])
         assert refused.exit_code == 1 and "no-such-doc" in refused.output
-        assert set(IndexStore(tmp_path / "index").load().data.documents) == {"port", "j1", "j2"}
+        assert set(IndexReader.open(IndexStore(tmp_path / "index")).document_ids()) == {"port", "j1", "j2"}
         removed = runner.invoke(cli, ["remove", "j1", "j2"])
         assert removed.exit_code == 0 and "removed 2" in removed.output
-        assert set(IndexStore(tmp_path / "index").load().data.documents) == {"port"}
+        assert set(IndexReader.open(IndexStore(tmp_path / "index")).document_ids()) == {"port"}
     finally:
         get_settings.cache_clear()
 
@@ -230,23 +235,23 @@ def test_cli_add_and_remove(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_load_that_loses_the_race_with_cleanup_retries(
     fake_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Another process commits twice while this one reads: the generation it was reading is
+    """Another process commits twice while this one reads: the commit point it was reading is
     cleaned up under it, and the load moves on to the new CURRENT instead of failing."""
     store = IndexStore(fake_engine.settings.index_dir)
     writer = Engine.from_settings(fake_engine.settings, embedder=HashingEmbedder())
-    original = store._load_version
-    raced: list[str | None] = []
+    original = store.read_commit
+    raced: list[str] = []
 
-    def load_while_two_commits_land(version: str | None, *args: object) -> object:
+    def read_while_two_commits_land(name: str, *args: object) -> object:
         if not raced:
-            raced.append(version)
+            raced.append(name)
             writer.upsert([Document(id="race-1", text="First racing commit.")])
             writer.upsert([Document(id="race-2", text="Second racing commit.")])
-            assert version not in store.generation_names(), "the generation being read is gone"
-        return original(version, *args)  # type: ignore[arg-type]
+            assert not (store.commits_dir / name).exists(), "the commit point being read is gone"
+        return original(name, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store, "_load_version", load_while_two_commits_land)
-    loaded = store.load()
-    assert raced and raced[0] != loaded.version
-    assert loaded.version == store.current_version()
-    assert {"race-1", "race-2"} <= set(loaded.data.documents)
+    monkeypatch.setattr(store, "read_commit", read_while_two_commits_land)
+    reader = IndexReader.open(store)
+    assert raced and raced[0] != reader.commit.file_name
+    assert reader.commit.file_name == store.current_name()
+    assert {"race-1", "race-2"} <= set(reader.document_ids())

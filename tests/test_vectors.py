@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import faiss
 import numpy as np
 import pytest
 
 from index.embedding import Vectors
+from index.settings import IndexSettings, VectorIndexSettings
 from index.vectors import (
-    VectorIndexSettings,
     build_vector_index,
     ivf_lists_for,
     ivf_probes_for,
@@ -108,10 +110,11 @@ def test_an_empty_index_searches_to_nothing() -> None:
     assert rows.shape == scores.shape == (1, 0)
 
 
-def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search() -> None:
+def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search(tmp_path: Path) -> None:
     from corpus import Document
-    from index.building import IndexSettings, build_index_data
     from index.embedding import HashingEmbedder
+    from index.settings import IndexSettings
+    from index.writer import build_index
 
     words = [
         "pipeline",
@@ -130,23 +133,27 @@ def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search() ->
         for i in range(40)
     ]
     embedder = HashingEmbedder()
-    exact = build_index_data(documents, embedder, IndexSettings())
-    approximate = build_index_data(
-        documents, embedder, IndexSettings(vectors=VectorIndexSettings(approximate_threshold=20))
+    exact = build_index(tmp_path / "exact", documents, embedder, settings=IndexSettings())
+    approximate = build_index(
+        tmp_path / "ivf",
+        documents,
+        embedder,
+        settings=IndexSettings(vectors=VectorIndexSettings(approximate_threshold=20)),
     )
-    assert (vector_index_kind(exact.vector_index), vector_index_kind(approximate.vector_index)) == (
-        "flat",
-        "ivf",
-    )
-    query = embedder.embed_batch(["pipeline energy topic7"])
-    exact_rows, _ = search_vectors(exact.vector_index, query, 1)
-    rows, _ = search_vectors(approximate.vector_index, query, 1)
-    assert rows[0][0] == exact_rows[0][0]
-    assert approximate.chunks[rows[0][0]].document_id == "d7"
+    kinds = [reader.segments[0].meta["vector_index"] for reader in (exact, approximate)]
+    assert kinds == ["flat", "ivf"]
+    assert not (tmp_path / "ivf" / "segments" / approximate.segments[0].name / "chunk_vectors.npy").exists()
+    query = embedder.embed_batch(["pipeline energy topic7"])[0]
+    exact_rows, _ = exact.dense_search(query, 1)
+    rows, _ = approximate.dense_search(query, 1)
+    assert rows[0] == exact_rows[0]
+    assert approximate.document_id_of(rows[0]) == "d7"
+    # The IVF index gives the vectors back by row: the same as the exact segment stores.
+    assert np.allclose(approximate.chunk_vectors(list(range(5))), exact.chunk_vectors(list(range(5))))
 
 
 def test_settings_from_a_manifest_ignore_keys_this_version_does_not_know() -> None:
     recorded: dict[str, object] = {"approximate_threshold": 5000, "hnsw_m": 16, "some_future_knob": 3}
-    settings = VectorIndexSettings.from_dict(recorded)
+    settings = IndexSettings.from_dict({"vectors": recorded, "another_future_knob": 1}).vectors
     assert (settings.approximate_threshold, settings.hnsw_m) == (5000, 16)
     assert settings.ivf_nprobe == VectorIndexSettings().ivf_nprobe

@@ -36,6 +36,7 @@ from index.analysis import terms
 from index.embedding import SentenceTransformerEmbedder
 from index.modes import Mode
 from index.options import RetrievalOptions
+from index.reader import IndexReader
 from index.store import IndexStore
 from service.config import Settings
 
@@ -331,7 +332,7 @@ def _http_phase(index_dir: Path, questions: list[str], quick: bool) -> dict[str,
                 run = run_load(server.url, questions, concurrency, count, mode, server.cpu_seconds)
                 figures["runs"].append(run.as_dict())
         figures["peak_memory_mb"] = server.peak_memory_mb()
-    chunks = len(IndexStore(index_dir).load().data.chunks)
+    chunks = IndexReader.open(IndexStore(index_dir)).chunk_count
     figures["chunks"] = chunks
     return figures
 
@@ -344,7 +345,9 @@ def _scaling_phase(
     figures: dict[str, Any],
     save: Callable[[], None],
 ) -> None:
-    data = IndexStore(index_dir).load().data
+    reader = IndexReader.open(IndexStore(index_dir))
+    chunk_rows = range(int(reader.bases[-1]))
+    chunk_vectors = reader.chunk_vectors(list(chunk_rows))
     sizes = [
         int(size) for size in (arguments.sizes or (QUICK_SIZES if arguments.quick else FULL_SIZES)).split(",")
     ]
@@ -353,21 +356,23 @@ def _scaling_phase(
     )
     query_texts = questions[: 100 if arguments.quick else 200]
     query_vectors = embedder.embed_batch(query_texts)
+    chunks = [reader.chunk(row) for row in chunk_rows]
+    texts = {document.id: document.text for document in reader.documents()}
     sentences = [
-        data.documents[chunk.document_id].text[start:end]
-        for row, chunk in enumerate(data.chunks)
-        for _, start, end in data.chunk_sentences(row)
+        texts[chunk.document_id][sentence.start : sentence.end]
+        for row, chunk in zip(chunk_rows, chunks, strict=True)
+        for sentence in reader.sentences(row)
     ]
     sentence_tokens = [tokens for tokens in map(terms, sentences) if tokens]
-    tokens_per_chunk = float(np.mean([len(terms(c.text)) for c in data.chunks]))
-    figures.update(real_vectors=len(data.chunk_vectors), queries=len(query_texts))
+    tokens_per_chunk = float(np.mean([len(terms(c.text)) for c in chunks]))
+    figures.update(real_vectors=len(chunk_vectors), queries=len(query_texts))
     for size in sizes:
         kinds = ["ivf", "hnsw"] if size <= hnsw_max else ["ivf"]
         say(f"  vectors {size}: flat, {', '.join(kinds)}")
-        figures["rows"].extend(vector_scaling(data.chunk_vectors, query_vectors, size, CANDIDATES, kinds))
+        figures["rows"].extend(vector_scaling(chunk_vectors, query_vectors, size, CANDIDATES, kinds))
         save()
         say(f"  vectors {size}: flat, ivf on a plain Gaussian (worst case)")
-        rows = vector_scaling(data.chunk_vectors, query_vectors, size, CANDIDATES, ["ivf"], anchored=False)
+        rows = vector_scaling(chunk_vectors, query_vectors, size, CANDIDATES, ["ivf"], anchored=False)
         figures["rows"].extend(row for row in rows if row["index"] == "ivf")
         save()
         say(f"  bm25 {size}")

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus import Document
-from index.building import SentenceVectors, embedded_passage
+from index.building import embedded_passage
 from index.chunking import chunk_document, make_splitter
 from index.embedding import Embedder, SentenceTransformerEmbedder, Vectors
+from index.settings import SentenceVectors
 from service.config import Settings
 from service.engine import Engine
 
@@ -93,13 +94,14 @@ def timed_build(
     started = time.perf_counter()
     result = engine.sync(documents, force=True)
     seconds = time.perf_counter() - started
-    data = result.index.data
-    passages = [embedded_passage(c, data.documents[c.document_id], data.settings) for c in data.chunks]
+    reader = result.reader
+    chunks = [reader.chunk(row) for row in range(int(reader.bases[-1]))]
+    passages = [embedded_passage(c, reader.document(c.document_id), reader.settings) for c in chunks]  # type: ignore[arg-type]
     return BuildFigures(
-        sentence_vectors=data.settings.sentence_vectors,
-        documents=len(data.documents),
-        chunks=len(data.chunks),
-        sentences=len(data.sentence_spans),
+        sentence_vectors=reader.settings.sentence_vectors,
+        documents=reader.document_count,
+        chunks=reader.chunk_count,
+        sentences=int(reader.sentence_bases[-1]),
         seconds=seconds,
         encode_seconds=timed.encode_seconds,
         count_seconds=timed.count_seconds,

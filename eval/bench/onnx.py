@@ -11,6 +11,8 @@ within 0.005 nDCG@10 of the default.
 from __future__ import annotations
 
 import random
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,13 @@ from eval.backends import InProcessBackend
 from eval.bench.encoding import passage_floor, question_floor
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import load_beir_set, load_question_set
-from index.building import IndexSettings, SentenceVectors, build_index_data
 from index.embedding import Embedder, SentenceTransformerEmbedder, SpanEmbedder
 from index.modes import Mode
 from index.onnx_embedding import OnnxEmbedder, export_int8
 from index.options import RetrievalOptions
 from index.retrieval import Retriever
+from index.settings import IndexSettings, SentenceVectors
+from index.writer import build_index
 
 MODES = (Mode.DENSE, Mode.HYBRID)
 
@@ -76,8 +79,9 @@ def _quality(
     scores: dict[str, float] = {}
     if not isinstance(embedder, SpanEmbedder):
         index_settings = replace(index_settings, sentence_vectors=SentenceVectors.STANDALONE)
-    data = build_index_data(bundled, embedder, index_settings)
-    backend = InProcessBackend(Retriever(data, "bench", embedder, options))
+    temporary = Path(tempfile.mkdtemp(prefix="rag-onnx-"))
+    reader = build_index(temporary / "seed", bundled, embedder, settings=index_settings)
+    backend = InProcessBackend(Retriever(reader, embedder, options))
     report = evaluate_project_set("seed", load_question_set(seed_set), backend, MODES)
     for result in report.modes:
         scores[f"ndcg@10 seed {result.mode}"] = result.metrics["ndcg@10"]
@@ -87,13 +91,16 @@ def _quality(
         )
         beir = load_beir_set(scifact, split)
         documents = _sub_corpus(load_corpus([beir.corpus_path]), beir.qrels, subset)
-        data = build_index_data(documents, embedder, index_settings, with_sentences=False)
-        backend = InProcessBackend(Retriever(data, "bench", embedder, options))
+        reader = build_index(
+            temporary / "scifact", documents, embedder, settings=index_settings, with_sentences=False
+        )
+        backend = InProcessBackend(Retriever(reader, embedder, options))
         report = evaluate_beir_set("scifact", beir, backend, MODES)
         for result in report.modes:
             scores[f"ndcg@10 scifact-subset {result.mode}"] = result.metrics["ndcg@10"]
         scores["scifact_subset_documents"] = float(len(documents))
         scores["scifact_queries"] = float(len(beir.queries))
+    shutil.rmtree(temporary, ignore_errors=True)
     return scores
 
 

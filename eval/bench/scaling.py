@@ -20,13 +20,14 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 
-import bm25s
 import faiss
 import numpy as np
 
+from index.analysis import terms
 from index.embedding import Vectors
-from index.lexical import LexicalIndex
-from index.vectors import VectorIndexSettings, build_vector_index, search_vectors, vector_index_kind
+from index.postings import CollectionStatistics, Postings, SegmentPostings, score, top
+from index.settings import IndexSettings, VectorIndexSettings
+from index.vectors import build_vector_index, search_vectors, vector_index_kind
 
 
 def synthetic_vectors(
@@ -146,13 +147,20 @@ def bm25_scaling(
     picks = rng.integers(0, len(sentence_tokens), size=(size, per_passage))
     passages = [[token for row in rows for token in sentence_tokens[row]] for rows in picks]
     started = time.perf_counter()
-    retriever = bm25s.BM25()
-    retriever.index(passages, show_progress=False)
+    postings = Postings.build(passages)
     build_seconds = time.perf_counter() - started
     del passages
-    lexical = LexicalIndex(retriever)
-    latencies = _latencies_ms(lambda row: lexical.search(questions[row], candidates), len(questions))
-    matrix_bytes = sum(int(retriever.scores[name].nbytes) for name in ("data", "indices", "indptr"))
+    segment = SegmentPostings(postings, None)
+    k1, b = IndexSettings().bm25_k1, IndexSettings().bm25_b
+
+    def search(row: int) -> object:
+        query = terms(questions[row])
+        return top(score(segment, query, CollectionStatistics.of([segment], query), k1, b), candidates)
+
+    latencies = _latencies_ms(search, len(questions))
+    matrix_bytes = sum(
+        int(array.nbytes) for array in (postings.term_ptr, postings.rows, postings.tf, postings.lengths)
+    )
     return {
         "index": "bm25",
         "data": "real sentences",

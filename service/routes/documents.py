@@ -88,7 +88,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 )
 def list_documents(engine: EngineDep, _: ReadAccess) -> DocumentListResponse:
     retriever = engine.retriever
-    documents = sorted(retriever.data.documents.values(), key=lambda d: d.id)
+    documents = sorted(retriever.reader.documents(), key=lambda d: d.id)
     return DocumentListResponse(
         index_version=retriever.version, documents=[document_summary(d) for d in documents]
     )
@@ -109,7 +109,7 @@ def get_document(
     document_id: Annotated[str, Path(description="The document id, as returned by search.")],
 ) -> DocumentResponse:
     retriever = engine.retriever  # one generation for the text and the version it is cited with
-    document = retriever.data.documents.get(document_id)
+    document = retriever.reader.document(document_id)
     if document is None:
         raise ApiError(404, "document_not_found", f"no document with id {document_id!r}")
     return document_response(document, retriever.version)

@@ -23,8 +23,9 @@ def health(engine: EngineDep) -> HealthResponse:
     return HealthResponse(
         status="ok",
         index_version=retriever.version,
-        documents=len(retriever.data.documents),
-        chunks=len(retriever.data.chunks),
+        documents=retriever.reader.document_count,
+        chunks=retriever.reader.chunk_count,
+        segments=len(retriever.reader.segments),
     )
 
 

@@ -1,0 +1,196 @@
+"""BM25 over segments: each segment's postings, scored with collection statistics of all of them.
+
+A segment stores, for its chunks, an inverted index: a vocabulary (term -> column), and per
+column the chunk rows holding the term and how often (`tf`), plus each chunk's length in terms.
+Nothing in it depends on other segments, so it never changes once written.
+
+Scores are Lucene's BM25 (bm25s's "lucene" method, which this project used before segments):
+
+``score(q, d) = sum over the terms t of q of idf(t) * tf(t, d) / (tf(t, d) + k1 * (1 - b + b * |d| / avgdl))``
+
+``idf(t) = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))``
+
+where a term repeated in the query counts each time, and `N` (live chunks), `df(t)` (live chunks
+holding t) and `avgdl` (mean length of live chunks) are summed over every live segment, deleted
+chunks left out. So a query scores each chunk exactly as one index over the same chunks would,
+however they are split into segments (`CollectionStatistics`, then `score`). That is why this is
+not bm25s: bm25s bakes idf and avgdl into its stored scores at index time.
+
+Out of scope: turning text into terms (`index.analysis`), choosing candidates across segments
+(`index.reader`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+Rows = npt.NDArray[np.int64]
+FILES = ("terms.json", "term_ptr.npy", "posting_rows.npy", "posting_tf.npy", "chunk_lengths.npy")
+
+
+@dataclass(frozen=True)
+class Postings:
+    """Column `c` (term `terms[c]`) holds `rows[term_ptr[c]:term_ptr[c + 1]]` (ascending) with
+    the matching `tf`; `lengths[r]` is chunk r's length in terms."""
+
+    terms: list[str]
+    term_ptr: npt.NDArray[np.int64]
+    rows: npt.NDArray[np.int32]
+    tf: npt.NDArray[np.int32]
+    lengths: npt.NDArray[np.int32]
+
+    @classmethod
+    def build(cls, chunk_terms: Sequence[Sequence[str]]) -> Postings:
+        """Postings of chunks given as term lists (row i = chunk i)."""
+        pairs: dict[str, dict[int, int]] = {}
+        for row, terms in enumerate(chunk_terms):
+            for term in terms:
+                counts = pairs.setdefault(term, {})
+                counts[row] = counts.get(row, 0) + 1
+        vocabulary = sorted(pairs)
+        sizes = [len(pairs[term]) for term in vocabulary]
+        term_ptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=term_ptr[1:])
+        rows = np.fromiter((row for term in vocabulary for row in pairs[term]), np.int32, int(term_ptr[-1]))
+        tf = np.fromiter(
+            (n for term in vocabulary for n in pairs[term].values()), np.int32, int(term_ptr[-1])
+        )
+        lengths = np.fromiter((len(terms) for terms in chunk_terms), np.int32, len(chunk_terms))
+        return cls(vocabulary, term_ptr, rows, tf, lengths)
+
+    @classmethod
+    def merged(cls, parts: Sequence[tuple[Postings, npt.NDArray[np.int64]]]) -> Postings:
+        """The postings of several segments' kept chunks, one after another: `(postings, kept)`
+        keeps the chunk rows `kept` (ascending) of each part, renumbered from 0 in that order."""
+        vocabulary = sorted(set().union(*(part.terms for part, _ in parts)))
+        column = {term: index for index, term in enumerate(vocabulary)}
+        columns, rows, counts, lengths = [], [], [], []
+        offset = 0
+        for part, kept in parts:
+            renumber = np.full(len(part.lengths), -1, dtype=np.int64)
+            renumber[kept] = np.arange(offset, offset + len(kept))
+            part_columns = np.repeat(
+                np.array([column[term] for term in part.terms], dtype=np.int64), np.diff(part.term_ptr)
+            )
+            new_rows = renumber[part.rows]
+            alive = new_rows >= 0
+            columns.append(part_columns[alive])
+            rows.append(new_rows[alive])
+            counts.append(part.tf[alive])
+            lengths.append(part.lengths[kept])
+            offset += len(kept)
+        all_columns = np.concatenate(columns) if columns else np.zeros(0, dtype=np.int64)
+        all_rows = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        order = np.lexsort((all_rows, all_columns))
+        term_ptr = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_columns, minlength=len(vocabulary)), out=term_ptr[1:])
+        keep_terms = np.diff(term_ptr) > 0  # terms only deleted chunks held are dropped
+        if not keep_terms.all():
+            vocabulary = [term for term, keep in zip(vocabulary, keep_terms, strict=True) if keep]
+            term_ptr = np.concatenate([[0], term_ptr[1:][keep_terms]])
+        return cls(
+            vocabulary,
+            term_ptr,
+            all_rows[order].astype(np.int32),
+            (np.concatenate(counts) if counts else np.zeros(0, dtype=np.int32))[order].astype(np.int32),
+            np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, dtype=np.int32),
+        )
+
+    def save(self, directory: Path) -> None:
+        (directory / "terms.json").write_text(json.dumps(self.terms, ensure_ascii=False), "utf-8")
+        for name, array in (
+            ("term_ptr.npy", self.term_ptr),
+            ("posting_rows.npy", self.rows),
+            ("posting_tf.npy", self.tf),
+            ("chunk_lengths.npy", self.lengths),
+        ):
+            np.save(directory / name, array)
+
+    @classmethod
+    def load(cls, directory: Path) -> Postings:
+        terms: list[str] = json.loads((directory / "terms.json").read_text("utf-8"))
+        return cls(
+            terms,
+            np.load(directory / "term_ptr.npy"),
+            np.load(directory / "posting_rows.npy", mmap_mode="r"),
+            np.load(directory / "posting_tf.npy", mmap_mode="r"),
+            np.load(directory / "chunk_lengths.npy", mmap_mode="r"),
+        )
+
+
+class SegmentPostings:
+    """One segment's postings as a query reads them: a term lookup, and the live chunks."""
+
+    def __init__(self, postings: Postings, live: npt.NDArray[np.bool_] | None) -> None:
+        self.postings = postings
+        self.live = live  # None: every chunk is live
+        self._column = {term: index for index, term in enumerate(postings.terms)}
+        lengths = np.asarray(postings.lengths, dtype=np.int64)
+        self.chunks = int(len(lengths) if live is None else live.sum())
+        self.total_length = int(lengths.sum() if live is None else lengths[live].sum())
+
+    def matches(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """Live rows holding `term`, and the term's count in each."""
+        column = self._column.get(term)
+        if column is None:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        first, last = int(self.postings.term_ptr[column]), int(self.postings.term_ptr[column + 1])
+        rows, tf = self.postings.rows[first:last], self.postings.tf[first:last]
+        if self.live is not None:
+            keep = self.live[rows]
+            rows, tf = rows[keep], tf[keep]
+        return np.asarray(rows), np.asarray(tf)
+
+
+@dataclass(frozen=True)
+class CollectionStatistics:
+    """N, df and avgdl over every live segment, for one query's terms."""
+
+    chunks: int
+    average_length: float
+    document_frequency: dict[str, int]
+
+    @classmethod
+    def of(cls, segments: Sequence[SegmentPostings], terms: Iterable[str]) -> CollectionStatistics:
+        chunks = sum(segment.chunks for segment in segments)
+        total = sum(segment.total_length for segment in segments)
+        frequency = {term: sum(len(segment.matches(term)[0]) for segment in segments) for term in set(terms)}
+        return cls(chunks, total / chunks if chunks else 0.0, frequency)
+
+    def idf(self, term: str) -> float:
+        df = self.document_frequency.get(term, 0)
+        return float(np.log(1.0 + (self.chunks - df + 0.5) / (df + 0.5)))
+
+
+def score(
+    segment: SegmentPostings, terms: Sequence[str], statistics: CollectionStatistics, k1: float, b: float
+) -> npt.NDArray[np.float64]:
+    """The BM25 score of every chunk of `segment` (deleted ones score 0)."""
+    lengths = np.asarray(segment.postings.lengths, dtype=np.float64)
+    scores = np.zeros(len(lengths), dtype=np.float64)
+    average = statistics.average_length or 1.0
+    for term in terms:
+        rows, tf = segment.matches(term)
+        if len(rows) == 0:
+            continue
+        counts = tf.astype(np.float64)
+        saturation = counts / (counts + k1 * (1.0 - b + b * lengths[rows] / average))
+        scores[rows] += statistics.idf(term) * saturation  # a term lists each row once
+    return scores
+
+
+def top(scores: npt.NDArray[np.float64], limit: int) -> tuple[Rows, npt.NDArray[np.float64]]:
+    """Rows of the best `limit` positive scores, best first (ties: lower row first)."""
+    positive = int(np.count_nonzero(scores > 0))
+    limit = min(limit, positive)
+    if limit == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    best = np.argpartition(-scores, limit - 1)[:limit]
+    best = best[np.lexsort((best, -scores[best]))]
+    return best.astype(np.int64), scores[best]

@@ -1,0 +1,245 @@
+"""A reader over one commit point: its live segments, their deleted documents left out, queried
+as one index.
+
+Rows are global: the chunks of the commit's segments one after another, in commit order (a
+deleted document's chunks keep their rows but never come out of a search). Dense candidates are
+each segment's nearest live chunks, merged; BM25 scores every live chunk with statistics summed
+over all live segments (`index.postings`), so a commit's results equal those of one segment holding
+the same documents. A reader never changes: a later commit gets a new reader, which re-uses the
+open segments it shares with this one (the store keeps them), so opening it costs the size of
+the change. Out of scope: ranking (`index.retrieval` and the stages it wires), writing
+(`index.writer`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from corpus import Document
+from index.chunking import Chunk
+from index.embedding import Vectors
+from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
+from index.postings import CollectionStatistics, SegmentPostings, score, top
+from index.segments import Segment
+from index.settings import IndexSettings
+from index.store import CommitPoint, IndexStore
+
+LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
+
+
+@dataclass(frozen=True)
+class Sentence:
+    row: int  # global sentence row
+    start: int
+    end: int
+    is_question: bool
+
+
+class IndexReader:
+    def __init__(
+        self, commit: CommitPoint, segments: Sequence[Segment], deleted: Sequence[npt.NDArray[np.int64]]
+    ) -> None:
+        self.commit = commit
+        self.segments = list(segments)
+        self.deleted_documents = [frozenset(rows.tolist()) for rows in deleted]
+        self.live: list[npt.NDArray[np.bool_] | None] = [
+            ~np.isin(np.asarray(segment.chunks[:, 0]), rows) if len(rows) else None
+            for segment, rows in zip(self.segments, deleted, strict=True)
+        ]
+        counts = [segment.chunk_count for segment in self.segments]
+        self.bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        sentence_counts = [len(segment.sentence_spans) for segment in self.segments]
+        self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
+        self.postings = [
+            SegmentPostings(s.postings, live) for s, live in zip(self.segments, self.live, strict=True)
+        ]
+
+    @classmethod
+    def open(cls, store: IndexStore) -> IndexReader:
+        """The live commit, opened. If a writer in another process moves CURRENT and cleans up
+        while this reads, the read is retried on the new commit, so only real damage raises."""
+        for attempt in range(LOAD_ATTEMPTS):
+            name = store.current_name()
+            if name is None:
+                raise IndexNotFoundError(f"no index in {store.root}: run `rag build` first")
+            try:
+                commit = store.read_commit(name)
+                segments = [store.segment(entry.name) for entry in commit.segments]
+                deleted = [store.deleted_rows(entry) for entry in commit.segments]
+            except IndexCorruptError as error:
+                if attempt + 1 < LOAD_ATTEMPTS and store.current_name() != name:
+                    continue
+                raise (
+                    error if isinstance(error, DamagedIndexError) else DamagedIndexError(store.root, error)
+                ) from error
+            store.forget_segments_except({entry.name for entry in commit.segments})
+            return cls(commit, segments, deleted)
+        raise IndexCorruptError(
+            f"the index in {store.root} kept changing while being read"
+        )  # pragma: no cover
+
+    # --- the commit -------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.commit.version
+
+    @property
+    def settings(self) -> IndexSettings:
+        return self.commit.settings
+
+    @property
+    def model_name(self) -> str:
+        return self.commit.model_name
+
+    @property
+    def dimension(self) -> int:
+        return self.commit.dimension
+
+    @functools.cached_property
+    def document_count(self) -> int:
+        return self.commit.documents
+
+    @functools.cached_property
+    def chunk_count(self) -> int:
+        return sum(postings.chunks for postings in self.postings)
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def location(self, document_id: str) -> tuple[int, int] | None:
+        """(segment index, row) of the live document `document_id`, if there is one."""
+        for index in range(len(self.segments) - 1, -1, -1):
+            row = self.segments[index].row_of.get(document_id)
+            if row is not None and row not in self.deleted_documents[index]:
+                return index, row
+        return None
+
+    def document(self, document_id: str) -> Document | None:
+        found = self.location(document_id)
+        return None if found is None else self.segments[found[0]].document(found[1])
+
+    def documents(self) -> Iterator[Document]:
+        """Every live document, segment by segment."""
+        for segment, deleted in zip(self.segments, self.deleted_documents, strict=True):
+            for row in range(segment.document_count):
+                if row not in deleted:
+                    yield segment.document(row)
+
+    def document_ids(self) -> list[str]:
+        return [
+            document_id
+            for segment, deleted in zip(self.segments, self.deleted_documents, strict=True)
+            for row, document_id in enumerate(segment.ids)
+            if row not in deleted
+        ]
+
+    # --- chunks and sentences ---------------------------------------------------------------
+
+    def locate(self, row: int) -> tuple[Segment, int]:
+        index = self.segment_index(row)
+        return self.segments[index], row - int(self.bases[index])
+
+    def segment_index(self, row: int) -> int:
+        return int(np.searchsorted(self.bases, row, side="right")) - 1
+
+    def by_segment(
+        self, rows: Sequence[int]
+    ) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """(segment index, positions in `rows`, local rows) for each segment some of `rows` are in."""
+        array = np.asarray(rows, dtype=np.int64)
+        indices = np.searchsorted(self.bases, array, side="right") - 1
+        for index in np.unique(indices).tolist():
+            positions = np.flatnonzero(indices == index)
+            yield index, positions, array[positions] - self.bases[index]
+
+    def chunk(self, row: int) -> Chunk:
+        segment, local = self.locate(row)
+        return segment.chunk(local)
+
+    def document_id_of(self, row: int) -> str:
+        segment, local = self.locate(row)
+        return segment.ids[int(segment.chunks[local, 0])]
+
+    def chunk_vectors(self, rows: Sequence[int]) -> Vectors:
+        vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
+        for index, positions, local in self.by_segment(rows):
+            vectors[positions] = self.segments[index].chunk_vectors(local)
+        return vectors
+
+    def sentences(self, row: int) -> list[Sentence]:
+        index = self.segment_index(row)
+        segment, local = self.segments[index], row - int(self.bases[index])
+        base = int(self.sentence_bases[index])
+        first, last = int(segment.sentence_ptr[local]), int(segment.sentence_ptr[local + 1])
+        return [
+            Sentence(base + i, int(start), int(end), bool(question))
+            for i, (start, end), question in zip(
+                range(first, last),
+                segment.sentence_spans[first:last],
+                segment.sentence_questions[first:last],
+                strict=True,
+            )
+        ]
+
+    def sentence_vectors(self, rows: Sequence[int]) -> Vectors:
+        array = np.asarray(rows, dtype=np.int64)
+        indices = np.searchsorted(self.sentence_bases, array, side="right") - 1
+        vectors = np.zeros((len(array), self.dimension), dtype=np.float32)
+        for index in np.unique(indices).tolist():
+            positions = np.flatnonzero(indices == index)
+            vectors[positions] = self.segments[index].sentence_vectors[
+                array[positions] - self.sentence_bases[index]
+            ]
+        return vectors
+
+    def chunk_window(self, row: int, n: int) -> tuple[int, int]:
+        """(start, end) of the union of chunk `row` and up to `n` chunks of its document on each side."""
+        segment, local = self.locate(row)
+        document_row = int(segment.chunks[local, 0])
+        first, last = int(segment.chunk_ptr[document_row]), int(segment.chunk_ptr[document_row + 1])
+        window = segment.chunks[max(first, local - n) : min(last, local + n + 1)]
+        return int(window[:, 1].min()), int(window[:, 2].max())
+
+    # --- search --------------------------------------------------------------------------------
+
+    def dense_search(self, vector: Vectors, limit: int) -> tuple[list[int], list[float]]:
+        """The `limit` live chunks nearest `vector` (cosine), best first, from every segment."""
+        rows, scores = [], []
+        for index, segment in enumerate(self.segments):
+            local, cosines = segment.dense_search(vector, limit, self.live[index])
+            rows.append(local + self.bases[index])
+            scores.append(cosines)
+        return _best(rows, scores, limit)
+
+    def lexical_search(self, terms: Sequence[str], limit: int) -> tuple[list[int], list[float]]:
+        """The `limit` live chunks with the best positive BM25 score for `terms`, best first."""
+        if not terms:
+            return [], []
+        statistics = CollectionStatistics.of(self.postings, terms)
+        k1, b = self.settings.bm25_k1, self.settings.bm25_b
+        rows, scores = [], []
+        for index, postings in enumerate(self.postings):
+            local, values = top(score(postings, terms, statistics, k1, b), limit)
+            rows.append(local + self.bases[index])
+            scores.append(values.astype(np.float32))
+        return _best(rows, scores, limit)
+
+    def idf(self, terms: set[str]) -> dict[str, float]:
+        """BM25's idf of each term over the live chunks (`index.postings`)."""
+        statistics = CollectionStatistics.of(self.postings, terms)
+        return {term: statistics.idf(term) for term in terms}
+
+
+def _best(
+    rows: list[npt.NDArray[np.int64]], scores: list[npt.NDArray[np.float32]], limit: int
+) -> tuple[list[int], list[float]]:
+    if not rows:
+        return [], []
+    all_rows, all_scores = np.concatenate(rows), np.concatenate(scores)
+    order = np.lexsort((all_rows, -all_scores))[:limit]
+    return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()

@@ -1,0 +1,343 @@
+"""Immutable segments: a set of documents and everything search needs for them, written once.
+
+Layout of `segments/<name>/`::
+
+    meta.json              counts, model, index settings, analyser version, SHA-256 of every file
+    ids.json               document ids, row order
+    documents.jsonl        one document per line (UTF-8 JSON: metadata and its one copy of the text)
+    document_offsets.npy   byte offset of each line, so a document is read without the others
+    chunks.npy             (chunks, 3) int64: document row, start, end (character offsets)
+    chunk_vectors.npy      (chunks, dim) float32, unit rows, memory-mapped    [exact segments]
+    vectors.ivf            FAISS IVF index holding the chunk vectors instead  [approximate segments]
+    sentence_ptr.npy       sentences of chunk i: rows sentence_ptr[i]:sentence_ptr[i + 1]
+    sentence_spans.npy     (sentences, 2) int64 character offsets into the document
+    sentence_questions.npy which sentences are themselves questions (never an answer)
+    sentence_vectors.npy   (sentences, dim) float32, memory-mapped
+    terms.json, term_ptr.npy, posting_rows.npy, posting_tf.npy, chunk_lengths.npy   BM25 postings
+
+A document's chunks are consecutive rows, in text order, and documents keep their row order, so
+merging segments concatenates arrays. Texts exist once (chunk and sentence texts are offsets into
+the document); vectors exist once (an exact segment is searched with numpy straight from the
+memory-mapped array; an approximate one, from `approximate_threshold` chunks up, stores an IVF
+index that holds the vectors and gives them back by row).
+
+`stage_segment` writes into a staging directory, fsyncs every file and reads it back (a segment
+that does not load as written is never committed); `publish_segment` renames it into place just
+before the commit that lists it.
+`Segment.open` checks every checksum once; after that the segment is shared by every reader of
+every commit that lists it. Out of scope: which segments are live and which documents deleted
+(`index.store` commit points) and queries across segments (`index.reader`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import mmap
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from corpus import Document
+from index.analysis import ANALYSER_VERSION
+from index.chunking import Chunk
+from index.embedding import Vectors
+from index.errors import IndexCorruptError
+from index.postings import Postings
+from index.settings import IndexSettings
+from index.vectors import build_vector_index
+
+SEGMENT_FORMAT = 2
+_DOCUMENT_CACHE = 256  # parsed documents kept per segment
+
+
+@dataclass
+class SegmentData:
+    """A segment in memory, before it is written. Row i of every chunk array is chunk i."""
+
+    documents: list[Document]
+    chunks: npt.NDArray[np.int64]  # (chunks, 3): document row, start, end
+    chunk_vectors: Vectors
+    sentence_ptr: npt.NDArray[np.int64]
+    sentence_spans: npt.NDArray[np.int64]
+    sentence_questions: npt.NDArray[np.bool_]
+    sentence_vectors: Vectors
+    postings: Postings
+    settings: IndexSettings
+    model_name: str
+    dimension: int
+
+
+STAGING_PREFIX = ".tmp-"
+
+
+def stage_segment(directory: Path, data: SegmentData) -> Segment:
+    """Write `data` as a new segment in a staging directory under `directory` (the index's
+    `segments/`), fsynced and read back; `publish_segment` then moves it into place. Staging
+    needs no lock (a merge stages while writers commit): the staging name carries this process's
+    id, and clean-up leaves staging directories of live processes alone."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"s-{uuid.uuid4().hex[:16]}"
+    staging = directory / f"{STAGING_PREFIX}{name}-{os.getpid()}"
+    staging.mkdir()
+    try:
+        _write_files(staging, data)
+        fsync_directory(staging)
+        segment = Segment.open(staging, name)
+        if segment.ids != [document.id for document in data.documents] or any(
+            segment.document(row) != document for row, document in enumerate(data.documents)
+        ):
+            raise IndexCorruptError(f"segment {staging} does not read back as written")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return segment
+
+
+def publish_segment(segment: Segment) -> None:
+    """Move a staged segment into place (call under the index's write lock, just before the
+    commit that lists it). Its open files stay valid: a rename does not touch them."""
+    final = segment.directory.parent / segment.name
+    os.replace(segment.directory, final)
+    fsync_directory(final.parent)
+    segment.directory = final
+
+
+def staging_owner(path: Path) -> int | None:
+    """The process id in a staging directory's name, or None if `path` is not one."""
+    if not path.name.startswith(STAGING_PREFIX):
+        return None
+    owner = path.name.rsplit("-", 1)[-1]
+    return int(owner) if owner.isdigit() else 0
+
+
+def _write_files(staging: Path, data: SegmentData) -> None:
+    lines = [
+        json.dumps(document.to_dict(), ensure_ascii=False).encode("utf-8") + b"\n"
+        for document in data.documents
+    ]
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum([len(line) for line in lines], out=offsets[1:])
+    (staging / "documents.jsonl").write_bytes(b"".join(lines))
+    (staging / "ids.json").write_text(json.dumps([document.id for document in data.documents]), "utf-8")
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "document_offsets.npy": offsets,
+        "chunks.npy": data.chunks,
+        "sentence_ptr.npy": data.sentence_ptr,
+        "sentence_spans.npy": data.sentence_spans,
+        "sentence_questions.npy": data.sentence_questions,
+        "sentence_vectors.npy": data.sentence_vectors,
+    }
+    approximate = len(data.chunks) >= data.settings.vectors.approximate_threshold
+    if approximate:
+        index = build_vector_index(data.chunk_vectors, data.settings.vectors)
+        faiss.extract_index_ivf(index).make_direct_map()  # vectors are read back by row
+        faiss.write_index(index, str(staging / "vectors.ivf"))
+    else:
+        arrays["chunk_vectors.npy"] = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
+    for file_name, array in arrays.items():
+        np.save(staging / file_name, array)
+    data.postings.save(staging)
+    files = {p.name: sha256_of(p) for p in sorted(staging.iterdir()) if p.is_file()}
+    meta = {
+        "format": SEGMENT_FORMAT,
+        "documents": len(data.documents),
+        "chunks": len(data.chunks),
+        "sentences": len(data.sentence_spans),
+        "model": {"name": data.model_name, "dimension": data.dimension},
+        "settings": data.settings.to_dict(),
+        "analyser": ANALYSER_VERSION,
+        "vector_index": "ivf" if approximate else "flat",
+        "files": files,
+    }
+    (staging / "meta.json").write_text(json.dumps(meta, indent=2), "utf-8")
+    for path in staging.iterdir():
+        fsync_file(path)
+
+
+class Segment:
+    """A written segment, open for reading; immutable, so shared by every commit that lists it."""
+
+    def __init__(self, directory: Path, name: str, meta: dict[str, Any]) -> None:
+        self.directory = directory
+        self.name = name
+        self.meta = meta
+        self.settings = IndexSettings.from_dict(meta["settings"])
+        self.model_name = str(meta["model"]["name"])
+        self.dimension = int(meta["model"]["dimension"])
+        try:
+            self.ids: list[str] = json.loads((directory / "ids.json").read_text("utf-8"))
+            self._offsets = np.load(directory / "document_offsets.npy")
+            with open(directory / "documents.jsonl", "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                # Mapped now, so the texts stay readable even after a later clean-up unlinks the file.
+                self._texts = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            self.chunks = np.load(directory / "chunks.npy", mmap_mode="r")
+            self.sentence_ptr = np.load(directory / "sentence_ptr.npy", mmap_mode="r")
+            self.sentence_spans = np.load(directory / "sentence_spans.npy", mmap_mode="r")
+            self.sentence_questions = np.load(directory / "sentence_questions.npy", mmap_mode="r")
+            self.sentence_vectors = np.load(directory / "sentence_vectors.npy", mmap_mode="r")
+            self.postings = Postings.load(directory)
+            self.vectors: FlatVectors | IvfVectors = (
+                IvfVectors(
+                    faiss.read_index(
+                        str(directory / "vectors.ivf"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+                    )
+                )
+                if meta["vector_index"] == "ivf"
+                else FlatVectors(np.load(directory / "chunk_vectors.npy", mmap_mode="r"))
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise IndexCorruptError(f"cannot read segment {directory}: {error}") from error
+        first_chunk = (
+            np.searchsorted(self.chunks[:, 0], np.arange(len(self.ids) + 1)) if len(self.chunks) else None
+        )
+        self.chunk_ptr = (
+            first_chunk.astype(np.int64)
+            if first_chunk is not None
+            else np.zeros(len(self.ids) + 1, dtype=np.int64)
+        )
+        self._document = functools.lru_cache(maxsize=_DOCUMENT_CACHE)(self._read_document)
+
+    @classmethod
+    def open(cls, directory: Path, name: str | None = None) -> Segment:
+        """Open a segment, verifying every file against the checksum its meta.json records."""
+        meta = read_json(directory / "meta.json", f"segment {directory}")
+        if meta.get("format") != SEGMENT_FORMAT:
+            raise IndexCorruptError(
+                f"segment {directory} has format {meta.get('format')}, not {SEGMENT_FORMAT}"
+            )
+        for file_name, expected in meta["files"].items():
+            path = directory / file_name
+            if not path.is_file():
+                raise IndexCorruptError(f"index file {path} is missing")
+            if sha256_of(path) != expected:
+                raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch)")
+        return cls(directory, name or directory.name, meta)
+
+    @property
+    def document_count(self) -> int:
+        return len(self.ids)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
+    @functools.cached_property
+    def row_of(self) -> dict[str, int]:
+        return {document_id: row for row, document_id in enumerate(self.ids)}
+
+    def document(self, row: int) -> Document:
+        return self._document(row)
+
+    def _read_document(self, row: int) -> Document:
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        return Document.from_dict(json.loads(bytes(self._texts[start:end]).decode("utf-8")))
+
+    def document_line(self, row: int) -> bytes:
+        """The stored line of document `row`, as written (merges copy it without parsing)."""
+        return bytes(self._texts[int(self._offsets[row]) : int(self._offsets[row + 1])])
+
+    def chunk(self, row: int) -> Chunk:
+        document_row, start, end = (int(value) for value in self.chunks[row])
+        document = self.document(document_row)
+        return Chunk(f"{document.id}#{start}-{end}", document.id, start, end, document.text[start:end])
+
+    def chunk_vectors(self, rows: Sequence[int] | npt.NDArray[np.int64]) -> Vectors:
+        return self.vectors.rows(np.asarray(rows, dtype=np.int64))
+
+    def all_chunk_vectors(self) -> Vectors:
+        return self.vectors.rows(np.arange(self.chunk_count, dtype=np.int64))
+
+    def dense_search(
+        self, vector: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Rows and cosines of the `limit` live chunks nearest `vector`, best first."""
+        limit = min(limit, self.chunk_count if live is None else int(live.sum()))
+        if limit <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        return self.vectors.search(np.ascontiguousarray(vector.reshape(-1), dtype=np.float32), limit, live)
+
+
+class FlatVectors:
+    """An exact segment's vectors: a memory-mapped array, searched by a full scan (numpy)."""
+
+    def __init__(self, vectors: Vectors) -> None:
+        self.vectors = vectors
+
+    def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
+        return np.asarray(self.vectors[rows], dtype=np.float32)
+
+    def search(
+        self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        cosines = np.asarray(self.vectors @ query, dtype=np.float32)
+        if live is not None:
+            cosines = np.where(live, cosines, np.float32(-np.inf))
+        best = np.argpartition(-cosines, limit - 1)[:limit]
+        best = best[np.lexsort((best, -cosines[best]))]
+        return best.astype(np.int64), cosines[best]
+
+
+class IvfVectors:
+    """An approximate segment's vectors: a FAISS IVF index, which also gives them back by row."""
+
+    def __init__(self, index: faiss.Index) -> None:
+        self.index = index
+        self.probes = faiss.extract_index_ivf(index).nprobe
+
+    def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
+        return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32)
+
+    def search(
+        self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        parameters = None
+        if live is not None:
+            deleted = faiss.IDSelectorBatch(np.flatnonzero(~live).astype(np.int64))
+            selector = faiss.IDSelectorNot(deleted)
+            parameters = faiss.SearchParametersIVF(sel=selector, nprobe=self.probes)  # type: ignore[call-arg]
+        scores, rows = self.index.search(query.reshape(1, -1), limit, params=parameters)
+        found = rows[0] >= 0
+        return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object the index wrote; IndexCorruptError, naming `what`, if missing or damaged."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as error:
+        raise IndexCorruptError(f"{what} is missing ({path})") from error
+    except (OSError, ValueError) as error:
+        raise IndexCorruptError(f"{what} is damaged ({path}: {error})") from error
+    return data
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

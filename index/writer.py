@@ -1,0 +1,416 @@
+"""Changing what is indexed, at the cost of the change: upserts, deletes, builds from files, merges.
+
+An upsert writes one small segment holding the new and changed documents (re-embedding only text
+not embedded before), marks the replaced versions deleted in their old segments, and publishes a
+commit point naming the result; a delete publishes only new deletes files. Everything happens
+under the store's write lock, starting from whatever CURRENT names once the lock is held, so
+writers in one process or several never lose each other's changes. A write returns once its
+commit is durable; an index that exists but cannot be loaded stops it (DamagedIndexError).
+
+`sync` is `rag build`. Files are one source among others: the index holds documents added over
+HTTP or with `rag add` too, so a build applies the changes made to the files since the last
+build (recorded per commit as `sources`: id -> content hash) and leaves the rest alone:
+
+* a file document that is new or changed since the last build is added or replaced;
+* a document whose file is gone since the last build is removed, unless another writer has
+  changed it since (then it is kept, and reported);
+* documents no file holds (added over HTTP, `rag add`) are kept, and reported.
+
+`exact=True` makes the index hold exactly the files' documents instead. A build under another
+model, other text-processing settings or another analyser version re-indexes every document the
+index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
+index in the earlier single-generation format is converted by a build (`index.legacy`).
+
+`merge` runs the merge policy (`index.merging`): it picks segments under the lock, builds the
+merged segment without it (queries and writes go on), and commits under the lock again, carrying
+over documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/) and
+swapping the live reader in a server (service/engine.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from corpus import Document
+from index.analysis import ANALYSER_VERSION
+from index.building import build_segment_data, known_vectors_of
+from index.embedding import Embedder
+from index.errors import IndexCorruptError, IndexMismatchError
+from index.legacy import LegacyIndex
+from index.merging import TieredMergePolicy, force_merge, merge_segments
+from index.reader import IndexReader
+from index.segments import Segment, publish_segment, stage_segment
+from index.settings import IndexSettings
+from index.store import CommitPoint, IndexStore, SegmentEntry, first_commit
+
+SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
+
+
+class MissingDocumentsError(LookupError):
+    """Asked to remove documents the index does not hold; nothing was changed."""
+
+    def __init__(self, document_ids: Sequence[str]) -> None:
+        super().__init__(f"no document with id {', '.join(repr(i) for i in document_ids)}")
+        self.document_ids = list(document_ids)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    reader: IndexReader
+    changed: bool
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # a build: documents left as other writers made them
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merged: list[str]  # the source segments
+    segment: str  # the new one
+    documents: int
+
+
+class IndexWriter:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        *,
+        settings: IndexSettings,
+        merge_policy: TieredMergePolicy | None = None,
+        segment_documents: int = SEGMENT_DOCUMENTS,
+        with_sentences: bool = True,
+        show_progress: bool = False,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.settings = settings  # for a new index, and for a build; existing segments keep theirs
+        self.merge_policy = merge_policy or TieredMergePolicy()
+        self.segment_documents = segment_documents
+        self.with_sentences = with_sentences  # False: a ranking-only index (no answer sentences)
+        self.show_progress = show_progress
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def upsert(self, documents: Sequence[Document], *, live: IndexReader | None = None) -> WriteResult:
+        """Add or replace `documents` by id; no commit when all are already indexed as given."""
+        with self.store.write_lock(), _unchanged_on_damage():
+            commit, reader = self._live(live)
+            self._check_model(commit)
+            added, replaced, unchanged = _classify(reader, documents)
+            if not added and not replaced:
+                return WriteResult(reader or self._reopen(), False, unchanged=unchanged)
+            wanted = [d for d in documents if d.id in set(added) | set(replaced)]
+            segments = self._commit_documents(commit, reader, wanted, remove=replaced)
+            return WriteResult(self._publish(commit, segments), True, added, replaced, [], unchanged)
+
+    def delete(self, document_ids: Sequence[str], *, live: IndexReader | None = None) -> WriteResult:
+        """Remove `document_ids`; MissingDocumentsError (nothing changed) if one is not indexed."""
+        with self.store.write_lock(), _unchanged_on_damage():
+            commit, reader = self._live(live)
+            if reader is None:
+                raise MissingDocumentsError(list(document_ids))
+            missing = [i for i in document_ids if reader.location(i) is None]
+            if missing:
+                raise MissingDocumentsError(missing)
+            segments = _with_deletes(self.store, commit, reader, set(document_ids))
+            return WriteResult(self._publish(commit, segments), True, removed=sorted(set(document_ids)))
+
+    def sync(self, documents: Sequence[Document], *, exact: bool = False, force: bool = False) -> WriteResult:
+        """`rag build` (see the module docstring)."""
+        files = {document.id: document for document in documents}
+        with self.store.write_lock(), _unchanged_on_damage():
+            legacy = LegacyIndex.find(self.store.root)
+            commit, reader = (
+                first_commit(self.embedder.model_name, self.embedder.dimension, self.settings),
+                None,
+            )
+            if legacy is None:
+                commit, reader = self._live(None, any_model=True)
+            before = {
+                d.id: d for d in (legacy.documents() if legacy else reader.documents() if reader else [])
+            }
+            previous = self.store.sources(commit) if reader is not None else {}
+            after, kept = _build_target(before, files, previous, exact)
+            added = sorted(set(after) - set(before))
+            removed = sorted(set(before) - set(after))
+            replaced = sorted(
+                i for i in set(after) & set(before) if after[i].content_hash != before[i].content_hash
+            )
+            unchanged = sorted(i for i in set(after) & set(before) if i not in replaced)
+            sources = {document_id: document.content_hash for document_id, document in files.items()}
+            rebuild = force or legacy is not None or not self._same_index(commit)
+            if not rebuild and not (added or removed or replaced) and sources == previous:
+                return WriteResult(reader or self._reopen(), False, unchanged=unchanged, kept=kept)
+            if rebuild:
+                known = {} if force else _known_vectors(legacy, reader, self.embedder)
+                fresh = first_commit(self.embedder.model_name, self.embedder.dimension, self.settings)
+                commit = replace(fresh, generation=commit.generation)
+                segments = self._new_segments(list(after.values()), known, commit.settings)
+            else:
+                changed = [after[i] for i in added + replaced]
+                segments = self._commit_documents(commit, reader, changed, remove=replaced + removed)
+            name, checksum = self.store.write_sources(commit.generation + 1, sources)
+            result = self._publish(commit, segments, sources=name, sources_sha256=checksum)
+            return WriteResult(result, True, added, replaced, removed, unchanged, kept)
+
+    # --- merges -------------------------------------------------------------------------------
+
+    def merge(self, *, force: bool = False) -> list[MergeResult]:
+        """Run the merges the policy asks for (with `force`, into one segment), one at a time,
+        until it asks for none. Queries and writes go on meanwhile."""
+        results: list[MergeResult] = []
+        while True:
+            with self.store.write_lock():
+                commit = self.store.current()
+                if commit is None:
+                    return results
+                groups = force_merge(commit) if force else self.merge_policy.find_merges(commit.segments)
+                if not groups:
+                    return results
+                group = groups[0]
+                entries = [entry for entry in commit.segments if entry.name in group]
+                sources = [
+                    (self.store.segment(entry.name), self.store.deleted_rows(entry)) for entry in entries
+                ]
+            staged, row_maps = self._stage_merge(sources, commit)
+            result = self._commit_merge(entries, sources, staged, row_maps)
+            if result is None:  # the sources changed under it (another merge, a restore): try again
+                continue
+            results.append(result)
+            if force:
+                return results
+
+    def _stage_merge(
+        self, sources: list[tuple[Segment, npt.NDArray[np.int64]]], commit: CommitPoint
+    ) -> tuple[Segment, list[npt.NDArray[np.int64]]]:
+        data, row_maps = merge_segments(sources, commit)
+        return stage_segment(self.store.segments_dir, data), row_maps
+
+    def _commit_merge(
+        self,
+        entries: list[SegmentEntry],
+        sources: list[tuple[Segment, npt.NDArray[np.int64]]],
+        staged: Segment,
+        row_maps: list[npt.NDArray[np.int64]],
+    ) -> MergeResult | None:
+        with self.store.write_lock():
+            commit = self.store.current()
+            names = [entry.name for entry in entries]
+            live = {entry.name: entry for entry in commit.segments} if commit else {}
+            if commit is None or any(name not in live for name in names):
+                _discard(staged)
+                return None
+            deleted_now = [self.store.deleted_rows(live[name]) for name in names]
+            # Deletes only grow, except through a restore, which may bring back documents the
+            # merge dropped: then the merge is stale and is not committed.
+            if any(len(np.setdiff1d(then, now)) for (_, then), now in zip(sources, deleted_now, strict=True)):
+                _discard(staged)
+                return None
+            # Deletes that landed on a source while it was being merged move to the merged rows.
+            carried = [
+                row_map[np.setdiff1d(now, then)]
+                for now, (_, then), row_map in zip(deleted_now, sources, row_maps, strict=True)
+            ]
+            deleted = np.unique(
+                np.concatenate([rows[rows >= 0] for rows in carried] or [np.zeros(0, dtype=np.int64)])
+            )
+            publish_segment(staged)
+            entry = SegmentEntry(staged.name, staged.document_count, staged.chunk_count)
+            if len(deleted):
+                file_name, checksum = self.store.write_deletes(staged.name, commit.generation + 1, deleted)
+                entry = SegmentEntry(
+                    entry.name, entry.documents, entry.chunks, file_name, len(deleted), checksum
+                )
+            position = min(i for i, e in enumerate(commit.segments) if e.name in names)
+            others = [e for e in commit.segments if e.name not in names]
+            segments = tuple([*others[:position], entry, *others[position:]])
+            self.store.publish(commit.successor(segments))
+            return MergeResult(names, staged.name, staged.document_count - len(deleted))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _live(
+        self, live: IndexReader | None, any_model: bool = False
+    ) -> tuple[CommitPoint, IndexReader | None]:
+        """The live commit and a reader on it (None for an index with nothing yet)."""
+        if live is not None and self.store.current_name() == live.commit.file_name:
+            return live.commit, live
+        commit = self.store.current()
+        if commit is None:
+            return first_commit(self.embedder.model_name, self.embedder.dimension, self.settings), None
+        if not any_model:
+            self._check_model(commit)
+        return commit, IndexReader.open(self.store)
+
+    def _reopen(self) -> IndexReader:
+        return IndexReader.open(self.store)
+
+    def _check_model(self, commit: CommitPoint) -> None:
+        if commit.segments and commit.model_name != self.embedder.model_name:
+            raise IndexMismatchError(
+                f"the index in {self.store.root} was built with model {commit.model_name!r} but "
+                f"{self.embedder.model_name!r} is configured: run `rag build` to re-embed its documents "
+                "with the configured model, or configure the index's model"
+            )
+
+    def _same_index(self, commit: CommitPoint) -> bool:
+        """Whether new segments may sit beside the commit's: same model, same text processing."""
+        if not commit.segments:
+            return True
+        segment = self.store.segment(commit.segments[0].name)
+        return (
+            commit.model_name == self.embedder.model_name
+            and commit.settings.same_text_processing(self.settings)
+            and segment.meta.get("analyser") == ANALYSER_VERSION
+        )
+
+    def _commit_documents(
+        self, commit: CommitPoint, reader: IndexReader | None, documents: list[Document], remove: list[str]
+    ) -> tuple[SegmentEntry, ...]:
+        """The commit's segments with `remove` deleted and one segment for `documents` added."""
+        known = _known_vectors_of_documents(reader, [d.id for d in documents]) if reader else {}
+        segments = _with_deletes(self.store, commit, reader, set(remove)) if reader else commit.segments
+        return segments + self._new_segments(documents, known, commit.settings)
+
+    def _new_segments(
+        self, documents: list[Document], known: dict[str, npt.NDArray[np.float32]], settings: IndexSettings
+    ) -> tuple[SegmentEntry, ...]:
+        entries: list[SegmentEntry] = []
+        ordered = sorted(documents, key=lambda d: d.id)
+        for begin in range(0, len(ordered), self.segment_documents):
+            data = build_segment_data(
+                ordered[begin : begin + self.segment_documents],
+                self.embedder,
+                settings,
+                known_vectors=known,
+                show_progress=self.show_progress,
+                with_sentences=self.with_sentences,
+            )
+            segment = stage_segment(self.store.segments_dir, data)
+            publish_segment(segment)
+            entries.append(SegmentEntry(segment.name, segment.document_count, segment.chunk_count))
+        return tuple(entries)
+
+    def _publish(
+        self, commit: CommitPoint, segments: tuple[SegmentEntry, ...], **changes: object
+    ) -> IndexReader:
+        self.store.publish(commit.successor(segments, **changes))
+        return IndexReader.open(self.store)
+
+
+def build_index(
+    root: Path,
+    documents: Sequence[Document],
+    embedder: Embedder,
+    *,
+    settings: IndexSettings,
+    with_sentences: bool = True,
+) -> IndexReader:
+    """A new index of `documents` in `root`, built in one go (evaluation, benchmarks, tests)."""
+    writer = IndexWriter(IndexStore(root), embedder, settings=settings, with_sentences=with_sentences)
+    return writer.sync(documents, exact=True).reader
+
+
+def _classify(
+    reader: IndexReader | None, documents: Iterable[Document]
+) -> tuple[list[str], list[str], list[str]]:
+    added, replaced, unchanged = [], [], []
+    for document in documents:
+        current = reader.document(document.id) if reader else None
+        if current is None:
+            added.append(document.id)
+        elif current.content_hash != document.content_hash:
+            replaced.append(document.id)
+        else:
+            unchanged.append(document.id)
+    return sorted(set(added)), sorted(set(replaced)), sorted(set(unchanged))
+
+
+def _with_deletes(
+    store: IndexStore, commit: CommitPoint, reader: IndexReader, document_ids: set[str]
+) -> tuple[SegmentEntry, ...]:
+    """The commit's segment entries, with `document_ids` deleted (new deletes files where needed)."""
+    rows_by_segment: dict[int, list[int]] = {}
+    for document_id in document_ids:
+        found = reader.location(document_id)
+        if found is not None:
+            rows_by_segment.setdefault(found[0], []).append(found[1])
+    entries = list(commit.segments)
+    for index, rows in rows_by_segment.items():
+        entry = entries[index]
+        deleted = np.union1d(store.deleted_rows(entry), np.asarray(rows, dtype=np.int64))
+        name, checksum = store.write_deletes(entry.name, commit.generation + 1, deleted)
+        entries[index] = SegmentEntry(entry.name, entry.documents, entry.chunks, name, len(deleted), checksum)
+    return tuple(entry for entry in entries if entry.live_documents)
+
+
+def _build_target(
+    before: dict[str, Document], files: dict[str, Document], previous: dict[str, str], exact: bool
+) -> tuple[dict[str, Document], list[str]]:
+    """What the index holds after a build, and the documents kept as other writers left them."""
+    if exact:
+        return dict(files), []
+    after = dict(before)
+    for document_id, document in files.items():
+        if previous.get(document_id) != document.content_hash:  # new or changed in the files
+            after[document_id] = document
+    kept = []
+    for document_id, content in previous.items():
+        if document_id not in files and document_id in after:
+            if after[document_id].content_hash == content:
+                del after[document_id]  # its file is gone, and nobody changed it since
+            else:
+                kept.append(document_id)
+    kept += [i for i in after if i not in files and i not in previous]
+    kept += [i for i in files if i in after and after[i].content_hash != files[i].content_hash]
+    return after, sorted(set(kept))
+
+
+def _known_vectors_of_documents(
+    reader: IndexReader, document_ids: list[str]
+) -> dict[str, npt.NDArray[np.float32]]:
+    known: dict[str, npt.NDArray[np.float32]] = {}
+    for document_id in document_ids:
+        found = reader.location(document_id)
+        if found is not None:
+            known.update(known_vectors_of(reader.segments[found[0]], [found[1]]))
+    return known
+
+
+def _known_vectors(
+    legacy: LegacyIndex | None, reader: IndexReader | None, embedder: Embedder
+) -> dict[str, npt.NDArray[np.float32]]:
+    """Every vector the index holds by text key, when it was embedded with `embedder`'s model."""
+    if legacy is not None:
+        return legacy.known_vectors() if legacy.model_name == embedder.model_name else {}
+    if reader is None or reader.model_name != embedder.model_name:
+        return {}
+    known: dict[str, npt.NDArray[np.float32]] = {}
+    for segment, deleted in zip(reader.segments, reader.deleted_documents, strict=True):
+        known.update(
+            known_vectors_of(segment, [row for row in range(segment.document_count) if row not in deleted])
+        )
+    return known
+
+
+@contextmanager
+def _unchanged_on_damage() -> Iterator[None]:
+    """A write stopped by a damaged index says that it changed nothing (it committed nothing)."""
+    try:
+        yield
+    except IndexCorruptError as error:
+        raise IndexCorruptError(f"Nothing was changed: {error}") from error
+
+
+def _discard(segment: Segment) -> None:
+    shutil.rmtree(segment.directory, ignore_errors=True)

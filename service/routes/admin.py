@@ -1,0 +1,108 @@
+"""`/admin`: keep and restore snapshots of the index, and force-merge it. Admin access only.
+
+A snapshot keeps the live commit point by hard links (nearly free); restoring one makes it live
+again as a new commit, so `index_version` still only goes forwards and a running server answers
+from it at once. Out of scope: deleting snapshots (remove `snapshots/<name>` from the index
+directory) and scheduling either.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+from starlette.concurrency import run_in_threadpool
+
+from index.store import CommitPoint
+from service.auth import AdminAccess
+from service.deps import EngineDep
+from service.errors import ApiError
+from service.schemas import (
+    ErrorResponse,
+    OptimizeResponse,
+    RestoreResponse,
+    SnapshotListResponse,
+    SnapshotOut,
+    SnapshotRequest,
+)
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
+    403: {"model": ErrorResponse, "description": "Not an admin key, or writes disabled on this server."},
+}
+
+
+def _out(name: str, commit: CommitPoint) -> SnapshotOut:
+    return SnapshotOut(
+        name=name, index_version=commit.version, documents=commit.documents, created_at=commit.created_at
+    )
+
+
+@router.post(
+    "/snapshots",
+    operation_id="create_snapshot",
+    summary="Keep the live index as a snapshot",
+    description="Keep the live commit as snapshot `name` (hard links to its immutable files).",
+    response_model=SnapshotOut,
+    status_code=201,
+    responses={**ERRORS, 409: {"model": ErrorResponse, "description": "A snapshot of that name exists."}},
+)
+async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminAccess) -> SnapshotOut:
+    try:
+        commit = await run_in_threadpool(engine.snapshot, request.name)
+    except FileExistsError as error:
+        raise ApiError(409, "snapshot_exists", str(error)) from error
+    return _out(request.name, commit)
+
+
+@router.get(
+    "/snapshots",
+    operation_id="list_snapshots",
+    summary="List snapshots",
+    description="Every snapshot with the index version it keeps.",
+    response_model=SnapshotListResponse,
+    responses=ERRORS,
+)
+def list_snapshots(engine: EngineDep, _: AdminAccess) -> SnapshotListResponse:
+    return SnapshotListResponse(snapshots=[_out(name, commit) for name, commit in engine.snapshots()])
+
+
+@router.post(
+    "/snapshots/{name}/restore",
+    operation_id="restore_snapshot",
+    summary="Make a snapshot the live index again",
+    description="The snapshot becomes the live index as a new commit; it answers exactly as when it was taken.",
+    response_model=RestoreResponse,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No snapshot of that name."}},
+)
+async def restore_snapshot(
+    engine: EngineDep,
+    _: AdminAccess,
+    name: Annotated[str, Path(pattern=NAME_PATTERN, description="The snapshot's name.")],
+) -> RestoreResponse:
+    try:
+        kept = engine.store.snapshot_commit(name)
+        commit = await run_in_threadpool(engine.restore, name)
+    except FileNotFoundError as error:
+        raise ApiError(404, "snapshot_not_found", str(error)) from error
+    return RestoreResponse(restored=_out(name, kept), index_version=commit.version)
+
+
+@router.post(
+    "/optimize",
+    operation_id="optimize_index",
+    summary="Merge the index into one segment",
+    description="Force-merge every segment into one, dropping deleted documents; queries go on meanwhile.",
+    response_model=OptimizeResponse,
+    responses=ERRORS,
+)
+async def optimize(engine: EngineDep, _: AdminAccess) -> OptimizeResponse:
+    results = await run_in_threadpool(engine.merge, True)
+    reader = engine.retriever.reader
+    return OptimizeResponse(
+        index_version=reader.version,
+        segments=len(reader.segments),
+        merged=sum(len(r.merged) for r in results),
+    )
