@@ -70,6 +70,7 @@ class WriteResult:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # a build: documents left as other writers made them
+    reindexed: str = ""  # a build that re-indexed every document: why (empty: it did not)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ class IndexWriter:
             )
             unchanged = sorted(i for i in set(after) & set(before) if i not in replaced)
             sources = {document_id: document.content_hash for document_id, document in files.items()}
-            rebuild = force or legacy is not None or not self._same_index(commit)
+            rebuild = _reindex_reason(force, legacy is not None, self._same_index(commit))
             if not rebuild and not (added or removed or replaced) and sources == previous:
                 return WriteResult(reader or self._reopen(), False, unchanged=unchanged, kept=kept)
             if rebuild:
@@ -161,7 +162,7 @@ class IndexWriter:
                 segments = self._commit_documents(commit, reader, changed, remove=replaced + removed)
             name, checksum = self.store.write_sources(commit.generation + 1, sources)
             result = self._publish(commit, segments, sources=name, sources_sha256=checksum)
-            return WriteResult(result, True, added, replaced, removed, unchanged, kept)
+            return WriteResult(result, True, added, replaced, removed, unchanged, kept, rebuild)
 
     # --- merges -------------------------------------------------------------------------------
 
@@ -319,6 +320,16 @@ def build_index(
     """A new index of `documents` in `root`, built in one go (evaluation, benchmarks, tests)."""
     writer = IndexWriter(IndexStore(root), embedder, settings=settings, with_sentences=with_sentences)
     return writer.sync(documents, exact=True).reader
+
+
+def _reindex_reason(force: bool, legacy: bool, same_index: bool) -> str:
+    if force:
+        return "--force"
+    if legacy:
+        return "converted from the earlier one-directory-per-generation format"
+    if not same_index:
+        return "the model, the text-processing settings or the analyser changed"
+    return ""
 
 
 def _classify(

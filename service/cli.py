@@ -89,6 +89,8 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
     result = engine.sync(documents, exact=exact, force=force, show_progress=True)
     reader = result.reader
     others = f"; {len(result.kept)} kept as other writers left them" if result.kept else ""
+    if result.reindexed:
+        others += f"; every document re-indexed: {result.reindexed}"
     if not result.changed:
         click.echo(
             f"index {reader.version} holds the files' {len(documents)} documents as built "
