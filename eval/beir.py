@@ -34,6 +34,7 @@ from index.settings import IndexSettings
 from index.store import IndexStore, SegmentEntry, first_commit
 
 RANKING_ONLY = "ranking-only-v2"
+WHOLE = "whole-v2"
 
 
 class EmbeddingCache:
@@ -72,9 +73,22 @@ def cached_ranking_index(
     cache_dir: Path,
     show_progress: bool = False,
 ) -> IndexReader:
+    """The ranking-only index of `documents` (`cached_index` without sentences)."""
+    return cached_index(documents, embedder, settings, cache_dir, show_progress, with_sentences=False)
+
+
+def cached_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    settings: IndexSettings,
+    cache_dir: Path,
+    show_progress: bool = False,
+    with_sentences: bool = True,
+) -> IndexReader:
     """The index of `documents` under `settings`, opened from `cache_dir` or built and stored
     there (one segment), embedding only what the embedding cache lacks."""
-    store = IndexStore(cache_dir / "indexes" / _fingerprint(documents, settings, embedder)[:16])
+    kind = RANKING_ONLY if not with_sentences else WHOLE
+    store = IndexStore(cache_dir / "indexes" / _fingerprint(documents, settings, embedder, kind)[:16])
     try:
         if store.current() is not None:
             return IndexReader.open(store)
@@ -82,7 +96,12 @@ def cached_ranking_index(
         shutil.rmtree(store.root, ignore_errors=True)  # a damaged cache is rebuilt below
     cache = EmbeddingCache(cache_dir / "embeddings", embedder.model_name)
     data = build_segment_data(
-        documents, embedder, settings, cache.vectors, show_progress=show_progress, with_sentences=False
+        documents,
+        embedder,
+        settings,
+        cache.vectors,
+        show_progress=show_progress,
+        with_sentences=with_sentences,
     )
     with store.write_lock():
         segment = stage_segment(store.segments_dir, data)
@@ -94,9 +113,11 @@ def cached_ranking_index(
     return IndexReader.open(store)
 
 
-def _fingerprint(documents: Sequence[Document], settings: IndexSettings, embedder: Embedder) -> str:
+def _fingerprint(
+    documents: Sequence[Document], settings: IndexSettings, embedder: Embedder, kind: str
+) -> str:
     parts = [corpus_fingerprint(documents), settings_fingerprint(settings, embedder.model_name, 0)]
-    parts += [str(ANALYSER_VERSION), RANKING_ONLY]
+    parts += [str(ANALYSER_VERSION), kind]
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 

@@ -17,9 +17,9 @@ import click
 
 from corpus import CorpusError, load_corpus
 from eval.backends import DOCUMENT_MODES, Backend, BackendError, DocumentMode, HttpBackend, InProcessBackend
-from eval.beir import cached_ranking_index
+from eval.beir import cached_index, cached_ranking_index
 from eval.report import EvalReport, render_table, write_json
-from eval.sets import EvalSetError, load_beir_set, load_question_set
+from eval.sets import EvalSetError, corpus_ids, load_beir_set, load_question_set
 from index.errors import IndexError_
 from index.modes import Mode
 from index.retrieval import Retriever
@@ -99,9 +99,23 @@ def eval_command() -> None:
 @eval_command.command("set")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-k", "k", default=10, show_default=True, help="Passages per question.")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, path_type=Path),
+    help="Ask the set of an index of the documents it lists (SET.corpus.txt) read from this file or "
+    "folder, built with the service's settings (cached under --cache-dir), not of the built index.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CACHE,
+    show_default=True,
+    help="Where indexes built with --corpus are cached between runs.",
+)
 @_common
-def eval_set(path: Path, k: int, **options: Any) -> None:
-    """Evaluate a project question set (JSON Lines with gold answer substrings) on the built index."""
+def eval_set(path: Path, k: int, corpus: Path | None, cache_dir: Path, **options: Any) -> None:
+    """Evaluate a project question set (JSON Lines with gold answer substrings): on the built
+    index, or with --corpus on an index of the documents the set is written over."""
     from eval.runner import evaluate_project_set  # pulls in ranx, slow to import: only when needed
 
     settings = get_settings()
@@ -109,6 +123,19 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
     backend: Backend
     if options["against"]:
         backend = HttpBackend(options["against"])
+    elif corpus is not None:
+        embedder = Engine.from_settings(settings).embedder
+        wanted = corpus_ids(path)
+        documents = [d for d in load_corpus([corpus]) if wanted is None or d.id in set(wanted)]
+        missing = sorted(set(wanted or []) - {d.id for d in documents})
+        if missing:
+            raise EvalSetError(
+                f"{corpus} lacks documents {path.stem} is written over: {', '.join(missing[:5])}"
+            )
+        reader = cached_index(
+            documents, embedder, settings.index_settings(), cache_dir, show_progress=not options["quiet"]
+        )
+        backend = InProcessBackend(Retriever(reader, embedder, settings.retrieval_options()))
     else:
         backend = InProcessBackend(Engine.from_settings(settings).retriever)
     report = evaluate_project_set(
@@ -128,7 +155,7 @@ def eval_set(path: Path, k: int, **options: Any) -> None:
 def _beir_common(command: Any) -> Any:
     return _common(
         command,
-        DOCUMENT_MODES,
+        tuple(str(mode) for mode in DOCUMENT_MODES),
         " `hybrid-doc` fuses dense and BM25 per document (each document's best passage per signal),"
         " `hybrid-doc-prf` also moves the query vector towards the top document's passage and"
         " searches again (Rocchio feedback); with --against both go to POST /search/documents.",

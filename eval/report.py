@@ -74,8 +74,15 @@ def render_table(report: EvalReport) -> str:
             row.append(f"{result.metrics[name]:.3f}{mark}")
         if report.kind == "project":
             a = result.abstention
+            kinds = [
+                key.removeprefix("kind:")
+                for key in a
+                if key.startswith("kind:") and not key.endswith("_flagged")
+            ]
+            detail = ", ".join(f"{kind} {a[f'kind:{kind}_flagged']}/{a[f'kind:{kind}']}" for kind in kinds)
             row += [
-                f"{a['unanswerable_flagged']}/{a['unanswerable']}",
+                f"{a['unanswerable_flagged']}/{a['unanswerable']}"
+                + (f" ({detail})" if len(kinds) > 1 else ""),
                 f"{a['answerable_flagged']}/{a['answerable']}",
             ]
         rows.append(row)

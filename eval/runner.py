@@ -139,14 +139,21 @@ def _answer_accuracy(answerable: Sequence[Question], answers: dict[str, Answer])
 
 
 def _abstention(questions: Sequence[Question], answers: dict[str, Answer]) -> dict[str, int]:
+    """Flagged (`answerable` false) and total, for answerable and unanswerable questions, and
+    for each kind of unanswerable question the set distinguishes (`off-topic`, ...)."""
     unanswerable = [q for q in questions if not q.answerable]
     answerable = [q for q in questions if q.answerable]
-    return {
+    counts = {
         "unanswerable": len(unanswerable),
         "unanswerable_flagged": sum(1 for q in unanswerable if not answers[q.id].answerable),
         "answerable": len(answerable),
         "answerable_flagged": sum(1 for q in answerable if not answers[q.id].answerable),
     }
+    for kind in sorted({q.kind for q in unanswerable if q.kind}):
+        of_kind = [q for q in unanswerable if q.kind == kind]
+        counts[f"kind:{kind}"] = len(of_kind)
+        counts[f"kind:{kind}_flagged"] = sum(1 for q in of_kind if not answers[q.id].answerable)
+    return counts
 
 
 def _add_significance(

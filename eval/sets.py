@@ -5,6 +5,10 @@ A project set is JSON Lines, one question per line:
 ``"answers": []`` marks a question the corpus does not answer. Relevance is judged by text (a
 passage is relevant when it contains a gold answer), so a set stays valid when chunking changes.
 
+A set may be written over documents of a larger collection it does not ship (SciFact abstracts,
+say): `<set>.corpus.txt` beside it lists their ids, and `rag eval SET --corpus PATH` reads them
+from PATH. Without it, a set is asked of the configured index.
+
 A BEIR data set is a directory with ``corpus.jsonl`` (read by the corpus loader, like any
 ``.jsonl`` corpus), ``queries.jsonl`` (``{"_id", "text"}``) and ``qrels/<split>.tsv`` (a header
 line, then ``query-id  corpus-id  score``). Only queries that have judgements in the split are kept.
@@ -72,6 +76,19 @@ def load_question_set(path: Path) -> list[Question]:
     if not questions:
         raise EvalSetError(f"{path}: no questions")
     return questions
+
+
+def corpus_ids(path: Path) -> list[str] | None:
+    """The document ids a set is written over, from `<set>.corpus.txt` beside it (one per line,
+    `#` comments), or None when the set names no corpus of its own (it is asked of the index)."""
+    listing = path.with_name(f"{path.stem}.corpus.txt")
+    if not listing.is_file():
+        return None
+    lines = (line.strip() for line in listing.read_text("utf-8").splitlines())
+    ids = [line for line in lines if line and not line.startswith("#")]
+    if not ids:
+        raise EvalSetError(f"{listing}: no document ids")
+    return ids
 
 
 def load_beir_set(directory: Path, split: str) -> BeirSet:

@@ -7,7 +7,9 @@ For each passage the sentence maximising
 is its answer span, with ``w`` the term weight, ``b`` the answer-type bonus and the expected
 answer type read off the question (`index.answer_types`). Sentences that are themselves questions
 are candidates only when a passage has no other; a passage with no sentence boundary answers
-with itself. `Question` holds what is computed once per question (vector, idf weights, expected
+with itself. A question asking for a document's author, source or publication date
+(`index.metadata`) is answered by that field of the hit's document, when it has one, offsets
+into the field's value. `Question` holds what is computed once per question (vector, idf weights, expected
 answer type) so each passage costs only its sentences. Out of scope: which passages are looked at.
 """
 
@@ -15,18 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from corpus import Document
 from index.analysis import term_set, terms
 from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
 from index.embedding import Vectors
+from index.metadata import TEXT, asked_field
 from index.reader import IndexReader
 
 
 @dataclass(frozen=True)
 class AnswerSpan:
     text: str
-    start: int
+    start: int  # offsets into the document's text, or into the value of `field`
     end: int
     score: float
+    field: str = TEXT  # "text", or the metadata field answering ("author", "published", ...)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Question:
     vector: Vectors  # 1-D, unit length
     term_weights: dict[str, float]  # idf of each of the question's terms
     expected: ExpectedAnswer | None
+    asked_field: str | None  # the metadata field the question asks for (`index.metadata`)
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,20 @@ class AnswerFinder:
     type_weight: float
 
     def question(self, text: str, vector: Vectors) -> Question:
-        return Question(text, vector.reshape(-1), self.reader.idf(set(terms(text))), expected_answer(text))
+        return Question(
+            text,
+            vector.reshape(-1),
+            self.reader.idf(set(terms(text))),
+            expected_answer(text),
+            asked_field(text),
+        )
 
     def span(self, row: int, question: Question) -> AnswerSpan:
         chunk = self.reader.chunk(row)
         document = self.reader.document(chunk.document_id)
+        if question.asked_field and document is not None and getattr(document, question.asked_field):
+            cosine = float(self.reader.chunk_vectors([row])[0] @ question.vector)
+            return self._field_span(document, question.asked_field, cosine)
         sentences = self.reader.sentences(row)
         answering = [s for s in sentences if not s.is_question] or sentences
         if document is None or not answering:  # no sentence boundary found: the chunk itself
@@ -71,3 +86,8 @@ class AnswerFinder:
             if best is None or score > best.score:
                 best = AnswerSpan(text, sentence.start, sentence.end, score)
         return best if best is not None else AnswerSpan(chunk.text, chunk.start, chunk.end, 0.0)
+
+    def _field_span(self, document: Document, field: str, cosine: float) -> AnswerSpan:
+        """The document's `field` as the answer, offsets into the field's value."""
+        value = getattr(document, field)
+        return AnswerSpan(value, 0, len(value), cosine, field)

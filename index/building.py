@@ -18,6 +18,7 @@ from corpus import Document
 from index.analysis import terms
 from index.chunking import Chunk, chunk_document, make_splitter
 from index.embedding import Embedder, Vectors, embed_passages_and_spans
+from index.metadata import metadata_values
 from index.postings import Postings
 from index.segments import Segment, SegmentData
 from index.settings import IndexSettings, SentenceVectors
@@ -45,7 +46,12 @@ def embedded_passage(chunk: Chunk, document: Document, settings: IndexSettings) 
 
 
 def lexical_passage(chunk: Chunk, document: Document, settings: IndexSettings) -> str:
-    return f"{document.title}\n{chunk.text}" if settings.title_in_bm25 and document.title else chunk.text
+    """What BM25 indexes for a chunk: its text, after the document's citation fields (the title
+    if the settings say so; the author, source and publication date always), so a question naming
+    an author or a publication finds the document's passages (`index.metadata`)."""
+    fields = [document.title] if settings.title_in_bm25 and document.title else []
+    fields += [value for value in metadata_values(document) if value]
+    return "\n".join([*fields, chunk.text])
 
 
 def build_segment_data(

@@ -114,5 +114,8 @@ def _fused(
         document_id = document_of(row)
         if document_id not in closest or cosine > cosines[closest[document_id]]:
             closest[document_id] = row
-    fused = document_convex_combination(cosines, lexical, document_of, retriever.options.dense_weight)
+    options = retriever.options
+    fused = document_convex_combination(
+        cosines, lexical, document_of, options.dense_weight, options.related_cosine
+    )
     return [RankedDocument(document_id, score, closest[document_id]) for document_id, score in fused]

@@ -2,13 +2,20 @@
 
 Three methods, all over candidate lists of (row, score), best first:
 
-* Convex combination of min-max normalised scores (the default; measured best on SciFact and the
+* Convex combination of normalised scores (the default; measured best on SciFact and the
   project set, see docs/evaluation.md):
-  ``fused(d) = w * mm(dense)(d) + (1 - w) * mm(bm25)(d)`` with
-  ``mm(s)(d) = (s(d) - min s) / (max s - min s)`` over the union of both candidate lists, where a
-  document missing from the lexical list scores 0 there and the dense score of a document missing
-  from the dense list is its exact cosine (passed in by the caller). Scores keep their margins,
-  which rank fusion throws away, and exact ties practically never happen.
+  ``fused(d) = w * n(dense)(d) + (1 - w) * bm25(d) / max bm25`` over the union of both candidate
+  lists, where a document missing from the lexical list scores 0 there and the dense score of a
+  document missing from the dense list is its exact cosine (passed in by the caller), and
+  ``n(s)(d) = max(s(d) - low, 0) / (max s - low)`` with ``low = min s(c)`` over the *related*
+  candidates c: those sharing a term with the question (in the lexical list) or with a cosine
+  of at least ``r`` (the related-cosine option). Plain min-max scaling took ``low`` from every
+  candidate, so any unrelated passage that entered the pool (in a small corpus, every passage
+  does) could set the scale and shift the balance between the signals; with ``low`` taken from
+  related candidates only, adding documents that share no term with a question and lie far
+  from it (cosine below ``r``) changes nothing for the others. BM25 is measured from 0, its
+  least possible value. Scores keep their margins, which rank fusion throws away, and exact ties
+  practically never happen.
 * Reciprocal rank fusion (Cormack et al., 2009): ``fused(d) = sum_r w_r / (k + rank_r(d))`` with
   1-based ranks, summed over the rankings r that contain d. Scale-free; k dampens the head.
 
@@ -16,8 +23,8 @@ Three methods, all over candidate lists of (row, score), best first:
   reduced to one score per document, that of its best passage,
   ``D(d) = max_{p in d} dense(p)`` over the passages of d with a dense score (every candidate
   passage has its exact cosine) and ``L(d) = max_{p in d} bm25(p)`` over the passages of d in
-  the lexical list (0 when none is), then min-max normalised over the candidate documents and
-  fused as above: ``fused(d) = w * mm(D)(d) + (1 - w) * mm(L)(d)``. Fusing per passage and then
+  the lexical list (0 when none is), then normalised over the candidate documents and fused as
+  above: ``fused(d) = w * n(D)(d) + (1 - w) * L(d) / max L``. Fusing per passage and then
   ranking a document at its best fused passage lets a document win on one passage's cosine and
   another passage's terms only if a single passage has both; per document, the two signals of
   the same document add up. Measured on SciFact train (docs/evaluation.md): +0.004 nDCG@10.
@@ -62,6 +69,7 @@ class Fusion(Protocol):
 @dataclass(frozen=True)
 class ConvexFusion:
     dense_weight: float
+    related_cosine: float
     method: FusionMethod = FusionMethod.CONVEX
 
     def fuse(
@@ -69,7 +77,9 @@ class ConvexFusion:
     ) -> list[tuple[int, float]]:
         rows = list(dict.fromkeys(dense.rows + lexical.rows))
         lexical_scores = np.array([lexical.score.get(row, 0.0) for row in rows]) if lexical.rows else None
-        return convex_combination_of_arrays(rows, dense_scores(rows), lexical_scores, self.dense_weight)
+        return convex_combination_of_arrays(
+            rows, dense_scores(rows), lexical_scores, self.dense_weight, self.related_cosine
+        )
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ class ReciprocalRankFusion:
 def fusion_for(options: RetrievalOptions) -> Fusion:
     if options.fusion == FusionMethod.RRF:
         return ReciprocalRankFusion(options.rrf_k)
-    return ConvexFusion(options.dense_weight)
+    return ConvexFusion(options.dense_weight, options.related_cosine)
 
 
 def reciprocal_rank_fusion(
@@ -104,9 +114,12 @@ def reciprocal_rank_fusion(
 
 
 def convex_combination(
-    dense_scores: Mapping[int, float], lexical_scores: Mapping[int, float], dense_weight: float
+    dense_scores: Mapping[int, float],
+    lexical_scores: Mapping[int, float],
+    dense_weight: float,
+    related_cosine: float,
 ) -> list[tuple[int, float]]:
-    return _convex(dense_scores, lexical_scores, dense_weight)
+    return _convex(dense_scores, lexical_scores, dense_weight, related_cosine)
 
 
 def max_per_document(scores: Mapping[int, float], document_of: Callable[[int], str]) -> dict[str, float]:
@@ -124,14 +137,16 @@ def document_convex_combination(
     lexical_scores: Mapping[int, float],
     document_of: Callable[[int], str],
     dense_weight: float,
+    related_cosine: float,
 ) -> list[tuple[str, float]]:
-    """Documents by ``w * mm(D)(d) + (1 - w) * mm(L)(d)``, with ``D`` and ``L`` each document's
+    """Documents by ``w * n(D)(d) + (1 - w) * L(d) / max L``, with ``D`` and ``L`` each document's
     best passage score per signal (see the module docstring); `dense_scores` should cover every
     candidate passage (both lists), `lexical_scores` the lexical candidates."""
     return _convex(
         max_per_document(dense_scores, document_of),
         max_per_document(lexical_scores, document_of),
         dense_weight,
+        related_cosine,
     )
 
 
@@ -140,6 +155,7 @@ def convex_combination_of_arrays(
     dense_scores: npt.NDArray[np.float64],
     lexical_scores: npt.NDArray[np.float64] | None,
     dense_weight: float,
+    related_cosine: float,
 ) -> list[tuple[Key, float]]:
     """The convex combination over aligned arrays: `keys[i]` has dense score `dense_scores[i]` and
     lexical score `lexical_scores[i]` (0 where it has none; None when no key has one). The same
@@ -147,24 +163,35 @@ def convex_combination_of_arrays(
     ~200 of them)."""
     if len(keys) == 0:
         return []
-    fused = dense_weight * _rescaled(dense_scores)
+    shares_terms = lexical_scores > 0 if lexical_scores is not None else np.zeros(len(keys), dtype=bool)
+    related = shares_terms | (dense_scores >= related_cosine)
+    fused = dense_weight * _scaled(
+        dense_scores, float(dense_scores[related].min()) if related.any() else None
+    )
     if lexical_scores is not None:
-        fused = fused + (1.0 - dense_weight) * _rescaled(lexical_scores)
+        fused = fused + (1.0 - dense_weight) * _scaled(lexical_scores, 0.0)
     # Best fused score first; ties to the better dense score, then to the smaller key.
     order = np.lexsort((np.asarray(keys), -dense_scores, -fused))
     return [(keys[i], float(fused[i])) for i in order.tolist()]
 
 
-def _rescaled(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Min-max to [0, 1]; all equal (or one) -> all 1, so a lone candidate keeps its weight."""
-    low, high = float(scores.min()), float(scores.max())
+def _scaled(scores: npt.NDArray[np.float64], low: float | None) -> npt.NDArray[np.float64]:
+    """``max(s - low, 0) / (max s - low)``: the best candidate 1, `low` and below 0. All equal
+    (or one) -> all 1, so a lone candidate keeps its weight; no related candidate -> all 0."""
+    if low is None:
+        return np.zeros_like(scores)
+    high = float(scores.max())
     if high <= low:
         return np.ones_like(scores)
-    return (scores - low) / (high - low)
+    scaled: npt.NDArray[np.float64] = np.clip(scores - low, 0.0, None) / (high - low)
+    return scaled
 
 
 def _convex(
-    dense_scores: Mapping[Key, float], lexical_scores: Mapping[Key, float], dense_weight: float
+    dense_scores: Mapping[Key, float],
+    lexical_scores: Mapping[Key, float],
+    dense_weight: float,
+    related_cosine: float,
 ) -> list[tuple[Key, float]]:
     keys: list[Key] = list(dense_scores)
     keys += [key for key in lexical_scores if key not in dense_scores]
@@ -172,7 +199,7 @@ def _convex(
     lexical = (
         np.array([lexical_scores.get(key, 0.0) for key in keys], dtype=np.float64) if lexical_scores else None
     )
-    return convex_combination_of_arrays(keys, dense, lexical, dense_weight)
+    return convex_combination_of_arrays(keys, dense, lexical, dense_weight, related_cosine)
 
 
 def _sorted(fused: Mapping[int, float], tie_break: Mapping[int, float]) -> list[tuple[int, float]]:

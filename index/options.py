@@ -27,6 +27,9 @@ class RetrievalOptions:
     fusion: FusionMethod = FusionMethod.CONVEX
     rrf_k: float = 60.0  # reciprocal rank fusion's damping constant
     dense_weight: float = 0.7  # dense share of the convex combination
+    # A candidate sharing no term with the question is related only from this cosine up: below
+    # it, it cannot set the bottom of the dense scale (`index.fusion`).
+    related_cosine: float = 0.2
     sentence_weight: float = 0.7  # share of a passage's dense score taken from its best sentence
     answerable_threshold: float = 0.2  # best top-three passage cosine below which nothing answers
     answer_term_weight: float = 0.3  # answer sentence: weight of the query terms it covers

@@ -6,7 +6,8 @@ A search runs five stages, each in its own module and testable alone:
 2. fusion (`index.fusion`): hybrid mode fuses them with the method the options chose; dense and
    bm25 modes take one list as it is;
 3. near-duplicate collapse (`index.duplicates`);
-4. answer spans (`index.answers`): each kept passage's best answer sentence;
+4. answer spans (`index.answers`): each kept passage's best answer sentence; a passage whose
+   answer overlaps one already listed (in the same document) is dropped too;
 5. answerability (`index.answerability`): `answerable` and its `confidence`.
 
 `Retriever` wires them over one index generation; `rank` stops after stage 2 (what ranking
@@ -75,6 +76,17 @@ class Ranking:
     ordered: list[tuple[int, float]]
 
 
+def same_answer(document_id: str, answer: AnswerSpan, hit: Hit) -> bool:
+    """Whether `answer`, in document `document_id`, overlaps `hit`'s answer: two overlapping
+    windows of a document that cite one sentence give one answer, listed once."""
+    return (
+        hit.chunk.document_id == document_id
+        and hit.answer.field == answer.field
+        and answer.start < hit.answer.end
+        and hit.answer.start < answer.end
+    )
+
+
 class Retriever:
     def __init__(self, reader: IndexReader, embedder: Embedder, options: RetrievalOptions) -> None:
         self.reader = reader
@@ -101,11 +113,15 @@ class Retriever:
             self.options.duplicate_overlap,
             self.options.duplicate_jaccard,
         )
-        # At least DEPTH hits are built, whatever k, so `answerable` never depends on k.
-        hits = [
-            self._hit(rank, row, score, question, mode, ranking)
-            for rank, (row, score) in zip(range(1, max(k, DEPTH) + 1), kept, strict=False)
-        ]
+        hits: list[Hit] = []
+        for row, score in kept:
+            # At least DEPTH hits are built, whatever k, so `answerable` never depends on k.
+            if len(hits) == max(k, DEPTH):
+                break
+            answer = self.answers.span(row, question)
+            document_id = self.reader.document_id_of(row)
+            if not any(same_answer(document_id, answer, hit) for hit in hits):
+                hits.append(self._hit(len(hits) + 1, row, score, answer, question, mode, ranking))
         verdict = self.answerability.assess(
             question, [row for row, _ in ranking.ordered], [hit.answer for hit in hits]
         )
@@ -160,7 +176,14 @@ class Retriever:
         return document
 
     def _hit(
-        self, rank: int, row: int, score: float, question: Question, mode: Mode, ranking: Ranking
+        self,
+        rank: int,
+        row: int,
+        score: float,
+        answer: AnswerSpan,
+        question: Question,
+        mode: Mode,
+        ranking: Ranking,
     ) -> Hit:
         chunk = self.reader.chunk(row)
         hybrid = mode == Mode.HYBRID
@@ -170,7 +193,7 @@ class Retriever:
             score=float(score),
             chunk=chunk,
             document=self.document(chunk.document_id),
-            answer=self.answers.span(row, question),
+            answer=answer,
             explain=Explanation(
                 dense_rank=ranking.dense.rank.get(row),
                 dense_score=self.passage_cosines([row], question.vector)[0],

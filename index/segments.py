@@ -57,6 +57,9 @@ from index.settings import IndexSettings
 from index.vectors import build_vector_index
 
 SEGMENT_FORMAT = 2
+# What BM25 indexes for a chunk: 1, its text (after the title); 2, also the document's author,
+# source and publication date (`index.building.lexical_passage`). Recorded so a build re-indexes.
+LEXICAL_TEXT = 2
 _DOCUMENT_CACHE = 256  # parsed documents kept per segment
 
 
@@ -156,6 +159,7 @@ def _write_files(staging: Path, data: SegmentData) -> None:
         "model": {"name": data.model_name, "dimension": data.dimension},
         "settings": data.settings.to_dict(),
         "analyser": ANALYSER_VERSION,
+        "lexical_text": LEXICAL_TEXT,
         "vector_index": "ivf" if approximate else "flat",
         "files": files,
     }

@@ -46,7 +46,7 @@ from index.errors import IndexCorruptError, IndexMismatchError
 from index.legacy import LegacyIndex
 from index.merging import TieredMergePolicy, force_merge, merge_segments
 from index.reader import IndexReader
-from index.segments import Segment, publish_segment, stage_segment
+from index.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
 from index.store import CommitPoint, IndexStore, SegmentEntry, first_commit
 
@@ -273,6 +273,7 @@ class IndexWriter:
             commit.model_name == self.embedder.model_name
             and commit.settings.same_text_processing(self.settings)
             and segment.meta.get("analyser") == ANALYSER_VERSION
+            and segment.meta.get("lexical_text", 1) == LEXICAL_TEXT
         )
 
     def _commit_documents(

@@ -304,13 +304,19 @@ def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
         byline = ", ".join(part for part in (document.source, document.author) if part)
         lines.append("")
         lines.append(f"[{hit.rank}] {document.title or document.id} ({byline})  score {hit.score:.4f}")
+        answer = (
+            click.style(hit.answer.text, bold=True, underline=True) if color else f">>{hit.answer.text}<<"
+        )
+        if hit.answer.field != "text":  # the answer is a field of the document's metadata
+            lines.append(
+                f"    {document.id} chars {hit.chunk.start}-{hit.chunk.end}; answer: its {hit.answer.field}"
+            )
+            lines.append(f"    {hit.answer.field}: {answer}")
+            continue
         lines.append(
             f"    {document.id} chars {hit.chunk.start}-{hit.chunk.end}; answer {hit.answer.start}-{hit.answer.end}"
         )
         before = hit.chunk.text[: hit.answer.start - hit.chunk.start]
         after = hit.chunk.text[hit.answer.end - hit.chunk.start :]
-        answer = (
-            click.style(hit.answer.text, bold=True, underline=True) if color else f">>{hit.answer.text}<<"
-        )
         lines.append("    " + (before + answer + after).replace("\n", "\n    "))
     return "\n".join(lines)

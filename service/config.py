@@ -93,6 +93,13 @@ class Settings(BaseSettings):
     dense_weight: float = Field(
         _RETRIEVAL.dense_weight, ge=0, le=1, description="Dense share of the convex combination."
     )
+    related_cosine: float = Field(
+        _RETRIEVAL.related_cosine,
+        ge=-1,
+        le=1,
+        description="Cosine below which a candidate sharing no term with the question is unrelated: it "
+        "never sets the bottom of the dense scale of the convex combination.",
+    )
     sentence_weight: float = Field(
         _RETRIEVAL.sentence_weight,
         ge=0,

@@ -46,7 +46,7 @@ def citation_fields(document: Document) -> dict[str, str]:
 
 
 def answer_out(answer: AnswerSpan) -> AnswerOut:
-    return AnswerOut(text=answer.text, start=answer.start, end=answer.end)
+    return AnswerOut(text=answer.text, start=answer.start, end=answer.end, field=answer.field)
 
 
 def passage_out(chunk: Chunk) -> PassageOut:

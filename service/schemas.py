@@ -105,8 +105,16 @@ class DocumentRef(DocumentMetadata):
 
 class AnswerOut(BaseModel):
     text: str = Field(description="The sentence of the passage that best answers the question.")
-    start: int = Field(description="Character offset of the sentence in the document text.")
-    end: int = Field(description="Character offset just past the sentence in the document text.")
+    start: int = Field(description="Character offset of the sentence in the document text (or field value).")
+    end: int = Field(
+        description="Character offset just past the sentence in the document text (or field value)."
+    )
+    field: str = Field(
+        "text",
+        description="`text`: the offsets are into the document's text. `author`, `source` or "
+        "`published`: the question asks for that field of the document, and the answer is it, the "
+        "offsets into its value (`GET /documents/{id}` returns it).",
+    )
 
 
 class ExplainOut(BaseModel):

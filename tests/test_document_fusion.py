@@ -32,23 +32,28 @@ def test_document_fusion_hand_worked() -> None:
     # Document a has the best cosine (row 0) and the best BM25 score (row 1), in different passages.
     dense = {0: 0.9, 1: 0.3, 2: 0.7, 3: 0.1}
     lexical = {1: 8.0, 2: 6.0, 3: 2.0}
-    # Per document: D a .9, b .7, c .1 -> 1, .75, 0; L a 8, b 6, c 2 -> 1, 2/3, 0 (min 2, max 8).
-    # w = .5: a 1.0, b (.75 + 2/3) / 2 = .70833, c 0.
-    fused = document_convex_combination(dense, lexical, DOCUMENT_OF, dense_weight=0.5)
+    # Per document: D a .9, b .7, c .1 -> 1, .75, 0 (every document shares a term: related, so
+    # the scale starts at c's .1); L a 8, b 6, c 2 -> 1, .75, .25 (divided by the best, 8).
+    # w = .5: a 1.0, b (.75 + .75) / 2 = .75, c (0 + .25) / 2 = .125.
+    fused = document_convex_combination(dense, lexical, DOCUMENT_OF, dense_weight=0.5, related_cosine=0.2)
     assert [d for d, _ in fused] == ["a", "b", "c"]
-    assert [s for _, s in fused] == pytest.approx([1.0, 0.75 / 2 + 1 / 3, 0.0])
+    assert [s for _, s in fused] == pytest.approx([1.0, 0.75, 0.125])
     # Per passage, a's two halves never meet: rows 0 .5, 1 .625, 2 .75, 3 .125, so b ranks first.
-    by_passage = convex_combination(dense, lexical, dense_weight=0.5)
+    by_passage = convex_combination(dense, lexical, dense_weight=0.5, related_cosine=0.2)
     assert [row for row, _ in by_passage] == [2, 1, 0, 3]
     assert [s for _, s in by_passage] == pytest.approx([0.75, 0.625, 0.5, 0.125])
 
 
 def test_document_fusion_ties_and_missing_lexical() -> None:
-    # No lexical candidates: equal cosines min-max to 1 each, so a tie, broken by document id.
-    fused = document_convex_combination({0: 0.5, 2: 0.5}, {}, DOCUMENT_OF, dense_weight=0.7)
+    # No lexical candidates: equal cosines scale to 1 each, so a tie, broken by document id.
+    fused = document_convex_combination(
+        {0: 0.5, 2: 0.5}, {}, DOCUMENT_OF, dense_weight=0.7, related_cosine=0.2
+    )
     assert [d for d, _ in fused] == ["a", "b"] and [s for _, s in fused] == pytest.approx([0.7, 0.7])
     # A document absent from the lexical list scores 0 there: b .6 * 1 + 0 vs a .6 * 0 + .4 * 1.
-    fused = document_convex_combination({0: 0.1, 2: 0.9}, {1: 3.0}, DOCUMENT_OF, dense_weight=0.6)
+    fused = document_convex_combination(
+        {0: 0.1, 2: 0.9}, {1: 3.0}, DOCUMENT_OF, dense_weight=0.6, related_cosine=0.2
+    )
     assert [d for d, _ in fused] == ["b", "a"] and [s for _, s in fused] == pytest.approx([0.6, 0.4])
 
 

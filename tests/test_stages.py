@@ -44,7 +44,7 @@ def test_distinct_keeps_the_first_of_each_group_in_order() -> None:
 
 
 def test_fusion_is_chosen_once_from_the_options() -> None:
-    assert fusion_for(RetrievalOptions()) == ConvexFusion(0.7)
+    assert fusion_for(RetrievalOptions()) == ConvexFusion(0.7, 0.2)
     assert fusion_for(RetrievalOptions(fusion=FusionMethod.RRF, rrf_k=10)) == ReciprocalRankFusion(10)
 
 
@@ -52,8 +52,9 @@ def test_convex_fusion_hand_worked() -> None:
     # dense: rows 1, 2 (cos 0.8, 0.4); lexical: rows 2, 3 (bm25 6, 2); row 3's dense score 0.0.
     dense, lexical = Candidates([1, 2], [0.8, 0.4]), Candidates([2, 3], [6.0, 2.0])
     signal = {1: 0.8, 2: 0.4, 3: 0.0}
-    fused = ConvexFusion(0.5).fuse(dense, lexical, lambda rows: np.array([signal[r] for r in rows]))
-    # mm(dense) = 1, 0.5, 0; mm(bm25) over (0, 6, 2) = 0, 1, 1/3
+    fused = ConvexFusion(0.5, 0.2).fuse(dense, lexical, lambda rows: np.array([signal[r] for r in rows]))
+    # dense: related rows 2, 3 (share terms) and 1 (cosine .8): scale .0 to .8 -> 1, .5, 0;
+    # bm25 over the best, 6: 0, 1, 1/3
     assert [row for row, _ in fused] == [2, 1, 3]
     assert [score for _, score in fused] == pytest.approx([0.75, 0.5, 1 / 6])
 
