@@ -31,6 +31,7 @@ class AnswerSpan:
     start: int  # offsets into the document's text, or into the value of `field`
     end: int
     score: float
+    cosine: float  # the sentence's (or field's passage's) cosine to the question
     field: str = TEXT  # "text", or the metadata field answering ("author", "published", ...)
 
 
@@ -68,26 +69,29 @@ class AnswerFinder:
         answering = [s for s in sentences if not s.is_question] or sentences
         if document is None or not answering:  # no sentence boundary found: the chunk itself
             cosine = float(self.reader.chunk_vectors([row])[0] @ question.vector)
-            return AnswerSpan(chunk.text, chunk.start, chunk.end, cosine)
+            return AnswerSpan(chunk.text, chunk.start, chunk.end, cosine, cosine)
         cosines = self.reader.sentence_vectors([s.row for s in answering]) @ question.vector
-        total_weight = sum(question.term_weights.values())
         best: AnswerSpan | None = None
         for sentence, cosine in zip(answering, cosines.tolist(), strict=True):
             text = document.text[sentence.start : sentence.end]
-            present = term_set(text)
-            covered = (
-                sum(w for t, w in question.term_weights.items() if t in present) / total_weight
-                if total_weight
-                else 0.0
-            )
-            score = cosine + self.term_weight * covered
+            score = cosine + self.term_weight * coverage(question, text)
             if question.expected is not None and offers_answer(text, question.expected):
                 score += self.type_weight
             if best is None or score > best.score:
-                best = AnswerSpan(text, sentence.start, sentence.end, score)
-        return best if best is not None else AnswerSpan(chunk.text, chunk.start, chunk.end, 0.0)
+                best = AnswerSpan(text, sentence.start, sentence.end, score, cosine)
+        return best if best is not None else AnswerSpan(chunk.text, chunk.start, chunk.end, 0.0, 0.0)
 
     def _field_span(self, document: Document, field: str, cosine: float) -> AnswerSpan:
         """The document's `field` as the answer, offsets into the field's value."""
         value = getattr(document, field)
-        return AnswerSpan(value, 0, len(value), cosine, field)
+        return AnswerSpan(value, 0, len(value), cosine, cosine, field)
+
+
+def coverage(question: Question, text: str) -> float:
+    """The idf-weighted share of the question's terms that `text` holds,
+    ``sum(idf of q's terms in text) / sum(idf of q's terms)``; 0 for a question without terms."""
+    total = sum(question.term_weights.values())
+    if not total:
+        return 0.0
+    present = term_set(text)
+    return sum(weight for term, weight in question.term_weights.items() if term in present) / total

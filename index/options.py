@@ -31,7 +31,9 @@ class RetrievalOptions:
     # it, it cannot set the bottom of the dense scale (`index.fusion`).
     related_cosine: float = 0.2
     sentence_weight: float = 0.7  # share of a passage's dense score taken from its best sentence
-    answerable_threshold: float = 0.2  # best top-three passage cosine below which nothing answers
+    # The probability (`index.answerability`) below which `answerable` is false: on the fitted sets,
+    # between flagging the first answerable question (0.4) and the last off-topic one (0.3).
+    answerable_threshold: float = 0.35
     answer_term_weight: float = 0.3  # answer sentence: weight of the query terms it covers
     answer_type_weight: float = 0.15  # answer sentence: bonus for holding the expected answer type
     duplicate_overlap: float = 0.5  # same-document chunks sharing more of the shorter are duplicates

@@ -23,7 +23,7 @@ import numpy as np
 
 from corpus import Document
 from index.analysis import matched_terms
-from index.answerability import DEPTH, Answerability
+from index.answerability import DEPTH, Answerability, AnswerabilityModel
 from index.answers import AnswerFinder, AnswerSpan, Question
 from index.candidates import NO_CANDIDATES, Candidates, dense_candidates, dense_scores, lexical_candidates
 from index.chunking import Chunk
@@ -65,6 +65,7 @@ class SearchOutcome:
     answerable: bool
     confidence: float
     hits: list[Hit] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Retriever:
         self.options = options
         self.fusion: Fusion = fusion_for(options)
         self.answers = AnswerFinder(reader, options.answer_term_weight, options.answer_type_weight)
-        self.answerability = Answerability(reader, options.answerable_threshold)
+        self.answerability = Answerability(reader, options.answerable_threshold, AnswerabilityModel.load())
 
     def encode(self, query: str) -> Vectors:
         """The query's unit vector (1-D)."""
@@ -123,9 +124,14 @@ class Retriever:
             if not any(same_answer(document_id, answer, hit) for hit in hits):
                 hits.append(self._hit(len(hits) + 1, row, score, answer, question, mode, ranking))
         verdict = self.answerability.assess(
-            question, [row for row, _ in ranking.ordered], [hit.answer for hit in hits]
+            question,
+            [row for row, _ in ranking.ordered],
+            [hit.answer for hit in hits],
+            [hit.chunk.text for hit in hits],
         )
-        return SearchOutcome(query, mode, self.version, verdict.answerable, verdict.confidence, hits[:k])
+        return SearchOutcome(
+            query, mode, self.version, verdict.answerable, verdict.confidence, hits[:k], verdict.signals
+        )
 
     def rank(
         self,

@@ -111,7 +111,10 @@ class Settings(BaseSettings):
     )
     answerable_threshold: float = Field(
         _RETRIEVAL.answerable_threshold,
-        description="Best passage cosine among the top three below which `answerable` is false.",
+        ge=0,
+        le=1,
+        description="Probability that the top passages answer the question (`confidence`) below "
+        "which `answerable` is false.",
     )
 
     query_batch_size: int = Field(

@@ -45,7 +45,7 @@ class SearchToolResult(BaseModel):
 
     query: str = Field(description="The question as searched.")
     answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
-    confidence: float = Field(description="Best passage cosine to the question; compared with a threshold.")
+    confidence: float = Field(description="Probability (0 to 1) that the passages answer the question.")
     note: str = Field(description="How to use these passages.")
     index_version: str = Field(description="Index generation that answered.")
     passages: list[CitedPassage] = Field(description="Passages, best first.")

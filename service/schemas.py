@@ -153,7 +153,9 @@ class SearchResponse(BaseModel):
         "the question. Results are listed either way."
     )
     confidence: float = Field(
-        description="Best passage cosine among the top hits; compared with the threshold."
+        description="Probability (0 to 1) that the top passages answer the question, from a model "
+        "calibrated on question sets with known answers; `answerable` is `confidence >= "
+        "RAG_ANSWERABLE_THRESHOLD` (0.35 by default)."
     )
     results: list[SearchResultItem] = Field(description="Passages, best first.")
 

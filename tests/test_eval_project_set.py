@@ -1,51 +1,72 @@
-"""The project's eval set through the real model and the real corpus: the retrieval quality floor.
+"""The eval sets through the real model: hybrid beats dense, off-topic questions are flagged and
+plainly answered ones never are.
 
-The floors are the measured figures (docs/evaluation.md) less one or two questions, so a regression
-of the defaults fails here.
+General properties, not today's figures: every question of kind `off-topic` is flagged
+(`answerable` false), and no answerable question (its gold answer stated verbatim in a document)
+is. The project set runs on the bundled corpus; the SciFact sets, written over abstracts of
+../shared/beir/scifact that the project never ships, run only where that directory exists. The
+held-out set is only checked here, never tuned on.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from corpus import load_corpus
 from eval.backends import InProcessBackend
+from eval.beir import cached_index
 from eval.report import EvalReport
 from eval.runner import evaluate_project_set
-from eval.sets import load_question_set
+from eval.sets import corpus_ids, load_question_set
+from index.embedding import SentenceTransformerEmbedder
+from index.modes import Mode
+from index.options import RetrievalOptions
+from index.retrieval import Retriever
+from index.settings import IndexSettings
 from service.engine import Engine
+from tests.conftest import PROJECT_ROOT
 from tests.test_eval_sets import SEED_SET
 
 pytestmark = pytest.mark.integration
 
-OFF_TOPIC = {"q059", "q060", "q061", "q062"}  # Tokyo, sourdough, World Cup, Everest
+SCIFACT = PROJECT_ROOT.parent / "shared" / "beir" / "scifact" / "corpus.jsonl"
+SCIFACT_SETS = [PROJECT_ROOT / "eval" / "sets" / f"scifact-{name}.jsonl" for name in ("fit", "heldout")]
 
 
 @pytest.fixture(scope="module")
 def report(real_engine: Engine) -> EvalReport:
     questions = load_question_set(SEED_SET)
     backend = InProcessBackend(real_engine.retriever)
-    return evaluate_project_set("seed-articles", questions, backend, ["dense", "hybrid"], test="student")
+    return evaluate_project_set(
+        "seed-articles", questions, backend, [Mode.DENSE, Mode.HYBRID], test="student"
+    )
 
 
-def test_hybrid_meets_the_quality_floor_and_beats_dense(report: EvalReport) -> None:
+def assert_abstains_well(report: EvalReport) -> None:
+    abstention = report.mode("hybrid").abstention
+    assert abstention["answerable_flagged"] == 0, abstention
+    assert abstention["kind:off-topic_flagged"] == abstention["kind:off-topic"] > 0, abstention
+
+
+def test_hybrid_beats_dense(report: EvalReport) -> None:
     hybrid, dense = report.mode("hybrid").metrics, report.mode("dense").metrics
-    # measured 0.759 / 0.914 / 0.842 / 0.586 (docs/evaluation.md); about one question of slack each
-    assert hybrid["hit_rate@1"] >= 0.74
-    assert hybrid["hit_rate@3"] >= 0.89
-    assert hybrid["mrr@10"] >= 0.82
-    assert hybrid["answer_accuracy"] >= 0.56
-    assert hybrid["hit_rate@1"] > dense["hit_rate@1"] + 0.15
+    assert hybrid["hit_rate@1"] > dense["hit_rate@1"]
     assert report.mode("hybrid").significance["mrr@10"].significant
 
 
-def test_abstention_flags_off_topic_questions_and_no_answerable_one(
-    report: EvalReport, real_engine: Engine
+def test_project_set_flags_off_topic_questions_and_no_answerable_one(report: EvalReport) -> None:
+    assert_abstains_well(report)
+
+
+@pytest.mark.skipif(not SCIFACT.is_file(), reason="needs ../shared/beir/scifact beside the project")
+@pytest.mark.parametrize("path", SCIFACT_SETS, ids=lambda path: path.stem)
+def test_scifact_sets_flag_off_topic_questions_and_no_answerable_one(
+    path: Path, real_embedder: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    abstention = report.mode("hybrid").abstention
-    assert abstention["answerable_flagged"] == 0
-    # all 12, "Who won Pakistan's most recent general election?" included: its top sentences name
-    # Iran but none speaks of winning or elections (index/answer_types.py, who-question topics)
-    assert abstention["unanswerable_flagged"] == 12
-    questions = {q.id: q.question for q in load_question_set(SEED_SET)}
-    for question_id in OFF_TOPIC:
-        assert not real_engine.search(questions[question_id], 3, "hybrid").answerable, questions[question_id]
+    wanted = set(corpus_ids(path) or [])
+    documents = [d for d in load_corpus([SCIFACT]) if d.id in wanted]
+    reader = cached_index(documents, real_embedder, IndexSettings(), tmp_path_factory.mktemp("scifact"))
+    backend = InProcessBackend(Retriever(reader, real_embedder, RetrievalOptions()))
+    assert_abstains_well(evaluate_project_set(path.stem, load_question_set(path), backend, [Mode.HYBRID]))

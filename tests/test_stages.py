@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.answerability import Answerability
+from index.answerability import Answerability, AnswerabilityModel
 from index.answers import AnswerFinder, AnswerSpan
 from index.candidates import Candidates, dense_scores
 from index.chunking import Chunk
@@ -102,14 +102,25 @@ def test_answer_span_prefers_the_sentence_with_the_expected_answer(tiny: IndexRe
     assert tiny.document("q").text[span.start : span.end] == span.text  # type: ignore[union-attr]
 
 
-def test_answerability_needs_both_confidence_and_the_answer_type(tiny: IndexReader) -> None:
+def test_answerability_is_the_fitted_model_over_the_signals(tiny: IndexReader) -> None:
     finder = AnswerFinder(tiny, 0.3, 0.15)
     rows = list(range(tiny.chunk_count))
-    vector = tiny.chunk_vectors([0])[0]  # cosine 1 with row 0: full confidence
-    yes = finder.question("What opened in Gwadar?", vector)
-    year = finder.question("In what year did wheat exports rise?", vector)
-    no_year = [AnswerSpan("Wheat exports rose by a third.", 0, 30, 1.0)]
-    assert Answerability(tiny, 0.5).assess(yes, rows, no_year).answerable
-    assert not Answerability(tiny, 0.5).assess(year, rows, no_year).answerable  # no year offered
-    assert not Answerability(tiny, 1.01).assess(yes, rows, no_year).answerable  # below threshold
-    assert Answerability(tiny, 0.5).assess(yes, [], []).confidence == 0.0
+    vector = tiny.chunk_vectors([0])[0]
+    question = finder.question("In what year did wheat exports rise?", vector)
+    answer = AnswerSpan("Wheat exports rose by a third.", 0, 30, 1.0, cosine=0.5)
+    model = AnswerabilityModel(bias=-3.0, weights={"sentence_cosine": 8.0})
+    verdict = Answerability(tiny, 0.5, model).assess(
+        question, rows, [answer], ["Wheat exports rose by a third."]
+    )
+    # P = 1 / (1 + exp(-(-3 + 8 * .5))) = 1 / (1 + exp(-1)) = .7311
+    assert verdict.confidence == pytest.approx(1 / (1 + np.exp(-1.0)))
+    assert (
+        verdict.answerable
+        and not Answerability(tiny, 0.75, model).assess(question, rows, [answer], []).answerable
+    )
+    assert verdict.signals["type_missing"] == 1.0  # a year asked for, none offered
+    assert verdict.signals["passage_cosine"] == pytest.approx(1.0)  # row 0 is the vector itself
+    empty = Answerability(tiny, 0.5, model).assess(question, [], [], [])
+    assert empty.signals["sentence_cosine"] == 0.0 and empty.confidence == pytest.approx(
+        1 / (1 + np.exp(3.0))
+    )
