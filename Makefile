@@ -55,15 +55,22 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(BENCH_ARGS)
 
-# Retrieval quality: every mode on the project set (bundled corpus) and on SciFact's train split
-# (read from SCIFACT, never copied), paired tests against dense. Writes reports/eval/*.{md,json}
-# and TREC runs. The first run embeds SciFact once (cached in .rag/eval; ~40 min on 2 busy cores).
+# Retrieval quality: every mode on the project set (bundled corpus), on the two SciFact question
+# sets (fitted and held out, each over its own abstracts) and on SciFact's train split (read from
+# SCIFACT, never copied), paired tests against dense; then the answerability trade-off tables.
+# Writes reports/eval/*.{md,json} and TREC runs. The first run embeds SciFact once (cached in
+# .rag/eval; ~40 min on 2 busy cores).
 EVAL_OUT := reports/eval
 eval: build
 	mkdir -p $(EVAL_OUT)
 	$(BIN)/rag eval eval/sets/seed-articles.jsonl --json $(EVAL_OUT)/seed.json --save-run $(EVAL_OUT)/runs-seed > $(EVAL_OUT)/seed.md
+	for set in scifact-fit scifact-heldout; do \
+	  $(BIN)/rag eval eval/sets/$$set.jsonl --corpus $(SCIFACT)/corpus.jsonl --quiet --json $(EVAL_OUT)/$$set.json > $(EVAL_OUT)/$$set.md || exit 1; \
+	done
 	$(BIN)/rag eval beir $(SCIFACT) --split train --json $(EVAL_OUT)/scifact.json --save-run $(EVAL_OUT)/runs-scifact > $(EVAL_OUT)/scifact.md
-	cat $(EVAL_OUT)/seed.md $(EVAL_OUT)/scifact.md
+	$(BIN)/rag eval calibrate --fit eval/sets/seed-articles.jsonl --fit eval/sets/scifact-fit.jsonl:$(SCIFACT)/corpus.jsonl \
+	  --check eval/sets/scifact-heldout.jsonl:$(SCIFACT)/corpus.jsonl > $(EVAL_OUT)/answerability.md
+	cat $(EVAL_OUT)/seed.md $(EVAL_OUT)/scifact-fit.md $(EVAL_OUT)/scifact-heldout.md $(EVAL_OUT)/scifact.md $(EVAL_OUT)/answerability.md
 
 clean:
 	rm -rf .rag .pytest_cache .mypy_cache .ruff_cache

@@ -18,14 +18,16 @@ import click
 from corpus import CorpusError, load_corpus
 from eval.backends import DOCUMENT_MODES, Backend, BackendError, DocumentMode, HttpBackend, InProcessBackend
 from eval.beir import cached_index, cached_ranking_index
+from eval.calibrate import DEFAULT_SIGNALS, THRESHOLDS, Observation, fit, observe, trade_off, write_model
 from eval.report import EvalReport, render_table, write_json
-from eval.sets import EvalSetError, corpus_ids, load_beir_set, load_question_set
+from eval.sets import EvalSetError, load_beir_set, load_question_set, set_documents
+from index.answerability import MODEL_FILE, SIGNALS
 from index.errors import IndexError_
 from index.modes import Mode
 from index.retrieval import Retriever
 from service.cli import cli as service_cli
 from service.config import PROJECT_ROOT, Settings, get_settings
-from service.engine import Engine
+from service.engine import Engine, embedder_for
 
 DEFAULT_CACHE = PROJECT_ROOT / ".rag" / "eval"
 PASSAGE_MODES = tuple(mode.value for mode in Mode)
@@ -93,6 +95,8 @@ def eval_command() -> None:
       rag eval eval/sets/seed-articles.jsonl
       rag eval beir ../shared/beir/scifact --split train --json reports/scifact.json
       rag eval eval/sets/seed-articles.jsonl --against http://127.0.0.1:9000 --save-run runs/
+      rag eval eval/sets/scifact-heldout.jsonl --corpus ../shared/beir/scifact/corpus.jsonl
+      rag eval calibrate --fit eval/sets/seed-articles.jsonl --check eval/sets/scifact-heldout.jsonl:CORPUS
     """
 
 
@@ -123,21 +127,8 @@ def eval_set(path: Path, k: int, corpus: Path | None, cache_dir: Path, **options
     backend: Backend
     if options["against"]:
         backend = HttpBackend(options["against"])
-    elif corpus is not None:
-        embedder = Engine.from_settings(settings).embedder
-        wanted = corpus_ids(path)
-        documents = [d for d in load_corpus([corpus]) if wanted is None or d.id in set(wanted)]
-        missing = sorted(set(wanted or []) - {d.id for d in documents})
-        if missing:
-            raise EvalSetError(
-                f"{corpus} lacks documents {path.stem} is written over: {', '.join(missing[:5])}"
-            )
-        reader = cached_index(
-            documents, embedder, settings.index_settings(), cache_dir, show_progress=not options["quiet"]
-        )
-        backend = InProcessBackend(Retriever(reader, embedder, settings.retrieval_options()))
     else:
-        backend = InProcessBackend(Engine.from_settings(settings).retriever)
+        backend = InProcessBackend(_retriever(settings, path, corpus, cache_dir, not options["quiet"]))
     report = evaluate_project_set(
         path.stem,
         questions,
@@ -150,6 +141,104 @@ def eval_set(path: Path, k: int, corpus: Path | None, cache_dir: Path, **options
         progress=not options["quiet"],
     )
     _finish(report, settings, options)
+
+
+def _retriever(
+    settings: Settings, path: Path, corpus: Path | None, cache_dir: Path, show_progress: bool = False
+) -> Retriever:
+    """The built index's retriever, or with `corpus` one over an index (cached in `cache_dir`)
+    of the documents the set at `path` is written over."""
+    if corpus is None:
+        return Engine.from_settings(settings).retriever
+    embedder = embedder_for(settings)
+    documents = set_documents(path, corpus)
+    reader = cached_index(documents, embedder, settings.index_settings(), cache_dir, show_progress)
+    return Retriever(reader, embedder, settings.retrieval_options())
+
+
+def _set_spec(spec: str) -> tuple[Path, Path | None]:
+    path, _, corpus = spec.partition(":")
+    for named in (path, corpus):
+        if named and not Path(named).exists():
+            raise click.BadParameter(f"{named} does not exist", param_hint=f"'{spec}'")
+    return Path(path), Path(corpus) if corpus else None
+
+
+@eval_command.command("calibrate")
+@click.option(
+    "--fit",
+    "fit_specs",
+    multiple=True,
+    required=True,
+    metavar="SET[:CORPUS]",
+    help="A set to fit on (repeatable). With :CORPUS, asked of an index of the documents it lists "
+    "(SET.corpus.txt) read from CORPUS, as `rag eval SET --corpus CORPUS` does.",
+)
+@click.option(
+    "--check",
+    "check_specs",
+    multiple=True,
+    metavar="SET[:CORPUS]",
+    help="A held-out set (repeatable): its table is shown, it is never fitted on.",
+)
+@click.option(
+    "--signal",
+    "signals",
+    multiple=True,
+    type=click.Choice(SIGNALS),
+    help=f"A signal the model uses (repeatable; default: {', '.join(DEFAULT_SIGNALS)}).",
+)
+@click.option("-C", "inverse_regularization", default=1.0, show_default=True, help="1 / L2 strength.")
+@click.option("--write", is_flag=True, help=f"Store the fitted model in {MODEL_FILE}.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_CACHE,
+    show_default=True,
+    help="Where indexes of SET:CORPUS sets are cached between runs.",
+)
+@_friendly_errors
+def eval_calibrate(
+    fit_specs: tuple[str, ...],
+    check_specs: tuple[str, ...],
+    signals: tuple[str, ...],
+    inverse_regularization: float,
+    write: bool,
+    cache_dir: Path,
+) -> None:
+    """Fit the answerability model (a logistic regression over signals of a hybrid search) and
+    show, per threshold, the share of answerable and of each kind of unanswerable question
+    flagged, on the fit sets and on held-out ones. Choose RAG_ANSWERABLE_THRESHOLD from the fit
+    sets' table; the held-out table checks it.
+
+    \b
+    Example:
+      rag eval calibrate --fit eval/sets/seed-articles.jsonl \\
+        --fit eval/sets/scifact-fit.jsonl:../shared/beir/scifact/corpus.jsonl \\
+        --check eval/sets/scifact-heldout.jsonl:../shared/beir/scifact/corpus.jsonl
+    """
+    settings = get_settings()
+
+    def observed(spec: str) -> tuple[str, list[Observation]]:
+        path, corpus = _set_spec(spec)
+        return path.stem, observe(load_question_set(path), _retriever(settings, path, corpus, cache_dir))
+
+    fitted = [observed(spec) for spec in fit_specs]
+    chosen = signals or DEFAULT_SIGNALS
+    model = fit([o for _, observations in fitted for o in observations], chosen, inverse_regularization)
+    click.echo(f"bias {model.bias:.4f} weights { ({n: round(w, 4) for n, w in model.weights.items()}) }")
+    thresholds = (*THRESHOLDS, settings.answerable_threshold)
+    for role, sets in (("fitted", fitted), ("held out", [observed(spec) for spec in check_specs])):
+        for name, observations in sets:
+            click.echo(f"\n{name} ({role}, {len(observations)} questions)\n")
+            click.echo(trade_off(model, observations, thresholds))
+    if write:
+        command = "rag eval calibrate " + " ".join(
+            [*(f"--fit {spec}" for spec in fit_specs), *(f"--signal {name}" for name in chosen)]
+        )
+        command += f" -C {inverse_regularization} --write"
+        write_model(MODEL_FILE, model, {name: len(o) for name, o in fitted}, command)
+        click.echo(f"\nmodel written to {MODEL_FILE}")
 
 
 def _beir_common(command: Any) -> Any:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from corpus import Document, load_corpus
+
 
 class EvalSetError(ValueError):
     """An eval set that cannot be read: missing file, malformed line or field."""
@@ -89,6 +91,20 @@ def corpus_ids(path: Path) -> list[str] | None:
     if not ids:
         raise EvalSetError(f"{listing}: no document ids")
     return ids
+
+
+def set_documents(path: Path, corpus: Path) -> list[Document]:
+    """The documents the set at `path` is written over (its `corpus_ids`), read from `corpus`
+    (every document of it when the set lists none)."""
+    wanted = corpus_ids(path)
+    documents = load_corpus([corpus])
+    if wanted is None:
+        return documents
+    chosen = set(wanted)
+    documents = [document for document in documents if document.id in chosen]
+    if missing := sorted(chosen - {document.id for document in documents}):
+        raise EvalSetError(f"{corpus} lacks documents {path.stem} is written over: {', '.join(missing[:5])}")
+    return documents
 
 
 def load_beir_set(directory: Path, split: str) -> BeirSet:

@@ -16,7 +16,7 @@ with the signals ``x_i`` (`SIGNALS`), each in [0, 1] or close to it:
 * ``type_missing``: 1 when the question expects a type of answer (a quantity, a duration, a time,
   a name: `index.answer_types`) and none of the answers offers one, else 0.
 
-The weights and the bias are fitted (`python -m eval.calibrate`, docs/evaluation.md) on question
+The weights and the bias are fitted (`rag eval calibrate`, docs/evaluation.md) on question
 sets with gold answerability, never on the held-out set, and read from `answerability.json`
 beside this module: the one place they are written. The model may use a subset of the signals:
 fitted on our sets, the answer-sentence cosine alone separates answerable questions from

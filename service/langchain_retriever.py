@@ -9,7 +9,8 @@ from service.client import RagClient
     docs = retriever.invoke("what projects could Larijani's visit accelerate?")
 
 Metadata of each `Document`: `id` (passage id), `document_id`, `title`, `source`, `author`, `url`,
-`published`, `start`, `end`, `answer` (the answer sentence) with `answer_start`/`answer_end`,
+`published`, `start`, `end`, `answer` (the answer sentence) with `answer_start`/`answer_end`
+and `answer_field` (`text`, or the metadata field the answer is, its offsets then into that field),
 `score`, `rank`, `answerable` (of the whole search), `index_version` and `citation`.
 Out of scope: filtering by metadata; async (LangChain runs the sync call in an executor).
 """
@@ -51,6 +52,7 @@ def to_documents(response: SearchResponse) -> list[Document]:
             "answer": result.answer.text,
             "answer_start": result.answer.start,
             "answer_end": result.answer.end,
+            "answer_field": result.answer.field,
             "score": result.score,
             "rank": result.rank,
             "answerable": response.answerable,

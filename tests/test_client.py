@@ -88,7 +88,11 @@ def test_langchain_retriever_documents_carry_citations(rag: RagClient) -> None:
     meta = top.metadata
     assert top.id == meta["id"] == f"{meta['document_id']}#{meta['start']}-{meta['end']}"
     assert rag.document(meta["document_id"]).text[meta["start"] : meta["end"]] == top.page_content
-    assert meta["answer"] in top.page_content
+    assert meta["answer"] in top.page_content and meta["answer_field"] == "text"
+    assert (
+        top.page_content[meta["answer_start"] - meta["start"] : meta["answer_end"] - meta["start"]]
+        == meta["answer"]
+    )
     assert meta["citation"].endswith(f"({meta['document_id']}, characters {meta['start']}-{meta['end']})")
     assert {"title", "source", "url", "published", "score", "rank", "answerable", "index_version"} <= set(
         meta

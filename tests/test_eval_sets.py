@@ -8,7 +8,7 @@ import pytest
 
 from corpus import load_corpus
 from eval.runner import contains_answer
-from eval.sets import EvalSetError, load_beir_set, load_question_set
+from eval.sets import EvalSetError, load_beir_set, load_question_set, set_documents
 from tests.conftest import BUNDLED_CORPUS, PROJECT_ROOT
 
 SEED_SET = PROJECT_ROOT / "eval" / "sets" / "seed-articles.jsonl"
@@ -71,3 +71,19 @@ def test_beir_layout_keeps_judged_queries_and_positive_grades(tmp_path: Path) ->
 def test_beir_missing_split_is_named(tmp_path: Path) -> None:
     with pytest.raises(EvalSetError, match=r"qrels/test\.tsv not found"):
         load_beir_set(write_beir(tmp_path / "tiny"), "test")
+
+
+def test_a_set_is_asked_of_exactly_the_documents_it_lists(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(
+        "\n".join(f'{{"_id": "{i}", "title": "T{i}", "text": "Text number {i}."}}' for i in ("a", "b", "c")),
+        "utf-8",
+    )
+    questions = tmp_path / "small.jsonl"
+    questions.write_text('{"id": "q1", "question": "Which?", "answers": ["Text"]}\n', "utf-8")
+    assert [d.id for d in set_documents(questions, corpus)] == ["a", "b", "c"]  # no listing: all
+    (tmp_path / "small.corpus.txt").write_text("# sampled by hand\nc\na\n", "utf-8")
+    assert sorted(d.id for d in set_documents(questions, corpus)) == ["a", "c"]
+    (tmp_path / "small.corpus.txt").write_text("a\nmissing\n", "utf-8")
+    with pytest.raises(EvalSetError, match="lacks documents small is written over: missing"):
+        set_documents(questions, corpus)
