@@ -9,11 +9,13 @@ HTTP instead. Dependencies point one way: this module imports the service, never
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.decorators import FC
 
 from corpus import CorpusError, load_corpus
 from eval.backends import DOCUMENT_MODES, Backend, BackendError, DocumentMode, HttpBackend, InProcessBackend
@@ -86,6 +88,16 @@ def _friendly_errors(command: Any) -> Any:
     return wrapper
 
 
+def _cache_dir(what: str) -> Callable[[FC], FC]:
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_CACHE,
+        show_default=True,
+        help=f"Where {what} are cached between runs.",
+    )
+
+
 @click.group("eval", cls=_SetOrSubcommand)
 def eval_command() -> None:
     """Evaluate retrieval: every mode in one run, one table, paired tests against `dense`.
@@ -109,13 +121,7 @@ def eval_command() -> None:
     help="Ask the set of an index of the documents it lists (SET.corpus.txt) read from this file or "
     "folder, built with the service's settings (cached under --cache-dir), not of the built index.",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Where indexes built with --corpus are cached between runs.",
-)
+@_cache_dir("indexes built with --corpus")
 @_common
 def eval_set(path: Path, k: int, corpus: Path | None, cache_dir: Path, **options: Any) -> None:
     """Evaluate a project question set (JSON Lines with gold answer substrings): on the built
@@ -190,13 +196,7 @@ def _set_spec(spec: str) -> tuple[Path, Path | None]:
 )
 @click.option("-C", "inverse_regularization", default=1.0, show_default=True, help="1 / L2 strength.")
 @click.option("--write", is_flag=True, help=f"Store the fitted model in {MODEL_FILE}.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Where indexes of SET:CORPUS sets are cached between runs.",
-)
+@_cache_dir("indexes of SET:CORPUS sets")
 @_friendly_errors
 def eval_calibrate(
     fit_specs: tuple[str, ...],
@@ -254,13 +254,7 @@ def _beir_common(command: Any) -> Any:
 @eval_command.command("beir")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True, help="Which qrels/<split>.tsv to judge by.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_CACHE,
-    show_default=True,
-    help="Where the corpus's embeddings and index are cached between runs.",
-)
+@_cache_dir("the corpus's embeddings and index")
 @_beir_common
 def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> None:
     """Evaluate on a BEIR-layout data set (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).
