@@ -22,6 +22,7 @@ Out of scope: turning text into terms (`index.analysis`), choosing candidates ac
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 Rows = npt.NDArray[np.int64]
+_RECENT_TERMS = 64  # per segment and commit: a few queries' terms, bounded whatever the segment size
 FILES = ("terms.json", "term_ptr.npy", "posting_rows.npy", "posting_tf.npy", "chunk_lengths.npy")
 
 
@@ -102,6 +104,15 @@ class Postings:
             np.concatenate(lengths).astype(np.int32) if lengths else np.zeros(0, dtype=np.int32),
         )
 
+    @functools.cached_property
+    def column(self) -> dict[str, int]:
+        """Term -> column, built once per loaded segment (not once per commit that reads it)."""
+        return {term: index for index, term in enumerate(self.terms)}
+
+    @functools.cached_property
+    def total_length(self) -> int:
+        return int(np.asarray(self.lengths, dtype=np.int64).sum())
+
     def save(self, directory: Path) -> None:
         (directory / "terms.json").write_text(json.dumps(self.terms, ensure_ascii=False), "utf-8")
         for name, array in (
@@ -130,14 +141,21 @@ class SegmentPostings:
     def __init__(self, postings: Postings, live: npt.NDArray[np.bool_] | None) -> None:
         self.postings = postings
         self.live = live  # None: every chunk is live
-        self._column = {term: index for index, term in enumerate(postings.terms)}
-        lengths = np.asarray(postings.lengths, dtype=np.int64)
-        self.chunks = int(len(lengths) if live is None else live.sum())
-        self.total_length = int(lengths.sum() if live is None else lengths[live].sum())
+        self._matches = functools.lru_cache(maxsize=_RECENT_TERMS)(self._find)
+        self.chunks = int(len(postings.lengths) if live is None else live.sum())
+        self.total_length = (
+            postings.total_length
+            if live is None
+            else int(np.asarray(postings.lengths, dtype=np.int64)[live].sum())
+        )
 
     def matches(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-        """Live rows holding `term`, and the term's count in each."""
-        column = self._column.get(term)
+        """Live rows holding `term`, and the term's count in each. A query asks for each of its
+        terms twice (collection statistics, then scores): the last few terms' answers are kept."""
+        return self._matches(term)
+
+    def _find(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        column = self.postings.column.get(term)
         if column is None:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
         first, last = int(self.postings.term_ptr[column]), int(self.postings.term_ptr[column + 1])

@@ -6,14 +6,16 @@ deleted document's chunks keep their rows but never come out of a search). Dense
 each segment's nearest live chunks, merged; BM25 scores every live chunk with statistics summed
 over all live segments (`index.postings`), so a commit's results equal those of one segment holding
 the same documents. A reader never changes: a later commit gets a new reader, which re-uses the
-open segments it shares with this one (the store keeps them), so opening it costs the size of
-the change. Out of scope: ranking (`index.retrieval` and the stages it wires), writing
+open segments it shares with this one, with their deleted documents and postings views
+(`SegmentView`), so opening it costs the size of the change. Out of scope: ranking (`index.retrieval` and the stages it wires), writing
 (`index.writer`).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -40,24 +42,40 @@ class Sentence:
     is_question: bool
 
 
+@dataclass(frozen=True)
+class SegmentView:
+    """A segment as one commit lists it (with its deletes file): the deleted documents, the live
+    chunks and the postings a query reads. Readers of later commits that list the segment with
+    the same deletes share it, so a commit's reader is opened at the cost of what changed."""
+
+    segment: Segment
+    deleted: frozenset[int]
+    live: npt.NDArray[np.bool_] | None  # None: every chunk is live
+    postings: SegmentPostings
+
+    @classmethod
+    def of(cls, segment: Segment, deleted_rows: npt.NDArray[np.int64]) -> SegmentView:
+        live = ~np.isin(np.asarray(segment.chunks[:, 0]), deleted_rows) if len(deleted_rows) else None
+        return cls(segment, frozenset(deleted_rows.tolist()), live, SegmentPostings(segment.postings, live))
+
+
+ViewKey = tuple[str, str | None]  # (segment name, deletes file)
+# Per store, the views of the segments its live commit lists; weak, so a store dropped drops them.
+_views: weakref.WeakKeyDictionary[IndexStore, dict[ViewKey, SegmentView]] = weakref.WeakKeyDictionary()
+_views_lock = threading.Lock()
+
+
 class IndexReader:
-    def __init__(
-        self, commit: CommitPoint, segments: Sequence[Segment], deleted: Sequence[npt.NDArray[np.int64]]
-    ) -> None:
+    def __init__(self, commit: CommitPoint, views: Sequence[SegmentView]) -> None:
         self.commit = commit
-        self.segments = list(segments)
-        self.deleted_documents = [frozenset(rows.tolist()) for rows in deleted]
-        self.live: list[npt.NDArray[np.bool_] | None] = [
-            ~np.isin(np.asarray(segment.chunks[:, 0]), rows) if len(rows) else None
-            for segment, rows in zip(self.segments, deleted, strict=True)
-        ]
+        self.segments = [view.segment for view in views]
+        self.deleted_documents = [view.deleted for view in views]
+        self.live = [view.live for view in views]
+        self.postings = [view.postings for view in views]
         counts = [segment.chunk_count for segment in self.segments]
         self.bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         sentence_counts = [len(segment.sentence_spans) for segment in self.segments]
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
-        self.postings = [
-            SegmentPostings(s.postings, live) for s, live in zip(self.segments, self.live, strict=True)
-        ]
 
     @classmethod
     def open(cls, store: IndexStore) -> IndexReader:
@@ -69,8 +87,7 @@ class IndexReader:
                 raise IndexNotFoundError(f"no index in {store.root}: run `rag build` first")
             try:
                 commit = store.read_commit(name)
-                segments = [store.segment(entry.name) for entry in commit.segments]
-                deleted = [store.deleted_rows(entry) for entry in commit.segments]
+                views = _views_of(store, commit)
             except IndexCorruptError as error:
                 if attempt + 1 < LOAD_ATTEMPTS and store.current_name() != name:
                     continue
@@ -78,7 +95,7 @@ class IndexReader:
                     error if isinstance(error, DamagedIndexError) else DamagedIndexError(store.root, error)
                 ) from error
             store.forget_segments_except({entry.name for entry in commit.segments})
-            return cls(commit, segments, deleted)
+            return cls(commit, views)
         raise IndexCorruptError(
             f"the index in {store.root} kept changing while being read"
         )  # pragma: no cover
@@ -233,6 +250,22 @@ class IndexReader:
         """BM25's idf of each term over the live chunks (`index.postings`)."""
         statistics = CollectionStatistics.of(self.postings, terms)
         return {term: statistics.idf(term) for term in terms}
+
+
+def _views_of(store: IndexStore, commit: CommitPoint) -> list[SegmentView]:
+    """The views of the commit's segments, re-using those an earlier reader of `store` made."""
+    with _views_lock:
+        known = dict(_views.get(store, {}))
+    views = []
+    for entry in commit.segments:
+        key = (entry.name, entry.deletes)
+        view = known.get(key)
+        if view is None:
+            view = SegmentView.of(store.segment(entry.name), store.deleted_rows(entry))
+        views.append(view)
+    with _views_lock:  # keep only this commit's: a newer commit's reader re-uses what it shares
+        _views[store] = {(e.name, e.deletes): v for e, v in zip(commit.segments, views, strict=True)}
+    return views
 
 
 def _best(
