@@ -54,7 +54,7 @@ class AnswerFinder:
         return Question(
             text,
             vector.reshape(-1),
-            self.reader.idf(set(terms(text))),
+            self.reader.idf(terms(text)),
             expected_answer(text),
             asked_field(text),
         )

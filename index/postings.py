@@ -24,16 +24,26 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 Rows = npt.NDArray[np.int64]
-_RECENT_TERMS = 64  # per segment and commit: a few queries' terms, bounded whatever the segment size
+_RECENT_QUERIES = 8  # per segment and commit: bounded whatever the segment size
 FILES = ("terms.json", "term_ptr.npy", "posting_rows.npy", "posting_tf.npy", "chunk_lengths.npy")
+
+
+def mapped_array(path: Path) -> npt.NDArray[Any]:
+    """The array in the .npy file `path`, memory-mapped read-only, as a plain ndarray: indexing an
+    `np.memmap` builds a memmap object per call, several microseconds each, which a query pays
+    thousands of times across segments. The view keeps the mapping alive."""
+    array: npt.NDArray[Any] = np.load(path, mmap_mode="r").view(np.ndarray)
+    return array
 
 
 @dataclass(frozen=True)
@@ -129,10 +139,25 @@ class Postings:
         return cls(
             terms,
             np.load(directory / "term_ptr.npy"),
-            np.load(directory / "posting_rows.npy", mmap_mode="r"),
-            np.load(directory / "posting_tf.npy", mmap_mode="r"),
-            np.load(directory / "chunk_lengths.npy", mmap_mode="r"),
+            mapped_array(directory / "posting_rows.npy"),
+            mapped_array(directory / "posting_tf.npy"),
+            mapped_array(directory / "chunk_lengths.npy"),
         )
+
+
+@dataclass(frozen=True)
+class Matches:
+    """One segment's postings for one query's terms, term after term in query order: `rows` and
+    `tf` hold term i's live rows and counts in the slice `sizes[:i].sum()` to `sizes[:i + 1].sum()`."""
+
+    terms: tuple[str, ...]
+    rows: npt.NDArray[np.int32]
+    tf: npt.NDArray[np.int32]
+    sizes: npt.NDArray[np.int64]
+
+    def frequency(self) -> dict[str, int]:
+        """Live chunks holding each term (its document frequency in the segment)."""
+        return dict(zip(self.terms, self.sizes.tolist(), strict=True))
 
 
 class SegmentPostings:
@@ -141,7 +166,7 @@ class SegmentPostings:
     def __init__(self, postings: Postings, live: npt.NDArray[np.bool_] | None) -> None:
         self.postings = postings
         self.live = live  # None: every chunk is live
-        self._matches = functools.lru_cache(maxsize=_RECENT_TERMS)(self._find)
+        self._matches = functools.lru_cache(maxsize=_RECENT_QUERIES)(self._find)
         self.chunks = int(len(postings.lengths) if live is None else live.sum())
         self.total_length = (
             postings.total_length
@@ -149,21 +174,27 @@ class SegmentPostings:
             else int(np.asarray(postings.lengths, dtype=np.int64)[live].sum())
         )
 
-    def matches(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-        """Live rows holding `term`, and the term's count in each. A query asks for each of its
-        terms twice (collection statistics, then scores): the last few terms' answers are kept."""
-        return self._matches(term)
+    def matches(self, terms: Sequence[str]) -> Matches:
+        """The live postings of `terms`. A query reads them twice (collection statistics, then
+        scores): the last few queries' answers are kept."""
+        return self._matches(tuple(terms))
 
-    def _find(self, term: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-        column = self.postings.column.get(term)
-        if column is None:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-        first, last = int(self.postings.term_ptr[column]), int(self.postings.term_ptr[column + 1])
-        rows, tf = self.postings.rows[first:last], self.postings.tf[first:last]
+    def _find(self, terms: tuple[str, ...]) -> Matches:
+        # Every term at once, in a fixed number of array operations: a segment costs a query the
+        # same whatever its number of terms.
+        columns = np.array([self.postings.column.get(term, -1) for term in terms], dtype=np.int64)
+        known = columns >= 0
+        starts = np.where(known, self.postings.term_ptr[columns], 0)
+        sizes = np.where(known, self.postings.term_ptr[columns + 1] - starts, 0)
+        offsets = np.cumsum(sizes) - sizes
+        positions = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+        rows, tf = self.postings.rows[positions], self.postings.tf[positions]
         if self.live is not None:
             keep = self.live[rows]
             rows, tf = rows[keep], tf[keep]
-        return np.asarray(rows), np.asarray(tf)
+            owner = np.repeat(np.arange(len(terms)), sizes)[keep]
+            sizes = np.bincount(owner, minlength=len(terms)).astype(np.int64)
+        return Matches(terms, rows, tf, sizes)
 
 
 @dataclass(frozen=True)
@@ -175,40 +206,41 @@ class CollectionStatistics:
     document_frequency: dict[str, int]
 
     @classmethod
-    def of(cls, segments: Sequence[SegmentPostings], terms: Iterable[str]) -> CollectionStatistics:
+    def of(cls, segments: Sequence[SegmentPostings], terms: Sequence[str]) -> CollectionStatistics:
         chunks = sum(segment.chunks for segment in segments)
         total = sum(segment.total_length for segment in segments)
-        frequency = {term: sum(len(segment.matches(term)[0]) for segment in segments) for term in set(terms)}
+        frequency = dict.fromkeys(terms, 0)
+        for segment in segments:
+            for term, count in segment.matches(terms).frequency().items():
+                frequency[term] += count
         return cls(chunks, total / chunks if chunks else 0.0, frequency)
 
     def idf(self, term: str) -> float:
         df = self.document_frequency.get(term, 0)
-        return float(np.log(1.0 + (self.chunks - df + 0.5) / (df + 0.5)))
+        return math.log(1.0 + (self.chunks - df + 0.5) / (df + 0.5))
 
 
 def score(
     segment: SegmentPostings, terms: Sequence[str], statistics: CollectionStatistics, k1: float, b: float
 ) -> npt.NDArray[np.float64]:
     """The BM25 score of every chunk of `segment` (deleted ones score 0)."""
-    lengths = np.asarray(segment.postings.lengths, dtype=np.float64)
-    scores = np.zeros(len(lengths), dtype=np.float64)
+    lengths = segment.postings.lengths
+    matches = segment.matches(terms)
+    if len(matches.rows) == 0:
+        return np.zeros(len(lengths), dtype=np.float64)
+    # Row by row, bincount adds the terms' shares in query order, as a loop over the terms would.
+    idf = np.repeat([statistics.idf(term) for term in matches.terms], matches.sizes)
+    counts = matches.tf.astype(np.float64)
     average = statistics.average_length or 1.0
-    for term in terms:
-        rows, tf = segment.matches(term)
-        if len(rows) == 0:
-            continue
-        counts = tf.astype(np.float64)
-        saturation = counts / (counts + k1 * (1.0 - b + b * lengths[rows] / average))
-        scores[rows] += statistics.idf(term) * saturation  # a term lists each row once
-    return scores
+    saturation = counts / (counts + k1 * (1.0 - b + b * lengths[matches.rows].astype(np.float64) / average))
+    weights = idf * saturation
+    return np.bincount(matches.rows, weights=weights, minlength=len(lengths)).astype(np.float64, copy=False)
 
 
 def top(scores: npt.NDArray[np.float64], limit: int) -> tuple[Rows, npt.NDArray[np.float64]]:
-    """Rows of the best `limit` positive scores, best first (ties: lower row first)."""
-    positive = int(np.count_nonzero(scores > 0))
-    limit = min(limit, positive)
-    if limit == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    best = np.argpartition(-scores, limit - 1)[:limit]
-    best = best[np.lexsort((best, -scores[best]))]
-    return best.astype(np.int64), scores[best]
+    """Rows of the best `limit` positive scores, in no particular order: the caller orders the
+    candidates of every segment once (`index.reader`)."""
+    rows = np.flatnonzero(scores > 0)
+    if len(rows) > limit:
+        rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
+    return rows.astype(np.int64), scores[rows]

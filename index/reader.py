@@ -246,8 +246,8 @@ class IndexReader:
             scores.append(values.astype(np.float32))
         return _best(rows, scores, limit)
 
-    def idf(self, terms: set[str]) -> dict[str, float]:
-        """BM25's idf of each term over the live chunks (`index.postings`)."""
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """BM25's idf of each of a query's terms over the live chunks (`index.postings`)."""
         statistics = CollectionStatistics.of(self.postings, terms)
         return {term: statistics.idf(term) for term in terms}
 

@@ -52,7 +52,7 @@ from index.analysis import ANALYSER_VERSION
 from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
-from index.postings import Postings
+from index.postings import Postings, mapped_array
 from index.settings import IndexSettings
 from index.vectors import build_vector_index
 
@@ -185,11 +185,11 @@ class Segment:
                 size = os.fstat(handle.fileno()).st_size
                 # Mapped now, so the texts stay readable even after a later clean-up unlinks the file.
                 self._texts = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            self.chunks = np.load(directory / "chunks.npy", mmap_mode="r")
-            self.sentence_ptr = np.load(directory / "sentence_ptr.npy", mmap_mode="r")
-            self.sentence_spans = np.load(directory / "sentence_spans.npy", mmap_mode="r")
-            self.sentence_questions = np.load(directory / "sentence_questions.npy", mmap_mode="r")
-            self.sentence_vectors = np.load(directory / "sentence_vectors.npy", mmap_mode="r")
+            self.chunks = mapped_array(directory / "chunks.npy")
+            self.sentence_ptr = mapped_array(directory / "sentence_ptr.npy")
+            self.sentence_spans = mapped_array(directory / "sentence_spans.npy")
+            self.sentence_questions = mapped_array(directory / "sentence_questions.npy")
+            self.sentence_vectors = mapped_array(directory / "sentence_vectors.npy")
             self.postings = Postings.load(directory)
             self.vectors: FlatVectors | IvfVectors = (
                 IvfVectors(
@@ -198,7 +198,7 @@ class Segment:
                     )
                 )
                 if meta["vector_index"] == "ivf"
-                else FlatVectors(np.load(directory / "chunk_vectors.npy", mmap_mode="r"))
+                else FlatVectors(mapped_array(directory / "chunk_vectors.npy"))
             )
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise IndexCorruptError(f"cannot read segment {directory}: {error}") from error
@@ -265,7 +265,8 @@ class Segment:
     def dense_search(
         self, vector: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rows and cosines of the `limit` live chunks nearest `vector`, best first."""
+        """Rows and cosines of the `limit` live chunks nearest `vector`, in no particular order:
+        the reader orders the candidates of every segment once."""
         limit = min(limit, self.chunk_count if live is None else int(live.sum()))
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -285,11 +286,10 @@ class FlatVectors:
         self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         cosines = np.asarray(self.vectors @ query, dtype=np.float32)
-        if live is not None:
-            cosines = np.where(live, cosines, np.float32(-np.inf))
-        best = np.argpartition(-cosines, limit - 1)[:limit]
-        best = best[np.lexsort((best, -cosines[best]))]
-        return best.astype(np.int64), cosines[best]
+        rows = np.arange(len(cosines)) if live is None else np.flatnonzero(live)
+        if len(rows) > limit:
+            rows = rows[np.argpartition(-cosines[rows], limit - 1)[:limit]]
+        return rows.astype(np.int64), cosines[rows]
 
 
 class IvfVectors:
