@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run build test lint typecheck eval bench clean browser loadtest
+.PHONY: install run build test lint typecheck eval bench bench-segments clean browser loadtest
 
 # torch==2.13.0 first: it resolves to the CPU build on disk; any other request pulls CUDA wheels.
 $(STAMP): pyproject.toml
@@ -54,6 +54,16 @@ BENCH_ARGS ?=
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(BENCH_ARGS)
+
+# The segmented index (fake 384-dimensional embedder for scale, except the build): one article
+# POSTed at 5k/50k/200k documents, 10 min of ingest under 8 query clients, 10 segments against
+# one, bytes and memory per chunk at 100k and 1M chunks, `rag build` of SciFact. About 2 h and
+# 15 GB of disk under .rag/bench; writes eval/reports/segments/bench.{json,md}, updating only the
+# phases run. Some phases: SEGMENT_PHASES="--phase writes"; a smoke run: BENCH_ARGS=--quick
+# (to .rag/bench/quick-report).
+SEGMENT_PHASES ?= --phase writes --phase ingest --phase segments --phase footprint --phase build
+bench-segments: install
+	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(SEGMENT_PHASES) $(BENCH_ARGS)
 
 # Retrieval quality: every mode on the project set (bundled corpus), on the two SciFact question
 # sets (fitted and held out, each over its own abstracts) and on SciFact's train split (read from

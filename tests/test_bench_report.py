@@ -77,3 +77,9 @@ def test_a_rerun_says_which_figures_it_replaced() -> None:
     assert "measured again, together, at 2026-11-21 06:56:39 UTC" in markdown
     assert "measured again" not in render_markdown(_results())
     assert "ONNX comparison was run again at 07:02" in render_markdown(_results(onnx_rerun="07:02"))
+
+
+def test_a_report_of_phases_alone_says_how_it_was_made() -> None:
+    phases_only = render_markdown({"started": "07:00", "cpus": 2, "phase_runs": {}})
+    assert "Produced by `python -m eval.bench --phase ...`" in phases_only
+    assert "Produced by `make bench`" in render_markdown(_results())

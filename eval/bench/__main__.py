@@ -8,6 +8,10 @@ mode), index growth (10k to 1M chunks), the int8 ONNX backend: about 25-30 min o
 `--quick` is a smoke run of every phase in about 3 min (100 SciFact documents, growth to 100k,
 short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/bench/quick-report,
 never to eval/reports, and its report says it is a quick run: its figures are not worth quoting.
+
+`--phase NAME` (repeatable) runs the segmented index's phases instead (writes, ingest, segments,
+footprint, build: `eval.bench.phases`), adding their sections to the report in `--out`
+(eval/reports/segments by default); with `--quick`, each shrunk to a smoke run.
 """
 
 from __future__ import annotations
@@ -62,9 +66,16 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     quick = arguments.quick
     work = arguments.work_dir or PROJECT_ROOT / ".rag" / "bench" / ("quick" if quick else "")
-    out = arguments.out or (QUICK_REPORT if quick else PROJECT_ROOT / "eval" / "reports")
+    reports = PROJECT_ROOT / "eval" / "reports"
+    out = arguments.out or (QUICK_REPORT if quick else reports / "segments" if arguments.phase else reports)
     arguments.work_dir, arguments.out = work, out
     work.mkdir(parents=True, exist_ok=True)
+    if arguments.phase:
+        from eval.bench.phases import run_phases
+
+        run_phases(arguments, say)
+        say(f"wrote {out}/bench.json, bench.md")
+        return
     started = time.perf_counter()
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -248,7 +259,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help=f"Build only the first N SciFact documents, by id (default {SCIFACT_DOCS}, "
-        f"{QUICK_SCIFACT_DOCS} with --quick; 0: all 5,183).",
+        f"{QUICK_SCIFACT_DOCS} with --quick; 0: all 5,183). For --phase build: default all, "
+        "100 with --quick.",
     )
     parser.add_argument(
         "--out",
@@ -287,12 +299,59 @@ def _parser() -> argparse.ArgumentParser:
         help="Measure only the question floor and the HTTP phase again (over the index of the last "
         "run in --work-dir) and update the report: for a quieter moment on a shared machine.",
     )
+    _phase_options(parser)
     parser.add_argument(
         "--rerun-onnx",
         action="store_true",
         help="Run only the ONNX comparison again and update the report.",
     )
     return parser
+
+
+def _phase_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the segmented index's phases (`eval.bench.phases`); defaults full / --quick."""
+    from eval.bench.phases import PHASES
+
+    group = parser.add_argument_group("segmented index phases (--phase)")
+    group.add_argument(
+        "--phase",
+        action="append",
+        choices=PHASES,
+        default=[],
+        help="Run this phase (repeatable) instead of the default ones, updating the report in --out.",
+    )
+    group.add_argument(
+        "--writes-sizes", help="writes: index sizes in documents (5000,50000,200000; quick 2000,5000)."
+    )
+    group.add_argument(
+        "--writes-articles", type=int, help="writes: measured articles per size (30; quick 10)."
+    )
+    group.add_argument("--writes-warmup", type=int, help="writes: warm-up articles per size (3; quick 2).")
+    group.add_argument(
+        "--writes-rounds", type=int, help="writes: rounds over the sizes, articles shared out (2; quick 1)."
+    )
+    group.add_argument(
+        "--ingest-documents", type=int, help="ingest: documents in the base index (50000; quick 5000)."
+    )
+    group.add_argument("--ingest-seconds", type=float, help="ingest: duration of the ingest (600; quick 60).")
+    group.add_argument(
+        "--ingest-idle-seconds", type=float, help="ingest: idle measurement first (60; quick 20)."
+    )
+    group.add_argument("--ingest-clients", type=int, help="ingest: concurrent query clients (8).")
+    group.add_argument("--segments-documents", type=int, help="segments: first N SciFact documents (0: all).")
+    group.add_argument(
+        "--segments-queries", type=int, help="segments: SciFact questions timed (300; quick 100)."
+    )
+    group.add_argument(
+        "--footprint-sizes", help="footprint: index sizes in chunks (100000,1000000; quick 10000,100000)."
+    )
+    group.add_argument(
+        "--footprint-queries", type=int, help="footprint: searches in the memory probe (100; quick 50)."
+    )
+    group.add_argument(
+        "--compare-ref",
+        help="build: also build with the code at this git ref (a temporary worktree), e.g. 8be8d17.",
+    )
 
 
 def _questions(scifact: Path | None) -> list[str]:

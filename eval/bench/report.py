@@ -2,7 +2,10 @@
 
 Every file is written to a temporary name, fsynced and renamed into place, so a crashed run
 never leaves a half-written report. The markdown leads with the performance targets, each with
-the measured figure and whether it was met.
+the measured figure and whether it was met. The segmented index's phases (`--phase`: writes,
+ingest, segments, footprint, build) add their targets to the same table and a section each
+(`segmented_targets`, `segmented_markdown`), each section saying when it ran and on what code.
+Out of scope: measuring (the phase modules) and any pass/fail exit status.
 """
 
 from __future__ import annotations
@@ -125,6 +128,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     bm25 = _row(rows, "bm25", largest)
     if bm25:
         lines.append((f"BM25 fast at {largest:,} chunks", f"p50 {bm25['p50_ms']:.1f} ms", "reported"))
+    lines += segmented_targets(results)
     onnx = results.get("onnx")
     if onnx and onnx.get("ndcg_deltas"):
         # "Within 0.005 of the default" guards against a loss: a gain does not disqualify it.
@@ -167,7 +171,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         ),
         f"Run {results.get('started', '?')} on {results.get('cpus', '?')} CPUs"
         + (f", {results['wall_s'] / 60:.1f} min in all" if results.get("wall_s") else "")
-        + ". Produced by `make bench`; floor and service figures are measured in the same run.",
+        + (
+            ". Produced by `make bench`; floor and service figures are measured in the same run."
+            if "floor" in results or "phase_runs" not in results
+            else ". Produced by `python -m eval.bench --phase ...`; each section says when it ran."
+        ),
         *(
             [
                 "",
@@ -292,6 +300,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             for r in rows
         ]
     out += _onnx_markdown(results.get("onnx") or {}, quick)
+    out += segmented_markdown(results)
     return "\n".join(out) + "\n"
 
 
@@ -359,3 +368,331 @@ def _plot(rows: list[dict[str, Any]], handle: BinaryIO) -> None:
     figure.tight_layout()
     figure.savefig(handle, format="png", dpi=110)
     pyplot.close(figure)
+
+
+# --- the segmented index's phases (`python -m eval.bench --phase ...`) ---------------------------
+
+WRITE_LIMIT_MS = 300.0  # a write's p50, less the article's own embedding, at every size
+WRITE_GROWTH = 1.5  # largest index's write p50 against the smallest's
+INGEST_P99_GROWTH = 2.0  # query p99 during ingest against idle
+SEGMENTS_GROWTH = 1.25  # hybrid p50 over 10 segments against one merged segment
+BUILD_GROWTH = 1.10  # build time against the reference commit's
+
+
+def segmented_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) of the write, ingest, segments, footprint and build phases."""
+    lines: list[tuple[str, str, str]] = []
+    rows = sorted(results.get("writes", {}).get("rows", []), key=lambda r: r["documents"])
+    for row in rows:
+        less, whole = row["less_embedding"]["p50_ms"], row["latency"]["p50_ms"]
+        lines.append(
+            (
+                f"write p50 less embedding <= {WRITE_LIMIT_MS:.0f} ms ({row['documents']:,} documents)",
+                f"{less:.0f} ms (p50 {whole:.0f} ms, p90 {row['latency']['p90_ms']:.0f} ms, "
+                f"embedding {row['embedding_ms_median']:.1f} ms)",
+                _verdict(less <= WRITE_LIMIT_MS),
+            )
+        )
+    if len(rows) >= 2:
+        small, large = rows[0], rows[-1]
+        growth = large["latency"]["p50_ms"] / small["latency"]["p50_ms"]
+        growth_less = large["less_embedding"]["p50_ms"] / small["less_embedding"]["p50_ms"]
+        lines.append(
+            (
+                f"write p50 at {large['documents']:,} documents within {WRITE_GROWTH}x of "
+                f"{small['documents']:,}",
+                f"{large['latency']['p50_ms']:.0f} ms vs {small['latency']['p50_ms']:.0f} ms = "
+                f"{growth:.2f}x (less embedding {growth_less:.2f}x)",
+                _verdict(growth <= WRITE_GROWTH),
+            )
+        )
+    ingest = results.get("ingest", {})
+    if ingest.get("ingest"):
+        idle, busy = ingest["idle"], ingest["ingest"]
+        errors = idle["errors"] + busy["errors"]
+        lines.append(
+            (
+                "ingest: no errors",
+                f"{errors} errors ({idle['queries'] + busy['queries']:,} queries, {busy['writes']} writes)",
+                _verdict(errors == 0),
+            )
+        )
+        growth = busy["query"]["p99_ms"] / idle["query"]["p99_ms"]
+        lines.append(
+            (
+                f"ingest: query p99 during ingest within {INGEST_P99_GROWTH}x of idle",
+                f"{busy['query']['p99_ms']:.0f} ms vs {idle['query']['p99_ms']:.0f} ms = {growth:.2f}x",
+                _verdict(growth <= INGEST_P99_GROWTH),
+            )
+        )
+        check = ingest["check"]
+        lines.append(
+            (
+                "ingest: every acknowledged article readable and found by keyword",
+                f"{check['checked']} checked: {len(check['missing'])} missing, {len(check['wrong_text'])} "
+                f"with other text, {len(check['not_found_bm25_top5'])} not in the BM25 top 5",
+                _verdict(bool(check["ok"]) and check["checked"] > 0),
+            )
+        )
+    for threads, run in results.get("segments", {}).get("runs", {}).items():
+        split, merged = run["indexes"]["10 segments"], run["indexes"]["1 segment"]
+        growth = split["p50_ms"] / merged["p50_ms"]
+        lines.append(
+            (
+                f"hybrid p50 over 10 segments <= {SEGMENTS_GROWTH}x one merged segment (BLAS threads: {threads})",
+                f"{split['p50_ms']:.2f} ms vs {merged['p50_ms']:.2f} ms = {growth:.2f}x "
+                f"(p99 {split['p99_ms']:.2f} vs {merged['p99_ms']:.2f} ms)",
+                _verdict(growth <= SEGMENTS_GROWTH),
+            )
+        )
+    for row in results.get("footprint", {}).get("rows", []):
+        share = row["share_by_kind"].get("sentence vectors", 0.0)
+        grown = row["resident_growth_bytes_per_chunk"]
+        lines.append(
+            (
+                f"footprint at {row['chunks']:,} chunks ({row['layout']})",
+                f"{row['bytes_per_chunk']:,.0f} B/chunk on disk ({100 * share:.0f}% sentence vectors); "
+                f"resident after queries +{grown['anon_after_queries']:,.0f} B/chunk own memory, "
+                f"+{grown['file_after_queries']:,.0f} B/chunk mapped index files",
+                "reported",
+            )
+        )
+    build = results.get("build_compare", {})
+    if build.get("reference"):
+        current, reference = build["current"]["seconds"], build["reference"]["seconds"]
+        lines.append(
+            (
+                f"build within {100 * (BUILD_GROWTH - 1):.0f}% of {build['reference']['code']}",
+                f"{current:.0f} s vs {reference:.0f} s = {current / reference:.2f}x "
+                f"({build['current']['documents']:,} documents)",
+                _verdict(current <= BUILD_GROWTH * reference),
+            )
+        )
+    elif build.get("current"):
+        lines.append(
+            (
+                "build of SciFact with the real model",
+                f"{build['current']['seconds']:.0f} s ({build['current']['documents']:,} documents)",
+                "reported",
+            )
+        )
+    return lines
+
+
+def _phase_note(results: dict[str, Any], key: str) -> list[str]:
+    run = results.get("phase_runs", {}).get(key)
+    if not run:
+        return []
+    modified = f"; modified in the working tree: {', '.join(run['modified'])}" if run.get("modified") else ""
+    quick = " **QUICK smoke run: not worth quoting.**" if run.get("quick") else ""
+    load = f"; load average {run.get('load_before')} before, {run.get('load_after')} after"
+    if run.get("environment"):
+        load += "; environment " + ", ".join(f"{name}={value}" for name, value in run["environment"].items())
+    others = run.get("others") or {}
+    if others.get("cores") is not None:
+        busiest = "; ".join(f"{o['command']} ({o['cores']:.2f})" for o in others.get("busiest", []))
+        load += f"; other processes used {others['cores']:.2f} cores on average" + (
+            f" (busiest: {busiest})" if busiest else ""
+        )
+    return [
+        f"Run {run['started']} on commit {run.get('commit', '?')}{modified}{load}"
+        + (f"; {run['seconds'] / 60:.1f} min" if run.get("seconds") else "")
+        + f".{quick}",
+        "",
+    ]
+
+
+def segmented_markdown(results: dict[str, Any]) -> list[str]:
+    """The sections of the write, ingest, segments, footprint and build phases, those that ran."""
+    out: list[str] = []
+    writes = results.get("writes", {})
+    if writes.get("rows"):
+        out += [
+            "",
+            "## Writes: one ~3 KB article POSTed to a running server",
+            "",
+            *_phase_note(results, "writes"),
+            f"Fake embedder ({writes.get('embedder')}); documents: {writes.get('documents_source')}. "
+            "Each base index is built with `IndexWriter` in the benchmark process, then served "
+            f"(background merges on); articles are posted one at a time, {writes.get('pause_s')} s "
+            f"apart, after a few warm-up ones, in {writes.get('rounds', 1)} round(s) over the sizes "
+            "(ascending, then descending; a fresh copy of the base index each time). *Embedding* is the article's own embedding time "
+            "(measured in the benchmark process, same embedder, same texts as the writer); "
+            "*segment data* is the whole `build_segment_data` for it (chunking, sentences, "
+            "embedding, BM25).",
+            "",
+            "| documents | chunks | segments before → after | p50 ms | p50 less embedding ms | p90 ms | "
+            "p99 ms | max ms | embedding ms | segment data ms | errors | server RSS MB | p50 per round ms | "
+            "other processes' cores per round |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in sorted(writes["rows"], key=lambda r: r["documents"]):
+            latency = row["latency"]
+            out.append(
+                f"| {row['documents']:,} | {row['chunks']:,} | {row['segments_before']} → "
+                f"{row['segments_after']} | {latency['p50_ms']:.1f} | {row['less_embedding']['p50_ms']:.1f} | "
+                f"{latency['p90_ms']:.1f} | {latency['p99_ms']:.1f} | {latency['max_ms']:.1f} | "
+                f"{row['embedding_ms_median']:.1f} | {row['segment_data_ms_median']:.1f} | {row['errors']} | "
+                f"{row.get('server_rss_mb_after') or 0:.0f} | "
+                f"{' / '.join(str(r['p50_ms']) for r in row.get('rounds', []))} | "
+                f"{' / '.join(str(r['other_cores']) for r in row.get('rounds', []))} |"
+            )
+        growth = writes.get("largest_to_smallest", {})
+        if growth.get("median_ratio"):
+            out += [
+                "",
+                f"Median at {growth['sizes'][1]:,} documents against {growth['sizes'][0]:,}: "
+                f"{growth['median_ratio']:.2f}x ({growth['median_less_embedding_ratio']:.2f}x less embedding).",
+            ]
+    ingest = results.get("ingest", {})
+    if ingest.get("ingest"):
+        idle, busy = ingest["idle"], ingest["ingest"]
+        segments = ingest["segments"]
+        check = ingest["check"]
+        out += [
+            "",
+            "## Sustained ingest: an article a second while clients query",
+            "",
+            *_phase_note(results, "ingest"),
+            f"Fake embedder ({ingest.get('embedder')}); {ingest['documents_before']:,} documents in "
+            f"{ingest['segments_before']} segment(s) at the start; {ingest['clients']} closed-loop clients "
+            "posting hybrid `/search` (k=5, SciFact questions), first idle, then while one writer "
+            "posts a ~3 KB article every second.",
+            "",
+            "| | idle | during ingest |",
+            "|---|---|---|",
+            f"| seconds | {idle['seconds']:.0f} | {busy['seconds']:.0f} |",
+            f"| queries | {idle['queries']:,} | {busy['queries']:,} |",
+            f"| queries/s | {idle['queries_per_s']} | {busy['queries_per_s']} |",
+            f"| query p50 ms | {idle['query']['p50_ms']:.1f} | {busy['query']['p50_ms']:.1f} |",
+            f"| query p99 ms | {idle['query']['p99_ms']:.1f} | {busy['query']['p99_ms']:.1f} |",
+            f"| query max ms | {idle['query']['max_ms']:.1f} | {busy['query']['max_ms']:.1f} |",
+            f"| errors | {idle['errors']} | {busy['errors']} |",
+            f"| load generator cores | {idle['client_cores']} | {busy['client_cores']} |",
+            f"| server cores | {idle['server_cores']} | {busy['server_cores']} |",
+            f"| other processes' cores | {idle.get('other_processes', {}).get('cores', '?')} | "
+            f"{busy.get('other_processes', {}).get('cores', '?')} |",
+            "",
+            f"Writes: {busy['writes']} posted, {ingest['articles_acknowledged']} acknowledged; write "
+            f"p50 {busy['write'].get('p50_ms', 0):.0f} ms, p90 {busy['write'].get('p90_ms', 0):.0f} ms, "
+            f"max {busy['write'].get('max_ms', 0):.0f} ms. p99 ratio {ingest['p99_ratio']}x, p50 ratio "
+            f"{ingest['p50_ratio']}x.",
+            "",
+            f"Segments during ingest: min {segments['min']}, max {segments['max']}, final "
+            f"{segments['final']} ({segments['documents_final']:,} documents). Series (seconds, "
+            f"segments): {', '.join(f'{t}:{n}' for t, n in segments['series'])}.",
+            "",
+            f"Afterwards: {check['checked']} acknowledged articles checked: {len(check['missing'])} "
+            f"missing, {len(check['wrong_text'])} with other text, {len(check['not_found_bm25_top5'])} "
+            f"not in the BM25 top 5 for their marker word; {check['found_hybrid_top5']} in the hybrid "
+            "top 5 for it (the fake embedder's dense half is noise for a made-up word). Server peak "
+            f"memory {ingest.get('server_peak_mb') or 0:.0f} MB.",
+        ]
+    segmented = results.get("segments", {})
+    if segmented.get("runs"):
+        out += [
+            "",
+            "## Query latency: 10 segments against one merged segment",
+            "",
+            *_phase_note(results, "segments"),
+            f"Fake embedder ({segmented.get('embedder')}); the same documents, in-process "
+            f"`Retriever.search` (hybrid, k=5) over {segmented['queries']} SciFact questions with "
+            "pre-computed vectors, after a warm-up pass, alternating between the two indexes; with "
+            f"BLAS's default threads ({segmented.get('blas_threads_default')}, as the service runs) "
+            f"and with BLAS on one thread. Force-merge took {segmented['merge_s']:.1f} s.",
+            "",
+            "| BLAS threads | index | segments | documents | chunks | p50 ms | p90 ms | p99 ms | max ms |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for threads, run in segmented["runs"].items():
+            out += [
+                f"| {threads} | {name} | {row['segments']} | {row['documents']:,} | {row['chunks']:,} | "
+                f"{row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['p99_ms']:.2f} | {row['max_ms']:.2f} |"
+                for name, row in run["indexes"].items()
+            ]
+        out += [
+            "",
+            "Ratio 10 segments / 1: "
+            + "; ".join(
+                f"BLAS threads {threads}: p50 {run['p50_ratio']}x, p99 {run['p99_ratio']}x"
+                for threads, run in segmented["runs"].items()
+            )
+            + ".",
+        ]
+    footprint = results.get("footprint", {})
+    if footprint.get("rows"):
+        out += [
+            "",
+            "## Footprint: bytes per chunk on disk and in memory",
+            "",
+            *_phase_note(results, "footprint"),
+            f"Segments written directly: {footprint.get('vectors')}, "
+            f"{footprint.get('sentences_per_chunk')} real SciFact sentences per chunk, "
+            f"{footprint.get('chunks_per_document')} chunks per document, BM25 postings of the "
+            f"sentences' real terms, segments of up to {footprint.get('segment_chunks'):,} chunks "
+            "(`eval.bench.footprint`). Disk: the live commit's files (du of the directory also "
+            "counts what the previous commit keeps). Memory: a fresh process opening the index "
+            f"(checksums verified) and answering {footprint.get('queries')} hybrid searches; growth "
+            "of its resident set per chunk, split into its own memory (*anon*: RssAnon) and pages "
+            "of the memory-mapped index files (*file*: RssFile, page cache, shared and reclaimable; "
+            "the files were just written, so they are cached and each page fault maps cached "
+            "neighbours too: an upper bound of what queries touch). *Peak* is VmHWM, imports "
+            "included.",
+            "",
+            "| chunks | layout | segments | vector index | B/chunk on disk | chunk vectors | sentence vectors | "
+            "postings | documents | other | du GB | open: anon / file B/chunk | after queries: anon / "
+            "file B/chunk | peak B/chunk | open s | query p50 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in footprint["rows"]:
+            kinds, memory, grown = (
+                row["bytes_per_chunk_by_kind"],
+                row["memory"],
+                row["resident_growth_bytes_per_chunk"],
+            )
+            out.append(
+                f"| {row['chunks']:,} | {row['layout']} | {row['segments']} | {', '.join(row['vector_index'])} | "
+                f"{row['bytes_per_chunk']:,.0f} | "
+                + " | ".join(
+                    f"{kinds.get(kind, 0):,.0f}"
+                    for kind in ("chunk vectors", "sentence vectors", "postings", "documents", "other")
+                )
+                + f" | {row['du_bytes'] / 1e9:.2f} | {grown['anon_after_open']:,.0f} / "
+                f"{grown['file_after_open']:,.0f} | {grown['anon_after_queries']:,.0f} / "
+                f"{grown['file_after_queries']:,.0f} | {row['peak_bytes_per_chunk']:,.0f} | "
+                f"{memory['open_s']:.1f} | {memory['query'].get('p50_ms', 0):.1f} |"
+            )
+        out += [
+            "",
+            *(f"{size} chunks: {why}." for size, why in footprint.get("merge_skipped", {}).items()),
+        ]
+        out += [
+            "Sentence vectors' share of the bytes on disk: "
+            + ", ".join(
+                f"{row['chunks']:,} ({row['layout']}) {100 * row['share_by_kind'].get('sentence vectors', 0):.0f}%"
+                for row in footprint["rows"]
+            )
+            + "."
+        ]
+    build = results.get("build_compare", {})
+    if build.get("current"):
+        out += [
+            "",
+            "## Build: `rag build` of SciFact with the real model",
+            "",
+            *_phase_note(results, "build_compare"),
+            f"{build.get('model')}; `Engine.sync` into a fresh directory, timed in a fresh process "
+            "per build (model loaded and documents read before the clock starts).",
+            "",
+            "| code | documents | chunks | seconds | other processes' cores meanwhile |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {build[side]['code']} | {build[side]['documents']:,} | {build[side].get('chunks') or '?'} | "
+            f"{build[side]['seconds']:.1f} | {build[side].get('other_cores', '?')} |"
+            for side in ("current", "reference")
+            if side in build
+        ]
+        if build.get("ratio"):
+            out += ["", f"Current / reference: {build['ratio']:.2f}x."]
+    return out

@@ -3,6 +3,9 @@
 Start-up time is from spawning the process to the first successful answer (model load, index
 load with checksums, first encoding). Peak memory is the server's high-water resident set
 (`VmHWM` in /proc, so Linux only). The process is always stopped, even when a phase fails.
+`running_app` serves another app factory instead (the write and ingest phases serve
+`eval.bench.hashing_app`, the real app with a 384-dimensional fake embedder) and waits for
+`/healthz` rather than a search.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServerError(RuntimeError):
@@ -60,38 +65,91 @@ def running_server(index_dir: Path, first_question: str, timeout: float = 300.0)
         "TRANSFORMERS_OFFLINE": "1",
     }
     command = [str(Path(sys.executable).parent / "rag"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+    def answers(client: httpx.Client) -> bool:
+        return client.post("/search", json={"query": first_question, "k": 5}).status_code == 200
+
     log_path = index_dir.parent / f"server-{port}.log"
+    with _serving(command, environment, port, log_path, answers, timeout, log_stdout=False) as server:
+        yield server
+
+
+@contextmanager
+def running_app(
+    index_dir: Path, app: str, log_path: Path, timeout: float = 600.0, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """`python -m uvicorn <app> --factory` over `index_dir` on a free loopback port, with no keys
+    (writes are open on loopback) and none of the caller's own `RAG_*` settings."""
+    port = free_port()
+    environment = {
+        **{name: value for name, value in os.environ.items() if not name.startswith("RAG_")},
+        "RAG_INDEX_DIR": str(index_dir),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        **(extra_env or {}),
+    }
+    command = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning"]
+
+    def healthy(client: httpx.Client) -> bool:
+        return client.get("/healthz").status_code == 200
+
+    with _serving(command, environment, port, log_path, healthy, timeout, log_stdout=True) as server:
+        yield server
+
+
+@contextmanager
+def _serving(
+    command: list[str],
+    environment: dict[str, str],
+    port: int,
+    log_path: Path,
+    ready: Callable[[httpx.Client], bool],
+    timeout: float,
+    *,
+    log_stdout: bool,
+) -> Iterator[RunningServer]:
+    """Start `command`, wait until `ready` answers True (start-up timed from the spawn), stop it
+    afterwards whatever happened (terminate, then kill)."""
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall the server
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            cwd=PROJECT_ROOT,
+            stdout=log if log_stdout else subprocess.DEVNULL,
+            stderr=log,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_answer(process, url, first_question, started + timeout, log_path)
+        with httpx.Client(base_url=url, timeout=10.0) as client:
+            while not _ready(process, client, ready, log_path):
+                if time.perf_counter() > started + timeout:
+                    raise ServerError(f"no answer from {url} in time")
+                time.sleep(0.02)
         yield RunningServer(process, url, time.perf_counter() - started)
     finally:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
 
 
-def _wait_for_answer(
-    process: subprocess.Popen[bytes], url: str, question: str, deadline: float, log_path: Path
-) -> None:
-    with httpx.Client(base_url=url, timeout=10.0) as client:
-        while time.perf_counter() < deadline:
-            if process.poll() is not None:
-                errors = log_path.read_text(errors="replace")[-2000:]
-                raise ServerError(f"server exited with {process.returncode}: {errors}")
-            try:
-                if client.post("/search", json={"query": question, "k": 5}).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass  # not listening yet
-            time.sleep(0.02)
-    raise ServerError(f"no answer from {url} in time")
+def _ready(
+    process: subprocess.Popen[bytes],
+    client: httpx.Client,
+    ready: Callable[[httpx.Client], bool],
+    log_path: Path,
+) -> bool:
+    if process.poll() is not None:
+        errors = log_path.read_text(errors="replace")[-2000:]
+        raise ServerError(f"server exited with {process.returncode}: {errors}")
+    try:
+        return ready(client)
+    except httpx.TransportError:
+        return False  # not listening yet
 
 
 def _status_kb(pid: int, field: str) -> float | None:
