@@ -20,7 +20,7 @@ from index.chunking import Chunk, chunk_document, make_splitter
 from index.embedding import Embedder, Vectors, embed_passages_and_spans
 from index.metadata import metadata_values
 from index.postings import Postings
-from index.segments import Segment, SegmentData
+from index.segments import Segment, SegmentData, StoredDocuments
 from index.settings import IndexSettings, SentenceVectors
 from index.text_spans import sentence_spans
 
@@ -104,7 +104,7 @@ def build_segment_data(
         vectors = _embed_texts_with_reuse(passages + sentences, embedder, known_vectors or {}, show_progress)
         chunk_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages) :]
     return SegmentData(
-        documents=ordered,
+        documents=StoredDocuments.of(ordered),
         chunks=np.asarray(chunk_rows, dtype=np.int64).reshape(-1, 3),
         chunk_vectors=chunk_vectors,
         sentence_ptr=np.asarray(pointer, dtype=np.int64),

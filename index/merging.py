@@ -31,9 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from corpus import Document
 from index.postings import Postings
-from index.segments import Segment, SegmentData
+from index.segments import Segment, SegmentData, StoredDocuments, ranges
 from index.store import CommitPoint, SegmentEntry
 
 
@@ -126,7 +125,8 @@ def merge_segments(
     """The data of one segment holding the live documents of `sources` ((segment, deleted
     document rows) each), in order; and for each source, its documents' rows in the result
     (-1 for documents dropped), so deletes made meanwhile can be carried over."""
-    documents: list[Document] = []
+    ids: list[str] = []
+    lines: list[bytes] = []
     chunk_rows, kept_chunks, row_maps = [], [], []
     sentence_spans, sentence_questions, sentence_vectors, chunk_vectors = [], [], [], []
     sentence_counts: list[npt.NDArray[np.int64]] = []
@@ -135,9 +135,11 @@ def merge_segments(
         keep_documents = np.ones(segment.document_count, dtype=bool)
         keep_documents[deleted] = False
         row_map = np.full(segment.document_count, -1, dtype=np.int64)
-        row_map[keep_documents] = np.arange(len(documents), len(documents) + int(keep_documents.sum()))
+        row_map[keep_documents] = np.arange(len(ids), len(ids) + int(keep_documents.sum()))
         row_maps.append(row_map)
-        documents += [segment.document(row) for row in np.flatnonzero(keep_documents).tolist()]
+        for row in np.flatnonzero(keep_documents).tolist():
+            ids.append(segment.ids[row])
+            lines.append(segment.document_line(row))
         chunks = np.asarray(segment.chunks)
         kept = np.flatnonzero(keep_documents[chunks[:, 0]]) if len(chunks) else np.zeros(0, dtype=np.int64)
         kept_chunks.append(kept)
@@ -147,9 +149,7 @@ def merge_segments(
         chunk_vectors.append(segment.chunk_vectors(kept))
         starts, ends = np.asarray(segment.sentence_ptr[kept]), np.asarray(segment.sentence_ptr[kept + 1])
         sentence_counts.append(ends - starts)
-        sentence_rows = np.concatenate(
-            [np.arange(a, b) for a, b in zip(starts, ends, strict=True)] or [np.zeros(0, dtype=np.int64)]
-        )
+        sentence_rows = ranges(starts, ends)
         sentence_spans.append(np.asarray(segment.sentence_spans[sentence_rows]).reshape(-1, 2))
         sentence_questions.append(np.asarray(segment.sentence_questions[sentence_rows], dtype=bool))
         sentence_vectors.append(np.asarray(segment.sentence_vectors[sentence_rows], dtype=np.float32))
@@ -159,13 +159,15 @@ def merge_segments(
     np.cumsum(counts, out=pointer[1:])
     dimension = commit.dimension
     data = SegmentData(
-        documents=documents,
-        chunks=np.concatenate(chunk_rows).astype(np.int64).reshape(-1, 3),
-        chunk_vectors=np.concatenate(chunk_vectors).astype(np.float32).reshape(-1, dimension),
+        documents=StoredDocuments(ids, lines),
+        chunks=np.concatenate(chunk_rows).astype(np.int64, copy=False).reshape(-1, 3),
+        chunk_vectors=np.concatenate(chunk_vectors).astype(np.float32, copy=False).reshape(-1, dimension),
         sentence_ptr=pointer,
-        sentence_spans=np.concatenate(sentence_spans).astype(np.int64).reshape(-1, 2),
-        sentence_questions=np.concatenate(sentence_questions).astype(bool),
-        sentence_vectors=np.concatenate(sentence_vectors).astype(np.float32).reshape(-1, dimension),
+        sentence_spans=np.concatenate(sentence_spans).astype(np.int64, copy=False).reshape(-1, 2),
+        sentence_questions=np.concatenate(sentence_questions).astype(bool, copy=False),
+        sentence_vectors=np.concatenate(sentence_vectors)
+        .astype(np.float32, copy=False)
+        .reshape(-1, dimension),
         postings=Postings.merged(postings_parts),
         settings=commit.settings,
         model_name=commit.model_name,

@@ -151,11 +151,13 @@ def write_legacy_index(root: Path, documents: list[Document]) -> None:
     data = build_segment_data(documents, HashingEmbedder(), settings)
     directory = root / "generations" / "20261121T044247544441Z-962bc312"
     directory.mkdir(parents=True)
-    lines = [json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in data.documents]
+    ordered = data.documents.originals
+    assert ordered is not None
+    lines = [json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for d in ordered]
     (directory / "documents.jsonl").write_text("".join(lines), "utf-8")
     chunks = []
     for document_row, start, end in data.chunks.tolist():
-        document = data.documents[document_row]
+        document = ordered[document_row]
         chunks.append(
             {
                 "id": f"{document.id}#{start}-{end}",

@@ -46,7 +46,7 @@ from eval.bench.hashing_app import DIMENSION
 from index.analysis import terms
 from index.embedding import HashingEmbedder
 from index.postings import Postings
-from index.segments import SegmentData, publish_segment, stage_segment
+from index.segments import SegmentData, StoredDocuments, publish_segment, stage_segment
 from index.settings import IndexSettings
 from index.store import IndexStore, SegmentEntry, first_commit
 from index.writer import IndexWriter
@@ -121,7 +121,7 @@ def synthetic_segment(
         title = pool.titles[int(rng.integers(len(pool.titles)))]
         documents.append(Document(id=f"{prefix}-{row:07d}", text=" ".join(parts), title=title))
     return SegmentData(
-        documents=documents,
+        documents=StoredDocuments.of(documents),
         chunks=chunk_rows,
         chunk_vectors=_unit_vectors(rng, chunks),
         sentence_ptr=np.arange(0, chunks * SENTENCES_PER_CHUNK + 1, SENTENCES_PER_CHUNK, dtype=np.int64),
