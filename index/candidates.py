@@ -25,7 +25,7 @@ import numpy.typing as npt
 from index.analysis import terms
 from index.embedding import Vectors
 from index.reader import IndexReader
-from index.segments import Segment, ranges
+from index.segments import ranges
 
 
 @dataclass(frozen=True)
@@ -65,30 +65,36 @@ def dense_scores(
 ) -> npt.NDArray[np.float64]:
     """The dense signal of each of `rows` (formula in the module docstring), in float64 so that
     equal inputs give equal scores and rankings whatever the batch."""
-    scores = np.zeros(len(rows), dtype=np.float64)
     vector = vector.reshape(-1)
+    order, cosines, counts, sentence_cosines = [], [], [], []
+    # Each segment only gathers its rows' vectors and takes their cosines; the rest runs once
+    # over all segments' cosines, so a query pays little per segment.
     for index, positions, local in reader.by_segment(rows):
-        scores[positions] = _segment_dense_scores(reader.segments[index], local, vector, sentence_weight)
+        segment = reader.segments[index]
+        order.append(positions)
+        cosines.append(segment.chunk_vectors(local) @ vector)
+        if sentence_weight > 0 and len(segment.sentence_spans):
+            starts, ends = segment.sentence_ptr[local], segment.sentence_ptr[local + 1]
+            sentence_rows = ranges(starts, ends)
+            counts.append(ends - starts)
+            questions = segment.sentence_questions[sentence_rows].astype(bool)
+            sentence_cosines.append(
+                np.where(questions, -np.inf, segment.sentence_vectors[sentence_rows] @ vector)
+            )
+        else:
+            counts.append(np.zeros(len(local), dtype=np.int64))
+    scores = np.zeros(len(rows), dtype=np.float64)
+    if not order:
+        return scores
+    passage = np.concatenate(cosines).astype(np.float64)
+    best = passage.copy()
+    if sentence_cosines:
+        sentence = np.concatenate(sentence_cosines).astype(np.float64)
+        all_counts = np.concatenate(counts)
+        has_sentences = all_counts > 0
+        if len(sentence):
+            offsets = np.cumsum(all_counts) - all_counts
+            best[has_sentences] = np.maximum.reduceat(sentence, offsets[has_sentences])
+        best = np.where(np.isneginf(best), passage, best)
+    scores[np.concatenate(order)] = (1.0 - sentence_weight) * passage + sentence_weight * best
     return scores
-
-
-def _segment_dense_scores(
-    segment: Segment, rows: npt.NDArray[np.int64], vector: Vectors, sentence_weight: float
-) -> npt.NDArray[np.float64]:
-    cosines = np.asarray(segment.chunk_vectors(rows) @ vector, dtype=np.float64)
-    if sentence_weight <= 0 or len(segment.sentence_spans) == 0:
-        return cosines
-    starts, ends = np.asarray(segment.sentence_ptr[rows]), np.asarray(segment.sentence_ptr[rows + 1])
-    counts = ends - starts
-    offsets = np.cumsum(counts) - counts  # where each row's sentences begin in `sentence_rows`
-    sentence_rows = ranges(starts, ends)
-    best = cosines.copy()
-    if len(sentence_rows):
-        sentence_cosines = np.asarray(segment.sentence_vectors[sentence_rows] @ vector, dtype=np.float64)
-        questions = np.asarray(segment.sentence_questions[sentence_rows], dtype=bool)
-        sentence_cosines = np.where(questions, -np.inf, sentence_cosines)
-        has_sentences = counts > 0
-        best[has_sentences] = np.maximum.reduceat(sentence_cosines, offsets[has_sentences])
-        best = np.where(np.isneginf(best), cosines, best)
-    blended: npt.NDArray[np.float64] = (1.0 - sentence_weight) * cosines + sentence_weight * best
-    return blended

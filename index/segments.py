@@ -313,7 +313,12 @@ class FlatVectors:
         self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         cosines = np.asarray(self.vectors @ query, dtype=np.float32)
-        rows = np.arange(len(cosines)) if live is None else np.flatnonzero(live)
+        if live is None:
+            if len(cosines) <= limit:
+                return np.arange(len(cosines), dtype=np.int64), cosines
+            best = np.argpartition(-cosines, limit - 1)[:limit]
+            return best.astype(np.int64), cosines[best]
+        rows = np.flatnonzero(live)
         if len(rows) > limit:
             rows = rows[np.argpartition(-cosines[rows], limit - 1)[:limit]]
         return rows.astype(np.int64), cosines[rows]

@@ -14,7 +14,7 @@ Segments hold up to 100k chunks each; a segment of `approximate_threshold` (100k
 stores an IVF index holding its vectors instead of `chunk_vectors.npy` (the report says which).
 The 1M index is measured as 10 such segments, then force-merged into one when this machine has
 the memory the merge needs (estimated from `index.merging.merge_segments`, which holds every
-vector about three times at its peak), else the report says why not.
+vector about twice at its peak), else the report says why not.
 
 Disk: every file of the live commit, by kind (chunk vectors, sentence vectors, postings,
 documents, other) and `du` of the whole directory. Memory: a fresh process
@@ -240,9 +240,9 @@ def probe_memory(root: Path, scifact: Path, queries: int) -> dict[str, Any]:
 
 def merge_memory_needed(root: Path) -> int:
     """Bytes a force-merge of the index at `root` needs at its peak, estimated: merge_segments
-    copies every live vector out of its segment, concatenates the copies and converts the result
-    with `astype` (another copy) while the copies are still held: 3x the vectors; the IVF build
-    copies the chunk vectors once more; plus ~2 GiB for documents and postings."""
+    copies every live vector out of its segment and concatenates the copies while they are still
+    held: 2x the vectors; the IVF build copies the chunk vectors once more; plus ~2 GiB for
+    documents and postings."""
     store = IndexStore(root)
     commit = store.current()
     if commit is None:
@@ -252,7 +252,7 @@ def merge_memory_needed(root: Path) -> int:
     ]
     chunk_bytes = sum(int(meta["chunks"]) for meta in metas) * DIMENSION * 4
     sentence_bytes = sum(int(meta["sentences"]) for meta in metas) * DIMENSION * 4
-    return 3 * (chunk_bytes + sentence_bytes) + chunk_bytes + (2 << 30)
+    return 2 * (chunk_bytes + sentence_bytes) + chunk_bytes + (2 << 30)
 
 
 def available_memory() -> int:

@@ -155,7 +155,7 @@ def bm25_scaling(
 
     def search(row: int) -> object:
         query = terms(questions[row])
-        return top(score(segment, query, CollectionStatistics.of([segment], query), k1, b), candidates)
+        return top(*score([segment], query, CollectionStatistics.of([segment], query), k1, b), candidates)
 
     latencies = _latencies_ms(search, len(questions))
     matrix_bytes = sum(
