@@ -221,42 +221,28 @@ class CollectionStatistics:
 
 
 def score(
-    segments: Sequence[SegmentPostings],
-    terms: Sequence[str],
-    statistics: CollectionStatistics,
-    k1: float,
-    b: float,
-) -> tuple[Rows, npt.NDArray[np.float64]]:
-    """Every live chunk holding one of `terms`, numbered across `segments` one after another (a
-    segment's rows follow all rows of the segments before it), and its BM25 score. Each segment
-    only gathers its postings; the arithmetic runs once over all of them, so a query pays little
-    per segment. Row by row, the terms' shares are added in query order, as a loop over them would."""
-    idf_of = {term: statistics.idf(term) for term in terms}
-    rows, counts, lengths, idf = [], [], [], []
-    offset = 0
-    for segment in segments:
-        matches = segment.matches(terms)
-        if len(matches.rows):
-            rows.append(matches.rows.astype(np.int64) + offset)
-            counts.append(matches.tf)
-            lengths.append(segment.postings.lengths[matches.rows])
-            idf.append(np.repeat([idf_of[term] for term in matches.terms], matches.sizes))
-        offset += len(segment.postings.lengths)
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-    all_rows = np.concatenate(rows)
-    tf = np.concatenate(counts).astype(np.float64)
+    segment: SegmentPostings, terms: Sequence[str], statistics: CollectionStatistics, k1: float, b: float
+) -> npt.NDArray[np.float64]:
+    """The BM25 score of every chunk of `segment` (deleted ones score 0). Segment by segment, not
+    over all at once: a segment's arrays stay in the CPU's cache, which at 300k chunks halves the
+    time of one pass over every segment's matches."""
+    lengths = segment.postings.lengths
+    matches = segment.matches(terms)
+    if len(matches.rows) == 0:
+        return np.zeros(len(lengths), dtype=np.float64)
+    # Row by row, bincount adds the terms' shares in query order, as a loop over the terms would.
+    idf = np.repeat([statistics.idf(term) for term in matches.terms], matches.sizes)
+    counts = matches.tf.astype(np.float64)
     average = statistics.average_length or 1.0
-    saturation = tf / (tf + k1 * (1.0 - b + b * np.concatenate(lengths).astype(np.float64) / average))
-    totals = np.bincount(all_rows, weights=np.concatenate(idf) * saturation, minlength=offset)
-    matched = np.flatnonzero(totals > 0)
-    return matched.astype(np.int64), totals[matched].astype(np.float64, copy=False)
+    saturation = counts / (counts + k1 * (1.0 - b + b * lengths[matches.rows].astype(np.float64) / average))
+    weights = idf * saturation
+    return np.bincount(matches.rows, weights=weights, minlength=len(lengths)).astype(np.float64, copy=False)
 
 
-def top(rows: Rows, scores: npt.NDArray[Any], limit: int) -> tuple[Rows, npt.NDArray[Any]]:
-    """The `limit` best of `rows` by score, best first (ties: lower row first)."""
+def positive_top(scores: npt.NDArray[np.float64], limit: int) -> tuple[Rows, npt.NDArray[np.float64]]:
+    """Rows of the best `limit` positive scores, in no particular order: the reader orders the
+    candidates of every segment once."""
+    rows = np.flatnonzero(scores > 0)
     if len(rows) > limit:
-        best = np.argpartition(-scores, limit - 1)[:limit]
-        rows, scores = rows[best], scores[best]
-    order = np.lexsort((rows, -scores))
-    return rows[order], scores[order]
+        rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
+    return rows.astype(np.int64), scores[rows]

@@ -26,7 +26,7 @@ from corpus import Document
 from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
-from index.postings import CollectionStatistics, SegmentPostings, score, top
+from index.postings import CollectionStatistics, SegmentPostings, positive_top, score
 from index.segments import Segment
 from index.settings import IndexSettings
 from index.store import CommitPoint, IndexStore
@@ -226,24 +226,25 @@ class IndexReader:
 
     def dense_search(self, vector: Vectors, limit: int) -> tuple[list[int], list[float]]:
         """The `limit` live chunks nearest `vector` (cosine), best first, from every segment."""
-        if not self.segments:
-            return [], []
         rows, scores = [], []
         for index, segment in enumerate(self.segments):
             local, cosines = segment.dense_search(vector, limit, self.live[index])
             rows.append(local + self.bases[index])
             scores.append(cosines)
-        best, values = top(np.concatenate(rows), np.concatenate(scores), limit)
-        return best.tolist(), values.astype(np.float64).tolist()
+        return _top(rows, scores, limit)
 
     def lexical_search(self, terms: Sequence[str], limit: int) -> tuple[list[int], list[float]]:
         """The `limit` live chunks with the best positive BM25 score for `terms`, best first."""
         if not terms:
             return [], []
         statistics = CollectionStatistics.of(self.postings, terms)
-        rows, scores = score(self.postings, terms, statistics, self.settings.bm25_k1, self.settings.bm25_b)
-        best, values = top(rows, scores.astype(np.float32), limit)
-        return best.tolist(), values.astype(np.float64).tolist()
+        k1, b = self.settings.bm25_k1, self.settings.bm25_b
+        rows, scores = [], []
+        for index, postings in enumerate(self.postings):
+            local, values = positive_top(score(postings, terms, statistics, k1, b), limit)
+            rows.append(local + self.bases[index])
+            scores.append(values.astype(np.float32))
+        return _top(rows, scores, limit)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25's idf of each of a query's terms over the live chunks (`index.postings`)."""
@@ -265,3 +266,14 @@ def _views_of(store: IndexStore, commit: CommitPoint) -> list[SegmentView]:
     with _views_lock:  # keep only this commit's: a newer commit's reader re-uses what it shares
         _views[store] = {(e.name, e.deletes): v for e, v in zip(commit.segments, views, strict=True)}
     return views
+
+
+def _top(
+    rows: list[npt.NDArray[np.int64]], scores: list[npt.NDArray[np.float32]], limit: int
+) -> tuple[list[int], list[float]]:
+    """The `limit` best of every segment's candidates, best first (ties: lower row first)."""
+    if not rows:
+        return [], []
+    all_rows, all_scores = np.concatenate(rows), np.concatenate(scores)
+    order = np.lexsort((all_rows, -all_scores))[:limit]
+    return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()

@@ -25,7 +25,7 @@ import numpy as np
 
 from index.analysis import terms
 from index.embedding import Vectors
-from index.postings import CollectionStatistics, Postings, SegmentPostings, score, top
+from index.postings import CollectionStatistics, Postings, SegmentPostings, positive_top, score
 from index.settings import IndexSettings, VectorIndexSettings
 from index.vectors import build_vector_index, search_vectors, vector_index_kind
 
@@ -155,7 +155,9 @@ def bm25_scaling(
 
     def search(row: int) -> object:
         query = terms(questions[row])
-        return top(*score([segment], query, CollectionStatistics.of([segment], query), k1, b), candidates)
+        return positive_top(
+            score(segment, query, CollectionStatistics.of([segment], query), k1, b), candidates
+        )
 
     latencies = _latencies_ms(search, len(questions))
     matrix_bytes = sum(
