@@ -312,16 +312,17 @@ class FlatVectors:
     def search(
         self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        cosines = np.asarray(self.vectors @ query, dtype=np.float32)
-        if live is None:
-            if len(cosines) <= limit:
-                return np.arange(len(cosines), dtype=np.int64), cosines
-            best = np.argpartition(-cosines, limit - 1)[:limit]
-            return best.astype(np.int64), cosines[best]
-        rows = np.flatnonzero(live)
-        if len(rows) > limit:
-            rows = rows[np.argpartition(-cosines[rows], limit - 1)[:limit]]
-        return rows.astype(np.int64), cosines[rows]
+        # FAISS's own loop for one query, not a BLAS product: it releases the GIL and takes no
+        # lock, so concurrent requests search side by side (numpy's OpenBLAS call serialised them:
+        # a third of the throughput at 32 concurrent requests).
+        deleted = 0 if live is None else len(live) - int(np.count_nonzero(live))
+        k = min(len(self.vectors), limit + deleted)
+        cosines, rows = faiss.knn(query.reshape(1, -1), self.vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+        found, scores = rows[0].astype(np.int64), cosines[0].astype(np.float32)
+        if live is not None:
+            keep = live[found]
+            found, scores = found[keep][:limit], scores[keep][:limit]
+        return found, scores
 
 
 class IvfVectors:
