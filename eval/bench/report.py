@@ -479,10 +479,12 @@ def segmented_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return lines
 
 
-def _phase_note(results: dict[str, Any], key: str) -> list[str]:
+def _phase_heading(results: dict[str, Any], key: str, title: str) -> list[str]:
+    """A phase section's heading, then when and how its phase ran (commit, load, other CPU use)."""
+    heading = ["", f"## {title}", ""]
     run = results.get("phase_runs", {}).get(key)
     if not run:
-        return []
+        return heading
     modified = f"; modified in the working tree: {', '.join(run['modified'])}" if run.get("modified") else ""
     quick = " **QUICK smoke run: not worth quoting.**" if run.get("quick") else ""
     load = f"; load average {run.get('load_before')} before, {run.get('load_after')} after"
@@ -495,6 +497,7 @@ def _phase_note(results: dict[str, Any], key: str) -> list[str]:
             f" (busiest: {busiest})" if busiest else ""
         )
     return [
+        *heading,
         f"Run {run['started']} on commit {run.get('commit', '?')}{modified}{load}"
         + (f"; {run['seconds'] / 60:.1f} min" if run.get("seconds") else "")
         + f".{quick}",
@@ -508,10 +511,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
     writes = results.get("writes", {})
     if writes.get("rows"):
         out += [
-            "",
-            "## Writes: one ~3 KB article POSTed to a running server",
-            "",
-            *_phase_note(results, "writes"),
+            *_phase_heading(results, "writes", "Writes: one ~3 KB article POSTed to a running server"),
             f"Fake embedder ({writes.get('embedder')}); documents: {writes.get('documents_source')}. "
             "Each base index is built with `IndexWriter` in the benchmark process, then served "
             f"(background merges on); articles are posted one at a time, {writes.get('pause_s')} s "
@@ -550,10 +550,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
         segments = ingest["segments"]
         check = ingest["check"]
         out += [
-            "",
-            "## Sustained ingest: an article a second while clients query",
-            "",
-            *_phase_note(results, "ingest"),
+            *_phase_heading(results, "ingest", "Sustained ingest: an article a second while clients query"),
             f"Fake embedder ({ingest.get('embedder')}); {ingest['documents_before']:,} documents in "
             f"{ingest['segments_before']} segment(s) at the start; {ingest['clients']} closed-loop clients "
             "posting hybrid `/search` (k=5, SciFact questions), first idle, then while one writer "
@@ -591,10 +588,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
     segmented = results.get("segments", {})
     if segmented.get("runs"):
         out += [
-            "",
-            "## Query latency: 10 segments against one merged segment",
-            "",
-            *_phase_note(results, "segments"),
+            *_phase_heading(results, "segments", "Query latency: 10 segments against one merged segment"),
             f"Fake embedder ({segmented.get('embedder')}); the same documents, in-process "
             f"`Retriever.search` (hybrid, k=5) over {segmented['queries']} SciFact questions with "
             "pre-computed vectors, after a warm-up pass, alternating between the two indexes; with "
@@ -622,10 +616,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
     footprint = results.get("footprint", {})
     if footprint.get("rows"):
         out += [
-            "",
-            "## Footprint: bytes per chunk on disk and in memory",
-            "",
-            *_phase_note(results, "footprint"),
+            *_phase_heading(results, "footprint", "Footprint: bytes per chunk on disk and in memory"),
             f"Segments written directly: {footprint.get('vectors')}, "
             f"{footprint.get('sentences_per_chunk')} real SciFact sentences per chunk, "
             f"{footprint.get('chunks_per_document')} chunks per document, BM25 postings of the "
@@ -677,10 +668,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
     build = results.get("build_compare", {})
     if build.get("current"):
         out += [
-            "",
-            "## Build: `rag build` of SciFact with the real model",
-            "",
-            *_phase_note(results, "build_compare"),
+            *_phase_heading(results, "build_compare", "Build: `rag build` of SciFact with the real model"),
             f"{build.get('model')}; `Engine.sync` into a fresh directory, timed in a fresh process "
             "per build (model loaded and documents read before the clock starts).",
             "",
