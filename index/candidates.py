@@ -23,9 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index.analysis import terms
+from index.arrays import ranges
 from index.embedding import Vectors
 from index.reader import IndexReader
-from index.segments import ranges
 
 
 @dataclass(frozen=True)

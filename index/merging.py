@@ -31,8 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from index.arrays import ranges
 from index.postings import Postings
-from index.segments import Segment, SegmentData, StoredDocuments, ranges
+from index.segments import Segment, SegmentData, StoredDocuments
 from index.store import CommitPoint, SegmentEntry
 
 

@@ -28,22 +28,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from index.arrays import mapped_array, ranges
+
 Rows = npt.NDArray[np.int64]
 _RECENT_QUERIES = 8  # per segment and commit: bounded whatever the segment size
 FILES = ("terms.json", "term_ptr.npy", "posting_rows.npy", "posting_tf.npy", "chunk_lengths.npy")
-
-
-def mapped_array(path: Path) -> npt.NDArray[Any]:
-    """The array in the .npy file `path`, memory-mapped read-only, as a plain ndarray: indexing an
-    `np.memmap` builds a memmap object per call, several microseconds each, which a query pays
-    thousands of times across segments. The view keeps the mapping alive."""
-    array: npt.NDArray[Any] = np.load(path, mmap_mode="r").view(np.ndarray)
-    return array
 
 
 @dataclass(frozen=True)
@@ -186,8 +179,7 @@ class SegmentPostings:
         known = columns >= 0
         starts = np.where(known, self.postings.term_ptr[columns], 0)
         sizes = np.where(known, self.postings.term_ptr[columns + 1] - starts, 0)
-        offsets = np.cumsum(sizes) - sizes
-        positions = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+        positions = ranges(starts, starts + sizes)
         rows, tf = self.postings.rows[positions], self.postings.tf[positions]
         if self.live is not None:
             keep = self.live[rows]

@@ -49,10 +49,11 @@ import numpy.typing as npt
 
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
+from index.arrays import mapped_array
 from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
-from index.postings import Postings, mapped_array
+from index.postings import Postings
 from index.settings import IndexSettings
 from index.vectors import build_vector_index
 
@@ -100,14 +101,6 @@ class SegmentData:
 
 
 STAGING_PREFIX = ".tmp-"
-
-
-def ranges(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """The ranges `starts[i]:ends[i]` one after another, e.g. the sentence rows of some chunks
-    (a Python loop over them costs ~1 ms per 200 chunks, and seconds in a merge)."""
-    counts = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
-    offsets = np.cumsum(counts) - counts
-    return np.repeat(np.asarray(starts, dtype=np.int64) - offsets, counts) + np.arange(int(counts.sum()))
 
 
 def stage_segment(directory: Path, data: SegmentData) -> Segment:
