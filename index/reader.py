@@ -2,13 +2,15 @@
 as one index.
 
 Rows are global: the chunks of the commit's segments one after another, in commit order (a
-deleted document's chunks keep their rows but never come out of a search). Dense candidates are
-each segment's nearest live chunks, merged; BM25 scores every live chunk with statistics summed
-over all live segments (`index.postings`), so a commit's results equal those of one segment holding
-the same documents. A reader never changes: a later commit gets a new reader, which re-uses the
-open segments it shares with this one, with their deleted documents and postings views
-(`SegmentView`), so opening it costs the size of the change. Out of scope: ranking (`index.retrieval` and the stages it wires), writing
-(`index.writer`).
+deleted document's chunks keep their rows but never come out of a search). Dense candidates
+come from one scan of every exact segment's vectors into one array of cosines (`ExactScan`) and
+from each approximate segment's IVF search, merged; BM25 scores every live chunk with statistics
+summed over all live segments (`index.postings`), consecutive small segments in one pass
+(`blocks`), so a commit's results equal those of one segment holding the same documents and a
+query pays little per segment. A reader never changes: a later commit gets a new reader, which
+re-uses the open segments it shares with this one, with their deleted documents and postings
+views (`SegmentView`), so opening it costs the size of the change. Out of scope: ranking
+(`index.retrieval` and the stages it wires), writing (`index.writer`).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
 from index.postings import CollectionStatistics, SegmentPostings, positive_top, score
-from index.segments import Segment
+from index.segments import IvfVectors, Segment
+from index.selection import ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.store import CommitPoint, IndexStore
 
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
+# BM25 scores consecutive segments together up to this many chunks (`index.postings.score`).
+SCORING_BLOCK_CHUNKS = 65_536
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,13 @@ class IndexReader:
         self.bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         sentence_counts = [len(segment.sentence_spans) for segment in self.segments]
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
+        self.exact_scan = ExactScan.of(self.segments, self.live, self.bases)
+        self.approximate = [
+            (index, segment.vectors)
+            for index, segment in enumerate(self.segments)
+            if isinstance(segment.vectors, IvfVectors)
+        ]
+        self.scoring_blocks = blocks(counts, SCORING_BLOCK_CHUNKS)
 
     @classmethod
     def open(cls, store: IndexStore) -> IndexReader:
@@ -225,13 +237,16 @@ class IndexReader:
     # --- search --------------------------------------------------------------------------------
 
     def dense_search(self, vector: Vectors, limit: int) -> tuple[list[int], list[float]]:
-        """The `limit` live chunks nearest `vector` (cosine), best first, from every segment."""
-        rows, scores = [], []
-        for index, segment in enumerate(self.segments):
-            local, cosines = segment.dense_search(vector, limit, self.live[index])
-            rows.append(local + self.bases[index])
-            scores.append(cosines)
-        return _top(rows, scores, limit)
+        """The `limit` live chunks nearest `vector` (cosine), best first, from every segment: the
+        exact segments' cosines in one scan (`ExactScan`), each approximate segment's own search."""
+        query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
+        rows, scores = self.exact_scan.search(query, limit)
+        all_rows, all_scores = [rows], [scores]
+        for index, vectors in self.approximate:
+            local, cosines = vectors.search(query, limit, self.live[index])
+            all_rows.append(local + self.bases[index])
+            all_scores.append(cosines)
+        return top(all_rows, all_scores, limit)
 
     def lexical_search(self, terms: Sequence[str], limit: int) -> tuple[list[int], list[float]]:
         """The `limit` live chunks with the best positive BM25 score for `terms`, best first."""
@@ -240,11 +255,11 @@ class IndexReader:
         statistics = CollectionStatistics.of(self.postings, terms)
         k1, b = self.settings.bm25_k1, self.settings.bm25_b
         rows, scores = [], []
-        for index, postings in enumerate(self.postings):
-            local, values = positive_top(score(postings, terms, statistics, k1, b), limit)
-            rows.append(local + self.bases[index])
+        for first, last in self.scoring_blocks:
+            local, values = positive_top(score(self.postings[first:last], terms, statistics, k1, b), limit)
+            rows.append(local + self.bases[first])
             scores.append(values.astype(np.float32))
-        return _top(rows, scores, limit)
+        return top(rows, scores, limit)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25's idf of each of a query's terms over the live chunks (`index.postings`)."""
@@ -266,14 +281,3 @@ def _views_of(store: IndexStore, commit: CommitPoint) -> list[SegmentView]:
     with _views_lock:  # keep only this commit's: a newer commit's reader re-uses what it shares
         _views[store] = {(e.name, e.deletes): v for e, v in zip(commit.segments, views, strict=True)}
     return views
-
-
-def _top(
-    rows: list[npt.NDArray[np.int64]], scores: list[npt.NDArray[np.float32]], limit: int
-) -> tuple[list[int], list[float]]:
-    """The `limit` best of every segment's candidates, best first (ties: lower row first)."""
-    if not rows:
-        return [], []
-    all_rows, all_scores = np.concatenate(rows), np.concatenate(scores)
-    order = np.lexsort((all_rows, -all_scores))[:limit]
-    return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()

@@ -17,7 +17,7 @@ Layout of `segments/<name>/`::
 
 A document's chunks are consecutive rows, in text order, and documents keep their row order, so
 merging segments concatenates arrays. Texts exist once (chunk and sentence texts are offsets into
-the document); vectors exist once (an exact segment is searched with numpy straight from the
+the document); vectors exist once (an exact segment is scanned straight from the
 memory-mapped array; an approximate one, from `approximate_threshold` chunks up, stores an IVF
 index that holds the vectors and gives them back by row).
 
@@ -282,40 +282,30 @@ class Segment:
     def all_chunk_vectors(self) -> Vectors:
         return self.vectors.rows(np.arange(self.chunk_count, dtype=np.int64))
 
-    def dense_search(
-        self, vector: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rows and cosines of the `limit` live chunks nearest `vector`, in no particular order:
-        the reader orders the candidates of every segment once."""
-        limit = min(limit, self.chunk_count if live is None else int(live.sum()))
-        if limit <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        return self.vectors.search(np.ascontiguousarray(vector.reshape(-1), dtype=np.float32), limit, live)
-
 
 class FlatVectors:
-    """An exact segment's vectors: a memory-mapped array, searched by a full scan (numpy)."""
+    """An exact segment's vectors: a memory-mapped array, scanned whole by each query."""
 
     def __init__(self, vectors: Vectors) -> None:
-        self.vectors = vectors
+        self.vectors = np.ascontiguousarray(vectors)  # the scan reads it by pointer
 
     def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
         return np.asarray(self.vectors[rows], dtype=np.float32)
 
-    def search(
-        self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        # FAISS's own loop for one query, not a BLAS product: it releases the GIL and takes no
-        # lock, so concurrent requests search side by side (numpy's OpenBLAS call serialised them:
-        # a third of the throughput at 32 concurrent requests).
-        deleted = 0 if live is None else len(live) - int(np.count_nonzero(live))
-        k = min(len(self.vectors), limit + deleted)
-        cosines, rows = faiss.knn(query.reshape(1, -1), self.vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-        found, scores = rows[0].astype(np.int64), cosines[0].astype(np.float32)
-        if live is not None:
-            keep = live[found]
-            found, scores = found[keep][:limit], scores[keep][:limit]
-        return found, scores
+    def inner_products(self, query: Vectors, out: npt.NDArray[np.float32]) -> None:
+        """``query . v`` for every vector `v`, written into `out` (contiguous float32, one per
+        row). FAISS's own loop, not a BLAS product: it releases the GIL and takes no lock, so
+        concurrent requests scan side by side (numpy's OpenBLAS call serialised them: a third of
+        the throughput at 32 concurrent requests)."""
+        if len(self.vectors) == 0:
+            return
+        faiss.fvec_inner_products_ny(  # type: ignore[attr-defined]
+            faiss.swig_ptr(out),
+            faiss.swig_ptr(np.ascontiguousarray(query, dtype=np.float32)),
+            faiss.swig_ptr(self.vectors),
+            self.vectors.shape[1],
+            len(self.vectors),
+        )
 
 
 class IvfVectors:
@@ -331,12 +321,17 @@ class IvfVectors:
     def search(
         self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Rows and cosines of (about, it is approximate) the `limit` live vectors nearest
+        `query`, in no particular order: the reader orders every segment's candidates once."""
+        if limit <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         parameters = None
         if live is not None:
             deleted = faiss.IDSelectorBatch(np.flatnonzero(~live).astype(np.int64))
             selector = faiss.IDSelectorNot(deleted)
             parameters = faiss.SearchParametersIVF(sel=selector, nprobe=self.probes)  # type: ignore[call-arg]
-        scores, rows = self.index.search(query.reshape(1, -1), limit, params=parameters)
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        scores, rows = self.index.search(query, limit, params=parameters)
         found = rows[0] >= 0
         return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
 

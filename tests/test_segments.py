@@ -54,8 +54,11 @@ def writer_for(root: Path, **options: object) -> IndexWriter:
 
 @pytest.fixture
 def many_segments(tmp_path: Path, bundled_documents: list[Document]) -> Path:
+    return write_many_segments(tmp_path / "many", bundled_documents)
+
+
+def write_many_segments(root: Path, bundled_documents: list[Document]) -> Path:
     """An index written as many small commits: several segments, deletes and replacements."""
-    root = tmp_path / "many"
     documents = [*bundled_documents, *extra_documents(40)]
     writer = writer_for(root)
     for begin in range(0, len(documents), 6):

@@ -156,7 +156,7 @@ def bm25_scaling(
     def search(row: int) -> object:
         query = terms(questions[row])
         return positive_top(
-            score(segment, query, CollectionStatistics.of([segment], query), k1, b), candidates
+            score([segment], query, CollectionStatistics.of([segment], query), k1, b), candidates
         )
 
     latencies = _latencies_ms(search, len(questions))

@@ -1,0 +1,109 @@
+"""Choosing the best candidates across segments, with arrays rather than per-segment loops.
+
+In scope: the best `limit` of several segments' candidates (`top`, ties to the lower row), the
+one scan that gives every exact segment's cosines for a query (`ExactScan`), and the blocks of
+consecutive segments BM25 scores in one pass (`blocks`). Out of scope: which segments are live
+and what their rows are (`index.reader`), how a segment stores its vectors (`index.segments`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from index.embedding import Vectors
+from index.segments import FlatVectors, Segment
+
+
+def top(
+    rows: list[npt.NDArray[np.int64]], scores: list[npt.NDArray[np.float32]], limit: int
+) -> tuple[list[int], list[float]]:
+    """The `limit` best of every segment's candidates, best first (ties: lower row first)."""
+    if not rows:
+        return [], []
+    all_rows, all_scores = np.concatenate(rows), np.concatenate(scores)
+    kept = contenders(all_scores, limit)
+    all_rows, all_scores = all_rows[kept], all_scores[kept]
+    order = np.lexsort((all_rows, -all_scores))[:limit]
+    return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()
+
+
+def contenders(scores: npt.NDArray[np.float32], limit: int) -> npt.NDArray[np.int64]:
+    """Positions of the `limit` highest of `scores` and of every score tied with the lowest of
+    them, in no order: only these can make the top `limit` once ties are broken by row."""
+    if len(scores) <= limit:
+        return np.arange(len(scores))
+    if limit <= 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+    return np.flatnonzero(scores >= threshold)
+
+
+def blocks(counts: Sequence[int], size: int) -> list[tuple[int, int]]:
+    """Consecutive runs ``first:last`` of items with `counts`, each summing to at most `size`
+    (an item larger than `size` is a run alone)."""
+    runs: list[tuple[int, int]] = []
+    first, total = 0, 0
+    for index, count in enumerate(counts):
+        if index > first and total + count > size:
+            runs.append((first, index))
+            first, total = index, 0
+        total += count
+    if counts:
+        runs.append((first, len(counts)))
+    return runs
+
+
+@dataclass(frozen=True)
+class ExactScan:
+    """One query's scan of every exact segment: their cosines laid end to end in one array, whose
+    best are then taken once, so a query pays per chunk rather than per segment (a search of each
+    segment cost ~50 us apiece in FAISS's heap and call overhead). Position `p` of part `i` (the
+    positions `starts[i]:starts[i + 1]`) is global row ``p + shifts[i]``; `deleted` lists the
+    positions of deleted chunks."""
+
+    parts: list[FlatVectors]
+    starts: npt.NDArray[np.int64]
+    shifts: npt.NDArray[np.int64]
+    deleted: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(
+        cls,
+        segments: Sequence[Segment],
+        live: Sequence[npt.NDArray[np.bool_] | None],
+        bases: npt.NDArray[np.int64],
+    ) -> ExactScan:
+        parts, starts, shifts, deleted = [], [0], [], []
+        for index, segment in enumerate(segments):
+            if isinstance(segment.vectors, FlatVectors):
+                start = starts[-1]
+                parts.append(segment.vectors)
+                shifts.append(int(bases[index]) - start)
+                mask = live[index]
+                if mask is not None:
+                    deleted.append(np.flatnonzero(~mask) + start)
+                starts.append(start + segment.chunk_count)
+        return cls(
+            parts,
+            np.array(starts, dtype=np.int64),
+            np.array(shifts, dtype=np.int64),
+            np.concatenate(deleted).astype(np.int64) if deleted else np.zeros(0, dtype=np.int64),
+        )
+
+    def search(self, query: Vectors, limit: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Global rows and cosines of the `limit` live chunks nearest `query` (a contiguous
+        float32 unit vector), with any tied with the last of them, in no order."""
+        cosines = np.empty(int(self.starts[-1]), dtype=np.float32)
+        for vectors, start, end in zip(
+            self.parts, self.starts[:-1].tolist(), self.starts[1:].tolist(), strict=True
+        ):
+            vectors.inner_products(query, cosines[start:end])
+        cosines[self.deleted] = -np.inf
+        positions = contenders(cosines, limit)
+        positions = positions[cosines[positions] > -np.inf]
+        part = np.searchsorted(self.starts, positions, side="right") - 1
+        return positions + self.shifts[part], cosines[positions]
