@@ -56,12 +56,19 @@ class SegmentView:
     segment: Segment
     deleted: frozenset[int]
     live: npt.NDArray[np.bool_] | None  # None: every chunk is live
+    deleted_chunks: npt.NDArray[np.int64]  # the chunk rows of the deleted documents
     postings: SegmentPostings
 
     @classmethod
     def of(cls, segment: Segment, deleted_rows: npt.NDArray[np.int64]) -> SegmentView:
         live = ~np.isin(np.asarray(segment.chunks[:, 0]), deleted_rows) if len(deleted_rows) else None
-        return cls(segment, frozenset(deleted_rows.tolist()), live, SegmentPostings(segment.postings, live))
+        return cls(
+            segment,
+            frozenset(deleted_rows.tolist()),
+            live,
+            np.zeros(0, dtype=np.int64) if live is None else np.flatnonzero(~live).astype(np.int64),
+            SegmentPostings(segment.postings, live),
+        )
 
 
 ViewKey = tuple[str, str | None]  # (segment name, deletes file)
@@ -81,7 +88,7 @@ class IndexReader:
         self.bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         sentence_counts = [len(segment.sentence_spans) for segment in self.segments]
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
-        self.exact_scan = ExactScan.of(self.segments, self.live, self.bases)
+        self.exact_scan = ExactScan.of(self.segments, [view.deleted_chunks for view in views], self.bases)
         self.approximate = [
             (index, segment.vectors)
             for index, segment in enumerate(self.segments)

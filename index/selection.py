@@ -74,18 +74,18 @@ class ExactScan:
     def of(
         cls,
         segments: Sequence[Segment],
-        live: Sequence[npt.NDArray[np.bool_] | None],
+        deleted_chunks: Sequence[npt.NDArray[np.int64]],
         bases: npt.NDArray[np.int64],
     ) -> ExactScan:
+        """The scan of the exact ones of `segments` (global rows from `bases`), the chunk rows
+        `deleted_chunks[i]` of segment i left out."""
         parts, starts, shifts, deleted = [], [0], [], []
         for index, segment in enumerate(segments):
             if isinstance(segment.vectors, FlatVectors):
                 start = starts[-1]
                 parts.append(segment.vectors)
                 shifts.append(int(bases[index]) - start)
-                mask = live[index]
-                if mask is not None:
-                    deleted.append(np.flatnonzero(~mask) + start)
+                deleted.append(deleted_chunks[index] + start)
                 starts.append(start + segment.chunk_count)
         return cls(
             parts,
