@@ -1,24 +1,40 @@
 """Array helpers the segment files and the query path share.
 
-In scope: reading a stored `.npy` as a memory-mapped plain array (`mapped_array`), and laying
-ranges of rows end to end without a Python loop (`ranges`). Out of scope: what the arrays mean
+In scope: reading a stored `.npy`, memory-mapped as a plain array (`mapped_array`) or into
+memory (`load_array`), safely from several threads at once, and laying ranges of rows end to end
+without a Python loop (`ranges`). Out of scope: what the arrays mean
 (`index.segments`, `index.postings`).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+# np.load parses a file's header with ast.literal_eval, and Python 3.11's AST constructor keeps
+# its recursion count per interpreter, not per thread: two threads parsing at once (a write opening
+# its new segment while a merge opens its own) can fail with "SystemError: AST constructor
+# recursion depth mismatch" (python/cpython#106905). Headers are read one at a time.
+_HEADER_LOCK = threading.Lock()
+
 
 def mapped_array(path: Path) -> npt.NDArray[Any]:
     """The array in the .npy file `path`, memory-mapped read-only, as a plain ndarray: indexing an
     `np.memmap` builds a memmap object per call, several microseconds each, which a query pays
     thousands of times across segments. The view keeps the mapping alive."""
-    array: npt.NDArray[Any] = np.load(path, mmap_mode="r").view(np.ndarray)
+    with _HEADER_LOCK:
+        array: npt.NDArray[Any] = np.load(path, mmap_mode="r").view(np.ndarray)
+    return array
+
+
+def load_array(path: Path) -> npt.NDArray[Any]:
+    """The array in the .npy file `path`, read into memory."""
+    with _HEADER_LOCK:
+        array: npt.NDArray[Any] = np.load(path)
     return array
 
 

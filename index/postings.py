@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from index.arrays import mapped_array, ranges
+from index.arrays import load_array, mapped_array, ranges
 
 Rows = npt.NDArray[np.int64]
 _RECENT_QUERIES = 8  # per segment and commit: bounded whatever the segment size
@@ -131,7 +131,7 @@ class Postings:
         terms: list[str] = json.loads((directory / "terms.json").read_text("utf-8"))
         return cls(
             terms,
-            np.load(directory / "term_ptr.npy"),
+            load_array(directory / "term_ptr.npy"),
             mapped_array(directory / "posting_rows.npy"),
             mapped_array(directory / "posting_tf.npy"),
             mapped_array(directory / "chunk_lengths.npy"),

@@ -49,7 +49,7 @@ import numpy.typing as npt
 
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
-from index.arrays import mapped_array
+from index.arrays import load_array, mapped_array
 from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
@@ -200,7 +200,7 @@ class Segment:
         self.dimension = int(meta["model"]["dimension"])
         try:
             self.ids: list[str] = json.loads((directory / "ids.json").read_text("utf-8"))
-            self._offsets = np.load(directory / "document_offsets.npy")
+            self._offsets = load_array(directory / "document_offsets.npy")
             with open(directory / "documents.jsonl", "rb") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 # Mapped now, so the texts stay readable even after a later clean-up unlinks the file.

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock
 
+from index.arrays import load_array
 from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.segments import Segment, fsync_directory, read_json, sha256_of, staging_owner
 from index.settings import IndexSettings
@@ -197,7 +198,7 @@ class IndexStore:
         path = self.deletes_dir / entry.deletes
         _verify(path, entry.deletes_sha256)
         try:
-            return np.asarray(np.load(path), dtype=np.int64)
+            return np.asarray(load_array(path), dtype=np.int64)
         except (OSError, ValueError) as error:
             raise IndexCorruptError(f"cannot read {path}: {error}") from error
 
