@@ -141,16 +141,12 @@ class Postings:
 @dataclass(frozen=True)
 class Matches:
     """One segment's postings for one query's terms, term after term in query order: `rows` and
-    `tf` hold term i's live rows and counts in the slice `sizes[:i].sum()` to `sizes[:i + 1].sum()`."""
+    `tf` hold term i's live rows and counts in the slice `sizes[:i].sum()` to `sizes[:i + 1].sum()`;
+    `sizes[i]` is term i's document frequency in the segment."""
 
-    terms: tuple[str, ...]
     rows: npt.NDArray[np.int32]
     tf: npt.NDArray[np.int32]
     sizes: npt.NDArray[np.int64]
-
-    def frequency(self) -> dict[str, int]:
-        """Live chunks holding each term (its document frequency in the segment)."""
-        return dict(zip(self.terms, self.sizes.tolist(), strict=True))
 
 
 class SegmentPostings:
@@ -186,7 +182,7 @@ class SegmentPostings:
             rows, tf = rows[keep], tf[keep]
             owner = np.repeat(np.arange(len(terms)), sizes)[keep]
             sizes = np.bincount(owner, minlength=len(terms)).astype(np.int64)
-        return Matches(terms, rows, tf, sizes)
+        return Matches(rows, tf, sizes)
 
 
 @dataclass(frozen=True)
