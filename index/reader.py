@@ -49,15 +49,14 @@ class Sentence:
 
 @dataclass(frozen=True)
 class SegmentView:
-    """A segment as one commit lists it (with its deletes file): the deleted documents, the live
-    chunks and the postings a query reads. Readers of later commits that list the segment with
+    """A segment as one commit lists it (with its deletes file): the deleted documents and their
+    chunks, and the postings a query reads (which know the live chunks). Readers of later commits that list the segment with
     the same deletes share it, so a commit's reader is opened at the cost of what changed."""
 
     segment: Segment
     deleted: frozenset[int]
-    live: npt.NDArray[np.bool_] | None  # None: every chunk is live
     deleted_chunks: npt.NDArray[np.int64]  # the chunk rows of the deleted documents
-    postings: SegmentPostings
+    postings: SegmentPostings  # which knows the live chunks
 
     @classmethod
     def of(cls, segment: Segment, deleted_rows: npt.NDArray[np.int64]) -> SegmentView:
@@ -65,7 +64,6 @@ class SegmentView:
         return cls(
             segment,
             frozenset(deleted_rows.tolist()),
-            live,
             np.zeros(0, dtype=np.int64) if live is None else np.flatnonzero(~live).astype(np.int64),
             SegmentPostings(segment.postings, live),
         )
@@ -82,7 +80,6 @@ class IndexReader:
         self.commit = commit
         self.segments = [view.segment for view in views]
         self.deleted_documents = [view.deleted for view in views]
-        self.live = [view.live for view in views]
         self.postings = [view.postings for view in views]
         counts = [segment.chunk_count for segment in self.segments]
         self.bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
@@ -90,9 +87,9 @@ class IndexReader:
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
         self.exact_scan = ExactScan.of(self.segments, [view.deleted_chunks for view in views], self.bases)
         self.approximate = [
-            (index, segment.vectors)
-            for index, segment in enumerate(self.segments)
-            if isinstance(segment.vectors, IvfVectors)
+            (int(self.bases[index]), view.segment.vectors, view.deleted_chunks)
+            for index, view in enumerate(views)
+            if isinstance(view.segment.vectors, IvfVectors)
         ]
         self.scoring_blocks = blocks(counts, SCORING_BLOCK_CHUNKS)
 
@@ -249,9 +246,9 @@ class IndexReader:
         query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
         rows, scores = self.exact_scan.search(query, limit)
         all_rows, all_scores = [rows], [scores]
-        for index, vectors in self.approximate:
-            local, cosines = vectors.search(query, limit, self.live[index])
-            all_rows.append(local + self.bases[index])
+        for base, vectors, deleted in self.approximate:
+            local, cosines = vectors.search(query, limit, deleted)
+            all_rows.append(local + base)
             all_scores.append(cosines)
         return top(all_rows, all_scores, limit)
 

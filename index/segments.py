@@ -319,16 +319,17 @@ class IvfVectors:
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32)
 
     def search(
-        self, query: Vectors, limit: int, live: npt.NDArray[np.bool_] | None
+        self, query: Vectors, limit: int, deleted: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Rows and cosines of (about, it is approximate) the `limit` live vectors nearest
-        `query`, in no particular order: the reader orders every segment's candidates once."""
+        """Rows and cosines of (about, it is approximate) the `limit` vectors nearest `query`,
+        rows `deleted` left out, in no particular order: the reader orders every segment's
+        candidates once."""
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         parameters = None
-        if live is not None:
-            deleted = faiss.IDSelectorBatch(np.flatnonzero(~live).astype(np.int64))
-            selector = faiss.IDSelectorNot(deleted)
+        if len(deleted):
+            excluded = faiss.IDSelectorBatch(deleted)  # held here: IDSelectorNot only points to it
+            selector = faiss.IDSelectorNot(excluded)
             parameters = faiss.SearchParametersIVF(sel=selector, nprobe=self.probes)  # type: ignore[call-arg]
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
         scores, rows = self.index.search(query, limit, params=parameters)
