@@ -2,7 +2,8 @@
 
 In scope: reading a stored `.npy`, memory-mapped as a plain array (`mapped_array`) or into
 memory (`load_array`), safely from several threads at once, and laying ranges of rows end to end
-without a Python loop (`ranges`). Out of scope: what the arrays mean
+without a Python loop (`ranges`), and the contenders for a top `limit` with ties kept
+(`contenders`). Out of scope: what the arrays mean
 (`index.segments`, `index.postings`).
 """
 
@@ -45,3 +46,14 @@ def ranges(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> npt.ND
     counts = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
     offsets = np.cumsum(counts) - counts
     return np.repeat(np.asarray(starts, dtype=np.int64) - offsets, counts) + np.arange(int(counts.sum()))
+
+
+def contenders(scores: npt.NDArray[np.floating[Any]], limit: int) -> npt.NDArray[np.int64]:
+    """Positions of the `limit` highest of `scores` and of every score tied with the lowest of
+    them, in no order: only these can make the top `limit` once ties are broken by row."""
+    if len(scores) <= limit:
+        return np.arange(len(scores))
+    if limit <= 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+    return np.flatnonzero(scores >= threshold)

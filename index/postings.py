@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from index.arrays import load_array, mapped_array, ranges
+from index.arrays import contenders, load_array, mapped_array, ranges
 
 Rows = npt.NDArray[np.int64]
 _RECENT_QUERIES = 8  # per segment and commit: bounded whatever the segment size
@@ -245,9 +245,8 @@ def score(
 
 
 def positive_top(scores: npt.NDArray[np.float64], limit: int) -> tuple[Rows, npt.NDArray[np.float64]]:
-    """Rows of the best `limit` positive scores, in no particular order: the reader orders the
-    candidates of every segment once."""
+    """Rows of the best `limit` positive scores, and any tied with the last of them, in no
+    particular order: the reader orders the candidates of every block once, ties by row."""
     rows = np.flatnonzero(scores > 0)
-    if len(rows) > limit:
-        rows = rows[np.argpartition(-scores[rows], limit - 1)[:limit]]
+    rows = rows[contenders(scores[rows], limit)]
     return rows.astype(np.int64), scores[rows]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from index.arrays import contenders
 from index.embedding import Vectors
 from index.segments import FlatVectors, Segment
 
@@ -29,17 +30,6 @@ def top(
     all_rows, all_scores = all_rows[kept], all_scores[kept]
     order = np.lexsort((all_rows, -all_scores))[:limit]
     return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()
-
-
-def contenders(scores: npt.NDArray[np.float32], limit: int) -> npt.NDArray[np.int64]:
-    """Positions of the `limit` highest of `scores` and of every score tied with the lowest of
-    them, in no order: only these can make the top `limit` once ties are broken by row."""
-    if len(scores) <= limit:
-        return np.arange(len(scores))
-    if limit <= 0:
-        return np.zeros(0, dtype=np.int64)
-    threshold = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-    return np.flatnonzero(scores >= threshold)
 
 
 def blocks(counts: Sequence[int], size: int) -> list[tuple[int, int]]:

@@ -13,11 +13,12 @@ import pytest
 import index.reader
 from corpus import Document
 from index.analysis import terms as analyse
+from index.arrays import contenders
 from index.embedding import HashingEmbedder
 from index.merging import TieredMergePolicy
 from index.reader import IndexReader
 from index.segments import FlatVectors, IvfVectors
-from index.selection import blocks, contenders, top
+from index.selection import blocks, top
 from index.settings import IndexSettings
 from index.store import IndexStore
 from index.vectors import VectorIndexSettings
@@ -92,6 +93,8 @@ def test_ties_go_to_the_lower_row_and_deleted_chunks_never_come_out(tmp_path: Pa
         "twin-06",
     ]
     assert rows == sorted(rows) and len(set(scores)) == 1
+    lexical, lexical_scores = reader.lexical_search(analyse("the same report on the port"), 5)
+    assert lexical == rows and len(set(lexical_scores)) == 1
     everything, _ = reader.dense_search(query, 100)
     assert sorted(reader.document_id_of(row) for row in everything) == [
         f"twin-{n:02d}" for n in range(12) if n not in (0, 4)
