@@ -2,7 +2,7 @@
 combining itself, which copies what the segments hold and never embeds again.
 
 The policy sizes a segment by its live chunks, counting tiny segments as `floor_segment_chunks`.
-From the total it derives how many segments the index may keep: up to `segments_per_tier` per
+From the total it derives how many segments the index may keep (its budget): up to `segments_per_tier` per
 tier, each tier `max_merge_at_once` times larger than the last, starting at the floor:
 
 ``allowed = sum over tiers of min(segments_per_tier, ceil(remaining / tier size))``
@@ -13,7 +13,8 @@ of similar size. Groups are scored like Lucene's, lower being better:
 (equal sizes merge first; merged output that reclaims deleted documents is preferred). A segment
 whose deleted share exceeds `deletes_allowed` is rewritten on its own to reclaim them. Segments
 at least half of `max_merged_segment_chunks` are left out, so merges stay bounded.
-`force_merge` asks for everything in one segment (`rag optimize`).
+`force_merge` asks for everything in one segment (`rag optimize`). `ceiling` is the hard limit
+past the budget at which writers stop and wait for merges (`index.writer`).
 
 `merge_segments` builds the merged segment's data from the sources' live documents, in the
 sources' order: vectors, sentence data and BM25 postings are copied and renumbered; an
@@ -44,6 +45,13 @@ class TieredMergePolicy:
     floor_segment_chunks: int = 2_000
     max_merged_segment_chunks: int = 5_000_000
     deletes_allowed: float = 0.33
+    backlog_segments: int = 10
+
+    def ceiling(self, segments: Sequence[SegmentEntry]) -> int:
+        """The most segments a commit may list before writers wait for merges (back-pressure):
+        the budget for the index's size plus `backlog_segments`, the room merges get to fall
+        behind a burst of writes. ``ceiling = allowed_segments(total size) + backlog``"""
+        return self.allowed_segments(sum(self._size(entry) for entry in segments)) + self.backlog_segments
 
     def find_merges(self, segments: Sequence[SegmentEntry]) -> list[list[str]]:
         """Groups of segment names to merge, each group into one segment."""

@@ -29,11 +29,13 @@ swapping the live reader in a server (service/engine.py).
 
 from __future__ import annotations
 
+import functools
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +52,7 @@ from index.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
 from index.store import CommitPoint, IndexStore, SegmentEntry, first_commit
 
+NOTHING_CHANGED = "Nothing was changed"
 SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
 
 
@@ -74,10 +77,38 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
+class Upsert:
+    """Add or replace these documents by id."""
+
+    documents: tuple[Document, ...]
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Remove the documents with these ids (all of them, or none: MissingDocumentsError)."""
+
+    document_ids: tuple[str, ...]
+
+
+Change = Upsert | Delete
+# A change's result once the commit holding it is open: its outcome given that commit's reader.
+_Outcome = Callable[[IndexReader], WriteResult] | MissingDocumentsError
+
+
+@dataclass(frozen=True)
 class MergeResult:
     merged: list[str]  # the source segments
     segment: str  # the new one
     documents: int
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    results: list[MergeResult]
+    reader: IndexReader | None  # on the commit holding the merges, or found needing none
+
+
+CommitTurn = Callable[[Callable[[], Any]], Any]  # runs a commit job in its turn, returns its result
 
 
 class IndexWriter:
@@ -91,6 +122,7 @@ class IndexWriter:
         segment_documents: int = SEGMENT_DOCUMENTS,
         with_sentences: bool = True,
         show_progress: bool = False,
+        on_commit: Callable[[IndexReader], None] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -99,32 +131,57 @@ class IndexWriter:
         self.segment_documents = segment_documents
         self.with_sentences = with_sentences  # False: a ranking-only index (no answer sentences)
         self.show_progress = show_progress
+        self.on_commit = on_commit  # told each commit's reader while the lock is still held
 
     # --- writes -------------------------------------------------------------------------------
 
     def upsert(self, documents: Sequence[Document], *, live: IndexReader | None = None) -> WriteResult:
         """Add or replace `documents` by id; no commit when all are already indexed as given."""
-        with self.store.write_lock(), _unchanged_on_damage():
-            commit, reader = self._live(live)
-            self._check_model(commit)
-            added, replaced, unchanged = _classify(reader, documents)
-            if not added and not replaced:
-                return WriteResult(reader or self._reopen(), False, unchanged=unchanged)
-            wanted = [d for d in documents if d.id in set(added) | set(replaced)]
-            segments = self._commit_documents(commit, reader, wanted, remove=replaced)
-            return WriteResult(self._publish(commit, segments), True, added, replaced, [], unchanged)
+        return _raised(self.apply([Upsert(tuple(documents))], live=live)[0])
 
     def delete(self, document_ids: Sequence[str], *, live: IndexReader | None = None) -> WriteResult:
         """Remove `document_ids`; MissingDocumentsError (nothing changed) if one is not indexed."""
+        return _raised(self.apply([Delete(tuple(document_ids))], live=live)[0])
+
+    def apply(
+        self, changes: Sequence[Change], *, live: IndexReader | None = None
+    ) -> list[WriteResult | MissingDocumentsError]:
+        """Apply `changes` in order as ONE commit (group commit): one segment for every document
+        they add or replace, one deletes file per touched segment, one switch of CURRENT. Each
+        change gets its own result, as if applied alone after the ones before it; a delete of a
+        document that is not there (by then) gets MissingDocumentsError and changes nothing, the
+        others still apply. No commit when nothing changes. Waits for merges first when the
+        commit would hold more segments than the ceiling (`TieredMergePolicy.ceiling`)."""
+        with _unchanged_on_damage():
+            self._wait_below_ceiling(live)
         with self.store.write_lock(), _unchanged_on_damage():
             commit, reader = self._live(live)
-            if reader is None:
-                raise MissingDocumentsError(list(document_ids))
-            missing = [i for i in document_ids if reader.location(i) is None]
-            if missing:
-                raise MissingDocumentsError(missing)
-            segments = _with_deletes(self.store, commit, reader, set(document_ids))
-            return WriteResult(self._publish(commit, segments), True, removed=sorted(set(document_ids)))
+            self._check_model(commit)
+            after: dict[str, Document | None] = {}  # id -> the document once the changes so far apply
+
+            def current(document_id: str) -> Document | None:
+                if document_id in after:
+                    return after[document_id]
+                return reader.document(document_id) if reader else None
+
+            outcomes: list[_Outcome] = []
+            for change in changes:
+                if isinstance(change, Upsert):
+                    outcomes.append(_upsert(change, current, after))
+                else:
+                    outcomes.append(_delete(change, current, after))
+            before = {i: reader.document(i) if reader else None for i in after}
+            written = [d for i, d in after.items() if d is not None and not _same(d, before[i])]
+            removed = [i for i, d in after.items() if before[i] is not None and not _same(d, before[i])]
+            if not written and not removed:
+                result_reader = reader or self._reopen()
+            else:
+                segments = self._commit_documents(commit, reader, written, remove=removed)
+                result_reader = self._publish(commit, segments)
+        return [
+            outcome if isinstance(outcome, MissingDocumentsError) else outcome(result_reader)
+            for outcome in outcomes
+        ]
 
     def sync(self, documents: Sequence[Document], *, exact: bool = False, force: bool = False) -> WriteResult:
         """`rag build` (see the module docstring)."""
@@ -166,30 +223,56 @@ class IndexWriter:
 
     # --- merges -------------------------------------------------------------------------------
 
-    def merge(self, *, force: bool = False) -> list[MergeResult]:
+    def merge(
+        self,
+        *,
+        force: bool = False,
+        live: IndexReader | None = None,
+        limit: int | None = None,
+        turn: CommitTurn | None = None,
+    ) -> MergeOutcome:
         """Run the merges the policy asks for (with `force`, into one segment), one at a time,
-        until it asks for none. Queries and writes go on meanwhile."""
+        until it asks for none (or `limit` merges are done). Segments are picked from `live`
+        (or the live commit) and merged without any lock, so queries and writes go on; each
+        merge then commits under the lock, through `turn` when given: a server hands merge
+        commits to its group-commit queue, so they take their turn among the writers instead of
+        polling for the lock."""
         results: list[MergeResult] = []
         while True:
-            with self.store.write_lock():
-                commit = self.store.current()
-                if commit is None:
-                    return results
-                groups = force_merge(commit) if force else self.merge_policy.find_merges(commit.segments)
-                if not groups:
-                    return results
-                group = groups[0]
-                entries = [entry for entry in commit.segments if entry.name in group]
-                sources = [
-                    (self.store.segment(entry.name), self.store.deleted_rows(entry)) for entry in entries
-                ]
+            commit, reader = self._live(live, any_model=True)
+            groups = force_merge(commit) if force else self.merge_policy.find_merges(commit.segments)
+            if reader is None or not groups:
+                return MergeOutcome(results, reader)
+            picked = [index for index, entry in enumerate(commit.segments) if entry.name in set(groups[0])]
+            entries = [commit.segments[index] for index in picked]
+            sources = [
+                (reader.segments[index], np.array(sorted(reader.deleted_documents[index]), dtype=np.int64))
+                for index in picked
+            ]
             staged, row_maps = self._stage_merge(sources, commit)
-            result = self._commit_merge(entries, sources, staged, row_maps)
-            if result is None:  # the sources changed under it (another merge, a restore): try again
+            job = functools.partial(self._commit_merge, entries, sources, staged, row_maps)
+            committed = turn(job) if turn is not None else job()
+            if committed is None:  # the sources changed under it (another merge, a restore): again
+                live = None
                 continue
+            result, live = committed
             results.append(result)
-            if force:
-                return results
+            if force or (limit is not None and len(results) >= limit):
+                return MergeOutcome(results, live)
+
+    def _wait_below_ceiling(self, live: IndexReader | None) -> None:
+        """Back-pressure: while the live commit lists as many segments as the merge policy's
+        ceiling, the writer waits for merges (runs them) before its commit adds one more. Merges
+        are cheap at that point (the segments piling up are small); an index whose segments are
+        all too large to merge is let through."""
+        while True:
+            commit = self.store.current()
+            if commit is None or len(commit.segments) < self.merge_policy.ceiling(commit.segments):
+                return
+            merged = self.merge(live=live, limit=1)
+            if not merged.results:
+                return
+            live = merged.reader
 
     def _stage_merge(
         self, sources: list[tuple[Segment, npt.NDArray[np.int64]]], commit: CommitPoint
@@ -203,8 +286,8 @@ class IndexWriter:
         sources: list[tuple[Segment, npt.NDArray[np.int64]]],
         staged: Segment,
         row_maps: list[npt.NDArray[np.int64]],
-    ) -> MergeResult | None:
-        with self.store.write_lock():
+    ) -> tuple[MergeResult, IndexReader] | None:
+        with self.store.write_lock(), _unchanged_on_damage():
             commit = self.store.current()
             names = [entry.name for entry in entries]
             live = {entry.name: entry for entry in commit.segments} if commit else {}
@@ -235,8 +318,8 @@ class IndexWriter:
             position = min(i for i, e in enumerate(commit.segments) if e.name in names)
             others = [e for e in commit.segments if e.name not in names]
             segments = tuple([*others[:position], entry, *others[position:]])
-            self.store.publish(commit.successor(segments))
-            return MergeResult(names, staged.name, staged.document_count - len(deleted))
+            reader = self._publish(commit, segments)
+            return MergeResult(names, staged.name, staged.document_count - len(deleted)), reader
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -307,7 +390,10 @@ class IndexWriter:
         self, commit: CommitPoint, segments: tuple[SegmentEntry, ...], **changes: object
     ) -> IndexReader:
         self.store.publish(commit.successor(segments, **changes))
-        return IndexReader.open(self.store)
+        reader = IndexReader.open(self.store)
+        if self.on_commit is not None:
+            self.on_commit(reader)
+        return reader
 
 
 def build_index(
@@ -333,19 +419,48 @@ def _reindex_reason(force: bool, legacy: bool, same_index: bool) -> str:
     return ""
 
 
-def _classify(
-    reader: IndexReader | None, documents: Iterable[Document]
-) -> tuple[list[str], list[str], list[str]]:
-    added, replaced, unchanged = [], [], []
-    for document in documents:
-        current = reader.document(document.id) if reader else None
-        if current is None:
-            added.append(document.id)
-        elif current.content_hash != document.content_hash:
-            replaced.append(document.id)
-        else:
+def _upsert(
+    change: Upsert, current: Callable[[str], Document | None], after: dict[str, Document | None]
+) -> _Outcome:
+    """Classify `change`'s documents against the index as the changes before it leave it, and
+    record the ones it adds or replaces in `after`."""
+    added: list[str] = []
+    replaced: list[str] = []
+    unchanged: list[str] = []
+    for document in {d.id: d for d in change.documents}.values():  # the last of an id repeated
+        existing = current(document.id)
+        if existing is not None and _same(existing, document):
             unchanged.append(document.id)
-    return sorted(set(added)), sorted(set(replaced)), sorted(set(unchanged))
+            continue
+        (added if existing is None else replaced).append(document.id)
+        after[document.id] = document
+    changed = bool(added or replaced)
+    added, replaced, unchanged = sorted(added), sorted(replaced), sorted(unchanged)
+    return lambda reader: WriteResult(reader, changed, added, replaced, [], unchanged)
+
+
+def _delete(
+    change: Delete, current: Callable[[str], Document | None], after: dict[str, Document | None]
+) -> _Outcome:
+    missing = [i for i in change.document_ids if current(i) is None]
+    if missing:
+        return MissingDocumentsError(missing)
+    for document_id in change.document_ids:
+        after[document_id] = None
+    removed = sorted(set(change.document_ids))
+    return lambda reader: WriteResult(reader, True, removed=removed)
+
+
+def _same(document: Document | None, other: Document | None) -> bool:
+    if document is None or other is None:
+        return document is other
+    return document.content_hash == other.content_hash
+
+
+def _raised(outcome: WriteResult | MissingDocumentsError) -> WriteResult:
+    if isinstance(outcome, MissingDocumentsError):
+        raise outcome
+    return outcome
 
 
 def _with_deletes(
@@ -421,7 +536,9 @@ def _unchanged_on_damage() -> Iterator[None]:
     try:
         yield
     except IndexCorruptError as error:
-        raise IndexCorruptError(f"Nothing was changed: {error}") from error
+        if str(error).startswith(NOTHING_CHANGED):
+            raise
+        raise IndexCorruptError(f"{NOTHING_CHANGED}: {error}") from error
 
 
 def _discard(segment: Segment) -> None:

@@ -233,13 +233,13 @@ def optimize() -> None:
       rag optimize
     """
     engine = _engine(get_settings())
-    before = len(engine.retriever.reader.segments)
-    results = engine.merge(force=True)
-    reader = engine.retriever.reader
-    if not results:
+    outcome = engine.merge(force=True)
+    reader = outcome.reader or engine.retriever.reader
+    if not outcome.results:
         click.echo(f"index {reader.version} is one segment without deleted documents already")
         return
-    click.echo(f"index {reader.version}: {before} segment(s) merged into {len(reader.segments)}")
+    merged = sum(len(result.merged) for result in outcome.results)
+    click.echo(f"index {reader.version}: {merged} segment(s) merged into {len(reader.segments)}")
 
 
 @cli.command()

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from index.merging import TieredMergePolicy
 from index.modes import FusionMethod
 from index.options import RetrievalOptions
 from index.settings import ChunkerSettings, IndexSettings, SentenceVectors, VectorIndexSettings
@@ -28,6 +29,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"
 _RETRIEVAL = RetrievalOptions()
 _INDEX = IndexSettings()
+_MERGES = TieredMergePolicy()
 
 
 class EmbedderKind(StrEnum):
@@ -77,6 +79,12 @@ class Settings(BaseSettings):
         _INDEX.vectors.approximate_threshold,
         ge=1,
         description="From this many chunks the vector index is approximate (IVF) instead of exact.",
+    )
+    merge_backlog: int = Field(
+        _MERGES.backlog_segments,
+        ge=1,
+        description="Segments a commit may hold past the merge policy's budget for the index's size; "
+        "at that ceiling writers wait for merges (`segment_ceiling` in `/healthz`).",
     )
     sentence_vectors: SentenceVectors = Field(
         _INDEX.sentence_vectors,
@@ -168,6 +176,9 @@ class Settings(BaseSettings):
             bm25_b=self.bm25_b,
             sentence_vectors=self.sentence_vectors,
         )
+
+    def merge_policy(self) -> TieredMergePolicy:
+        return TieredMergePolicy(backlog_segments=self.merge_backlog)
 
     def retrieval_options(self) -> RetrievalOptions:
         """The options, with every one this class exposes taken from here (same names)."""

@@ -1,24 +1,29 @@
 """The engine the routes and the CLI share: one embedder, the live index, its writer and merges.
 
 The live `Retriever` (over one commit's `IndexReader`) is replaced as a whole after each commit,
-so a query that started on one commit finishes on it. Writes in this process are serialised by
-`_write` (and across processes by the store's file lock); a commit is durable before a write
-returns and installed before the lock is released. A commit made elsewhere (`rag add` beside a
-running server, this server's own background merges) is noticed on the next request: CURRENT no
-longer names the live commit, and the first request that finds no write in progress loads it
-(re-using every segment it already has open); the others keep answering from the old commit
-meanwhile. Installs never go backwards: a reader older than the live one is never installed.
+so a query that started on one commit finishes on it. Every commit this process makes takes its
+turn in one group commit (`index.group_commit`): writes that arrive while a commit is being made
+go into the next one together, each acknowledged with its own result once that commit is
+durable and installed; a merge's commit, a build or a restore takes its turn among them, so
+merges never starve behind writers. Across processes the store's file lock serialises commits.
+When the live commit holds as many segments as the merge policy's ceiling, the writer whose turn
+it is merges first (back-pressure, `IndexWriter.apply`).
 
-Merges run on a background thread (`start_merging`), woken after each write: they read and build
-without any lock and take the store's lock only to commit, so queries never wait for them.
+A commit made elsewhere (`rag add` beside a running server) is noticed on the next request:
+CURRENT no longer names the live commit, and the first request that finds no commit in progress
+loads it (re-using every segment it already has open); the others keep answering from the old
+commit meanwhile. Installs never go backwards: a reader older than the live one is never
+installed. Merges run on a background thread (`start_merging`), woken after each write: they
+pick and build without any lock and queue only their commit, so queries never wait for them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
@@ -27,15 +32,27 @@ from index.context import widen_outcome
 from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_, IndexMismatchError
+from index.group_commit import GroupCommit
 from index.modes import Mode
 from index.reader import IndexReader
 from index.retrieval import Retriever, SearchOutcome
 from index.store import CommitPoint, IndexStore
-from index.writer import IndexWriter, MergeResult, MissingDocumentsError, WriteResult
+from index.writer import (
+    Change,
+    Delete,
+    IndexWriter,
+    MergeOutcome,
+    MissingDocumentsError,
+    Upsert,
+    WriteResult,
+)
 from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
 
 logger = logging.getLogger("rag.engine")
+# What takes a turn in the group commit: a write, or a job that commits alone (a merge's commit,
+# a build, a restore), returning its own result.
+EngineChange = Change | Callable[[], Any]
 
 
 class DocumentNotFoundError(LookupError):
@@ -59,6 +76,8 @@ class Engine:
             max_batch=self.settings.query_batch_size,
             max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
         )
+        # Every commit this process makes takes its turn here: writes arriving together share one.
+        self._commits: GroupCommit[EngineChange, Any] = GroupCommit(self._commit_group)
         self._merge_wanted = threading.Event()
         self._merging: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -72,8 +91,14 @@ class Engine:
         )
 
     def writer(self, show_progress: bool = False) -> IndexWriter:
+        """A writer whose every commit is installed as the live index before its lock is released."""
         return IndexWriter(
-            self.store, self.embedder, settings=self.settings.index_settings(), show_progress=show_progress
+            self.store,
+            self.embedder,
+            settings=self.settings.index_settings(),
+            merge_policy=self.settings.merge_policy(),
+            show_progress=show_progress,
+            on_commit=self._install,
         )
 
     # --- reading -------------------------------------------------------------------------
@@ -175,38 +200,38 @@ class Engine:
         show_progress: bool = False,
     ) -> WriteResult:
         """`rag build`: apply the files' changes since the last build (index/writer.py)."""
-        with self._write:
-            result = self.writer(show_progress).sync(documents, exact=exact, force=force)
-            self._install(result.reader)
+        writer = self.writer(show_progress)
+        result: WriteResult = self._commits.submit(lambda: writer.sync(documents, exact=exact, force=force))
         self._merge_wanted.set()
         return result
 
     def upsert(self, documents: Sequence[Document]) -> WriteResult:
         """Add or replace documents; durable on disk and live when this returns."""
-        with self._write:
-            result = self.writer().upsert(documents, live=self.live_reader())
-            self._install(result.reader)
+        result: WriteResult = self._commits.submit(Upsert(tuple(documents)))
         self._merge_wanted.set()
         return result
 
     def remove(self, document_ids: Sequence[str]) -> WriteResult:
         """Remove documents; DocumentNotFoundError (nothing changed) if one is not indexed."""
-        with self._write:
-            try:
-                result = self.writer().delete(document_ids, live=self.live_reader())
-            except MissingDocumentsError as error:
-                raise DocumentNotFoundError(error.document_ids[0]) from error
-            self._install(result.reader)
+        try:
+            result: WriteResult = self._commits.submit(Delete(tuple(document_ids)))
+        except MissingDocumentsError as error:
+            raise DocumentNotFoundError(error.document_ids[0]) from error
         self._merge_wanted.set()
         return result
 
-    def merge(self, force: bool = False) -> list[MergeResult]:
-        """Run the merges the policy asks for now (with `force`, everything into one segment)."""
-        results = self.writer().merge(force=force)
-        if results:
-            with self._write:
-                self._install(self._open_reader())
-        return results
+    def merge(self, force: bool = False) -> MergeOutcome:
+        """Run the merges the policy asks for now (with `force`, everything into one segment).
+        Each merge commits in its turn among the writes; the outcome names the commit holding
+        the last merge (or the live one, when there was nothing to merge)."""
+        outcome = self.writer().merge(force=force, live=self.live_reader(), turn=self._commits.submit)
+        if outcome.reader is not None:
+            self._install(outcome.reader)
+        return outcome
+
+    def segment_ceiling(self, reader: IndexReader) -> int:
+        """The segment count at which writers wait for merges (back-pressure)."""
+        return self.settings.merge_policy().ceiling(reader.commit.segments)
 
     def snapshot(self, name: str) -> CommitPoint:
         with self.store.write_lock():
@@ -216,11 +241,43 @@ class Engine:
         return [(name, self.store.snapshot_commit(name)) for name in self.store.snapshot_names()]
 
     def restore(self, name: str) -> CommitPoint:
-        with self._write:
+        def restore_in_turn() -> CommitPoint:
             with self.store.write_lock():
                 commit = self.store.restore(name)
             self._install(self._open_reader())
-        return commit
+            return commit
+
+        restored: CommitPoint = self._commits.submit(restore_in_turn)
+        return restored
+
+    def _commit_group(self, changes: Sequence[EngineChange]) -> list[object]:
+        """One turn of the group commit (`index.group_commit`): consecutive writes go into one
+        commit (`IndexWriter.apply`); jobs (a merge's commit, a build, a restore) run alone, in
+        their place. Each change gets its own outcome; a failed commit fails only its changes."""
+        outcomes: list[object] = []
+        writes: list[Change] = []
+
+        def commit_writes() -> None:
+            if not writes:
+                return
+            try:
+                outcomes.extend(self.writer().apply(writes, live=self.live_reader()))
+            except Exception as error:  # noqa: BLE001 - handed to each writer of the group, who raises it
+                outcomes.extend([error] * len(writes))
+            writes.clear()
+
+        with self._write:
+            for change in changes:
+                if isinstance(change, Upsert | Delete):
+                    writes.append(change)
+                    continue
+                commit_writes()
+                try:
+                    outcomes.append(change())
+                except Exception as error:  # noqa: BLE001 - handed to the job's caller, who raises it
+                    outcomes.append(error)
+            commit_writes()
+        return outcomes
 
     # --- background merges ---------------------------------------------------------------
 

@@ -39,6 +39,9 @@ class HealthResponse(BaseModel):
     documents: int = Field(description="Number of documents indexed.")
     chunks: int = Field(description="Number of passages (chunks) indexed.")
     segments: int = Field(description="Number of index segments the live commit holds (merges lower it).")
+    segment_ceiling: int = Field(
+        description="Segment count at which writers wait for merges before committing (back-pressure)."
+    )
 
 
 class QueryRequest(BaseModel):

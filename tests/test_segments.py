@@ -85,7 +85,7 @@ def comparable(outcome: SearchOutcome) -> list[tuple[object, ...]]:
 def test_many_segments_answer_as_their_merged_copy(many_segments: Path, tmp_path: Path) -> None:
     merged = tmp_path / "merged"
     shutil.copytree(many_segments, merged)
-    assert len(writer_for(merged).merge(force=True)) == 1
+    assert len(writer_for(merged).merge(force=True).results) == 1
     assert len(IndexReader.open(IndexStore(merged)).segments) == 1
     split, whole = outcomes(many_segments), outcomes(merged)
     for key, outcome in split.items():
@@ -147,7 +147,7 @@ def test_a_delete_that_lands_during_a_merge_is_kept(
         return staged
 
     monkeypatch.setattr(IndexWriter, "_stage_merge", stage_while_others_write)
-    [result] = writer.merge(force=True)
+    [result] = writer.merge(force=True).results
     reader = IndexReader.open(IndexStore(many_segments))
     assert reader.document("extra-020") is None and reader.document("nournews-larijani-visit") is None
     assert reader.document("late") is not None and reader.document("extra-021") is not None

@@ -99,10 +99,10 @@ async def restore_snapshot(
     responses=ERRORS,
 )
 async def optimize(engine: EngineDep, _: AdminAccess) -> OptimizeResponse:
-    results = await run_in_threadpool(engine.merge, True)
-    reader = engine.retriever.reader
+    outcome = await run_in_threadpool(engine.merge, True)
+    reader = outcome.reader or engine.retriever.reader  # the commit holding the merge
     return OptimizeResponse(
         index_version=reader.version,
         segments=len(reader.segments),
-        merged=sum(len(r.merged) for r in results),
+        merged=sum(len(r.merged) for r in outcome.results),
     )

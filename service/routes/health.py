@@ -26,6 +26,7 @@ def health(engine: EngineDep) -> HealthResponse:
         documents=retriever.reader.document_count,
         chunks=retriever.reader.chunk_count,
         segments=len(retriever.reader.segments),
+        segment_ceiling=engine.segment_ceiling(retriever.reader),
     )
 
 
