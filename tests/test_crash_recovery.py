@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder
+from index.errors import IndexCorruptError
 from index.reader import IndexReader
 from index.settings import IndexSettings
 from index.store import IndexStore
@@ -206,3 +207,69 @@ def test_kill_9_during_a_merge_loses_nothing(tmp_path: Path) -> None:
             assert_state(client, expected, {})
     finally:
         server.stop()
+
+
+def test_kill_9_during_a_group_commit_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """Eight writers: while one commit waits to switch CURRENT, the others queue and go into the
+    next commit together. The server is killed with such a group's commit point on disk but not
+    live: every acknowledged write survives, and the group's writes are all absent (none was
+    acknowledged) or, had it switched, all present."""
+    index_dir, log = tmp_path / "index", tmp_path / "server.log"
+    Engine.from_settings(make_settings(index_dir), embedder=HashingEmbedder()).sync(
+        load_corpus([BUNDLED_CORPUS])
+    )
+    store = IndexStore(index_dir)
+    expected: dict[str, str | None] = {}
+    in_flight: dict[str, str] = {}
+    books = threading.Lock()
+    server = ServerProcess(index_dir, log, app=SLOW_SWITCH_APP, extra_env={"SLOW_SWITCH_SECONDS": "0.4"})
+
+    def write(first: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            for number in range(first, 400, 8):
+                document = article(number)
+                with books:
+                    in_flight[document["id"]] = document["text"]
+                try:
+                    response = client.post("/documents", json=document)
+                except httpx.TransportError:
+                    return
+                assert response.status_code == 200, response.text
+                with books:
+                    expected[document["id"]] = in_flight.pop(document["id"])
+
+    writers = [threading.Thread(target=write, args=(first,)) for first in range(8)]
+    try:
+        for thread in writers:
+            thread.start()
+        group = _wait_for_uncommitted_group(store)
+        server.kill()
+        for thread in writers:
+            thread.join()
+    finally:
+        server.stop()
+    assert group >= 2  # the kill landed inside a commit holding several writes
+    assert len(in_flight) >= group
+    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+        assert_state(client, expected, in_flight)
+        assert len(expected) >= 1
+    reader = IndexReader.open(IndexStore(index_dir))
+    assert set(expected) <= set(reader.document_ids())
+
+
+def _wait_for_uncommitted_group(store: IndexStore) -> int:
+    """Wait until a commit point adding one segment of several documents is complete on disk but
+    CURRENT does not name it yet; returns how many documents that segment holds (0: never seen)."""
+    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        live = store.current_name()
+        for name in sorted(commit_points(store) - {live} if live else set()):
+            if live is None or name < live:
+                continue
+            with contextlib.suppress(IndexCorruptError):  # cleaned up meanwhile: look again
+                pending, current = store.read_commit(name), store.read_commit(live)
+                added = len(pending.segments) == len(current.segments) + 1
+                if added and pending.segments[-1].documents >= 2:
+                    return pending.segments[-1].documents
+        time.sleep(0.005)
+    return 0
