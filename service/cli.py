@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
-from index.errors import IndexError_
+from index.errors import IndexError_, StorageFullError
 from index.modes import Mode
 from index.options import DEFAULT_K, DEFAULT_MODE
 from index.retrieval import SearchOutcome
@@ -26,21 +26,41 @@ from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
 from service.results import search_response
+from service.storage import full_disk_reason
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def friendly_errors(command: F) -> F:
-    """Named errors become one clear line on stderr and exit status 1, not a traceback."""
+def errors_as_messages(*named: type[Exception], full_disk: Callable[[str], str]) -> Callable[[F], F]:
+    """A decorator: the `named` errors, and a full disk (`full_disk` makes its message from what
+    the system said), become one clear line on stderr and exit status 1, not a traceback."""
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (CorpusError, IndexError_, DocumentNotFoundError) as error:
-            raise click.ClickException(str(error)) from error
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except named as error:
+                raise click.ClickException(str(error)) from error
+            except OSError as error:
+                reason = full_disk_reason(error)
+                if reason is None:
+                    raise
+                raise click.ClickException(full_disk(reason)) from error
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _index_disk_full(reason: str) -> str:
+    where = f"the index {get_settings().index_dir}"
+    return str(StorageFullError(where, reason, "run the command again"))
+
+
+friendly_errors = errors_as_messages(
+    CorpusError, IndexError_, DocumentNotFoundError, full_disk=_index_disk_full
+)
 
 
 @click.group()
@@ -58,6 +78,22 @@ def cli() -> None:
 
 def _engine(settings: Settings) -> Engine:
     return Engine.from_settings(settings)
+
+
+def _merge_after_write(engine: Engine) -> None:
+    """The merges a write asks for. The write is committed by then: a full disk only puts them
+    off (to the next write, or `rag optimize`), so it is a warning, not a failed command."""
+    try:
+        engine.merge()
+    except OSError as error:
+        reason = full_disk_reason(error)
+        if reason is None:
+            raise
+        click.echo(
+            f"warning: the change is committed, but its segments were not merged: the disk holding "
+            f"{engine.store.root} is full ({reason})",
+            err=True,
+        )
 
 
 @cli.command()
@@ -97,7 +133,7 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
             f"({reader.document_count} documents in all{others}); nothing to do"
         )
         return
-    engine.merge()
+    _merge_after_write(engine)
     click.echo(
         f"built index {engine.retriever.version}: {reader.document_count} documents, {reader.chunk_count} "
         f"chunks (from files: added {len(result.added)}, replaced {len(result.replaced)}, removed "
@@ -204,7 +240,7 @@ def add(paths: tuple[Path, ...]) -> None:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
     engine = _engine(settings)
     _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
-    engine.merge()
+    _merge_after_write(engine)
 
 
 @cli.command()
@@ -219,7 +255,7 @@ def remove(document_ids: tuple[str, ...]) -> None:
     """
     engine = _engine(get_settings())
     _report_update(engine.remove(list(document_ids)), f"{len(document_ids)} id(s) given")
-    engine.merge()
+    _merge_after_write(engine)
 
 
 @cli.command()
