@@ -26,7 +26,7 @@ from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
 from service.results import search_response
-from service.storage import full_disk_reason
+from service.storage import full_disk_reason, remove_leftovers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +80,13 @@ def _engine(settings: Settings) -> Engine:
     return Engine.from_settings(settings)
 
 
+def _writing_engine(settings: Settings) -> Engine:
+    """The engine of a command that writes, once what failed writes left behind is removed."""
+    engine = _engine(settings)
+    remove_leftovers(engine.store)
+    return engine
+
+
 def _merge_after_write(engine: Engine) -> None:
     """The merges a write asks for. The write is committed by then: a full disk only puts them
     off (to the next write, or `rag optimize`), so it is a warning, not a failed command."""
@@ -118,7 +125,7 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
       rag build --exact corpus/articles
     """
     settings = get_settings()
-    engine = _engine(settings)
+    engine = _writing_engine(settings)
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
@@ -238,7 +245,7 @@ def add(paths: tuple[Path, ...]) -> None:
     documents = load_corpus(paths)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    engine = _engine(settings)
+    engine = _writing_engine(settings)
     _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
     _merge_after_write(engine)
 
@@ -253,7 +260,7 @@ def remove(document_ids: tuple[str, ...]) -> None:
     Example:
       rag remove nournews-larijani-visit
     """
-    engine = _engine(get_settings())
+    engine = _writing_engine(get_settings())
     _report_update(engine.remove(list(document_ids)), f"{len(document_ids)} id(s) given")
     _merge_after_write(engine)
 
@@ -268,7 +275,7 @@ def optimize() -> None:
     Example:
       rag optimize
     """
-    engine = _engine(get_settings())
+    engine = _writing_engine(get_settings())
     before = len(engine.retriever.reader.segments)
     results = engine.merge(force=True)
     reader = engine.retriever.reader
@@ -291,13 +298,14 @@ def snapshot(name: str | None, list_them: bool) -> None:
       rag snapshot --list
       rag restore before-import
     """
-    engine = _engine(get_settings())
+    settings = get_settings()
     if list_them:
-        for kept_name, commit in engine.snapshots():
+        for kept_name, commit in _engine(settings).snapshots():
             click.echo(f"{kept_name}\t{commit.version}\t{commit.documents} documents\t{commit.created_at}")
         return
     if not name:
         raise click.UsageError("give a NAME, or --list")
+    engine = _writing_engine(settings)
     commit = _snapshot_errors(lambda: engine.snapshot(name))
     click.echo(f"snapshot {name!r} keeps index {commit.version} ({commit.documents} documents)")
 
@@ -312,7 +320,7 @@ def restore(name: str) -> None:
     Example:
       rag restore before-import
     """
-    commit = _snapshot_errors(lambda: _engine(get_settings()).restore(name))
+    commit = _snapshot_errors(lambda: _writing_engine(get_settings()).restore(name))
     click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
 
 
