@@ -8,7 +8,6 @@ HTTP instead. Dependencies point one way: this module imports the service, never
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +27,7 @@ from index.errors import IndexError_
 from index.modes import Mode
 from index.retrieval import Retriever
 from service.cli import cli as service_cli
+from service.cli import errors_as_messages
 from service.config import PROJECT_ROOT, Settings, get_settings
 from service.engine import Engine, embedder_for
 
@@ -75,17 +75,14 @@ def _common(command: Any, modes: tuple[str, ...] = PASSAGE_MODES, modes_help: st
     return _friendly_errors(command)
 
 
-def _friendly_errors(command: Any) -> Any:
-    """Named errors become one clear line on stderr and exit status 1, not a traceback."""
+def _eval_disk_full(reason: str) -> str:
+    # What an evaluation writes is its cache and reports, never the service's index.
+    return f"the disk is full ({reason}): free some space and run the evaluation again"
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (EvalSetError, BackendError, CorpusError, IndexError_) as error:
-            raise click.ClickException(str(error)) from error
 
-    return wrapper
+_friendly_errors = errors_as_messages(
+    EvalSetError, BackendError, CorpusError, IndexError_, full_disk=_eval_disk_full
+)
 
 
 def _cache_dir(what: str) -> Callable[[FC], FC]:

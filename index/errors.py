@@ -32,3 +32,13 @@ class DamagedIndexError(IndexCorruptError):
 
 class EmbeddingModelError(IndexError_):
     """The embedding model could not be loaded."""
+
+
+class StorageFullError(IndexError_):
+    """A write failed because the disk (or the quota) holding the index is full. A commit becomes
+    live in one atomic rename, the last step of a write, so a write that failed changed nothing."""
+
+    def __init__(self, where: str, reason: str, retry: str) -> None:
+        super().__init__(
+            f"the disk holding {where} is full ({reason}); nothing was changed: free some space and {retry}"
+        )

@@ -19,9 +19,9 @@ every file against the SHA-256 recorded for it. An index that exists but cannot 
 
 Clean-up after a commit keeps the new commit point and the one before it (a reader in another
 process that has just read CURRENT can still open it) and every file they name, and deletes the
-rest, staging directories of crashed writers included. Snapshots hold hard links, so clean-up
-never touches what they keep. Out of scope: deciding what to write (`index.writer`), reading
-across segments (`index.reader`).
+rest: staging directories of crashed writers, temporary files and half-made snapshots included.
+Snapshots hold hard links, so clean-up never touches what they keep. Out of scope: deciding what
+to write (`index.writer`), reading across segments (`index.reader`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from index.settings import IndexSettings
 INDEX_FORMAT = 2
 KEPT_COMMITS = 2  # the live commit point and the one before it
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SNAPSHOT_STAGING = ".tmp-"  # snapshots/.tmp-NAME: a snapshot being staged (names never start with ".")
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,10 @@ class IndexStore:
         self._open_segments: dict[str, Segment] = {}
 
     @contextmanager
-    def write_lock(self) -> Iterator[None]:
+    def write_lock(self, timeout: float = -1) -> Iterator[None]:
+        """Held by every writer; with `timeout` >= 0, `filelock.Timeout` after that many seconds."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / ".write.lock")):
+        with FileLock(str(self.root / ".write.lock"), timeout=timeout):
             yield
 
     # --- reading ---------------------------------------------------------------------------
@@ -265,7 +267,14 @@ class IndexStore:
             for path in directory.iterdir():
                 if path.name in used or _staged_by_a_live_process(path):
                     continue
-                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+                _remove(path)
+        # Atomic writes and snapshots run under the write lock, as this does: a temporary file
+        # beside CURRENT or a snapshot's staging directory is what one that failed left behind.
+        for path in self.root.glob(".*.tmp"):
+            _remove(path)
+        if self.snapshots_dir.is_dir():
+            for path in self.snapshots_dir.glob(f"{SNAPSHOT_STAGING}*"):
+                _remove(path)
         if self._legacy() and current and current.endswith(".json"):
             shutil.rmtree(self.root / "generations", ignore_errors=True)
 
@@ -280,16 +289,20 @@ class IndexStore:
         commit = self.current()
         if commit is None:
             raise IndexNotFoundError(f"no index in {self.root}: run `rag build` first")
-        staging = self.snapshots_dir / f".tmp-{name}"
+        staging = self.snapshots_dir / f"{SNAPSHOT_STAGING}{name}"
         shutil.rmtree(staging, ignore_errors=True)
-        for source in self._files_of(commit):
-            link = staging / source.relative_to(self.root)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, link)
-        (staging / "commit.json").write_text(json.dumps(commit.to_dict(), indent=1), "utf-8")
-        for directory in sorted({p.parent for p in staging.rglob("*")} | {staging}):
-            fsync_directory(directory)
-        os.replace(staging, target)
+        try:
+            for source in self._files_of(commit):
+                link = staging / source.relative_to(self.root)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.link(source, link)
+            (staging / "commit.json").write_text(json.dumps(commit.to_dict(), indent=1), "utf-8")
+            for directory in sorted({p.parent for p in staging.rglob("*")} | {staging}):
+                fsync_directory(directory)
+            os.replace(staging, target)
+        except BaseException:  # a full disk, say: no half-made snapshot stays behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         fsync_directory(self.snapshots_dir)
         return commit
 
@@ -335,6 +348,10 @@ class IndexStore:
 
     def _legacy(self) -> bool:
         return (self.root / "generations").is_dir()
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _staged_by_a_live_process(path: Path) -> bool:

@@ -18,6 +18,7 @@ from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
 from service.routes import admin, documents, health, llm, search, web
 from service.schemas import ErrorResponse
+from service.storage import remove_leftovers
 
 API_DESCRIPTION = (
     "Retrieval over a corpus of news articles: ask a question, get the passages that best answer "
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if engine is None:
             app.state.engine = Engine.from_settings(settings)
         _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
+        remove_leftovers(app.state.engine.store)  # of writes that failed before a restart
         # The model and the index are ~500k long-lived objects: left to the cyclic collector, every
         # full collection scans them all, a pause of ~0.2 s every few dozen queries.
         gc.collect()

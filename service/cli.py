@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
-from index.errors import IndexError_
+from index.errors import IndexError_, StorageFullError
 from index.modes import Mode
 from index.options import DEFAULT_K, DEFAULT_MODE
 from index.retrieval import SearchOutcome
@@ -26,21 +26,41 @@ from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
 from service.results import search_response
+from service.storage import full_disk_reason, remove_leftovers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def friendly_errors(command: F) -> F:
-    """Named errors become one clear line on stderr and exit status 1, not a traceback."""
+def errors_as_messages(*named: type[Exception], full_disk: Callable[[str], str]) -> Callable[[F], F]:
+    """A decorator: the `named` errors, and a full disk (`full_disk` makes its message from what
+    the system said), become one clear line on stderr and exit status 1, not a traceback."""
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (CorpusError, IndexError_, DocumentNotFoundError) as error:
-            raise click.ClickException(str(error)) from error
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except named as error:
+                raise click.ClickException(str(error)) from error
+            except OSError as error:
+                reason = full_disk_reason(error)
+                if reason is None:
+                    raise
+                raise click.ClickException(full_disk(reason)) from error
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _index_disk_full(reason: str) -> str:
+    where = f"the index {get_settings().index_dir}"
+    return str(StorageFullError(where, reason, "run the command again"))
+
+
+friendly_errors = errors_as_messages(
+    CorpusError, IndexError_, DocumentNotFoundError, full_disk=_index_disk_full
+)
 
 
 @click.group()
@@ -58,6 +78,29 @@ def cli() -> None:
 
 def _engine(settings: Settings) -> Engine:
     return Engine.from_settings(settings)
+
+
+def _writing_engine(settings: Settings) -> Engine:
+    """The engine of a command that writes, once what failed writes left behind is removed."""
+    engine = _engine(settings)
+    remove_leftovers(engine.store)
+    return engine
+
+
+def _merge_after_write(engine: Engine) -> None:
+    """The merges a write asks for. The write is committed by then: a full disk only puts them
+    off (to the next write, or `rag optimize`), so it is a warning, not a failed command."""
+    try:
+        engine.merge()
+    except OSError as error:
+        reason = full_disk_reason(error)
+        if reason is None:
+            raise
+        click.echo(
+            f"warning: the change is committed, but its segments were not merged: the disk holding "
+            f"{engine.store.root} is full ({reason})",
+            err=True,
+        )
 
 
 @cli.command()
@@ -82,7 +125,7 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
       rag build --exact corpus/articles
     """
     settings = get_settings()
-    engine = _engine(settings)
+    engine = _writing_engine(settings)
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
@@ -97,7 +140,7 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
             f"({reader.document_count} documents in all{others}); nothing to do"
         )
         return
-    engine.merge()
+    _merge_after_write(engine)
     click.echo(
         f"built index {engine.retriever.version}: {reader.document_count} documents, {reader.chunk_count} "
         f"chunks (from files: added {len(result.added)}, replaced {len(result.replaced)}, removed "
@@ -202,9 +245,9 @@ def add(paths: tuple[Path, ...]) -> None:
     documents = load_corpus(paths)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    engine = _engine(settings)
+    engine = _writing_engine(settings)
     _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
-    engine.merge()
+    _merge_after_write(engine)
 
 
 @cli.command()
@@ -217,9 +260,9 @@ def remove(document_ids: tuple[str, ...]) -> None:
     Example:
       rag remove nournews-larijani-visit
     """
-    engine = _engine(get_settings())
+    engine = _writing_engine(get_settings())
     _report_update(engine.remove(list(document_ids)), f"{len(document_ids)} id(s) given")
-    engine.merge()
+    _merge_after_write(engine)
 
 
 @cli.command()
@@ -232,7 +275,7 @@ def optimize() -> None:
     Example:
       rag optimize
     """
-    engine = _engine(get_settings())
+    engine = _writing_engine(get_settings())
     outcome = engine.merge(force=True)
     reader = outcome.reader or engine.retriever.reader
     if not outcome.results:
@@ -255,13 +298,14 @@ def snapshot(name: str | None, list_them: bool) -> None:
       rag snapshot --list
       rag restore before-import
     """
-    engine = _engine(get_settings())
+    settings = get_settings()
     if list_them:
-        for kept_name, commit in engine.snapshots():
+        for kept_name, commit in _engine(settings).snapshots():
             click.echo(f"{kept_name}\t{commit.version}\t{commit.documents} documents\t{commit.created_at}")
         return
     if not name:
         raise click.UsageError("give a NAME, or --list")
+    engine = _writing_engine(settings)
     commit = _snapshot_errors(lambda: engine.snapshot(name))
     click.echo(f"snapshot {name!r} keeps index {commit.version} ({commit.documents} documents)")
 
@@ -276,7 +320,7 @@ def restore(name: str) -> None:
     Example:
       rag restore before-import
     """
-    commit = _snapshot_errors(lambda: _engine(get_settings()).restore(name))
+    commit = _snapshot_errors(lambda: _writing_engine(get_settings()).restore(name))
     click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
 
 

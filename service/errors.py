@@ -1,8 +1,14 @@
 """One JSON error shape for every failure, and the mapping from named errors to HTTP statuses.
 
 Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
-422 (400 for a body that is not JSON), unknown ids 404, a missing index 503; anything unforeseen
-is logged and answered with a plain 500 message, never a stack trace.
+422 (400 for a body that is not JSON), unknown ids 404, a missing index 503, a write on a full
+disk 507; anything unforeseen is logged and answered with a plain 500 message, never a stack
+trace.
+
+Starlette gives a handler registered for `Exception` to its ServerErrorMiddleware, which raises
+the error again once it has answered, and uvicorn then drops the connection: the client's next
+request on it fails. So `OSError`, what an index write raises when the disk fails it, has a
+handler of its own, which answers and keeps the connection.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corpus import CorpusError
-from index.errors import IndexError_, IndexNotFoundError
+from index.errors import IndexError_, IndexNotFoundError, StorageFullError
 from service.engine import DocumentNotFoundError
 from service.queries import InvalidQueryError
+from service.storage import full_disk_reason
 
 logger = logging.getLogger("rag.service")
 
@@ -89,6 +96,18 @@ async def _index_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, code, str(exc))
 
 
+async def _storage_full(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("write refused: %s", exc)
+    return error_response(507, "insufficient_storage", str(exc))
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    reason = full_disk_reason(exc)
+    if reason is None:
+        return await _unexpected(request, exc)
+    return await _storage_full(request, StorageFullError("the index", reason, "retry"))
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; the server log has the details")
@@ -102,9 +121,16 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DocumentNotFoundError, _document_not_found)
     app.add_exception_handler(CorpusError, _corpus_error)
     app.add_exception_handler(IndexError_, _index_error)
+    app.add_exception_handler(StorageFullError, _storage_full)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)
 
 
+FULL_DISK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    507: {
+        "description": "The disk holding the index is full: nothing was changed; free space and retry.",
+    },
+}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": None, "description": "Malformed request body."},
     422: {"description": "The request is invalid; the message says which field and why."},

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from index.store import CommitPoint
 from service.auth import AdminAccess
 from service.deps import EngineDep
-from service.errors import ApiError
+from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.schemas import (
     ErrorResponse,
     OptimizeResponse,
@@ -32,6 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
     403: {"model": ErrorResponse, "description": "Not an admin key, or writes disabled on this server."},
 }
+WRITE_ERRORS = {**ERRORS, **FULL_DISK_RESPONSES}
 
 
 def _out(name: str, commit: CommitPoint) -> SnapshotOut:
@@ -47,7 +48,10 @@ def _out(name: str, commit: CommitPoint) -> SnapshotOut:
     description="Keep the live commit as snapshot `name` (hard links to its immutable files).",
     response_model=SnapshotOut,
     status_code=201,
-    responses={**ERRORS, 409: {"model": ErrorResponse, "description": "A snapshot of that name exists."}},
+    responses={
+        **WRITE_ERRORS,
+        409: {"model": ErrorResponse, "description": "A snapshot of that name exists."},
+    },
 )
 async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminAccess) -> SnapshotOut:
     try:
@@ -75,7 +79,7 @@ def list_snapshots(engine: EngineDep, _: AdminAccess) -> SnapshotListResponse:
     summary="Make a snapshot the live index again",
     description="The snapshot becomes the live index as a new commit; it answers exactly as when it was taken.",
     response_model=RestoreResponse,
-    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No snapshot of that name."}},
+    responses={**WRITE_ERRORS, 404: {"model": ErrorResponse, "description": "No snapshot of that name."}},
 )
 async def restore_snapshot(
     engine: EngineDep,
@@ -96,7 +100,7 @@ async def restore_snapshot(
     summary="Merge the index into one segment",
     description="Force-merge every segment into one, dropping deleted documents; queries go on meanwhile.",
     response_model=OptimizeResponse,
-    responses=ERRORS,
+    responses=WRITE_ERRORS,
 )
 async def optimize(engine: EngineDep, _: AdminAccess) -> OptimizeResponse:
     outcome = await run_in_threadpool(engine.merge, True)

@@ -22,7 +22,7 @@ from corpus.cleaning import clean_article_text
 from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep
-from service.errors import ApiError
+from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.limits import checked_document, checked_upload
 from service.results import document_response, document_summary, write_response
 from service.schemas import (
@@ -76,6 +76,7 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body or document over its size limit."},
     415: {"model": ErrorResponse, "description": "Unsupported content type, upload type or binary file."},
     422: {"model": ErrorResponse, "description": "Invalid document: empty text, bad id, bad field."},
+    **FULL_DISK_RESPONSES,
 }
 
 
