@@ -62,7 +62,10 @@ def test_concurrent_writers_group_commits_and_stay_under_the_segment_ceiling(tmp
         server.stop()
 
     assert not load.failures, f"{len(load.failures)} writes not acknowledged, e.g. {load.failures[:3]}"
-    assert load.sent == len(load.acknowledged) == DOCUMENTS, "every document sent and acknowledged in time"
+    assert load.sent == len(load.acknowledged) == DOCUMENTS, (
+        f"{load.sent} of {DOCUMENTS} documents sent within {WRITE_LIMIT_SECONDS} s "
+        f"({load.seconds:.0f} s of writes), {len(load.acknowledged)} acknowledged"
+    )
     assert not check["lost"], f"{len(check['lost'])} acknowledged documents missing: {check['lost'][:5]}"
     assert check["read_back"] > 0 and not check["wrong_text"], f"other text: {check['wrong_text'][:5]}"
     assert check["documents"] == DOCUMENTS
