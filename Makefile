@@ -57,11 +57,12 @@ bench: install
 
 # The segmented index (fake 384-dimensional embedder for scale, except the build): one article
 # POSTed at 5k/50k/200k documents, 10 min of ingest under 8 query clients, 10 segments against
-# one, bytes and memory per chunk at 100k and 1M chunks, `rag build` of SciFact. 1-2 h (the first
+# one, bytes and memory per chunk at 100k and 1M chunks, `rag build` of SciFact, documents/s of
+# 8 concurrent writers against 1 (and segments against the server's ceiling). 1-2 h (the first
 # run also builds the cached base indexes, 7.5 GB) and up to ~20 GB of disk under .rag/bench; writes eval/reports/segments/bench.{json,md}, updating only the
 # phases run. Some phases: SEGMENT_PHASES="--phase writes"; a smoke run: BENCH_ARGS=--quick
 # (to .rag/bench/quick-report).
-SEGMENT_PHASES ?= --phase writes --phase ingest --phase segments --phase footprint --phase build
+SEGMENT_PHASES ?= --phase writes --phase ingest --phase segments --phase footprint --phase build --phase writers
 bench-segments: install
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(SEGMENT_PHASES) $(BENCH_ARGS)
 

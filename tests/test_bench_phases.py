@@ -1,5 +1,5 @@
 """The segmented index's benchmark phases: verdicts, report sections and the pure helpers behind
-them, on hand-made figures and data (nothing here is timed or needs SciFact)."""
+them, on hand-made figures and data (nothing here is timed, serves or needs SciFact)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from corpus import Document
+from corpus.cleaning import clean_article_text
 from eval.bench.figures import latency_summary, ratio
 from eval.bench.footprint import SENTENCES_PER_CHUNK, SentencePool, _postings
 from eval.bench.report import render_markdown, segmented_targets
-from eval.bench.synthetic import articles, documents_to
+from eval.bench.synthetic import articles, documents_to, small_documents
+from eval.bench.writers import HealthSample, Settled, WriteLoad, generation, phase_summary, run_summary
 from index.analysis import terms
 from index.postings import Postings
 
@@ -238,6 +240,10 @@ def test_documents_grow_by_distinct_copies_and_articles_carry_their_marker() -> 
         assert len(article.document.text) >= 3000
         assert article.marker in article.document.text
         assert terms(article.marker) == [article.marker]  # one BM25 term, found by a keyword search
+    small = small_documents(200, "cw")
+    assert len({d.id for d in small}) == len({d.text for d in small}) == 200
+    assert all(clean_article_text(d.text) == d.text for d in small)  # read back as sent
+    assert small == small_documents(200, "cw")
 
 
 @pytest.mark.parametrize("quick", [True, False])
@@ -245,3 +251,94 @@ def test_a_quick_phase_run_is_flagged_in_its_section(quick: bool) -> None:
     results = _results()
     results["phase_runs"]["writes"]["quick"] = quick
     assert ("QUICK smoke run: not worth quoting" in render_markdown(results)) is quick
+
+
+def _write_load(writers: int, seconds: float, ceiling: int | None, segments: list[int]) -> WriteLoad:
+    """A hand-made load: 10 documents acknowledged in 4 commits (generations 3 to 6)."""
+    return WriteLoad(
+        writers=writers,
+        sent=10,
+        seconds=seconds,
+        latencies_ms=[float(n) for n in range(10, 110, 10)],
+        acknowledged={f"cw-{n:05d}": f"g{3 + n // 3:010d}-20261203T000000Z" for n in range(10)},
+        samples=[HealthSample(0.1 * n, count, ceiling, n) for n, count in enumerate(segments)],
+    )
+
+
+def _writers_run(
+    load: WriteLoad, ceiling: int | None = None, lost: list[str] | None = None
+) -> dict[str, Any]:
+    before = {"index_version": "g0000000002-20261203T000000Z", "segments": 0}
+    settled = Settled({"segments": 2, **({"segment_ceiling": ceiling} if ceiling else {})}, 1.5, True)
+    check = {"documents": 10 - len(lost or []), "lost": lost or [], "read_back": 5, "wrong_text": []}
+    return run_summary(load, 10, before, settled, check)
+
+
+def test_a_writers_run_counts_commits_from_generations_and_samples_over_the_ceiling() -> None:
+    run = _writers_run(_write_load(8, 2.0, 4, [0, 3, 5, 4, 2]), ceiling=4)
+    assert run["documents_per_s"] == 5.0
+    assert run["commits"] == 4  # g2 before, the last write named g6
+    assert run["write_commits"] == 4
+    assert run["segments"] | {"series": None} == {
+        "before": 0,
+        "peak": 5,
+        "final": 2,
+        "settled": True,
+        "settle_s": 1.5,
+        "series": None,
+    }
+    assert run["ceiling"] == {"reported": True, "min": 4, "max": 4, "final": 4}
+    assert run["over_ceiling"] == 1
+    assert run["over_ceiling_samples"] == [[0.2, 5, 4]]
+    assert run["write"]["p50_ms"] == 55.0
+    assert generation("g0000000123-20261203T162343Z") == 123
+    with pytest.raises(ValueError):
+        generation("20261203T162343Z")
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "eight", "lost", "expected"),
+    [
+        (
+            4,
+            (2.0, [1, 4, 4]),
+            [],
+            [
+                ("5.0/s vs 2.5/s = 2.00x (10 documents each)", "met"),
+                ("peak 4 segments, ceiling 4-4; 0 of 6 samples over it", "met"),
+                ("20 acknowledged, 0 failed, 0 lost", "met"),
+            ],
+        ),
+        (  # today's server: no ceiling reported, slower with 8 writers; and a document lost
+            None,
+            (8.0, [1, 40, 90]),
+            ["cw-00003"],
+            [
+                ("1.2/s vs 2.5/s = 0.48x (10 documents each)", "NOT met"),
+                ("peak 90 segments; `/healthz` reports no `segment_ceiling`", "NOT met"),
+                ("20 acknowledged, 0 failed, 1 lost", "NOT met"),
+            ],
+        ),
+    ],
+)
+def test_writers_verdicts_need_the_speed_up_the_ceiling_and_no_loss(
+    ceiling: int | None, eight: tuple[float, list[int]], lost: list[str], expected: list[tuple[str, str]]
+) -> None:
+    runs = [
+        _writers_run(_write_load(8, eight[0], ceiling, eight[1]), ceiling, lost),
+        _writers_run(_write_load(1, 4.0, ceiling, [1, 2, 3]), ceiling),
+    ]
+    results: dict[str, Any] = {"writers": {"documents": 10, **phase_summary(runs)}}
+    verdicts = segmented_targets(results)
+    assert [target for target, _, _ in verdicts] == [
+        "writers: 8 writers >= 1.5x the documents/s of 1",
+        "writers: live segments never above the segment ceiling",
+        "writers: every write acknowledged, none lost",
+    ]
+    assert [(measured, verdict) for _, measured, verdict in verdicts] == expected
+    markdown = render_markdown(results)
+    assert "## Concurrent writers: documents/s of one writer against several" in markdown
+    # One writer's row first, whatever order the runs came in.
+    assert markdown.index("| 1 | 10 of 10 | 0 | 4.0 | 2.5 |") < markdown.index(
+        f"| 8 | 10 of 10 | 0 | {eight[0]:.1f} |"
+    )

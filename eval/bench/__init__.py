@@ -6,7 +6,8 @@ as the index grows (exact vs approximate FAISS, BM25), written as JSON, a markdo
 PNG plot (`eval/reports/bench.*`). Entry point: `python -m eval.bench` (see `__main__.py`).
 With `--phase`, the segmented index's phases instead (`phases.py`): write latency as the index
 grows, sustained ingest under query load, query cost of many segments against one, bytes on disk
-and in memory per chunk, and `rag build` against an earlier commit.
+and in memory per chunk, `rag build` against an earlier commit, and concurrent writers against
+one (documents/s, segments against the server's ceiling).
 
 Left out: retrieval quality (`make eval`) and any timed pass/fail: the figures are reported
 against the targets, never asserted, because shared machines are noisy.

@@ -10,7 +10,7 @@ short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/ben
 never to eval/reports, and its report says it is a quick run: its figures are not worth quoting.
 
 `--phase NAME` (repeatable) runs the segmented index's phases instead (writes, ingest, segments,
-footprint, build: `eval.bench.phases`), adding their sections to the report in `--out`
+footprint, build, writers: `eval.bench.phases`), adding their sections to the report in `--out`
 (eval/reports/segments by default); with `--quick`, each shrunk to a smoke run.
 """
 
@@ -347,6 +347,12 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--footprint-queries", type=int, help="footprint: searches in the memory probe (100; quick 50)."
+    )
+    group.add_argument(
+        "--writers-documents", type=int, help="writers: documents POSTed by each run (2000; quick 300)."
+    )
+    group.add_argument(
+        "--writers-clients", type=int, help="writers: concurrent writers of the run compared with one (8)."
     )
     group.add_argument(
         "--compare-ref",

@@ -4,7 +4,8 @@ In scope: `cached_base_index` builds `documents` with `IndexWriter` in this proc
 path: no HTTP, segments of the writer's usual size, then the merges the policy asks for, as
 `rag build` does) under the work directory, keyed by a
 fingerprint of the documents, the settings, the embedder and the index formats, so a re-run finds
-it and builds nothing; `working_copy` gives a server a copy to write into.
+it and builds nothing; `working_copy` gives a server a copy to write into; `empty_index` makes
+a fresh index holding no documents (a server needs a commit to start on).
 
 The copy is made of hard links, which is safe because the index never changes a file in place:
 segments are immutable, and CURRENT, commit points and deletes files are written under a new
@@ -76,3 +77,15 @@ def working_copy(base: Path, target: Path) -> Path:
         base, target, copy_function=os.link, ignore=shutil.ignore_patterns(".write.lock", COMPLETE)
     )
     return target
+
+
+def empty_index(root: Path, embedder: Embedder, settings: IndexSettings) -> Path:
+    """A fresh index at `root` (replacing whatever is there) with a commit of no documents and
+    no segments. There is no empty first commit, so one placeholder document is added and
+    removed again; the live commit is the removal's, two generations on."""
+    shutil.rmtree(root, ignore_errors=True)
+    writer = IndexWriter(IndexStore(root), embedder, settings=settings)
+    placeholder = Document(id="empty-index-placeholder", text="A placeholder, removed at once.")
+    writer.upsert([placeholder])
+    writer.delete([placeholder.id])
+    return root

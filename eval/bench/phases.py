@@ -7,7 +7,9 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `segments` (`eval.bench.segmented`): hybrid query latency over 10 segments vs one merged;
 * `footprint` (`eval.bench.footprint`): bytes on disk and in memory per chunk at 100k and 1M chunks;
 * `build` (`eval.bench.build_compare`): `rag build` of SciFact with the real model, optionally
-  against another commit (`--compare-ref`).
+  against another commit (`--compare-ref`);
+* `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
+  live segment count against the server's ceiling (the only phase that needs no SciFact).
 
 `--quick` shrinks each one to a smoke run. The report in `--out` is updated, not replaced: the
 sections of phases not run this time are kept, and each phase records when it ran, on which
@@ -43,12 +45,14 @@ from eval.bench.synthetic import (
     scifact_questions,
     sentences_of,
 )
+from eval.bench.writers import writers_phase
 from eval.bench.writes import write_phase
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build")
+PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers")
+WITHOUT_SCIFACT = {"writers"}  # phases that make their own documents
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -67,6 +71,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "footprint_sizes": ("100000,1000000", "10000,100000"),
     "footprint_queries": (100, 50),
     "scifact_docs": (0, 100),  # the build phase's documents; 0: all of SciFact
+    "writers_documents": (2_000, 300),
+    "writers_clients": (8, 8),
 }
 
 
@@ -78,7 +84,8 @@ def option(arguments: Any, name: str) -> Any:
 
 def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
     out, work, scifact = arguments.out, arguments.work_dir, arguments.scifact
-    if scifact is None or not (scifact / "corpus.jsonl").is_file():
+    needs_scifact = not set(arguments.phase) <= WITHOUT_SCIFACT
+    if needs_scifact and (scifact is None or not (scifact / "corpus.jsonl").is_file()):
         raise SystemExit(f"--scifact {scifact}: no corpus.jsonl there (these phases need SciFact)")
     previous = out / "bench.json"
     results: dict[str, Any] = json.loads(previous.read_text("utf-8")) if previous.is_file() else {}
@@ -89,8 +96,8 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
     def save() -> None:
         write_reports(results, out)
 
-    corpus = scifact_documents(scifact)
-    questions = scifact_questions(scifact)
+    corpus = scifact_documents(scifact) if needs_scifact else []
+    questions = scifact_questions(scifact) if needs_scifact else []
     sentences = sentences_of(corpus)
     for phase in dict.fromkeys(arguments.phase):
         key = REPORT_KEYS.get(phase, phase)
@@ -162,6 +169,10 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
         elif phase == "build":
             results[key] = build_phase(
                 scifact, option(arguments, "scifact_docs") or None, arguments.compare_ref, say
+            )
+        elif phase == "writers":
+            results[key] = writers_phase(
+                work, option(arguments, "writers_documents"), option(arguments, "writers_clients"), say
             )
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]

@@ -3,7 +3,7 @@
 Every file is written to a temporary name, fsynced and renamed into place, so a crashed run
 never leaves a half-written report. The markdown leads with the performance targets, each with
 the measured figure and whether it was met. The segmented index's phases (`--phase`: writes,
-ingest, segments, footprint, build) add their targets to the same table and a section each
+ingest, segments, footprint, build, writers) add their targets to the same table and a section each
 (`segmented_targets`, `segmented_markdown`), each section saying when it ran and on what code.
 Out of scope: measuring (the phase modules) and any pass/fail exit status.
 """
@@ -377,6 +377,7 @@ WRITE_GROWTH = 1.5  # largest index's write p50 against the smallest's
 INGEST_P99_GROWTH = 2.0  # query p99 during ingest against idle
 SEGMENTS_GROWTH = 1.25  # hybrid p50 over 10 segments against one merged segment
 BUILD_GROWTH = 1.10  # build time against the reference commit's
+WRITERS_SPEEDUP = 1.5  # documents/s of 8 concurrent writers against one
 
 
 def segmented_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -476,6 +477,56 @@ def segmented_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "reported",
             )
         )
+    lines += _writers_targets(results.get("writers", {}))
+    return lines
+
+
+def _writers_targets(writers: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The concurrent-writers phase: speed-up of the most writers over one, the segment ceiling
+    held, nothing acknowledged lost."""
+    runs = sorted(writers.get("runs", []), key=lambda run: run["writers"])
+    if not runs:
+        return []
+    one, most = runs[0], runs[-1]
+    lines = []
+    if writers.get("ratio") is not None:
+        lines.append(
+            (
+                f"writers: {most['writers']} writers >= {WRITERS_SPEEDUP}x the documents/s of {one['writers']}",
+                f"{most['documents_per_s']}/s vs {one['documents_per_s']}/s = {writers['ratio']:.2f}x "
+                f"({most['documents']:,} documents each)",
+                _verdict(writers["ratio"] >= WRITERS_SPEEDUP),
+            )
+        )
+    peak = writers.get("segments_peak")
+    if writers.get("ceiling_reported"):
+        ceilings = (
+            f"{min(run['ceiling']['min'] for run in runs)}-{max(run['ceiling']['max'] for run in runs)}"
+        )
+        samples = sum(run["samples"] for run in runs)
+        lines.append(
+            (
+                "writers: live segments never above the segment ceiling",
+                f"peak {peak} segments, ceiling {ceilings}; {writers['over_ceiling']} of {samples} samples over it",
+                _verdict(writers["over_ceiling"] == 0),
+            )
+        )
+    else:
+        lines.append(
+            (
+                "writers: live segments never above the segment ceiling",
+                f"peak {peak} segments; `/healthz` reports no `segment_ceiling`",
+                _verdict(False),
+            )
+        )
+    acknowledged = sum(run["acknowledged"] for run in runs)
+    lines.append(
+        (
+            "writers: every write acknowledged, none lost",
+            f"{acknowledged:,} acknowledged, {writers['failures']} failed, {writers['lost']} lost",
+            _verdict(writers["lost"] == 0 and writers["failures"] == 0),
+        )
+    )
     return lines
 
 
@@ -683,4 +734,45 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
         ]
         if build.get("ratio"):
             out += ["", f"Current / reference: {build['ratio']:.2f}x."]
+    out += _writers_markdown(results)
+    return out
+
+
+def _writers_markdown(results: dict[str, Any]) -> list[str]:
+    writers = results.get("writers", {})
+    runs = sorted(writers.get("runs", []), key=lambda run: run["writers"])
+    if not runs:
+        return []
+    out = [
+        *_phase_heading(results, "writers", "Concurrent writers: documents/s of one writer against several"),
+        f"Fake embedder ({writers.get('embedder')}); each run POSTs the same {writers['documents']:,} "
+        "one-sentence documents into a fresh empty index on a fresh server (background merges on), "
+        "from that many threads with one request in flight each, while `/healthz` is sampled every "
+        f"{1000 * writers.get('sample_every_s', 0):.0f} ms for the live segments and the segment "
+        "ceiling. *Commits* are the generations from the start to the last write (merges' "
+        "commits included), *write commits* the distinct `index_version`s the writes were "
+        "acknowledged with. *Final* segments: once the count stopped changing after the writes.",
+        "",
+        "| writers | acknowledged | failed | seconds | documents/s | write p50 ms | write p99 ms | commits | "
+        "write commits | segments peak | segments final | ceiling | samples over ceiling | lost | "
+        "read back, other text | server cores | other processes' cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        ceiling = run["ceiling"]
+        shown = f"{ceiling['min']}-{ceiling['max']}" if ceiling["reported"] else "not reported"
+        settled = "" if run["segments"]["settled"] else " (still changing)"
+        out.append(
+            f"| {run['writers']} | {run['acknowledged']:,} of {run['documents']:,} | {run['failures']} | "
+            f"{run['seconds']:.1f} | {run['documents_per_s']} | {run['write'].get('p50_ms', 0):.1f} | "
+            f"{run['write'].get('p99_ms', 0):.1f} | {run['commits']:,} | {run['write_commits']:,} | "
+            f"{run['segments']['peak']} | {run['segments']['final']}{settled} | {shown} | "
+            f"{'-' if run['over_ceiling'] is None else run['over_ceiling']} of {run['samples']} | "
+            f"{run['lost']} | {run['read_back']}, {run['wrong_text']} | {run.get('server_cores')} | "
+            f"{run.get('other_cores')} |"
+        )
+    out += ["", f"Documents/s of {runs[-1]['writers']} writers against 1: {writers.get('ratio')}x."]
+    for run in runs:
+        series = ", ".join(f"{t}:{n}" for t, n, _ in run["segments"]["series"])
+        out += ["", f"Segments during the run of {run['writers']} writer(s) (seconds:segments): {series}."]
     return out

@@ -9,7 +9,9 @@ In scope:
   rotated by the copy number and one sentence naming the copy appended, so no two documents and
   almost no two chunks are identical (the vocabulary and term statistics stay SciFact's own);
 * `articles(...)`: ~3 KB article-like documents strung from SciFact sentences, each holding a
-  distinctive made-up word (`marker`) so a keyword search can prove it was indexed.
+  distinctive made-up word (`marker`) so a keyword search can prove it was indexed;
+* `small_documents(...)`: one-sentence documents of a few varied words (no SciFact needed), for
+  the concurrent-writers phase and its test, where the number of writes matters, not their size.
 
 Left out: anything a real news corpus has that SciFact lacks (bylines, dates, sources).
 """
@@ -80,7 +82,12 @@ class Article:
 
     def payload(self) -> dict[str, object]:
         """The JSON body `POST /documents` takes."""
-        return {"id": self.document.id, "title": self.document.title, "text": self.document.text}
+        return payload(self.document)
+
+
+def payload(document: Document) -> dict[str, object]:
+    """The JSON body `POST /documents` takes for `document` (id, title, text)."""
+    return {"id": document.id, "title": document.title, "text": document.text}
 
 
 def articles(sentences: Sequence[str], count: int, tag: str, seed: int = 0) -> list[Article]:
@@ -97,3 +104,25 @@ def articles(sentences: Sequence[str], count: int, tag: str, seed: int = 0) -> l
         text = clean_article_text(" ".join(body))
         made.append(Article(Document(id=f"bench-{tag}-{number:05d}", text=text, title=title), marker))
     return made
+
+
+SMALL_WORDS = (  # noqa: SIM905 - prose to read, not a column of 40 quoted words
+    "harbour ferry grain tariff minister border market railway pipeline quay cargo customs treaty "
+    "summit convoy wheat cotton textile freight dock envoy budget drought monsoon bridge highway "
+    "airport turbine solar refinery fishing salt copper timber rice tea spice silk canal orchard"
+).split()
+
+
+def small_documents(count: int, tag: str, seed: int = 0) -> list[Document]:
+    """`count` distinct one-sentence documents, ids `<tag>-<n>`: each names its number and six
+    words drawn from `SMALL_WORDS`, so their BM25 terms vary. The text is already as the service
+    stores it (cleaning leaves it unchanged), so a read-back compares equal."""
+    rng = random.Random(f"{tag}-{seed}")
+    return [
+        Document(
+            id=f"{tag}-{number:05d}",
+            title=f"Dispatch {number}",
+            text=f"Dispatch {number} on the {' '.join(rng.sample(SMALL_WORDS, 6))} talks.",
+        )
+        for number in range(count)
+    ]
