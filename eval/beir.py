@@ -26,12 +26,13 @@ import numpy.typing as npt
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
 from index.building import build_segment_data, corpus_fingerprint, known_vectors_of, settings_fingerprint
+from index.commits import SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexError_
 from index.reader import IndexReader
 from index.segments import Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import IndexStore, SegmentEntry, first_commit
+from index.store import IndexStore
 
 RANKING_ONLY = "ranking-only-v2"
 WHOLE = "whole-v2"

@@ -32,3 +32,16 @@ class DamagedIndexError(IndexCorruptError):
 
 class EmbeddingModelError(IndexError_):
     """The embedding model could not be loaded."""
+
+
+class DamagedSnapshotError(IndexCorruptError):
+    """A snapshot's files do not pass their checks; restoring it is refused and nothing changes."""
+
+    def __init__(self, name: str, problem: object) -> None:
+        super().__init__(
+            f"snapshot {name!r} is damaged and was not restored ({problem}); the index is unchanged"
+        )
+
+
+class NoIntactCommitError(DamagedIndexError):
+    """The live commit is damaged and no commit point on disk passes every check to go back to."""

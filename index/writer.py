@@ -21,6 +21,10 @@ model, other text-processing settings or another analyser version re-indexes eve
 index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
 index in the earlier single-generation format is converted by a build (`index.legacy`).
 
+`restore` makes a snapshot live again, and `recover` the newest intact commit point when the
+live one is damaged (`index.restoring`): both are commits like the others, checked first, and
+neither reads the live commit, so a damaged index does not stop them.
+
 `merge` runs the merge policy (`index.merging`): it picks segments under the lock, builds the
 merged segment without it (queries and writes go on), and commits under the lock again, carrying
 over documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/) and
@@ -41,14 +45,16 @@ import numpy.typing as npt
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
 from index.building import build_segment_data, known_vectors_of
+from index.commits import CommitPoint, SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.legacy import LegacyIndex
 from index.merging import TieredMergePolicy, force_merge, merge_segments
 from index.reader import IndexReader
+from index.restoring import Recovery, plan_recovery
 from index.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import CommitPoint, IndexStore, SegmentEntry, first_commit
+from index.store import IndexStore
 
 SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
 
@@ -112,7 +118,8 @@ class IndexWriter:
                 return WriteResult(reader or self._reopen(), False, unchanged=unchanged)
             wanted = [d for d in documents if d.id in set(added) | set(replaced)]
             segments = self._commit_documents(commit, reader, wanted, remove=replaced)
-            return WriteResult(self._publish(commit, segments), True, added, replaced, [], unchanged)
+            result = self._publish(commit, segments, previous=reader)
+            return WriteResult(result, True, added, replaced, [], unchanged)
 
     def delete(self, document_ids: Sequence[str], *, live: IndexReader | None = None) -> WriteResult:
         """Remove `document_ids`; MissingDocumentsError (nothing changed) if one is not indexed."""
@@ -124,7 +131,8 @@ class IndexWriter:
             if missing:
                 raise MissingDocumentsError(missing)
             segments = _with_deletes(self.store, commit, reader, set(document_ids))
-            return WriteResult(self._publish(commit, segments), True, removed=sorted(set(document_ids)))
+            result = self._publish(commit, segments, previous=reader)
+            return WriteResult(result, True, removed=sorted(set(document_ids)))
 
     def sync(self, documents: Sequence[Document], *, exact: bool = False, force: bool = False) -> WriteResult:
         """`rag build` (see the module docstring)."""
@@ -161,7 +169,7 @@ class IndexWriter:
                 changed = [after[i] for i in added + replaced]
                 segments = self._commit_documents(commit, reader, changed, remove=replaced + removed)
             name, checksum = self.store.write_sources(commit.generation + 1, sources)
-            result = self._publish(commit, segments, sources=name, sources_sha256=checksum)
+            result = self._publish(commit, segments, previous=reader, sources=name, sources_sha256=checksum)
             return WriteResult(result, True, added, replaced, removed, unchanged, kept, rebuild)
 
     # --- merges -------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ class IndexWriter:
             return first_commit(self.embedder.model_name, self.embedder.dimension, self.settings), None
         if not any_model:
             self._check_model(commit)
-        return commit, IndexReader.open(self.store)
+        return commit, IndexReader.open(self.store, live)
 
     def _reopen(self) -> IndexReader:
         return IndexReader.open(self.store)
@@ -304,10 +312,45 @@ class IndexWriter:
         return tuple(entries)
 
     def _publish(
-        self, commit: CommitPoint, segments: tuple[SegmentEntry, ...], **changes: object
+        self,
+        commit: CommitPoint,
+        segments: tuple[SegmentEntry, ...],
+        *,
+        previous: IndexReader | None = None,
+        **changes: object,
     ) -> IndexReader:
+        """Commit `segments` as the successor of `commit`; a reader on it, re-using what
+        `previous` (the reader the write started from) shares with it."""
         self.store.publish(commit.successor(segments, **changes))
-        return IndexReader.open(self.store)
+        return IndexReader.open(self.store, previous)
+
+    # --- restores -----------------------------------------------------------------------------
+
+    def restore(self, name: str) -> IndexReader:
+        """Make snapshot `name` live again as a new commit, once it and every file it names pass
+        their checks (DamagedSnapshotError naming the first that does not: nothing changes). It
+        does not read the live commit, so it also goes back from a damaged one."""
+        with self.store.write_lock():
+            kept = self.store.verified_snapshot(name)
+            self.store.link_snapshot(name)
+            return self._publish_again(kept)
+
+    def recover(self) -> Recovery:
+        """When the live commit is damaged, make the newest intact commit point on disk live
+        again and say what that loses (`index.restoring`); when it is intact, change nothing."""
+        with self.store.write_lock():
+            plan = plan_recovery(self.store)
+            if plan.damage is None:
+                return Recovery(plan, IndexReader.open(self.store))
+            if plan.snapshot is not None:
+                self.store.link_snapshot(plan.snapshot)
+            return Recovery(plan, self._publish_again(plan.commit))
+
+    def _publish_again(self, kept: CommitPoint) -> IndexReader:
+        """`kept` live again, as a generation after every commit point on disk: versions only
+        go forwards."""
+        generation = max(kept.generation, self.store.latest_generation())
+        return self._publish(replace(kept, generation=generation), kept.segments)
 
 
 def build_index(

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
+from index.commits import CommitPoint
 from index.errors import IndexError_
 from index.modes import Mode
 from index.options import DEFAULT_K, DEFAULT_MODE
 from index.retrieval import SearchOutcome
-from index.store import CommitPoint
 from index.writer import WriteResult
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine

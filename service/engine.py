@@ -23,14 +23,16 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from corpus import Document
+from index.commits import CommitPoint
 from index.context import widen_outcome
 from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_, IndexMismatchError
 from index.modes import Mode
 from index.reader import IndexReader
+from index.restoring import Recovery
 from index.retrieval import Retriever, SearchOutcome
-from index.store import CommitPoint, IndexStore
+from index.store import IndexStore
 from index.writer import IndexWriter, MergeResult, MissingDocumentsError, WriteResult
 from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
@@ -93,7 +95,7 @@ class Engine:
         return current
 
     def _open_reader(self) -> IndexReader:
-        reader = IndexReader.open(self.store)
+        reader = IndexReader.open(self.store, self.live_reader())
         if reader.commit.segments and (
             reader.model_name != self.embedder.model_name or reader.dimension != self.embedder.dimension
         ):
@@ -216,11 +218,18 @@ class Engine:
         return [(name, self.store.snapshot_commit(name)) for name in self.store.snapshot_names()]
 
     def restore(self, name: str) -> CommitPoint:
+        """Make snapshot `name` live again (DamagedSnapshotError, nothing changed, if it is damaged)."""
         with self._write:
-            with self.store.write_lock():
-                commit = self.store.restore(name)
-            self._install(self._open_reader())
-        return commit
+            reader = self.writer().restore(name)
+            self._install(reader)
+        return reader.commit
+
+    def recover(self) -> Recovery:
+        """Go back to the newest intact commit point if the live one is damaged (index/restoring.py)."""
+        with self._write:
+            recovery = self.writer().recover()
+            self._install(recovery.reader)
+        return recovery
 
     # --- background merges ---------------------------------------------------------------
 

@@ -50,8 +50,7 @@ def test_a_restored_snapshot_answers_as_when_it_was_taken(
     writer.upsert([Document(id="later", text="Projects such as the port were delayed again.")])
     writer.merge(force=True)  # the snapshot's segments are no longer live, and cleaned up
     assert answers(tmp_path) != before
-    with store.write_lock():
-        restored = store.restore("before")
+    restored = writer.restore("before").commit
     assert answers(tmp_path) == before
     assert restored.generation > kept.generation and restored.version > version  # never backwards
     assert store.snapshot_names() == ["before"]

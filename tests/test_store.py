@@ -174,7 +174,7 @@ def test_old_commits_and_unused_files_are_cleaned(tmp_path: Path, bundled_docume
         writer.upsert([Document(id=f"d{number}", text=f"Text {number}.")])
         writer.delete([f"d{number}"])
     commits = sorted(p.name for p in (tmp_path / "commits").iterdir())
-    assert len(commits) == 2 and (tmp_path / "CURRENT").read_text() == commits[-1]
+    assert len(commits) == 2 and IndexStore(tmp_path).current_name() == commits[-1]
     live = IndexReader.open(IndexStore(tmp_path))
     previous = IndexStore(tmp_path).read_commit(commits[0])
     kept = {e.name for e in live.commit.segments} | {e.name for e in previous.segments}

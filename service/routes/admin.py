@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from index.store import CommitPoint
+from index.commits import CommitPoint
 from service.auth import AdminAccess
 from service.deps import EngineDep
 from service.errors import ApiError
