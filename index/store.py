@@ -279,17 +279,23 @@ class IndexStore:
         )
 
     def snapshot_commit(self, name: str) -> CommitPoint:
+        """Snapshot `name`'s commit point, its checksum verified (DamagedSnapshotError if not)."""
         _check_snapshot_name(name)
-        if not (self.snapshots_dir / name / "commit.json").is_file():
+        directory = self.snapshots_dir / name
+        if not (directory / "commit.json").is_file():
             raise FileNotFoundError(f"no snapshot named {name!r}")
-        return self.read_commit("commit.json", directory=self.snapshots_dir / name)
+        try:
+            return self.read_commit("commit.json", directory=directory)
+        except IndexCorruptError as error:
+            raise DamagedSnapshotError(name, error) from error
 
     def verified_snapshot(self, name: str) -> CommitPoint:
-        """Snapshot `name`'s commit point once it and every file it names verify; a damaged
-        snapshot is DamagedSnapshotError naming the first file that does not."""
+        """Snapshot `name`'s commit point once every file it names passes its checks too; a
+        damaged snapshot is DamagedSnapshotError naming the first file that does not."""
+        commit = self.snapshot_commit(name)
+        directory = self.snapshots_dir / name
         try:
-            commit = self.snapshot_commit(name)
-            self.verify(commit, self.snapshots_dir / name / "commit.json", self.snapshots_dir / name)
+            self.verify(commit, directory / "commit.json", directory)
         except IndexCorruptError as error:
             raise DamagedSnapshotError(name, error) from error
         return commit
