@@ -13,8 +13,9 @@
   file is caught, whatever the indentation it was written with.
 
 Every format goes through these: segments (`index.segments`, `index.postings`), commit points,
-CURRENT, deletes, sources and snapshots (`index.store`), and the earlier format read for
-conversion (`index.legacy`). Out of scope: what the files hold and when they are written.
+CURRENT, deletes, sources and snapshots (`index.commits`, `index.store`), the earlier format
+read for conversion (`index.legacy`), and the evaluation's caches and reports (eval/). Out of
+scope: what the files hold and when they are written.
 """
 
 from __future__ import annotations

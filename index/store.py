@@ -33,7 +33,6 @@ back to (`index.restoring`).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -46,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock
 
-from index.arrays import load_array
+from index.arrays import load_array, npy_bytes
 from index.commits import COMMIT_FILE, CommitPoint, Current, SegmentEntry
 from index.errors import (
     DamagedIndexError,
@@ -188,9 +187,8 @@ class IndexStore:
         """A deletes file for `segment` as of `generation`; returns its name and checksum."""
         name = f"{segment}.{generation:010d}.npy"
         self.deletes_dir.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, np.sort(np.asarray(rows, dtype=np.int64)))
-        return name, write_atomically(self.deletes_dir / name, buffer.getvalue())
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        return name, write_atomically(self.deletes_dir / name, npy_bytes(rows))
 
     def write_sources(self, generation: int, sources: dict[str, str]) -> tuple[str, str]:
         name = f"{generation:010d}.json"
