@@ -14,21 +14,13 @@ from corpus import Document
 from index.embedding import HashingEmbedder
 from index.errors import DamagedIndexError, NoIntactCommitError
 from index.reader import IndexReader
-from index.settings import IndexSettings
 from index.store import IndexStore
-from index.writer import IndexWriter
 from service import cli as cli_module
 from service.app import create_app
 from service.config import get_settings
 from service.engine import Engine
 from tests.conftest import make_settings
-from tests.test_store import flip_byte
-
-EXTRA = Document(id="extra", title="Extra", text="A new article about the Gwadar port.")
-
-
-def writer_for(root: Path) -> IndexWriter:
-    return IndexWriter(IndexStore(root), HashingEmbedder(), settings=IndexSettings())
+from tests.test_store import EXTRA, flip_byte, with_an_added_document, writer_for
 
 
 def new_segment_of(root: Path, document_id: str) -> Path:
@@ -61,9 +53,7 @@ def run_cli(root: Path, monkeypatch: pytest.MonkeyPatch, *arguments: str) -> tup
 def test_last_good_after_a_damaged_segment_file_lists_the_lost_documents(
     tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = writer_for(tmp_path)
-    writer.sync(bundled_documents)
-    writer.upsert([EXTRA])
+    writer, _ = with_an_added_document(tmp_path, bundled_documents)
     damaged = new_segment_of(tmp_path, "extra") / "documents.jsonl"
     damage_in_place(damaged)
     with pytest.raises(DamagedIndexError):
@@ -82,9 +72,7 @@ def test_last_good_after_a_damaged_segment_file_lists_the_lost_documents(
 def test_last_good_when_the_live_commit_point_is_damaged(
     tmp_path: Path, bundled_documents: list[Document]
 ) -> None:
-    writer = writer_for(tmp_path)
-    writer.sync(bundled_documents)
-    writer.upsert([EXTRA])
+    writer, _ = with_an_added_document(tmp_path, bundled_documents)
     writer.delete(["nournews-larijani-visit"])
     live = tmp_path / "commits" / "0000000003.json"
     flip_byte(live, b'"deleted": 1,', b'"deleted": 0,')
@@ -143,9 +131,7 @@ def test_last_good_changes_nothing_when_the_live_commit_is_intact(
 def test_last_good_with_nothing_intact_is_a_clear_error(
     tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = writer_for(tmp_path)
-    writer.sync(bundled_documents)
-    writer.upsert([EXTRA])
+    writer, _ = with_an_added_document(tmp_path, bundled_documents)
     damage_in_place(new_segment_of(tmp_path, "nournews-larijani-visit") / "documents.jsonl")
     current = (tmp_path / "CURRENT").read_bytes()
     with pytest.raises(NoIntactCommitError, match="no commit point under commits/ or snapshots/ passes"):

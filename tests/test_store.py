@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from corpus import Document
+from index.commits import CommitPoint
 from index.embedding import HashingEmbedder
 from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.reader import IndexReader
@@ -217,14 +218,21 @@ def flip_byte(path: Path, old: bytes, new: bytes) -> None:
     path.write_bytes(data.replace(old, new))
 
 
+EXTRA = Document(id="extra", title="Extra", text="A new article about the Gwadar port.")
+
+
+def with_an_added_document(root: Path, documents: list[Document]) -> tuple[IndexWriter, CommitPoint]:
+    """`documents` built, then EXTRA added (a segment of its own): the writer and the live commit."""
+    writer = writer_for(root)
+    writer.sync(documents)
+    commit = writer.upsert([EXTRA]).reader.commit
+    return writer, commit
+
+
 def test_a_flipped_byte_in_the_commit_point_is_caught(
     tmp_path: Path, bundled_documents: list[Document]
 ) -> None:
-    writer = writer_for(tmp_path)
-    writer.sync(bundled_documents)
-    writer.upsert([Document(id="extra", text="One more article about the port.")])
-    commit = IndexStore(tmp_path).current()
-    assert commit is not None
+    writer, commit = with_an_added_document(tmp_path, bundled_documents)
     path = tmp_path / "commits" / commit.file_name
     # The reported damage: the new segment's `documents: 1` read as 0, so a writer dropped it.
     flip_byte(path, b'"documents": 1,', b'"documents": 0,')
@@ -258,12 +266,7 @@ def test_counts_that_do_not_match_the_segment_are_caught(
     tmp_path: Path, bundled_documents: list[Document]
 ) -> None:
     """A commit point with a valid checksum but a wrong count (written by a faulty writer)."""
-    writer = writer_for(tmp_path)
-    writer.sync(bundled_documents)
-    writer.upsert([Document(id="extra", text="One more article about the port.")])
-    store = IndexStore(tmp_path)
-    commit = store.current()
-    assert commit is not None
+    writer, commit = with_an_added_document(tmp_path, bundled_documents)
     first, second = commit.segments
     wrong = replace(commit, segments=(first, replace(second, documents=0)))
     path = tmp_path / "commits" / commit.file_name
