@@ -234,7 +234,8 @@ def test_kill_9_during_a_restore_leaves_the_old_or_the_restored_commit(tmp_path:
         restoring.join()
     finally:
         server.stop()
-    assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) == live  # checksums verified
+    assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) == live
+    assert writer.recover().plan.damage is None  # every file of the live commit passes its checks
 
     # Once at a random moment of it.
     server = ServerProcess(index_dir, log)
@@ -249,6 +250,7 @@ def test_kill_9_during_a_restore_leaves_the_old_or_the_restored_commit(tmp_path:
     finally:
         server.stop()
     assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) in (live, restored)
+    assert writer.recover().plan.damage is None
     with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
         assert client.post("/admin/snapshots/kept/restore").status_code == 200
         assert_state(client, {f"crash-{n}": article(n)["text"] for n in range(3)} | {"crash-7": None}, {})
