@@ -37,6 +37,7 @@ class DamagedIndexError(IndexCorruptError):
             f"{problem}. The index in {root} exists but cannot be loaded; no writer will replace it. "
             + self.advice
         )
+        self.problem = str(problem)  # what is damaged, without the advice
 
 
 class EmbeddingModelError(IndexError_):

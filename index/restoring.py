@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.commits import CommitPoint
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoIntactCommitError
+from index.errors import (
+    DamagedIndexError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    NoIntactCommitError,
+)
 from index.files import read_json, sha256_of
 from index.reader import IndexReader
 from index.segments import read_ids
@@ -79,13 +85,13 @@ def plan_recovery(store: IndexStore) -> RecoveryPlan:
     for path, snapshot in _candidates(store):
         if live.files_damaged and path == live.path:
             continue  # checked already
+        files = IndexStore(path.parent) if snapshot else store  # a snapshot is laid out as an index
         try:
             commit = store.read_commit(path.name, directory=path.parent)
-            store.verify(commit, path, path.parent if snapshot else None)
+            files.verify(commit, path)
         except (IndexCorruptError, IndexMismatchError):
             continue
-        root = path.parent if snapshot else store.root
-        return RecoveryPlan(live.damage, path, commit, snapshot, _loss(store, live.commit, commit, root))
+        return RecoveryPlan(live.damage, path, commit, snapshot, _loss(store, live.commit, files, commit))
     raise NoIntactCommitError(
         store.root, f"{live.damage}; no commit point under commits/ or snapshots/ passes every check"
     )
@@ -94,8 +100,8 @@ def plan_recovery(store: IndexStore) -> RecoveryPlan:
 def _check_live(store: IndexStore) -> _Live:
     try:
         pointer = store.current_pointer()
-    except IndexCorruptError as error:
-        return _Live(None, None, str(error), False)
+    except DamagedIndexError as error:
+        return _Live(None, None, error.problem, False)
     if pointer is None:
         raise IndexNotFoundError(f"no index in {store.root}: run `rag build` first")
     path = store.commits_dir / pointer.name
@@ -138,23 +144,24 @@ def _candidates(store: IndexStore) -> list[tuple[Path, str | None]]:
     return commits + [(store.snapshots_dir / name / "commit.json", name) for _, name in ordered]
 
 
-def _loss(store: IndexStore, damaged: CommitPoint | None, recovered: CommitPoint, root: Path) -> Loss:
+def _loss(store: IndexStore, damaged: CommitPoint | None, files: IndexStore, recovered: CommitPoint) -> Loss:
+    """What going from `damaged` (in `store`) to `recovered` (whose files are in `files`) loses."""
     if damaged is None:
         return Loss(unknown=True)
-    held, unreadable = _live_ids(store, damaged, store.root)
-    kept, _ = _live_ids(store, recovered, root)
+    held, unreadable = _live_ids(store, damaged)
+    kept, _ = _live_ids(files, recovered)
     return Loss(sorted(held - kept), sorted(kept - held), unreadable)
 
 
-def _live_ids(store: IndexStore, commit: CommitPoint, root: Path) -> tuple[set[str], list[tuple[str, int]]]:
-    """The ids of the commit's live documents in the segments that can be read (under `root`),
-    and the segments that cannot, with the documents the commit says they hold."""
+def _live_ids(store: IndexStore, commit: CommitPoint) -> tuple[set[str], list[tuple[str, int]]]:
+    """The ids of the commit's live documents in the segments that can be read, and the
+    segments that cannot, with the documents the commit says they hold."""
     ids: set[str] = set()
     unreadable = []
     for entry in commit.segments:
         try:
-            segment_ids = read_ids(root / "segments" / entry.name)
-            deleted = set(store.deleted_rows(entry, root).tolist())
+            segment_ids = read_ids(store.segments_dir / entry.name)
+            deleted = set(store.deleted_rows(entry).tolist())
         except IndexCorruptError:
             unreadable.append((entry.name, entry.live_documents))
             continue

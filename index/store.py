@@ -151,11 +151,10 @@ class IndexStore:
             if name not in names:
                 del self._open_segments[name]
 
-    def deleted_rows(self, entry: SegmentEntry, root: Path | None = None) -> npt.NDArray[np.int64]:
-        """The rows of the entry's deletes file, under this index or `root` (a snapshot's)."""
+    def deleted_rows(self, entry: SegmentEntry) -> npt.NDArray[np.int64]:
         if entry.deletes is None or entry.deletes_sha256 is None:
             return np.zeros(0, dtype=np.int64)
-        path = (root or self.root) / "deletes" / entry.deletes
+        path = self.deletes_dir / entry.deletes
         verify_file(path, entry.deletes_sha256)
         try:
             return np.asarray(load_array(path), dtype=np.int64)
@@ -170,16 +169,16 @@ class IndexStore:
         verify_file(path, commit.sources_sha256)
         return read_json(path, f"sources file {path}")
 
-    def verify(self, commit: CommitPoint, commit_point: Path, root: Path | None = None) -> None:
-        """Check every file `commit` (read from `commit_point`) names, under this index or `root`
-        (a snapshot's directory), against its checksum, and each segment's counts against the
-        commit's: IndexCorruptError naming the first that fails. Reads every byte."""
-        base = root or self.root
+    def verify(self, commit: CommitPoint, commit_point: Path) -> None:
+        """Check every file `commit` (read from `commit_point`) names against its checksum, and
+        each segment's counts against the commit's: IndexCorruptError naming the first that
+        fails. Reads every byte, afresh. (A snapshot's directory is laid out as an index is, so
+        `IndexStore(snapshot directory).verify` checks a snapshot.)"""
         for entry in commit.segments:
-            segment = Segment.open(base / "segments" / entry.name)
-            entry.check(segment, len(self.deleted_rows(entry, base)), commit_point)
+            segment = Segment.open(self.segments_dir / entry.name)
+            entry.check(segment, len(self.deleted_rows(entry)), commit_point)
         if commit.sources is not None and commit.sources_sha256 is not None:
-            verify_file(base / "sources" / commit.sources, commit.sources_sha256)
+            verify_file(self.sources_dir / commit.sources, commit.sources_sha256)
 
     # --- writing (call under write_lock) --------------------------------------------------
 
@@ -293,7 +292,7 @@ class IndexStore:
         commit = self.snapshot_commit(name)
         directory = self.snapshots_dir / name
         try:
-            self.verify(commit, directory / "commit.json", directory)
+            IndexStore(directory).verify(commit, directory / "commit.json")
         except IndexCorruptError as error:
             raise DamagedSnapshotError(name, error) from error
         return commit

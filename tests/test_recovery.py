@@ -116,6 +116,19 @@ def test_last_good_after_a_damaged_current_loses_nothing(
     assert recovery.plan.loss.nothing and recovery.reader.document("nournews-larijani-visit") is None
 
 
+def test_last_good_without_current_says_what_the_live_commit_held_is_unknown(
+    tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_an_added_document(tmp_path, bundled_documents)
+    (tmp_path / "CURRENT").unlink()
+    code, output = run_cli(tmp_path, monkeypatch, "restore", "--last-good")
+    assert code == 0, output
+    unknown, version = output.splitlines()
+    assert unknown.startswith("unknown: which commit was live cannot be read")
+    assert "commits/0000000002.json" in version and "CURRENT is missing)" in version
+    assert IndexReader.open(IndexStore(tmp_path)).document("extra") == EXTRA
+
+
 def test_last_good_changes_nothing_when_the_live_commit_is_intact(
     tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
