@@ -307,12 +307,13 @@ class IndexStore:
             if not source.is_file() or relative.parts[0] == "commit.json":
                 continue
             destination = self.root / relative
-            if destination.exists():
-                if os.path.samefile(source, destination):
-                    continue
-                destination.unlink()
+            if destination.exists() and os.path.samefile(source, destination):
+                continue
             destination.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, destination)
+            temporary = destination.with_name(f".{destination.name}.link")
+            temporary.unlink(missing_ok=True)
+            os.link(source, temporary)
+            os.replace(temporary, destination)  # atomic over another copy too
             touched |= {destination.parent, destination.parent.parent}
         for directory in sorted(touched):
             fsync_directory(directory)

@@ -178,3 +178,19 @@ def test_the_recover_route(tmp_path: Path, bundled_documents: list[Document]) ->
         damage_in_place(new_segment_of(engine.store.root, "nournews-larijani-visit") / "documents.jsonl")
         refused = client.post("/admin/recover", headers=admin)
         assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_intact_commit"
+
+
+def test_a_snapshot_restore_goes_back_from_a_damaged_index(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    writer, _ = with_an_added_document(tmp_path, bundled_documents)
+    writer.store.snapshot("kept")
+    path = new_segment_of(tmp_path, "extra") / "documents.jsonl"
+    data = path.read_bytes()
+    path.unlink()  # another copy, damaged: the snapshot's link keeps the good one
+    path.write_bytes(data[:-5] + b"!!!!\n")
+    with pytest.raises(DamagedIndexError, match=r"documents\.jsonl is damaged"):
+        IndexReader.open(IndexStore(tmp_path))
+    writer_for(tmp_path).restore("kept")
+    reader = IndexReader.open(IndexStore(tmp_path))  # every file verified afresh
+    assert reader.document("extra") == EXTRA and path.read_bytes() == data
