@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,13 +24,16 @@ import numpy.typing as npt
 
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
+from index.arrays import npy_bytes
 from index.building import build_segment_data, corpus_fingerprint, known_vectors_of, settings_fingerprint
+from index.commits import SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexError_
+from index.files import write_atomically
 from index.reader import IndexReader
 from index.segments import Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import IndexStore, SegmentEntry, first_commit
+from index.store import IndexStore
 
 RANKING_ONLY = "ranking-only-v2"
 WHOLE = "whole-v2"
@@ -61,8 +63,8 @@ class EmbeddingCache:
         keys = list(self.vectors)
         matrix = np.stack([self.vectors[key] for key in keys]).astype(np.float32)
         # Vectors first: a crash between the two renames leaves a length mismatch, read as empty.
-        _atomic_write(self.directory / "vectors.npy", lambda handle: np.save(handle, matrix))
-        _atomic_write(self.directory / "keys.json", lambda handle: handle.write(json.dumps(keys).encode()))
+        write_atomically(self.directory / "vectors.npy", npy_bytes(matrix))
+        write_atomically(self.directory / "keys.json", json.dumps(keys).encode())
         self._saved = len(keys)
 
 
@@ -123,12 +125,3 @@ def _fingerprint(
 
 def _safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
-
-
-def _atomic_write(path: Path, write: object) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        write(handle)  # type: ignore[operator]
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

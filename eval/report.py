@@ -8,11 +8,12 @@ the JSON. Left out: computing anything (see `eval.runner` and `eval.metrics`).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from index.files import write_atomically
 
 LABELS = {
     "hit_rate@1": "hit@1",
@@ -110,9 +111,4 @@ def write_trec_run(path: Path, rankings: Mapping[str, Sequence[tuple[str, float]
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_atomically(path, text.encode("utf-8"))

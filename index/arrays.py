@@ -1,7 +1,8 @@
 """Array helpers the segment files and the query path share.
 
 In scope: reading a stored `.npy`, memory-mapped as a plain array (`mapped_array`) or into
-memory (`load_array`), safely from several threads at once, and laying ranges of rows end to end
+memory (`load_array`), safely from several threads at once, an array as the bytes of a `.npy`
+file (`npy_bytes`, for `index.files.write_atomically`), and laying ranges of rows end to end
 without a Python loop (`ranges`), and the contenders for a top `limit` with ties kept
 (`contenders`). Out of scope: what the arrays mean
 (`index.segments`, `index.postings`).
@@ -9,6 +10,7 @@ without a Python loop (`ranges`), and the contenders for a top `limit` with ties
 
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ def mapped_array(path: Path) -> npt.NDArray[Any]:
     with _HEADER_LOCK:
         array: npt.NDArray[Any] = np.load(path, mmap_mode="r").view(np.ndarray)
     return array
+
+
+def npy_bytes(array: npt.NDArray[Any]) -> bytes:
+    """`array` as the content of a .npy file."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
 
 
 def load_array(path: Path) -> npt.NDArray[Any]:

@@ -17,17 +17,27 @@ class IndexCorruptError(IndexError_):
     """A file of the saved index is missing or does not match its recorded checksum."""
 
 
+_START_AGAIN = (
+    "restore the directory from a backup, or move it aside and run `rag build` to index the corpus "
+    "files again (documents added over HTTP or with `rag add` are then only in the copy moved aside)."
+)
+
+
 class DamagedIndexError(IndexCorruptError):
     """An index exists in a directory but cannot be loaded; the message says what to do. Writers
     stop on it rather than start a new, empty index over the documents it holds."""
 
+    advice = (
+        "Run `rag restore --last-good` to go back to the newest intact commit point (it lists the "
+        f"documents that loses), or {_START_AGAIN}"
+    )
+
     def __init__(self, root: object, problem: object) -> None:
         super().__init__(
             f"{problem}. The index in {root} exists but cannot be loaded; no writer will replace it. "
-            "Restore the directory from a backup, or move it aside and run `rag build` to index the "
-            "corpus files again (documents added over HTTP or with `rag add` are then only in the "
-            "copy moved aside)."
+            + self.advice
         )
+        self.problem = str(problem)  # what is damaged, without the advice
 
 
 class EmbeddingModelError(IndexError_):
@@ -42,3 +52,18 @@ class StorageFullError(IndexError_):
         super().__init__(
             f"the disk holding {where} is full ({reason}); nothing was changed: free some space and {retry}"
         )
+
+
+class DamagedSnapshotError(IndexCorruptError):
+    """A snapshot's files do not pass their checks; restoring it is refused and nothing changes."""
+
+    def __init__(self, name: str, problem: object) -> None:
+        super().__init__(
+            f"snapshot {name!r} is damaged, so it cannot be restored; the index is unchanged ({problem})"
+        )
+
+
+class NoIntactCommitError(DamagedIndexError):
+    """The live commit is damaged and no commit point on disk passes every check to go back to."""
+
+    advice = f"There is no commit point to go back to: {_START_AGAIN}"

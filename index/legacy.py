@@ -9,7 +9,6 @@ nothing again. Out of scope: writing that format, or serving from it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,9 @@ import numpy.typing as npt
 from corpus import Document
 from index.building import embedded_passage, span_key, text_key
 from index.chunking import Chunk
-from index.errors import DamagedIndexError
+from index.commits import Current
+from index.errors import DamagedIndexError, IndexCorruptError
+from index.files import read_json, verify_file
 from index.settings import IndexSettings, SentenceVectors
 
 
@@ -39,16 +40,18 @@ class LegacyIndex:
         current = root / "CURRENT"
         if not (root / "generations").is_dir() or not current.is_file():
             return None
-        name = current.read_text("utf-8").strip()
-        if name.endswith(".json"):  # already converted: CURRENT names a commit point
-            return None
-        directory = root / "generations" / name
         try:
-            manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text("utf-8"))
+            pointer = Current.parse(current.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError):
+            pointer = None
+        if pointer is None or pointer.name.endswith(".json"):  # converted, or damaged: not this format
+            return None
+        directory = root / "generations" / pointer.name
+        try:
+            manifest = read_json(directory / "manifest.json", f"the manifest of {directory}")
             for file_name, expected in manifest["files"].items():
-                if hashlib.sha256((directory / file_name).read_bytes()).hexdigest() != expected:
-                    raise ValueError(f"{directory / file_name} is damaged (checksum mismatch)")
-        except (OSError, ValueError, KeyError) as error:
+                verify_file(directory / file_name, str(expected))
+        except (IndexCorruptError, KeyError, AttributeError) as error:
             raise DamagedIndexError(
                 root, f"cannot read the earlier-format index {directory}: {error}"
             ) from error

@@ -33,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index.arrays import ranges
+from index.commits import CommitPoint, SegmentEntry
 from index.postings import Postings
 from index.segments import Segment, SegmentData, StoredDocuments
-from index.store import CommitPoint, SegmentEntry
 
 
 @dataclass(frozen=True)

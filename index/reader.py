@@ -7,17 +7,21 @@ come from one scan of every exact segment's vectors into one array of cosines (`
 from each approximate segment's IVF search, merged; BM25 scores every live chunk with statistics
 summed over all live segments (`index.postings`), consecutive small segments in one pass
 (`blocks`), so a commit's results equal those of one segment holding the same documents and a
-query pays little per segment. A reader never changes: a later commit gets a new reader, which
-re-uses the open segments it shares with this one, with their deleted documents and postings
-views (`SegmentView`), so opening it costs the size of the change. Out of scope: ranking
-(`index.retrieval` and the stages it wires), writing (`index.writer`).
+query pays little per segment. A reader never changes: a later commit gets a new reader, opened
+with this one as `previous` (Lucene's openIfChanged), which re-uses the views (`SegmentView`: a
+segment, its deleted documents and its postings) of the segments both list with the same
+deletes file, so opening it costs the size of the change.
+
+Opening checks what it builds on: CURRENT and the commit point against their checksums
+(`index.store`), every segment and deletes file it has not opened before against theirs, and
+each segment's counts in the commit point against the segment's own, so a damaged commit point
+is an error (`DamagedIndexError`), never a smaller index a writer would then build on. Out of
+scope: ranking (`index.retrieval` and the stages it wires), writing (`index.writer`).
 """
 
 from __future__ import annotations
 
 import functools
-import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -26,13 +30,14 @@ import numpy.typing as npt
 
 from corpus import Document
 from index.chunking import Chunk
+from index.commits import CommitPoint
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
 from index.postings import CollectionStatistics, SegmentPostings, positive_top, score
 from index.segments import IvfVectors, Segment
 from index.selection import ExactScan, blocks, top
 from index.settings import IndexSettings
-from index.store import CommitPoint, IndexStore
+from index.store import IndexStore
 
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
 # BM25 scores consecutive segments together up to this many chunks (`index.postings.score`).
@@ -50,8 +55,8 @@ class Sentence:
 @dataclass(frozen=True)
 class SegmentView:
     """A segment as one commit lists it (with its deletes file): the deleted documents and their
-    chunks, and the postings a query reads (which know the live chunks). Readers of later commits that list the segment with
-    the same deletes share it, so a commit's reader is opened at the cost of what changed."""
+    chunks, and the postings a query reads (which know the live chunks). The reader of a later
+    commit that lists the segment with the same deletes file re-uses it (`IndexReader.open`)."""
 
     segment: Segment
     deleted: frozenset[int]
@@ -69,15 +74,10 @@ class SegmentView:
         )
 
 
-ViewKey = tuple[str, str | None]  # (segment name, deletes file)
-# Per store, the views of the segments its live commit lists; weak, so a store dropped drops them.
-_views: weakref.WeakKeyDictionary[IndexStore, dict[ViewKey, SegmentView]] = weakref.WeakKeyDictionary()
-_views_lock = threading.Lock()
-
-
 class IndexReader:
     def __init__(self, commit: CommitPoint, views: Sequence[SegmentView]) -> None:
         self.commit = commit
+        self.views = tuple(views)  # one per commit.segments entry, for the next reader to re-use
         self.segments = [view.segment for view in views]
         self.deleted_documents = [view.deleted for view in views]
         self.postings = [view.postings for view in views]
@@ -94,18 +94,19 @@ class IndexReader:
         self.scoring_blocks = blocks(counts, SCORING_BLOCK_CHUNKS)
 
     @classmethod
-    def open(cls, store: IndexStore) -> IndexReader:
-        """The live commit, opened. If a writer in another process moves CURRENT and cleans up
-        while this reads, the read is retried on the new commit, so only real damage raises."""
+    def open(cls, store: IndexStore, previous: IndexReader | None = None) -> IndexReader:
+        """The live commit, opened, re-using what `previous` (an earlier reader of the same
+        index) shares with it. If a writer in another process moves CURRENT and cleans up while
+        this reads, the read is retried on the new commit, so only real damage raises."""
         for attempt in range(LOAD_ATTEMPTS):
-            name = store.current_name()
-            if name is None:
+            pointer = store.current_pointer()
+            if pointer is None:
                 raise IndexNotFoundError(f"no index in {store.root}: run `rag build` first")
             try:
-                commit = store.read_commit(name)
-                views = _views_of(store, commit)
+                commit = store.read_commit(pointer.name, pointer.sha256)
+                views = _views_of(store, commit, previous)
             except IndexCorruptError as error:
-                if attempt + 1 < LOAD_ATTEMPTS and store.current_name() != name:
+                if attempt + 1 < LOAD_ATTEMPTS and store.current_pointer() != pointer:
                     continue
                 raise (
                     error if isinstance(error, DamagedIndexError) else DamagedIndexError(store.root, error)
@@ -271,17 +272,21 @@ class IndexReader:
         return {term: statistics.idf(term) for term in terms}
 
 
-def _views_of(store: IndexStore, commit: CommitPoint) -> list[SegmentView]:
-    """The views of the commit's segments, re-using those an earlier reader of `store` made."""
-    with _views_lock:
-        known = dict(_views.get(store, {}))
+def _views_of(store: IndexStore, commit: CommitPoint, previous: IndexReader | None) -> list[SegmentView]:
+    """The views of the commit's segments, re-using those of `previous` where a segment is
+    listed with the same deletes file; every entry's counts checked against its view."""
+    known = {}
+    if previous is not None:
+        known = {
+            (entry.name, entry.deletes): view
+            for entry, view in zip(previous.commit.segments, previous.views, strict=True)
+        }
+    commit_point = store.commits_dir / commit.file_name
     views = []
     for entry in commit.segments:
-        key = (entry.name, entry.deletes)
-        view = known.get(key)
+        view = known.get((entry.name, entry.deletes))
         if view is None:
             view = SegmentView.of(store.segment(entry.name), store.deleted_rows(entry))
+        entry.check(view.segment, len(view.deleted), commit_point)
         views.append(view)
-    with _views_lock:  # keep only this commit's: a newer commit's reader re-uses what it shares
-        _views[store] = {(e.name, e.deletes): v for e, v in zip(commit.segments, views, strict=True)}
     return views

@@ -2,7 +2,8 @@
 
 Layout of `segments/<name>/`::
 
-    meta.json              counts, model, index settings, analyser version, SHA-256 of every file
+    meta.json              counts, model, index settings, analyser version, SHA-256 of every file,
+                           and its own checksum (`index.files` checksummed JSON)
     ids.json               document ids, row order
     documents.jsonl        one document per line (UTF-8 JSON: metadata and its one copy of the text)
     document_offsets.npy   byte offset of each line, so a document is read without the others
@@ -32,7 +33,6 @@ every commit that lists it. Out of scope: which segments are live and which docu
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import mmap
 import os
@@ -53,11 +53,22 @@ from index.arrays import load_array, mapped_array
 from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
+from index.files import (
+    checksummed_json,
+    fsync_directory,
+    fsync_file,
+    read_checksummed_json,
+    sha256_of,
+    verify_file,
+)
 from index.postings import Postings
 from index.settings import IndexSettings
 from index.vectors import build_vector_index
 
-SEGMENT_FORMAT = 2
+# 3: meta.json carries its own checksum. Segments of format 2 (meta.json without one, the
+# previous release's) are read as they are: they are immutable, and merges rewrite them.
+SEGMENT_FORMAT = 3
+UNCHECKED_SEGMENT_FORMAT = 2
 # What BM25 indexes for a chunk: 1, its text (after the title); 2, also the document's author,
 # source and publication date (`index.building.lexical_passage`). Recorded so a build re-indexes.
 LEXICAL_TEXT = 2
@@ -183,7 +194,7 @@ def _write_files(staging: Path, data: SegmentData) -> None:
         "vector_index": "ivf" if approximate else "flat",
         "files": files,
     }
-    (staging / "meta.json").write_text(json.dumps(meta, indent=2), "utf-8")
+    (staging / "meta.json").write_bytes(checksummed_json(meta))
     for path in staging.iterdir():
         fsync_file(path)
 
@@ -235,17 +246,9 @@ class Segment:
     @classmethod
     def open(cls, directory: Path, name: str | None = None) -> Segment:
         """Open a segment, verifying every file against the checksum its meta.json records."""
-        meta = read_json(directory / "meta.json", f"segment {directory}")
-        if meta.get("format") != SEGMENT_FORMAT:
-            raise IndexCorruptError(
-                f"segment {directory} has format {meta.get('format')}, not {SEGMENT_FORMAT}"
-            )
+        meta = _read_meta(directory)
         for file_name, expected in meta["files"].items():
-            path = directory / file_name
-            if not path.is_file():
-                raise IndexCorruptError(f"index file {path} is missing")
-            if sha256_of(path) != expected:
-                raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch)")
+            verify_file(directory / file_name, str(expected))
         return cls(directory, name or directory.name, meta)
 
     @property
@@ -281,6 +284,27 @@ class Segment:
 
     def all_chunk_vectors(self) -> Vectors:
         return self.vectors.rows(np.arange(self.chunk_count, dtype=np.int64))
+
+
+def read_ids(directory: Path) -> list[str]:
+    """A segment's document ids, in row order, checked against its meta.json: what a damaged
+    segment still says it held, when the rest of it does not verify."""
+    meta = _read_meta(directory)
+    path = directory / "ids.json"
+    verify_file(path, str(meta["files"].get("ids.json")))
+    ids: list[str] = json.loads(path.read_text("utf-8"))
+    return ids
+
+
+def _read_meta(directory: Path) -> dict[str, Any]:
+    meta = read_checksummed_json(
+        directory / "meta.json", f"segment {directory}", unchecked_format=UNCHECKED_SEGMENT_FORMAT
+    )
+    if meta.get("format") not in (SEGMENT_FORMAT, UNCHECKED_SEGMENT_FORMAT):
+        raise IndexCorruptError(f"segment {directory} has format {meta.get('format')}, not {SEGMENT_FORMAT}")
+    if not isinstance(meta.get("files"), dict):
+        raise IndexCorruptError(f"segment {directory} is damaged (its meta.json lists no files)")
+    return meta
 
 
 class FlatVectors:
@@ -335,35 +359,3 @@ class IvfVectors:
         scores, rows = self.index.search(query, limit, params=parameters)
         found = rows[0] >= 0
         return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
-
-
-def fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def read_json(path: Path, what: str) -> dict[str, Any]:
-    """A JSON object the index wrote; IndexCorruptError, naming `what`, if missing or damaged."""
-    try:
-        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError as error:
-        raise IndexCorruptError(f"{what} is missing ({path})") from error
-    except (OSError, ValueError) as error:
-        raise IndexCorruptError(f"{what} is damaged ({path}: {error})") from error
-    return data
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -2,26 +2,33 @@
 
 Layout of an index directory::
 
-    CURRENT                          names the live commit point (replaced by rename)
+    CURRENT                          the live commit point's file name and its SHA-256
     commits/<generation>.json        a commit point: its segments, each with its deletes file
     segments/<name>/                 immutable segments (`index.segments`)
     deletes/<segment>.<generation>.npy   rows of a segment's deleted documents, as of a commit
     sources/<generation>.json        what the last `rag build` read from files (id -> content hash)
-    snapshots/<name>/                a kept commit point, with hard links to every file it needs
+    snapshots/<name>/                a kept commit point (commit.json), with hard links to every
+                                     file it needs, laid out as above
     .write.lock                      serialises writers across processes
 
-Everything but CURRENT is written once under a fresh name: to a temporary name, fsynced, then
-renamed into place. A commit writes its new files, then its commit point, then replaces CURRENT
-(write, fsync, rename, fsync the directory: `_switch_current`, the one atomic step). A crash at
-any point leaves CURRENT naming a complete commit point whose files all exist. Loading checks
-every file against the SHA-256 recorded for it. An index that exists but cannot be loaded raises
-`DamagedIndexError`, never "no index": writers stop on it rather than start empty over it.
+Everything but CURRENT is written once under a fresh name, by the rules of `index.files`. A
+commit writes its new files, then its commit point, then replaces CURRENT (`_switch_current`,
+the one atomic step). A crash at any point leaves CURRENT naming a complete commit point whose
+files all exist.
+
+Every read checks: a commit point carries its own checksum and CURRENT the commit point's
+SHA-256 (`index.commits`, which also says which earlier forms are read), the commit point records
+the SHA-256 of each deletes and sources file, and each segment's meta.json those of its files.
+`verify` checks every file of a commit point, and its counts against its segments. An index
+that exists but cannot be loaded raises `DamagedIndexError`, never "no index": writers stop on it
+rather than start empty over it.
 
 Clean-up after a commit keeps the new commit point and the one before it (a reader in another
 process that has just read CURRENT can still open it) and every file they name, and deletes the
 rest: staging directories of crashed writers, temporary files and half-made snapshots included.
 Snapshots hold hard links, so clean-up never touches what they keep. Out of scope: deciding what
-to write (`index.writer`), reading across segments (`index.reader`).
+to write (`index.writer`, which also publishes restores), reading across segments
+(`index.reader`), choosing a commit point to go back to (`index.restoring`).
 """
 
 from __future__ import annotations
@@ -32,101 +39,27 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from filelock import FileLock
 
-from index.arrays import load_array
-from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.segments import Segment, fsync_directory, read_json, sha256_of, staging_owner
-from index.settings import IndexSettings
+from index.arrays import load_array, npy_bytes
+from index.commits import COMMIT_FILE, CommitPoint, Current, SegmentEntry
+from index.errors import (
+    DamagedIndexError,
+    DamagedSnapshotError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from index.files import fsync_directory, read_json, sha256_of, verify_file, write_atomically
+from index.segments import Segment, staging_owner
 
-INDEX_FORMAT = 2
 KEPT_COMMITS = 2  # the live commit point and the one before it
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 SNAPSHOT_STAGING = ".tmp-"  # snapshots/.tmp-NAME: a snapshot being staged (names never start with ".")
-
-
-@dataclass(frozen=True)
-class SegmentEntry:
-    """A segment as one commit point lists it: its deleted documents as of that commit."""
-
-    name: str
-    documents: int
-    chunks: int
-    deletes: str | None = None  # file under deletes/, None when nothing is deleted
-    deleted: int = 0
-    deletes_sha256: str | None = None
-
-    @property
-    def live_documents(self) -> int:
-        return self.documents - self.deleted
-
-
-@dataclass(frozen=True)
-class CommitPoint:
-    generation: int
-    created_at: str
-    model_name: str
-    dimension: int
-    settings: IndexSettings
-    segments: tuple[SegmentEntry, ...]
-    sources: str | None = None  # file under sources/
-    sources_sha256: str | None = None
-
-    @property
-    def version(self) -> str:
-        """`index_version`: ordered by generation, so it never goes backwards (and sorts after
-        the timestamps of the single-generation format)."""
-        return f"g{self.generation:010d}-{self.created_at[:19].replace('-', '').replace(':', '')}Z"
-
-    @property
-    def file_name(self) -> str:
-        return f"{self.generation:010d}.json"
-
-    @property
-    def documents(self) -> int:
-        return sum(entry.live_documents for entry in self.segments)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": INDEX_FORMAT,
-            "generation": self.generation,
-            "index_version": self.version,
-            "created_at": self.created_at,
-            "model": {"name": self.model_name, "dimension": self.dimension},
-            "settings": self.settings.to_dict(),
-            "segments": [vars(entry) for entry in self.segments],
-            "sources": self.sources,
-            "sources_sha256": self.sources_sha256,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CommitPoint:
-        return cls(
-            generation=int(data["generation"]),
-            created_at=str(data["created_at"]),
-            model_name=str(data["model"]["name"]),
-            dimension=int(data["model"]["dimension"]),
-            settings=IndexSettings.from_dict(data["settings"]),
-            segments=tuple(SegmentEntry(**entry) for entry in data["segments"]),
-            sources=data.get("sources"),
-            sources_sha256=data.get("sources_sha256"),
-        )
-
-    def successor(self, segments: tuple[SegmentEntry, ...], **changes: Any) -> CommitPoint:
-        """The next commit point: one generation on, `segments` live, anything else in `changes`."""
-        return replace(self, generation=self.generation + 1, created_at=_now(), segments=segments, **changes)
-
-
-def first_commit(model_name: str, dimension: int, settings: IndexSettings) -> CommitPoint:
-    """The commit point before the first commit of a new index (generation 0, never written)."""
-    return CommitPoint(0, _now(), model_name, dimension, settings, ())
 
 
 class IndexStore:
@@ -148,38 +81,64 @@ class IndexStore:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def current_name(self) -> str | None:
-        """The live commit point's file name; None only when there is truly no index here."""
+    def current_pointer(self) -> Current | None:
+        """What CURRENT says; None only when there is truly no index here."""
+        path = self.root / "CURRENT"
         try:
-            name = (self.root / "CURRENT").read_text("utf-8").strip()
+            text = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
-            if (self.commits_dir.is_dir() and any(self.commits_dir.glob("*.json"))) or self._legacy():
-                raise DamagedIndexError(self.root, f"{self.root / 'CURRENT'} is missing") from None
+            if self.commit_files() or self._legacy():
+                raise DamagedIndexError(self.root, f"{path} is missing") from None
             return None
         except (OSError, UnicodeDecodeError) as error:
-            raise DamagedIndexError(self.root, f"cannot read {self.root / 'CURRENT'}: {error}") from error
-        if not name:
-            raise DamagedIndexError(self.root, f"{self.root / 'CURRENT'} is empty")
-        if self._legacy() and not name.endswith(".json"):
+            raise DamagedIndexError(self.root, f"cannot read {path}: {error}") from error
+        pointer = Current.parse(text)
+        if not text.strip():
+            raise DamagedIndexError(self.root, f"{path} is empty")
+        if self._legacy() and pointer is not None and not pointer.name.endswith(".json"):
             raise IndexMismatchError(
                 f"the index in {self.root} is in an earlier format (one directory per generation): run "
                 "`rag build` to convert it (its documents are kept and nothing is embedded again)"
             )
-        return name
+        if pointer is None or not COMMIT_FILE.fullmatch(pointer.name):
+            raise DamagedIndexError(
+                self.root,
+                f"{path} is damaged: it holds {text[:200]!r}, not a commit point's name and checksum",
+            )
+        return pointer
+
+    def current_name(self) -> str | None:
+        """The live commit point's file name; None only when there is truly no index here."""
+        pointer = self.current_pointer()
+        return None if pointer is None else pointer.name
 
     def current(self) -> CommitPoint | None:
         """The live commit point, or None when there is no index."""
-        name = self.current_name()
-        return None if name is None else self.read_commit(name)
+        pointer = self.current_pointer()
+        return None if pointer is None else self.read_commit(pointer.name, pointer.sha256)
 
-    def read_commit(self, name: str, directory: Path | None = None) -> CommitPoint:
+    def read_commit(self, name: str, sha256: str | None = None, directory: Path | None = None) -> CommitPoint:
+        """Commit point `name` (under commits/, or `directory`), its checksum verified; with
+        `sha256` (what CURRENT records for it), the whole file's too."""
         path = (directory or self.commits_dir) / name
-        data = read_json(path, f"commit point {name}")
-        if data.get("format") != INDEX_FORMAT:
-            raise IndexMismatchError(
-                f"commit point {path} has format {data.get('format')}, not {INDEX_FORMAT}"
+        commit = CommitPoint.read(path)
+        if sha256 is not None and sha256_of(path) != sha256:
+            raise IndexCorruptError(
+                f"{self.root / 'CURRENT'} is damaged: it records a checksum for {path} that the file "
+                "(which passes its own) does not have"
             )
-        return CommitPoint.from_dict(data)
+        return commit
+
+    def commit_files(self) -> list[Path]:
+        """The commit points under commits/, oldest first."""
+        if not self.commits_dir.is_dir():
+            return []
+        return sorted(p for p in self.commits_dir.iterdir() if COMMIT_FILE.fullmatch(p.name))
+
+    def latest_generation(self) -> int:
+        """The highest generation of any commit point under commits/ (0: none)."""
+        files = self.commit_files()
+        return int(files[-1].stem) if files else 0
 
     def segment(self, name: str) -> Segment:
         """The named segment, opened (and its checksums verified) once per store."""
@@ -195,10 +154,10 @@ class IndexStore:
                 del self._open_segments[name]
 
     def deleted_rows(self, entry: SegmentEntry) -> npt.NDArray[np.int64]:
-        if entry.deletes is None:
+        if entry.deletes is None or entry.deletes_sha256 is None:
             return np.zeros(0, dtype=np.int64)
         path = self.deletes_dir / entry.deletes
-        _verify(path, entry.deletes_sha256)
+        verify_file(path, entry.deletes_sha256)
         try:
             return np.asarray(load_array(path), dtype=np.int64)
         except (OSError, ValueError) as error:
@@ -206,15 +165,22 @@ class IndexStore:
 
     def sources(self, commit: CommitPoint) -> dict[str, str]:
         """What the last `rag build` read from files: document id -> content hash."""
-        if commit.sources is None:
+        if commit.sources is None or commit.sources_sha256 is None:
             return {}
         path = self.sources_dir / commit.sources
-        _verify(path, commit.sources_sha256)
-        try:
-            sources: dict[str, str] = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError) as error:
-            raise IndexCorruptError(f"cannot read {path}: {error}") from error
-        return sources
+        verify_file(path, commit.sources_sha256)
+        return read_json(path, f"sources file {path}")
+
+    def verify(self, commit: CommitPoint, commit_point: Path) -> None:
+        """Check every file `commit` (read from `commit_point`) names against its checksum, and
+        each segment's counts against the commit's: IndexCorruptError naming the first that
+        fails. Reads every byte, afresh. (A snapshot's directory is laid out as an index is, so
+        `IndexStore(snapshot directory).verify` checks a snapshot.)"""
+        for entry in commit.segments:
+            segment = Segment.open(self.segments_dir / entry.name)
+            entry.check(segment, len(self.deleted_rows(entry)), commit_point)
+        if commit.sources is not None and commit.sources_sha256 is not None:
+            verify_file(self.sources_dir / commit.sources, commit.sources_sha256)
 
     # --- writing (call under write_lock) --------------------------------------------------
 
@@ -222,46 +188,49 @@ class IndexStore:
         """A deletes file for `segment` as of `generation`; returns its name and checksum."""
         name = f"{segment}.{generation:010d}.npy"
         self.deletes_dir.mkdir(parents=True, exist_ok=True)
-        path = self.deletes_dir / name
-        _write_atomically(path, lambda handle: np.save(handle, np.sort(np.asarray(rows, dtype=np.int64))))
-        return name, sha256_of(path)
+        rows = np.sort(np.asarray(rows, dtype=np.int64))
+        return name, write_atomically(self.deletes_dir / name, npy_bytes(rows))
 
     def write_sources(self, generation: int, sources: dict[str, str]) -> tuple[str, str]:
         name = f"{generation:010d}.json"
         self.sources_dir.mkdir(parents=True, exist_ok=True)
-        path = self.sources_dir / name
         payload = json.dumps(sources, sort_keys=True).encode("utf-8")
-        _write_atomically(path, lambda handle: handle.write(payload))
-        return name, sha256_of(path)
+        return name, write_atomically(self.sources_dir / name, payload)
 
     def publish(self, commit: CommitPoint) -> None:
         """Write `commit` and make it the live one, then clean up. Every file it names must be
         written already; when this returns, the commit is durable."""
         self.commits_dir.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(commit.to_dict(), indent=1).encode("utf-8")
-        _write_atomically(self.commits_dir / commit.file_name, lambda handle: handle.write(payload))
-        self._switch_current(commit.file_name)
+        checksum = commit.write(self.commits_dir / commit.file_name)
+        self._switch_current(Current(commit.file_name, checksum))
         self.clean_up()
 
-    def _switch_current(self, name: str) -> None:
-        """Make the complete commit point `name` the live one: the commit's one atomic step."""
-        _write_atomically(self.root / "CURRENT", lambda handle: handle.write(name.encode("utf-8")))
+    def _switch_current(self, pointer: Current) -> None:
+        """Make the complete commit point `pointer` names the live one: the commit's one atomic step."""
+        write_atomically(self.root / "CURRENT", pointer.to_bytes())
 
     def clean_up(self) -> None:
         """Delete what no kept commit point names (see the module docstring)."""
-        names = sorted(p.name for p in self.commits_dir.glob("*.json")) if self.commits_dir.is_dir() else []
+        names = [path.name for path in self.commit_files()]
         current = self.current_name()
         kept_names = set(names[-KEPT_COMMITS:]) | ({current} if current else set())
-        kept = [self.read_commit(name) for name in sorted(kept_names)]
+        kept, damaged = [], False
+        for name in sorted(kept_names):
+            try:
+                kept.append(self.read_commit(name))
+            except (IndexCorruptError, IndexMismatchError):
+                damaged = True  # what it names is unknown: no file is deleted this time
         used_segments = {entry.name for commit in kept for entry in commit.segments}
         used_deletes = {entry.deletes for commit in kept for entry in commit.segments if entry.deletes}
         used_sources = {commit.sources for commit in kept if commit.sources}
-        for directory, used in (
-            (self.segments_dir, used_segments),
-            (self.deletes_dir, used_deletes),
-            (self.sources_dir, used_sources),
-            (self.commits_dir, kept_names),
-        ):
+        directories = [(self.commits_dir, kept_names)]
+        if not damaged:
+            directories += [
+                (self.segments_dir, used_segments),
+                (self.deletes_dir, used_deletes),
+                (self.sources_dir, used_sources),
+            ]
+        for directory, used in directories:
             if not directory.is_dir():
                 continue
             for path in directory.iterdir():
@@ -281,7 +250,8 @@ class IndexStore:
     # --- snapshots ------------------------------------------------------------------------
 
     def snapshot(self, name: str) -> CommitPoint:
-        """Keep the live commit point as `name`: hard links to its files, so nearly free."""
+        """Keep the live commit point as `name`: hard links to its files, so nearly free. A
+        snapshot that fails half-way leaves nothing behind."""
         _check_snapshot_name(name)
         target = self.snapshots_dir / name
         if target.exists():
@@ -292,11 +262,12 @@ class IndexStore:
         staging = self.snapshots_dir / f"{SNAPSHOT_STAGING}{name}"
         shutil.rmtree(staging, ignore_errors=True)
         try:
+            staging.mkdir(parents=True)
             for source in self._files_of(commit):
                 link = staging / source.relative_to(self.root)
                 link.parent.mkdir(parents=True, exist_ok=True)
                 os.link(source, link)
-            (staging / "commit.json").write_text(json.dumps(commit.to_dict(), indent=1), "utf-8")
+            commit.write(staging / "commit.json")
             for directory in sorted({p.parent for p in staging.rglob("*")} | {staging}):
                 fsync_directory(directory)
             os.replace(staging, target)
@@ -314,30 +285,47 @@ class IndexStore:
         )
 
     def snapshot_commit(self, name: str) -> CommitPoint:
+        """Snapshot `name`'s commit point, its checksum verified (DamagedSnapshotError if not)."""
         _check_snapshot_name(name)
-        if not (self.snapshots_dir / name / "commit.json").is_file():
+        directory = self.snapshots_dir / name
+        if not (directory / "commit.json").is_file():
             raise FileNotFoundError(f"no snapshot named {name!r}")
-        return self.read_commit("commit.json", self.snapshots_dir / name)
+        try:
+            return self.read_commit("commit.json", directory=directory)
+        except IndexCorruptError as error:
+            raise DamagedSnapshotError(name, error) from error
 
-    def restore(self, name: str) -> CommitPoint:
-        """Make snapshot `name` live again as a new commit (a later generation, so versions still
-        go forwards). Call under write_lock."""
-        kept = self.snapshot_commit(name)
-        live = self.current()
-        for source in (self.snapshots_dir / name).rglob("*"):
-            relative = source.relative_to(self.snapshots_dir / name)
-            if source.is_file() and relative.parts[0] != "commit.json":
-                destination = self.root / relative
-                if not destination.exists():
-                    destination.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(source, destination)
-        for directory in (self.segments_dir, self.deletes_dir, self.sources_dir):
-            if directory.is_dir():
-                fsync_directory(directory)
-        generation = max(kept.generation, live.generation if live else 0)
-        restored = replace(kept, generation=generation).successor(kept.segments)
-        self.publish(restored)
-        return restored
+    def verified_snapshot(self, name: str) -> CommitPoint:
+        """Snapshot `name`'s commit point once every file it names passes its checks too; a
+        damaged snapshot is DamagedSnapshotError naming the first file that does not."""
+        commit = self.snapshot_commit(name)
+        directory = self.snapshots_dir / name
+        try:
+            IndexStore(directory).verify(commit, directory / "commit.json")
+        except IndexCorruptError as error:
+            raise DamagedSnapshotError(name, error) from error
+        return commit
+
+    def link_snapshot(self, name: str) -> None:
+        """Hard-link every file of snapshot `name` into the index, where the index lacks it or
+        holds another copy (a damaged one, say), so a commit can list the snapshot's segments."""
+        snapshot = self.snapshots_dir / name
+        touched = set()
+        for source in sorted(snapshot.rglob("*")):
+            relative = source.relative_to(snapshot)
+            if not source.is_file() or relative.parts[0] == "commit.json":
+                continue
+            destination = self.root / relative
+            if destination.exists() and os.path.samefile(source, destination):
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            temporary = destination.with_name(f".{destination.name}.link")
+            temporary.unlink(missing_ok=True)
+            os.link(source, temporary)
+            os.replace(temporary, destination)  # atomic over another copy too
+            touched |= {destination.parent, destination.parent.parent}
+        for directory in sorted(touched):
+            fsync_directory(directory)
 
     def _files_of(self, commit: CommitPoint) -> list[Path]:
         files = [p for entry in commit.segments for p in (self.segments_dir / entry.name).iterdir()]
@@ -372,24 +360,3 @@ def _check_snapshot_name(name: str) -> None:
         raise ValueError(
             f"invalid snapshot name {name!r}: use 1-64 letters, digits, '_', '-', '.', starting with a letter or digit"
         )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _verify(path: Path, expected: str | None) -> None:
-    if not path.is_file():
-        raise IndexCorruptError(f"index file {path} is missing")
-    if expected is not None and sha256_of(path) != expected:
-        raise IndexCorruptError(f"index file {path} is damaged (checksum mismatch)")
-
-
-def _write_atomically(path: Path, write: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_directory(path.parent)

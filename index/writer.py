@@ -21,6 +21,10 @@ model, other text-processing settings or another analyser version re-indexes eve
 index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
 index in the earlier single-generation format is converted by a build (`index.legacy`).
 
+`restore` makes a snapshot live again, and `recover` the newest intact commit point when the
+live one is damaged (`index.restoring`): both are commits like the others, checked first, and
+neither reads the live commit, so a damaged index does not stop them.
+
 `merge` runs the merge policy (`index.merging`): it picks segments under the lock, builds the
 merged segment without it (queries and writes go on), and commits under the lock again, carrying
 over documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/) and
@@ -43,14 +47,16 @@ import numpy.typing as npt
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
 from index.building import build_segment_data, known_vectors_of
+from index.commits import CommitPoint, SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.legacy import LegacyIndex
 from index.merging import TieredMergePolicy, force_merge, merge_segments
 from index.reader import IndexReader
+from index.restoring import Recovery, plan_recovery
 from index.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import CommitPoint, IndexStore, SegmentEntry, first_commit
+from index.store import IndexStore
 
 NOTHING_CHANGED = "Nothing was changed"
 SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
@@ -177,7 +183,7 @@ class IndexWriter:
                 result_reader = reader or self._reopen()
             else:
                 segments = self._commit_documents(commit, reader, written, remove=removed)
-                result_reader = self._publish(commit, segments)
+                result_reader = self._publish(commit, segments, previous=reader)
         return [
             outcome if isinstance(outcome, MissingDocumentsError) else outcome(result_reader)
             for outcome in outcomes
@@ -218,7 +224,7 @@ class IndexWriter:
                 changed = [after[i] for i in added + replaced]
                 segments = self._commit_documents(commit, reader, changed, remove=replaced + removed)
             name, checksum = self.store.write_sources(commit.generation + 1, sources)
-            result = self._publish(commit, segments, sources=name, sources_sha256=checksum)
+            result = self._publish(commit, segments, previous=reader, sources=name, sources_sha256=checksum)
             return WriteResult(result, True, added, replaced, removed, unchanged, kept, rebuild)
 
     # --- merges -------------------------------------------------------------------------------
@@ -250,7 +256,7 @@ class IndexWriter:
                 for index in picked
             ]
             staged, row_maps = self._stage_merge(sources, commit)
-            job = functools.partial(self._commit_merge, entries, sources, staged, row_maps)
+            job = functools.partial(self._commit_merge, entries, sources, staged, row_maps, reader)
             committed = turn(job) if turn is not None else job()
             if committed is None:  # the sources changed under it (another merge, a restore): again
                 live = None
@@ -286,6 +292,7 @@ class IndexWriter:
         sources: list[tuple[Segment, npt.NDArray[np.int64]]],
         staged: Segment,
         row_maps: list[npt.NDArray[np.int64]],
+        previous: IndexReader,
     ) -> tuple[MergeResult, IndexReader] | None:
         with self.store.write_lock(), _unchanged_on_damage():
             commit = self.store.current()
@@ -318,7 +325,7 @@ class IndexWriter:
             position = min(i for i, e in enumerate(commit.segments) if e.name in names)
             others = [e for e in commit.segments if e.name not in names]
             segments = tuple([*others[:position], entry, *others[position:]])
-            reader = self._publish(commit, segments)
+            reader = self._publish(commit, segments, previous=previous)
             return MergeResult(names, staged.name, staged.document_count - len(deleted)), reader
 
     # --- helpers ------------------------------------------------------------------------------
@@ -334,7 +341,7 @@ class IndexWriter:
             return first_commit(self.embedder.model_name, self.embedder.dimension, self.settings), None
         if not any_model:
             self._check_model(commit)
-        return commit, IndexReader.open(self.store)
+        return commit, IndexReader.open(self.store, live)
 
     def _reopen(self) -> IndexReader:
         return IndexReader.open(self.store)
@@ -387,13 +394,48 @@ class IndexWriter:
         return tuple(entries)
 
     def _publish(
-        self, commit: CommitPoint, segments: tuple[SegmentEntry, ...], **changes: object
+        self,
+        commit: CommitPoint,
+        segments: tuple[SegmentEntry, ...],
+        *,
+        previous: IndexReader | None = None,
+        **changes: object,
     ) -> IndexReader:
+        """Commit `segments` as the successor of `commit`; a reader on it, re-using what
+        `previous` (the reader the write started from) shares with it."""
         self.store.publish(commit.successor(segments, **changes))
-        reader = IndexReader.open(self.store)
+        reader = IndexReader.open(self.store, previous)
         if self.on_commit is not None:
             self.on_commit(reader)
         return reader
+
+    # --- restores -----------------------------------------------------------------------------
+
+    def restore(self, name: str) -> IndexReader:
+        """Make snapshot `name` live again as a new commit, once it and every file it names pass
+        their checks (DamagedSnapshotError naming the first that does not: nothing changes). It
+        does not read the live commit, so it also goes back from a damaged one."""
+        with self.store.write_lock():
+            kept = self.store.verified_snapshot(name)
+            self.store.link_snapshot(name)
+            return self._publish_again(kept)
+
+    def recover(self) -> Recovery:
+        """When the live commit is damaged, make the newest intact commit point on disk live
+        again and say what that loses (`index.restoring`); when it is intact, change nothing."""
+        with self.store.write_lock():
+            plan = plan_recovery(self.store)
+            if plan.damage is None:
+                return Recovery(plan, IndexReader.open(self.store))
+            if plan.snapshot is not None:
+                self.store.link_snapshot(plan.snapshot)
+            return Recovery(plan, self._publish_again(plan.commit))
+
+    def _publish_again(self, kept: CommitPoint) -> IndexReader:
+        """`kept` live again, as a generation after every commit point on disk: versions only
+        go forwards."""
+        generation = max(kept.generation, self.store.latest_generation())
+        return self._publish(replace(kept, generation=generation), kept.segments)
 
 
 def build_index(

@@ -16,11 +16,12 @@ from typing import Any, TypeVar
 import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
+from index.commits import CommitPoint
 from index.errors import IndexError_, StorageFullError
 from index.modes import Mode
 from index.options import DEFAULT_K, DEFAULT_MODE
+from index.restoring import Recovery
 from index.retrieval import SearchOutcome
-from index.store import CommitPoint
 from index.writer import WriteResult
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
@@ -311,17 +312,52 @@ def snapshot(name: str | None, list_them: bool) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option(
+    "--last-good",
+    is_flag=True,
+    help="Go back to the newest intact commit point, if the live one is damaged.",
+)
 @friendly_errors
-def restore(name: str) -> None:
-    """Make snapshot NAME the live index again (as a new commit: versions never go backwards).
+def restore(name: str | None, last_good: bool) -> None:
+    """Make snapshot NAME the live index again, or (--last-good) the newest intact commit point.
 
     \b
-    Example:
+    Either way it is a new commit: versions never go backwards. Every file of the snapshot is
+    checked first; a damaged one is refused, naming the file, and the index is left as it was.
+    --last-good checks the live commit; if it is intact, nothing changes. If it is damaged, the
+    newest commit point whose files all pass their checks (commits/ first, then snapshots/)
+    becomes live, and each document lost is printed: `lost ID` (held by the damaged
+    commit, not by the recovered one), `back ID` (deleted or replaced since, held again), `lost
+    N documents of segment S` (a segment whose ids cannot be read).
+    \b
+    Examples:
       rag restore before-import
+      rag restore --last-good
     """
-    commit = _snapshot_errors(lambda: _writing_engine(get_settings()).restore(name))
-    click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
+    if last_good and name is None:
+        _report_recovery(_engine(get_settings()).recover())
+    elif name is not None and not last_good:
+        commit = _snapshot_errors(lambda: _writing_engine(get_settings()).restore(name))
+        click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
+    else:
+        raise click.UsageError("give a snapshot NAME, or --last-good")
+
+
+def _report_recovery(recovery: Recovery) -> None:
+    plan, version = recovery.plan, recovery.reader.version
+    if plan.damage is None:
+        click.echo(f"index {version} is intact: nothing lost, nothing changed")
+        return
+    loss = plan.loss
+    lines = [f"lost {document_id}" for document_id in loss.missing]
+    lines += [f"back {document_id}" for document_id in loss.returned]
+    lines += [f"lost {count} documents of segment {segment}" for segment, count in loss.unreadable]
+    if loss.unknown:
+        lines.append("unknown: which commit was live cannot be read, so what it held is unknown")
+    for line in lines or ["nothing lost"]:
+        click.echo(line)
+    click.echo(f"index {version}, from {plan.source} (the live commit was damaged: {plan.damage})")
 
 
 def _snapshot_errors(action: Callable[[], CommitPoint]) -> CommitPoint:

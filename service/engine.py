@@ -28,6 +28,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from corpus import Document
+from index.commits import CommitPoint
 from index.context import widen_outcome
 from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
@@ -35,8 +36,9 @@ from index.errors import IndexError_, IndexMismatchError
 from index.group_commit import GroupCommit
 from index.modes import Mode
 from index.reader import IndexReader
+from index.restoring import Recovery
 from index.retrieval import Retriever, SearchOutcome
-from index.store import CommitPoint, IndexStore
+from index.store import IndexStore
 from index.writer import (
     Change,
     Delete,
@@ -118,7 +120,7 @@ class Engine:
         return current
 
     def _open_reader(self) -> IndexReader:
-        reader = IndexReader.open(self.store)
+        reader = IndexReader.open(self.store, self.live_reader())
         if reader.commit.segments and (
             reader.model_name != self.embedder.model_name or reader.dimension != self.embedder.dimension
         ):
@@ -241,14 +243,16 @@ class Engine:
         return [(name, self.store.snapshot_commit(name)) for name in self.store.snapshot_names()]
 
     def restore(self, name: str) -> CommitPoint:
-        def restore_in_turn() -> CommitPoint:
-            with self.store.write_lock():
-                commit = self.store.restore(name)
-            self._install(self._open_reader())
-            return commit
+        """Make snapshot `name` live again (DamagedSnapshotError, nothing changed, if it is damaged);
+        it takes its turn among the writes."""
+        reader: IndexReader = self._commits.submit(lambda: self.writer().restore(name))
+        return reader.commit
 
-        restored: CommitPoint = self._commits.submit(restore_in_turn)
-        return restored
+    def recover(self) -> Recovery:
+        """Go back to the newest intact commit point if the live one is damaged (index/restoring.py)."""
+        recovery: Recovery = self._commits.submit(lambda: self.writer().recover())
+        self._install(recovery.reader)
+        return recovery
 
     def _commit_group(self, changes: Sequence[EngineChange]) -> list[object]:
         """One turn of the group commit (`index.group_commit`): consecutive writes go into one

@@ -237,6 +237,37 @@ class RestoreResponse(BaseModel):
     )
 
 
+class UnreadableSegment(BaseModel):
+    segment: str = Field(description="A segment of the damaged commit whose document ids cannot be read.")
+    documents: int = Field(description="How many documents the damaged commit says it held.")
+
+
+class RecoverResponse(BaseModel):
+    recovered: bool = Field(
+        description="Whether the live commit was damaged and replaced; false: it is intact, nothing changed."
+    )
+    index_version: str = Field(description="The live index version now (a later one after a recovery).")
+    source: str = Field(
+        description="The commit point the live index comes from: `commits/<generation>.json` or "
+        "`snapshots/<name>/commit.json` under the index directory."
+    )
+    damage: str | None = Field(description="What was wrong with the live commit; null when intact.")
+    lost_documents: list[str] = Field(
+        description="Ids of documents the damaged commit held that the recovered one does not."
+    )
+    returned_documents: list[str] = Field(
+        description="Ids of documents the recovered commit holds that the damaged one had deleted "
+        "(or replaced by a version in an unreadable segment)."
+    )
+    unreadable_segments: list[UnreadableSegment] = Field(
+        description="Segments of the damaged commit whose document ids cannot be read: their documents are lost."
+    )
+    live_commit_unknown: bool = Field(
+        description="True when which commit was live cannot be read (CURRENT is damaged or missing), "
+        "so what it held is unknown."
+    )
+
+
 class OptimizeResponse(BaseModel):
     index_version: str = Field(description="The live index version after the merge.")
     segments: int = Field(description="Segments the live commit holds now.")

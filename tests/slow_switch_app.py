@@ -12,6 +12,7 @@ import time
 
 from fastapi import FastAPI
 
+from index.commits import Current
 from index.store import IndexStore
 from service.app import create_app as create_real_app
 from service.config import get_settings
@@ -25,9 +26,9 @@ class SlowSwitchStore(IndexStore):
         super().__init__(str(root))
         self.pause_seconds = pause_seconds
 
-    def _switch_current(self, version: str) -> None:
+    def _switch_current(self, pointer: Current) -> None:
         time.sleep(self.pause_seconds)
-        super()._switch_current(version)
+        super()._switch_current(pointer)
 
 
 def create_app() -> FastAPI:

@@ -7,7 +7,8 @@ waits until it sees that state on disk). Round two kills it at a random moment o
 After each kill the service is restarted on the same directory: it must start, every write that
 got a 2xx must be there with its content, every acknowledged removal must still be removed, the
 write in flight must be either wholly there or wholly absent, and the index must pass its
-checksums.
+checksums. A restore is killed the same two ways: the index must then load, holding either the
+commit before the restore or the restored snapshot.
 """
 
 from __future__ import annotations
@@ -109,9 +110,9 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
     assert {doc_id for doc_id, text in expected.items() if text} <= set(reader.document_ids())
 
 
-def _post_ignoring_crash(url: str, document: dict[str, str]) -> None:
+def _post_ignoring_crash(url: str, document: dict[str, str] | None, path: str = "/documents") -> None:
     with contextlib.suppress(httpx.TransportError):  # the server is killed under this request
-        httpx.post(f"{url}/documents", json=document, timeout=60)
+        httpx.post(f"{url}{path}", json=document, timeout=60)
 
 
 def commit_points(store: IndexStore) -> set[str]:
@@ -273,3 +274,50 @@ def _wait_for_uncommitted_group(store: IndexStore) -> int:
                     return pending.segments[-1].documents
         time.sleep(0.005)
     return 0
+
+
+def test_kill_9_during_a_restore_leaves_the_old_or_the_restored_commit(tmp_path: Path) -> None:
+    index_dir, log = tmp_path / "index", tmp_path / "server.log"
+    store = IndexStore(index_dir)
+    writer = IndexWriter(store, HashingEmbedder(), settings=IndexSettings())
+    for number in range(3):
+        writer.upsert([Document(**article(number))])
+    store.snapshot("kept")
+    restored = set(IndexReader.open(store).document_ids())
+    writer.delete(["crash-0"])
+    writer.upsert([Document(**article(7))])
+    live = set(IndexReader.open(store).document_ids())
+
+    # Once with the restore's commit point complete but CURRENT not yet switched to it.
+    before = commit_points(store)
+    server = ServerProcess(index_dir, log, app=SLOW_SWITCH_APP, extra_env={"SLOW_SWITCH_SECONDS": "2"})
+    try:
+        restoring = threading.Thread(
+            target=_post_ignoring_crash, args=(server.url, None, "/admin/snapshots/kept/restore")
+        )
+        restoring.start()
+        assert _wait_for_uncommitted_generation(store, before)
+        server.kill()
+        restoring.join()
+    finally:
+        server.stop()
+    assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) == live
+    assert writer.recover().plan.damage is None  # every file of the live commit passes its checks
+
+    # Once at a random moment of it.
+    server = ServerProcess(index_dir, log)
+    try:
+        restoring = threading.Thread(
+            target=_post_ignoring_crash, args=(server.url, None, "/admin/snapshots/kept/restore")
+        )
+        restoring.start()
+        time.sleep(random.uniform(0, 0.1))
+        server.kill()
+        restoring.join()
+    finally:
+        server.stop()
+    assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) in (live, restored)
+    assert writer.recover().plan.damage is None
+    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+        assert client.post("/admin/snapshots/kept/restore").status_code == 200
+        assert_state(client, {f"crash-{n}": article(n)["text"] for n in range(3)} | {"crash-7": None}, {})

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from corpus import Document
+from index.commits import SegmentEntry
 from index.document_ranking import search_documents
 from index.embedding import HashingEmbedder
 from index.merging import TieredMergePolicy
@@ -19,7 +20,7 @@ from index.options import RetrievalOptions
 from index.reader import IndexReader
 from index.retrieval import Retriever, SearchOutcome
 from index.settings import IndexSettings
-from index.store import IndexStore, SegmentEntry
+from index.store import IndexStore
 from index.writer import IndexWriter
 
 QUESTIONS = [
@@ -222,8 +223,7 @@ def test_a_restore_during_a_merge_is_not_undone_by_it(
         staged = original(self, *args)  # type: ignore[arg-type]
         if not restored:
             restored.append(True)
-            with store.write_lock():
-                store.restore("before-delete")  # brings extra-030 back under the merge
+            writer_for(many_segments).restore("before-delete")  # brings extra-030 back under the merge
         return staged
 
     restored: list[bool] = []

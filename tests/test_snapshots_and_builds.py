@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from corpus import Document
 from index.building import build_segment_data
 from index.embedding import HashingEmbedder
-from index.errors import IndexMismatchError
+from index.errors import DamagedSnapshotError, IndexCorruptError, IndexMismatchError
 from index.options import RetrievalOptions
 from index.reader import IndexReader
 from index.retrieval import Retriever
@@ -50,8 +50,7 @@ def test_a_restored_snapshot_answers_as_when_it_was_taken(
     writer.upsert([Document(id="later", text="Projects such as the port were delayed again.")])
     writer.merge(force=True)  # the snapshot's segments are no longer live, and cleaned up
     assert answers(tmp_path) != before
-    with store.write_lock():
-        restored = store.restore("before")
+    restored = writer.restore("before").commit
     assert answers(tmp_path) == before
     assert restored.generation > kept.generation and restored.version > version  # never backwards
     assert store.snapshot_names() == ["before"]
@@ -207,3 +206,103 @@ def test_an_index_in_the_earlier_format_is_refused_then_converted_by_a_build(
     assert converted.reader.document_count == 4
     assert not (tmp_path / "generations").exists()
     assert IndexReader.open(IndexStore(tmp_path)).version.startswith("g")
+
+
+def damage_snapshot(root: Path, name: str, kind: str) -> Path:
+    """Damage snapshot `name` as `kind` says, leaving the live index intact; returns the file."""
+    directory = root / "snapshots" / name
+    if kind == "commit point":
+        path = directory / "commit.json"
+        data = path.read_bytes()
+        assert data.count(b'"documents": 3,') == 1
+        path.write_bytes(data.replace(b'"documents": 3,', b'"documents": 2,'))
+    elif kind == "segment file":
+        path = sorted(directory.glob("segments/*/documents.jsonl"))[0]
+        data = path.read_bytes()
+        path.unlink()  # a copy of its own: the live index's link stays intact
+        path.write_bytes(data[:-12] + b"garbage!!!\n")
+    else:
+        [path] = directory.glob("deletes/*")
+        path.unlink()
+    return path
+
+
+def snapshot_then_change(writer: IndexWriter) -> None:
+    """A snapshot with a deletes file ("s"), then a later write to the live index."""
+    writer.upsert([Document(id="extra", text="The Peace Pipeline may open next year, officials said.")])
+    writer.delete(["nournews-larijani-visit"])
+    writer.store.snapshot("s")
+    writer.upsert([Document(id="after", text="A dispatch written after the snapshot.")])
+
+
+@pytest.mark.parametrize("kind", ["commit point", "segment file", "deletes file"])
+def test_a_damaged_snapshot_is_refused_and_the_index_left_as_it_was(
+    tmp_path: Path, bundled_documents: list[Document], kind: str
+) -> None:
+    engine = Engine.from_settings(make_settings(tmp_path / "index"), embedder=HashingEmbedder())
+    engine.sync(bundled_documents)
+    snapshot_then_change(engine.writer())
+    damaged = damage_snapshot(engine.store.root, "s", kind)
+    current = (engine.store.root / "CURRENT").read_bytes()
+    with pytest.raises(IndexCorruptError, match=rf"snapshot 's' is damaged.*{damaged}") as raised:
+        engine.restore("s")
+    assert isinstance(raised.value, DamagedSnapshotError)
+    assert (engine.store.root / "CURRENT").read_bytes() == current
+    engine.upsert([Document(id="later", text="A later dispatch on rail freight.")])
+    ids = set(IndexReader.open(IndexStore(engine.store.root)).document_ids())
+    assert ids == {d.id for d in bundled_documents} - {"nournews-larijani-visit"} | {
+        "extra",
+        "after",
+        "later",
+    }
+
+
+def test_rag_restore_refuses_a_damaged_snapshot(
+    tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from service import cli as cli_module
+    from service.config import get_settings
+
+    index = tmp_path / "index"
+    writer = writer_for(index)
+    writer.sync(bundled_documents)
+    snapshot_then_change(writer)
+    damaged = damage_snapshot(index, "s", "segment file")
+    current = (index / "CURRENT").read_bytes()
+    monkeypatch.setenv("RAG_INDEX_DIR", str(index))
+    monkeypatch.setattr(
+        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
+    )
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli_module.cli, ["restore", "s"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "snapshot 's' is damaged" in result.output and str(damaged) in result.output.replace("\n", "")
+    assert (index / "CURRENT").read_bytes() == current
+    assert writer.upsert([Document(id="later", text="A later dispatch.")]).reader.document("later")
+
+
+def test_the_restore_route_refuses_a_damaged_snapshot_with_409(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    settings = make_settings(tmp_path / "index", admin_keys=["admin"])
+    engine = Engine.from_settings(settings, embedder=HashingEmbedder())
+    engine.sync(bundled_documents)
+    snapshot_then_change(engine.writer())
+    damaged = damage_snapshot(engine.store.root, "s", "commit point")
+    current = (engine.store.root / "CURRENT").read_bytes()
+    admin = {"Authorization": "Bearer admin"}
+    with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
+        version = client.get("/healthz").json()["index_version"]
+        response = client.post("/admin/snapshots/s/restore", headers=admin)
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "snapshot_damaged" and str(damaged) in error["message"]
+        assert (engine.store.root / "CURRENT").read_bytes() == current
+        assert client.get("/healthz").json()["index_version"] == version
+        added = client.post("/documents", json={"id": "later", "text": "A later dispatch."}, headers=admin)
+        assert added.status_code == 200 and added.json()["documents"] == 5

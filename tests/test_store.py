@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from corpus import Document
+from index.commits import CommitPoint
 from index.embedding import HashingEmbedder
 from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.reader import IndexReader
@@ -174,7 +177,7 @@ def test_old_commits_and_unused_files_are_cleaned(tmp_path: Path, bundled_docume
         writer.upsert([Document(id=f"d{number}", text=f"Text {number}.")])
         writer.delete([f"d{number}"])
     commits = sorted(p.name for p in (tmp_path / "commits").iterdir())
-    assert len(commits) == 2 and (tmp_path / "CURRENT").read_text() == commits[-1]
+    assert len(commits) == 2 and IndexStore(tmp_path).current_name() == commits[-1]
     live = IndexReader.open(IndexStore(tmp_path))
     previous = IndexStore(tmp_path).read_commit(commits[0])
     kept = {e.name for e in live.commit.segments} | {e.name for e in previous.segments}
@@ -206,3 +209,134 @@ def test_question_sentences_are_marked_at_build_and_stored(tmp_path: Path) -> No
         if sentence.is_question
     ]
     assert marked == ["What did the minister say?", '"Will it pay off?"']
+
+
+def flip_byte(path: Path, old: bytes, new: bytes) -> None:
+    """Replace the one occurrence of `old` in `path` by `new` (as damage would, in place)."""
+    data = path.read_bytes()
+    assert data.count(old) == 1, (path, old)
+    path.write_bytes(data.replace(old, new))
+
+
+EXTRA = Document(id="extra", title="Extra", text="A new article about the Gwadar port.")
+
+
+def with_an_added_document(root: Path, documents: list[Document]) -> tuple[IndexWriter, CommitPoint]:
+    """`documents` built, then EXTRA added (a segment of its own): the writer and the live commit."""
+    writer = writer_for(root)
+    writer.sync(documents)
+    commit = writer.upsert([EXTRA]).reader.commit
+    return writer, commit
+
+
+def test_a_flipped_byte_in_the_commit_point_is_caught(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    writer, commit = with_an_added_document(tmp_path, bundled_documents)
+    path = tmp_path / "commits" / commit.file_name
+    # The reported damage: the new segment's `documents: 1` read as 0, so a writer dropped it.
+    flip_byte(path, b'"documents": 1,', b'"documents": 0,')
+    with pytest.raises(DamagedIndexError, match=rf"{path}.*checksum mismatch"):
+        IndexReader.open(IndexStore(tmp_path))
+    with pytest.raises(IndexCorruptError, match="Nothing was changed"):
+        writer.upsert([Document(id="later", text="A later article.")])
+
+
+@pytest.mark.parametrize("damage", ["older commit named", "checksum flipped"])
+def test_a_flipped_byte_in_current_is_caught(
+    tmp_path: Path, bundled_documents: list[Document], damage: str
+) -> None:
+    writer = writer_for(tmp_path)
+    writer.sync(bundled_documents)
+    writer.delete(["nournews-larijani-visit"])
+    current = tmp_path / "CURRENT"
+    name, checksum = current.read_text().split()
+    assert name == "0000000002.json" and (tmp_path / "commits" / "0000000001.json").is_file()
+    if damage == "older commit named":  # '2' -> '1': one bit, and a commit point that exists
+        flip_byte(current, b"0000000002.json", b"0000000001.json")
+    else:
+        flip_byte(
+            current, checksum.encode(), checksum[:-1].encode() + (b"0" if checksum[-1] != "0" else b"1")
+        )
+    with pytest.raises(DamagedIndexError, match=rf"{current} is damaged"):
+        IndexReader.open(IndexStore(tmp_path))
+
+
+def test_counts_that_do_not_match_the_segment_are_caught(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    """A commit point with a valid checksum but a wrong count (written by a faulty writer)."""
+    writer, commit = with_an_added_document(tmp_path, bundled_documents)
+    first, second = commit.segments
+    wrong = replace(commit, segments=(first, replace(second, documents=0)))
+    path = tmp_path / "commits" / commit.file_name
+    checksum = wrong.write(path)
+    (tmp_path / "CURRENT").write_text(f"{commit.file_name} {checksum}\n")
+    with pytest.raises(
+        DamagedIndexError, match=rf"commit point {path} is damaged: it lists segment {second.name}"
+    ):
+        IndexReader.open(IndexStore(tmp_path))
+    with pytest.raises(IndexCorruptError, match="Nothing was changed"):
+        writer.upsert([Document(id="later", text="A later article.")])
+
+
+def test_an_index_of_the_previous_format_loads_and_a_write_upgrades_it(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    writer = writer_for(tmp_path)
+    before = writer.sync(bundled_documents).reader
+    store = IndexStore(tmp_path)
+    commit = store.current()
+    assert commit is not None
+    # As the previous release wrote it: a format-2 commit point and segment meta without
+    # checksums, and CURRENT holding only the commit point's name.
+    old_commit = {**commit.to_dict(), "format": 2}
+    (tmp_path / "commits" / commit.file_name).write_text(json.dumps(old_commit, indent=1))
+    meta_path = before.segments[0].directory / "meta.json"
+    meta = {k: v for k, v in json.loads(meta_path.read_text()).items() if k != "checksum"}
+    meta_path.write_text(json.dumps({**meta, "format": 2}, indent=2))
+    (tmp_path / "CURRENT").write_text(commit.file_name)
+    reader = IndexReader.open(IndexStore(tmp_path))
+    assert reader.version == before.version
+    assert sorted(reader.documents(), key=lambda d: d.id) == sorted(bundled_documents, key=lambda d: d.id)
+    upgraded = writer_for(tmp_path).upsert([Document(id="extra", text="One more article.")]).reader
+    name, checksum = (tmp_path / "CURRENT").read_text().split()
+    written = json.loads((tmp_path / "commits" / name).read_text())
+    assert written["format"] == 3 and "checksum" in written and len(checksum) == 64
+    assert upgraded.document_count == 4 and IndexReader.open(IndexStore(tmp_path)).document("extra")
+
+
+def test_a_reader_re_uses_the_views_of_what_did_not_change(tmp_path: Path) -> None:
+    writer = writer_for(tmp_path)
+    first = writer.upsert([Document(id=f"a{n}", text=f"Article {n} on the port.") for n in range(3)]).reader
+    second = writer.upsert([Document(id="b", text="Another article.")], live=first).reader
+    assert second.views[0] is first.views[0]
+    third = writer.delete(["a1"], live=second).reader
+    assert third.views[1] is second.views[1] and third.views[0] is not second.views[0]
+    assert third.document("a1") is None and third.document("a0") is not None
+    fresh = IndexReader.open(IndexStore(tmp_path))
+    assert fresh.views[1] is not third.views[1]
+    assert IndexReader.open(IndexStore(tmp_path), third).views == third.views
+
+
+def test_a_snapshot_that_fails_half_way_leaves_nothing(
+    tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.store
+
+    writer_for(tmp_path).sync(bundled_documents)
+    store = IndexStore(tmp_path)
+    links, real_link = [], os.link
+
+    def link_then_fail(source: Path, destination: Path) -> None:
+        if links:
+            raise OSError("too many links")
+        links.append(destination)
+        real_link(source, destination)
+
+    monkeypatch.setattr(index.store.os, "link", link_then_fail)
+    with pytest.raises(OSError, match="too many links"):
+        store.snapshot("kept")
+    monkeypatch.undo()
+    assert len(links) == 1 and list((tmp_path / "snapshots").iterdir()) == []
+    assert store.snapshot("kept").documents == 3 and store.snapshot_names() == ["kept"]

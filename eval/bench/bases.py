@@ -26,11 +26,12 @@ from pathlib import Path
 from corpus import Document
 from index.analysis import ANALYSER_VERSION
 from index.building import corpus_fingerprint, settings_fingerprint
+from index.commits import INDEX_FORMAT
 from index.embedding import Embedder
 from index.errors import IndexError_
 from index.segments import SEGMENT_FORMAT
 from index.settings import IndexSettings
-from index.store import INDEX_FORMAT, IndexStore
+from index.store import IndexStore
 from index.writer import IndexWriter
 
 COMPLETE = "BENCH-COMPLETE"  # written last: a build cut short is never taken for a cached one

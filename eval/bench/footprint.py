@@ -44,11 +44,12 @@ import numpy.typing as npt
 from corpus import Document
 from eval.bench.hashing_app import DIMENSION
 from index.analysis import terms
+from index.commits import SegmentEntry, first_commit
 from index.embedding import HashingEmbedder
 from index.postings import Postings
 from index.segments import SegmentData, StoredDocuments, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import IndexStore, SegmentEntry, first_commit
+from index.store import IndexStore
 from index.writer import IndexWriter
 
 MODEL = "synthetic-random-unit-vectors"

@@ -10,12 +10,13 @@ Out of scope: measuring (the phase modules) and any pass/fail exit status.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from index.files import write_atomically
 
 
 def write_reports(results: dict[str, Any], out: Path) -> None:
@@ -30,17 +31,9 @@ def write_reports(results: dict[str, Any], out: Path) -> None:
 
 
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; reports are for everyone
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    write(buffer)
+    write_atomically(path, buffer.getvalue())
 
 
 def _run(results: dict[str, Any], mode: str, concurrency: int) -> dict[str, Any] | None:

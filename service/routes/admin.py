@@ -1,9 +1,13 @@
-"""`/admin`: keep and restore snapshots of the index, and force-merge it. Admin access only.
+"""`/admin`: keep and restore snapshots of the index, go back to the last intact commit, and
+force-merge it. Admin access only.
 
 A snapshot keeps the live commit point by hard links (nearly free); restoring one makes it live
 again as a new commit, so `index_version` still only goes forwards and a running server answers
-from it at once. Out of scope: deleting snapshots (remove `snapshots/<name>` from the index
-directory) and scheduling either.
+from it at once. A restore checks every file of the snapshot first: a damaged one is refused
+(409 `snapshot_damaged`, naming the file) and the index stays as it was. `/admin/recover` goes
+back to the newest intact commit point when the live one is damaged and lists what that loses.
+Out of scope: deleting snapshots (remove `snapshots/<name>` from the index directory) and
+scheduling any of these.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from index.store import CommitPoint
+from index.commits import CommitPoint
+from index.errors import DamagedSnapshotError, NoIntactCommitError
 from service.auth import AdminAccess
 from service.deps import EngineDep
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.schemas import (
     ErrorResponse,
     OptimizeResponse,
+    RecoverResponse,
     RestoreResponse,
     SnapshotListResponse,
     SnapshotOut,
     SnapshotRequest,
+    UnreadableSegment,
 )
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -77,9 +84,18 @@ def list_snapshots(engine: EngineDep, _: AdminAccess) -> SnapshotListResponse:
     "/snapshots/{name}/restore",
     operation_id="restore_snapshot",
     summary="Make a snapshot the live index again",
-    description="The snapshot becomes the live index as a new commit; it answers exactly as when it was taken.",
+    description="Every file of the snapshot is checked, then it becomes the live index as a new commit; "
+    "it answers exactly as when it was taken.",
     response_model=RestoreResponse,
-    responses={**WRITE_ERRORS, 404: {"model": ErrorResponse, "description": "No snapshot of that name."}},
+    responses={
+        **WRITE_ERRORS,
+        404: {"model": ErrorResponse, "description": "No snapshot of that name."},
+        409: {
+            "model": ErrorResponse,
+            "description": "`snapshot_damaged`: a file of the snapshot is missing or fails its checksum "
+            "(the message names it); nothing was changed.",
+        },
+    },
 )
 async def restore_snapshot(
     engine: EngineDep,
@@ -91,7 +107,47 @@ async def restore_snapshot(
         commit = await run_in_threadpool(engine.restore, name)
     except FileNotFoundError as error:
         raise ApiError(404, "snapshot_not_found", str(error)) from error
+    except DamagedSnapshotError as error:
+        raise ApiError(409, "snapshot_damaged", str(error)) from error
     return RestoreResponse(restored=_out(name, kept), index_version=commit.version)
+
+
+@router.post(
+    "/recover",
+    operation_id="recover_index",
+    summary="Go back to the last intact commit if the live one is damaged",
+    description="Checks the live commit (CURRENT, its commit point, every file, the counts). If it is "
+    "intact nothing changes; if not, the newest commit point on disk that passes every check "
+    "(commits first, then snapshots) becomes live as a new commit, and the response lists the "
+    "documents that loses.",
+    response_model=RecoverResponse,
+    responses={
+        **ERRORS,
+        409: {
+            "model": ErrorResponse,
+            "description": "`no_intact_commit`: the live commit is damaged and no commit point on disk "
+            "passes every check; nothing was changed.",
+        },
+    },
+)
+async def recover(engine: EngineDep, _: AdminAccess) -> RecoverResponse:
+    try:
+        recovery = await run_in_threadpool(engine.recover)
+    except NoIntactCommitError as error:
+        raise ApiError(409, "no_intact_commit", str(error)) from error
+    plan = recovery.plan
+    return RecoverResponse(
+        recovered=plan.damage is not None,
+        index_version=recovery.reader.version,
+        source=str(plan.source.relative_to(engine.store.root)),
+        damage=plan.damage,
+        lost_documents=plan.loss.missing,
+        returned_documents=plan.loss.returned,
+        unreadable_segments=[
+            UnreadableSegment(segment=segment, documents=count) for segment, count in plan.loss.unreadable
+        ],
+        live_commit_unknown=plan.loss.unknown,
+    )
 
 
 @router.post(
