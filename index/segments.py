@@ -175,7 +175,7 @@ def _write_files(staging: Path, data: SegmentData) -> None:
     if approximate:
         index = build_vector_index(data.chunk_vectors, data.settings.vectors)
         faiss.extract_index_ivf(index).make_direct_map()  # vectors are read back by row
-        faiss.write_index(index, str(staging / "vectors.ivf"))
+        _write_faiss_index(index, staging / "vectors.ivf")
     else:
         arrays["chunk_vectors.npy"] = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
     for file_name, array in arrays.items():
@@ -197,6 +197,13 @@ def _write_files(staging: Path, data: SegmentData) -> None:
     (staging / "meta.json").write_bytes(checksummed_json(meta))
     for path in staging.iterdir():
         fsync_file(path)
+
+
+def _write_faiss_index(index: faiss.Index, path: Path) -> None:
+    """`faiss.write_index` through a Python file: a full disk then raises the OSError it is
+    (ENOSPC, a 507 over HTTP), where FAISS's own file writer raises a RuntimeError."""
+    with open(path, "wb") as handle:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
 
 
 class Segment:

@@ -309,3 +309,21 @@ def test_a_full_disk_after_the_write_only_puts_the_merges_off(
     assert "added 1" in result.stdout
     assert result.stderr.startswith("warning: the change is committed") and "is full" in result.stderr
     assert {document.id for document in engine.documents()} == {"one", "two"}
+
+
+def test_an_ivf_index_written_to_a_full_disk_raises_the_os_error_it_is(small_disk: Path) -> None:
+    """An approximate segment's IVF index is written by FAISS, whose own file writer turns a full
+    disk into a RuntimeError (a 500 that closes the connection); the segment writer's must raise
+    the OSError (ENOSPC: a 507)."""
+    import faiss
+    import numpy as np
+
+    from index.segments import _write_faiss_index
+
+    vectors = np.random.default_rng(0).random((2_000, 64), dtype=np.float32)
+    index = faiss.IndexFlatIP(64)
+    index.add(vectors)
+    fill(small_disk / "filler")
+    with pytest.raises(OSError) as raised:
+        _write_faiss_index(index, small_disk / "vectors.ivf")
+    assert raised.value.errno == errno.ENOSPC
