@@ -9,7 +9,7 @@ ranks them; over HTTP each question is one `POST /search` (httpx) to a deployed 
 documents, a document ranked by its best passage. Two more modes exist only there, in-process
 (the service ranks passages, not documents):
 
-* ``hybrid-doc``: document-level fusion (`index.document_ranking`);
+* ``hybrid-doc``: document-level fusion (`index.search.document_ranking`);
 * ``hybrid-doc-prf``: the same with one round of Rocchio feedback (weight `feedback_weight`).
 
 Over HTTP these two modes are `POST /search/documents` (with ``feedback`` for the second).
@@ -24,9 +24,9 @@ from typing import Any, Literal, Protocol
 import httpx
 from tqdm import tqdm
 
-from index.document_ranking import rank_documents
-from index.modes import Mode
-from index.retrieval import Retriever, SearchOutcome
+from index.search.document_ranking import rank_documents
+from index.search.modes import Mode
+from index.search.retrieval import Retriever, SearchOutcome
 
 DocumentFusionMode = Literal["hybrid-doc", "hybrid-doc-prf"]
 DocumentMode = Mode | DocumentFusionMode  # what `document_rankings` accepts

@@ -23,17 +23,22 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.analysis import ANALYSER_VERSION
-from index.arrays import npy_bytes
-from index.building import build_segment_data, corpus_fingerprint, known_vectors_of, settings_fingerprint
-from index.commits import SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexError_
-from index.files import write_atomically
-from index.reader import IndexReader
-from index.segments import Segment, publish_segment, stage_segment
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.store import IndexStore
+from index.storage.arrays import npy_bytes
+from index.storage.commits import SegmentEntry, first_commit
+from index.storage.files import write_atomically
+from index.storage.segments import Segment, publish_segment, stage_segment
+from index.storage.store import IndexStore
+from index.text.analysis import ANALYSER_VERSION
+from index.write.building import (
+    build_segment_data,
+    corpus_fingerprint,
+    known_vectors_of,
+    settings_fingerprint,
+)
 
 RANKING_ONLY = "ranking-only-v2"
 WHOLE = "whole-v2"

@@ -3,7 +3,7 @@
 In scope: the signals of every question of a set (`observe`), a logistic regression over them
 (`fit`), the share of answerable and of each kind of unanswerable question flagged at each
 threshold (`trade_off`), and storing a fitted model (`write_model`) in the one file the service
-reads it from (`index/answerability.json`). The command line is `rag eval calibrate`
+reads it from (`index/search/answerability.json`). The command line is `rag eval calibrate`
 (`eval/cli.py`). Left out: choosing the threshold, which is a judgement on the fit sets' table.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from eval.sets import Question
-from index.answerability import AnswerabilityModel
-from index.modes import Mode
-from index.retrieval import Retriever
+from index.search.answerability import AnswerabilityModel
+from index.search.modes import Mode
+from index.search.retrieval import Retriever
 
 THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_SIGNALS = ("sentence_cosine",)

@@ -22,10 +22,10 @@ from eval.beir import cached_index, cached_ranking_index
 from eval.calibrate import DEFAULT_SIGNALS, THRESHOLDS, Observation, fit, observe, trade_off, write_model
 from eval.report import EvalReport, render_table, write_json
 from eval.sets import EvalSetError, load_beir_set, load_question_set, set_documents
-from index.answerability import MODEL_FILE, SIGNALS
 from index.errors import IndexError_
-from index.modes import Mode
-from index.retrieval import Retriever
+from index.search.answerability import MODEL_FILE, SIGNALS
+from index.search.modes import Mode
+from index.search.retrieval import Retriever
 from service.cli import cli as service_cli
 from service.cli import errors_as_messages
 from service.config import PROJECT_ROOT, Settings, get_settings

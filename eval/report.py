@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.files import write_atomically
+from index.storage.files import write_atomically
 
 LABELS = {
     "hit_rate@1": "hit@1",

@@ -34,7 +34,7 @@ from eval.metrics import (
 )
 from eval.report import EvalReport, ModeResult, write_trec_run
 from eval.sets import BeirSet, Question
-from index.modes import Mode
+from index.search.modes import Mode
 
 ANSWER_ID = "answer"  # the one relevant item of a project-set question
 _TRANSLATE = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})

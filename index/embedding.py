@@ -1,4 +1,4 @@
-"""Embedding models, kept apart from the vector index (FAISS lives in `index.vectors`).
+"""Embedding models, kept apart from the vector index (FAISS lives in `index.storage.vectors`).
 
 An `Embedder` turns texts into L2-normalised float32 vectors (`embed_batch`) and counts the
 word pieces a text costs (`count_tokens`, used to size chunks). Two implementations:

@@ -3,7 +3,7 @@
 Plain dataclasses with their defaults, the one place each is written (`service.config.Settings`
 derives its defaults from them). They are recorded in every segment, so an index is always read
 with the settings it was built with. Standard library only. Out of scope: query-time options
-(`index.options`).
+(`index.search.options`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class VectorIndexSettings:
     approximate_threshold: int = 100_000  # a segment of this many chunks gets an IVF index
     approximate_kind: ApproximateKind = "ivf"
     # IVF: a query scans the `ivf_nprobe` nearest of `ivf_lists` cells; 0 = sized from the data
-    # (`index.vectors.ivf_lists_for`, `ivf_probes_for`).
+    # (`index.storage.vectors.ivf_lists_for`, `ivf_probes_for`).
     ivf_lists: int = 0
     ivf_nprobe: int = 0
     ivf_training_points_per_list: int = 40

@@ -11,7 +11,7 @@ is set, so batches form only from requests that arrive while the model is busy, 
 exactly when batching pays. The worker thread starts on demand and exits after a second
 without work, so idle engines (tests, the CLI) leave no thread behind.
 
-Out of scope: passage encoding during builds (already batched by `index.building`) and any
+Out of scope: passage encoding during builds (already batched by `index.write.building`) and any
 caching of query vectors.
 """
 

@@ -16,13 +16,13 @@ from typing import Any, TypeVar
 import click
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
-from index.commits import CommitPoint
 from index.errors import IndexError_, StorageFullError
-from index.modes import Mode
-from index.options import DEFAULT_K, DEFAULT_MODE
-from index.restoring import Recovery
-from index.retrieval import SearchOutcome
-from index.writer import WriteResult
+from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE
+from index.search.retrieval import SearchOutcome
+from index.storage.commits import CommitPoint
+from index.write.restoring import Recovery
+from index.write.writer import WriteResult
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query

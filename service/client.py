@@ -20,8 +20,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from index.modes import Mode
-from index.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE
+from index.search.modes import Mode
+from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE
 from service.llm_schemas import AnthropicSearchResponse, OpenAIToolOutput
 from service.schemas import (
     DocumentListResponse,

@@ -1,7 +1,7 @@
 """All settings, read from the environment (prefix `RAG_`) or a `.env` file, in one place.
 
 Defaults are not written here: each comes from the index's option dataclasses
-(`index.options.RetrievalOptions`, `index.building.IndexSettings` and what it nests), so the
+(`index.search.options.RetrievalOptions`, `index.write.building.IndexSettings` and what it nests), so the
 service, the CLI, eval and the benchmark share one value. Every field has a description; the
 settings table in the README is generated from them (`python -m service.config`) and a test keeps
 the two equal.
@@ -20,10 +20,10 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.merging import TieredMergePolicy
-from index.modes import FusionMethod
-from index.options import RetrievalOptions
+from index.search.modes import FusionMethod
+from index.search.options import RetrievalOptions
 from index.settings import ChunkerSettings, IndexSettings, SentenceVectors, VectorIndexSettings
+from index.write.merging import TieredMergePolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"

@@ -2,7 +2,7 @@
 
 The live `Retriever` (over one commit's `IndexReader`) is replaced as a whole after each commit,
 so a query that started on one commit finishes on it. Every commit this process makes takes its
-turn in one group commit (`index.group_commit`): writes that arrive while a commit is being made
+turn in one group commit (`index.write.group_commit`): writes that arrive while a commit is being made
 go into the next one together, each acknowledged with its own result once that commit is
 durable and installed; a merge's commit, a build or a restore takes its turn among them, so
 merges never starve behind writers. Across processes the store's file lock serialises commits.
@@ -28,18 +28,18 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from corpus import Document
-from index.commits import CommitPoint
-from index.context import widen_outcome
-from index.document_ranking import DocumentSearchOutcome, search_documents
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import IndexError_, IndexMismatchError
-from index.group_commit import GroupCommit
-from index.modes import Mode
-from index.reader import IndexReader
-from index.restoring import Recovery
-from index.retrieval import Retriever, SearchOutcome
-from index.store import IndexStore
-from index.writer import (
+from index.search.context import widen_outcome
+from index.search.document_ranking import DocumentSearchOutcome, search_documents
+from index.search.modes import Mode
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever, SearchOutcome
+from index.storage.commits import CommitPoint
+from index.storage.store import IndexStore
+from index.write.group_commit import GroupCommit
+from index.write.restoring import Recovery
+from index.write.writer import (
     Change,
     Delete,
     IndexWriter,
@@ -161,7 +161,7 @@ class Engine:
             return None if self._retriever is None else self._retriever.reader
 
     def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
-        """`context` > 0 widens each passage by that many neighbouring chunks (index/context.py)."""
+        """`context` > 0 widens each passage by that many neighbouring chunks (index/search/context.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
         return self._search_with(self._query_batcher.embed(query), query, k, mode, context)
 
@@ -172,7 +172,7 @@ class Engine:
         return await run_in_threadpool(self._search_with, vector, query, k, mode, context)
 
     async def search_documents_async(self, query: str, k: int, feedback: bool) -> DocumentSearchOutcome:
-        """Documents ranked by document-level fusion (index/document_ranking.py), each cited by its
+        """Documents ranked by document-level fusion (index/search/document_ranking.py), each cited by its
         closest passage; with `feedback`, after one round of Rocchio feedback."""
         vector = await self._query_batcher.embed_async(query)
         return await run_in_threadpool(search_documents, self.retriever, query, vector, k, feedback)
@@ -201,7 +201,7 @@ class Engine:
         force: bool = False,
         show_progress: bool = False,
     ) -> WriteResult:
-        """`rag build`: apply the files' changes since the last build (index/writer.py)."""
+        """`rag build`: apply the files' changes since the last build (index/write/writer.py)."""
         writer = self.writer(show_progress)
         result: WriteResult = self._commits.submit(lambda: writer.sync(documents, exact=exact, force=force))
         self._merge_wanted.set()
@@ -249,13 +249,13 @@ class Engine:
         return reader.commit
 
     def recover(self) -> Recovery:
-        """Go back to the newest intact commit point if the live one is damaged (index/restoring.py)."""
+        """Go back to the newest intact commit point if the live one is damaged (index/write/restoring.py)."""
         recovery: Recovery = self._commits.submit(lambda: self.writer().recover())
         self._install(recovery.reader)
         return recovery
 
     def _commit_group(self, changes: Sequence[EngineChange]) -> list[object]:
-        """One turn of the group commit (`index.group_commit`): consecutive writes go into one
+        """One turn of the group commit (`index.write.group_commit`): consecutive writes go into one
         commit (`IndexWriter.apply`); jobs (a merge's commit, a build, a restore) run alone, in
         their place. Each change gets its own outcome; a failed commit fails only its changes."""
         outcomes: list[object] = []

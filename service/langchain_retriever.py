@@ -1,8 +1,8 @@
 """A LangChain `BaseRetriever` over the HTTP API: each passage becomes a `Document` whose
 `page_content` is the passage and whose metadata carries the citation.
 
-    from index.modes import Mode
-from index.options import DEFAULT_K, DEFAULT_MODE
+    from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE
 from service.client import RagClient
     from service.langchain_retriever import RagRetriever
     retriever = RagRetriever(client=RagClient("http://127.0.0.1:8000"), k=4)
@@ -24,8 +24,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from index.modes import Mode
-from index.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
+from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 from service.client import RagClient
 from service.llm_schemas import format_citation
 from service.schemas import MODE_DESCRIPTION, SearchResponse, SearchResultItem

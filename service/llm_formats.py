@@ -19,9 +19,9 @@ import json
 from typing import Any
 
 from corpus import Document
-from index.options import DEFAULT_K
-from index.retrieval import Hit, SearchOutcome
-from index.text_spans import sentence_spans
+from index.search.options import DEFAULT_K
+from index.search.retrieval import Hit, SearchOutcome
+from index.text.text_spans import sentence_spans
 from service.llm_schemas import (
     CitationsOut,
     CitedPassage,

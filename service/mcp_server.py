@@ -24,8 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from corpus import Document
 from index.errors import IndexError_
-from index.modes import Mode
-from index.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
+from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
 from service.errors import error_response

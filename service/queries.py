@@ -10,7 +10,7 @@ Out of scope: the limits' values (service/config.py) and what a valid question r
 
 from __future__ import annotations
 
-from index.options import MAX_CONTEXT
+from index.search.options import MAX_CONTEXT
 
 
 class InvalidQueryError(ValueError):

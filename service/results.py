@@ -7,11 +7,11 @@ stay pure pydantic so that the HTTP client can use them without server code.
 from __future__ import annotations
 
 from corpus import Document
-from index.answers import AnswerSpan
-from index.chunking import Chunk
-from index.document_ranking import DocumentHit, DocumentSearchOutcome
-from index.retrieval import Hit, SearchOutcome
-from index.writer import WriteResult
+from index.search.answers import AnswerSpan
+from index.search.document_ranking import DocumentHit, DocumentSearchOutcome
+from index.search.retrieval import Hit, SearchOutcome
+from index.text.chunking import Chunk
+from index.write.writer import WriteResult
 from service.schemas import (
     AnswerOut,
     DocumentRef,

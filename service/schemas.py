@@ -2,7 +2,7 @@
 
 Kept apart from the index's domain objects (`service.results` converts between them), and free
 of server code, so the Python client imports these without FastAPI, FAISS, torch or bm25s.
-Defaults come from `index.options`, the one place each is written. The LLM tool formats have
+Defaults come from `index.search.options`, the one place each is written. The LLM tool formats have
 their own schemas in `service.llm_schemas`.
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.modes import FusionMethod, Mode
-from index.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
+from index.search.modes import FusionMethod, Mode
+from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 
 MODE_DESCRIPTION = (
     "`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best overall; `dense` "

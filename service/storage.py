@@ -16,7 +16,7 @@ import os
 from filelock import Timeout
 
 from index.errors import IndexError_
-from index.store import IndexStore
+from index.storage.store import IndexStore
 
 logger = logging.getLogger("rag.storage")
 

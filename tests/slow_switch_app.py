@@ -12,8 +12,8 @@ import time
 
 from fastapi import FastAPI
 
-from index.commits import Current
-from index.store import IndexStore
+from index.storage.commits import Current
+from index.storage.store import IndexStore
 from service.app import create_app as create_real_app
 from service.config import get_settings
 from service.engine import Engine, embedder_for

@@ -1,4 +1,4 @@
-"""The text analyser (index/analysis.py): normalisation, CJK bigrams, English unchanged, no failure.
+"""The text analyser (index/text/analysis.py): normalisation, CJK bigrams, English unchanged, no failure.
 
 Hand-worked cases first, then the English rule compared with the one it replaced (lower-cased
 ``\\w\\w+`` words, bm25s's English stop words dropped, Snowball-stemmed) over the bundled corpus
@@ -20,13 +20,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index import writer as index_writer
-from index.analysis import STOPWORDS, matched_terms, normalise, term_set, terms
+from index.write import writer as index_writer
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.text_spans import sentence_spans
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.text.analysis import STOPWORDS, matched_terms, normalise, term_set, terms
+from index.text.text_spans import sentence_spans
+from index.write.writer import IndexWriter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _OLD_WORD = re.compile(r"\w\w+")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
+from index.search.answer_types import ExpectedAnswer, expected_answer, offers_answer
 
 
 @pytest.mark.parametrize(

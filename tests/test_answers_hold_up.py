@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.analysis import terms
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.retrieval import Hit, Retriever
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Hit, Retriever
 from index.settings import IndexSettings
-from index.writer import build_index
+from index.text.analysis import terms
+from index.write.writer import build_index
 from service.engine import Engine
 
 BREAD = Document(

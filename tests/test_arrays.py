@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.arrays import load_array, mapped_array
+from index.storage.arrays import load_array, mapped_array
 
 
 class Finalised:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from index.embedding import HashingEmbedder, Vectors
-from index.retrieval import SearchOutcome
+from index.search.retrieval import SearchOutcome
 from service import batching
 from service.batching import MicroBatcher
 from service.engine import Engine

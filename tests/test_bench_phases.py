@@ -15,8 +15,8 @@ from eval.bench.footprint import SENTENCES_PER_CHUNK, SentencePool, _postings
 from eval.bench.report import render_markdown, segmented_targets
 from eval.bench.synthetic import articles, documents_to, small_documents
 from eval.bench.writers import HealthSample, Settled, WriteLoad, generation, phase_summary, run_summary
-from index.analysis import terms
-from index.postings import Postings
+from index.storage.postings import Postings
+from index.text.analysis import terms
 
 
 def _write_row(documents: int, p50: float, less: float) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def _results() -> dict[str, Any]:
                 "started": "06:00",
                 "quick": False,
                 "commit": "abc1234",
-                "modified": ["index/writer.py"],
+                "modified": ["index/write/writer.py"],
                 "load_before": [1.0, 1.0, 1.0],
                 "load_after": [1.5, 1.0, 1.0],
                 "seconds": 120.0,
@@ -195,7 +195,7 @@ def test_each_phase_that_ran_has_its_section_and_says_what_code_it_measured() ->
     assert "## Writes: one ~3 KB article POSTed to a running server" in markdown
     assert "## Sustained ingest: an article a second while clients query" in markdown
     assert "## Query latency: 10 segments against one merged segment" in markdown
-    assert "on commit abc1234; modified in the working tree: index/writer.py" in markdown
+    assert "on commit abc1234; modified in the working tree: index/write/writer.py" in markdown
     assert "other processes used 1.20 cores on average (busiest: python other.py (1.10))" in markdown
     assert "## Footprint" not in markdown
     assert "## Build: `rag build`" not in markdown

@@ -10,7 +10,7 @@ import pytest
 
 from eval.calibrate import Observation, fit, trade_off, write_model
 from eval.sets import Question
-from index.answerability import AnswerabilityModel
+from index.search.answerability import AnswerabilityModel
 
 
 def observation(cosine: float, answerable: bool, kind: str = "literal") -> Observation:

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index.chunking import ChunkerSettings, chunk_document, make_splitter
 from index.embedding import HashingEmbedder
-from index.text_spans import sentence_spans
+from index.text.chunking import ChunkerSettings, chunk_document, make_splitter
+from index.text.text_spans import sentence_spans
 
 WORDS = st.sampled_from(
     ["Iran", "Pakistan", "port", "U.S.", "the", "12-day", "“war”", "a", "deal", "Dr", "é"]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from corpus import Document
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
-from index.writer import build_index
+from index.write.writer import build_index
 from service.engine import Engine
 from tests.conftest import EXAMPLE_QUESTION
 

@@ -25,10 +25,10 @@ from fastapi.testclient import TestClient
 from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder
 from index.errors import IndexCorruptError
-from index.reader import IndexReader
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.write.writer import IndexWriter
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings

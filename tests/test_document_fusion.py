@@ -12,12 +12,12 @@ from eval.backends import DOCUMENT_MODES, InProcessBackend
 from eval.beir import cached_ranking_index
 from eval.runner import evaluate_beir_set
 from eval.sets import load_beir_set
-from index.document_ranking import rank_documents
 from index.embedding import HashingEmbedder
-from index.feedback import rocchio
-from index.fusion import convex_combination, document_convex_combination, max_per_document
-from index.options import RetrievalOptions
-from index.retrieval import Retriever
+from index.search.document_ranking import rank_documents
+from index.search.feedback import rocchio
+from index.search.fusion import convex_combination, document_convex_combination, max_per_document
+from index.search.options import RetrievalOptions
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
 from tests.test_eval_sets import write_beir
 

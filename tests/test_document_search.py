@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eval.backends import DOCUMENT_FUSION_MODES, HttpBackend, InProcessBackend
-from index.candidates import dense_candidates, lexical_candidates
-from index.document_ranking import rank_documents
-from index.modes import Mode
+from index.search.candidates import dense_candidates, lexical_candidates
+from index.search.document_ranking import rank_documents
+from index.search.modes import Mode
 from service.engine import Engine
 from tests.conftest import EXAMPLE_QUESTION
 

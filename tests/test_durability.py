@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from corpus import Document
 from index.embedding import HashingEmbedder
 from index.errors import IndexCorruptError
-from index.reader import IndexReader
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.write.writer import IndexWriter
 
 # Every code point UTF-8 can store: surrogates are refused when a document is made.
 ANY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=60)

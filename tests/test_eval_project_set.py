@@ -21,9 +21,9 @@ from eval.report import EvalReport
 from eval.runner import evaluate_project_set
 from eval.sets import corpus_ids, load_question_set
 from index.embedding import SentenceTransformerEmbedder
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.retrieval import Retriever
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
 from service.engine import Engine
 from tests.conftest import PROJECT_ROOT

@@ -19,8 +19,8 @@ from eval.cli import rag
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import Question, load_beir_set, load_question_set
 from index.embedding import HashingEmbedder
-from index.options import RetrievalOptions
-from index.retrieval import Retriever
+from index.search.options import RetrievalOptions
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
 from service.config import get_settings
 from service.engine import Engine

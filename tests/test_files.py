@@ -1,4 +1,4 @@
-"""The file rules of `index.files`, and the formats built on them, over arbitrary content.
+"""The file rules of `index.storage.files`, and the formats built on them, over arbitrary content.
 
 Checksummed JSON and commit points read back exactly whatever Unicode they hold, and any byte
 flipped in such a file either reads back as the same object (a change of layout only) or is
@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index import files
-from index.commits import CommitPoint, SegmentEntry
+from index.storage import files
 from index.errors import IndexCorruptError
-from index.files import read_checksummed_json, verify_file, write_atomically, write_checksummed_json
 from index.settings import IndexSettings
-from index.store import IndexStore
+from index.storage.commits import CommitPoint, SegmentEntry
+from index.storage.files import read_checksummed_json, verify_file, write_atomically, write_checksummed_json
+from index.storage.store import IndexStore
 from tests.test_durability import ANY_TEXT, JSON_VALUES
 
 # Lone surrogates too: JSON escapes them, so ids and names of any kind survive.

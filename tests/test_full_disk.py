@@ -27,8 +27,8 @@ from corpus import Document
 from eval.cli import rag
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.write.writer import IndexWriter
 from service.app import create_app
 from service.config import get_settings
 from service.engine import Engine
@@ -318,7 +318,7 @@ def test_an_ivf_index_written_to_a_full_disk_raises_the_os_error_it_is(small_dis
     import faiss
     import numpy as np
 
-    from index.segments import _write_faiss_index
+    from index.storage.segments import _write_faiss_index
 
     vectors = np.random.default_rng(0).random((2_000, 64), dtype=np.float32)
     index = faiss.IndexFlatIP(64)

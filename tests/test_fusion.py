@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.fusion import convex_combination, reciprocal_rank_fusion
+from index.search.fusion import convex_combination, reciprocal_rank_fusion
 
 
 def test_rrf_hand_worked() -> None:

@@ -13,11 +13,11 @@ import pytest
 
 from corpus import Document
 from index.embedding import HashingEmbedder
-from index.group_commit import GroupCommit
-from index.merging import TieredMergePolicy
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import Delete, IndexWriter, MissingDocumentsError, Upsert, WriteResult
+from index.storage.store import IndexStore
+from index.write.group_commit import GroupCommit
+from index.write.merging import TieredMergePolicy
+from index.write.writer import Delete, IndexWriter, MissingDocumentsError, Upsert, WriteResult
 from service.engine import Engine
 from tests.conftest import make_settings
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from index.store import IndexStore
+from index.storage.store import IndexStore
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import EXAMPLE_QUESTION

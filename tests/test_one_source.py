@@ -1,6 +1,6 @@
 """Each default has one source, and every surface takes it from there; dependencies point one way.
 
-The request defaults (k, mode, context) come from `index.options`; the retrieval and index
+The request defaults (k, mode, context) come from `index.search.options`; the retrieval and index
 options from their dataclasses, which `Settings` derives from. The README's settings table is
 generated from the `Settings` field descriptions. The HTTP client imports no server code, and no
 module of `service/` or `index/` imports `eval/`.
@@ -22,9 +22,9 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from eval.cli import rag
-from index.building import IndexSettings
-from index.modes import Mode
-from index.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT, RetrievalOptions
+from index.search.modes import Mode
+from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT, RetrievalOptions
+from index.write.building import IndexSettings
 from service.client import RagClient
 from service.config import README, Settings, readme_with_settings_table, settings_table
 from service.engine import Engine

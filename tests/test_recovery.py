@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from corpus import Document
 from index.embedding import HashingEmbedder
 from index.errors import DamagedIndexError, NoIntactCommitError
-from index.reader import IndexReader
-from index.store import IndexStore
+from index.search.reader import IndexReader
+from index.storage.store import IndexStore
 from service import cli as cli_module
 from service.app import create_app
 from service.config import get_settings

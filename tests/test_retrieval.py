@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from corpus import Document
-from index.answerability import AnswerabilityModel
 from index.embedding import HashingEmbedder
-from index.modes import FusionMethod, Mode
-from index.options import RetrievalOptions
-from index.retrieval import Retriever
+from index.search.answerability import AnswerabilityModel
+from index.search.modes import FusionMethod, Mode
+from index.search.options import RetrievalOptions
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
-from index.writer import build_index
+from index.write.writer import build_index
 
 
 def retriever_over(documents: list[Document], tmp_path: Path, **options: object) -> Retriever:

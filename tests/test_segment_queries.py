@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import index.reader
+import index.search.reader
 from corpus import Document
-from index.analysis import terms as analyse
-from index.arrays import contenders
 from index.embedding import HashingEmbedder
-from index.merging import TieredMergePolicy
-from index.reader import IndexReader
-from index.segments import FlatVectors, IvfVectors
-from index.selection import blocks, top
+from index.search.reader import IndexReader
+from index.search.selection import blocks, top
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.vectors import VectorIndexSettings
-from index.writer import IndexWriter
+from index.storage.arrays import contenders
+from index.storage.segments import FlatVectors, IvfVectors
+from index.storage.store import IndexStore
+from index.storage.vectors import VectorIndexSettings
+from index.text.analysis import terms as analyse
+from index.write.merging import TieredMergePolicy
+from index.write.writer import IndexWriter
 from tests.test_segments import QUESTIONS, extra_documents, write_many_segments
 
 NEVER_MERGE = TieredMergePolicy(segments_per_tier=1_000)
@@ -54,7 +54,7 @@ def test_bm25_in_blocks_of_any_size_equals_one_segment(
     merged = tmp_path / "merged"
     shutil.copytree(many_segments, merged)
     IndexWriter(IndexStore(merged), HashingEmbedder(), settings=IndexSettings()).merge(force=True)
-    monkeypatch.setattr(index.reader, "SCORING_BLOCK_CHUNKS", block_chunks)
+    monkeypatch.setattr(index.search.reader, "SCORING_BLOCK_CHUNKS", block_chunks)
     split, whole = (IndexReader.open(IndexStore(root)) for root in (many_segments, merged))
     expected_blocks = {1: len(split.segments), 40: 2, 65_536: 1}[block_chunks]
     assert len(split.scoring_blocks) == expected_blocks, [s.chunk_count for s in split.segments]

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.commits import SegmentEntry
-from index.document_ranking import search_documents
 from index.embedding import HashingEmbedder
-from index.merging import TieredMergePolicy
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.retrieval import Retriever, SearchOutcome
+from index.search.document_ranking import search_documents
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever, SearchOutcome
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.commits import SegmentEntry
+from index.storage.store import IndexStore
+from index.write.merging import TieredMergePolicy
+from index.write.writer import IndexWriter
 
 QUESTIONS = [
     "what projects could Larijani's visit accelerate?",

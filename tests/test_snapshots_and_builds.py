@@ -11,15 +11,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corpus import Document
-from index.building import build_segment_data
 from index.embedding import HashingEmbedder
 from index.errors import DamagedSnapshotError, IndexCorruptError, IndexMismatchError
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.retrieval import Retriever
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.write.building import build_segment_data
+from index.write.writer import IndexWriter
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import CountingEmbedder, make_settings

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.building import build_segment_data, embedded_passage, known_vectors_of
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, embed_passages_and_spans
 from index.settings import IndexSettings, SentenceVectors
-from index.writer import build_index
+from index.write.building import build_segment_data, embedded_passage, known_vectors_of
+from index.write.writer import build_index
 from tests.conftest import CountingEmbedder
 
 

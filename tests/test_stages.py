@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.answerability import Answerability, AnswerabilityModel
-from index.answers import AnswerFinder, AnswerSpan
-from index.candidates import Candidates, dense_scores
-from index.chunking import Chunk
-from index.duplicates import distinct, near_duplicates
 from index.embedding import HashingEmbedder
-from index.fusion import ConvexFusion, ReciprocalRankFusion, fusion_for
-from index.modes import FusionMethod
-from index.options import RetrievalOptions
-from index.reader import IndexReader
+from index.search.answerability import Answerability, AnswerabilityModel
+from index.search.answers import AnswerFinder, AnswerSpan
+from index.search.candidates import Candidates, dense_scores
+from index.search.duplicates import distinct, near_duplicates
+from index.search.fusion import ConvexFusion, ReciprocalRankFusion, fusion_for
+from index.search.modes import FusionMethod
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.writer import build_index
+from index.text.chunking import Chunk
+from index.write.writer import build_index
 
 
 def chunk(doc: str, start: int, end: int, text: str = "") -> Chunk:

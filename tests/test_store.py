@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from corpus import Document
-from index.commits import CommitPoint
 from index.embedding import HashingEmbedder
 from index.errors import DamagedIndexError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
-from index.reader import IndexReader
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.commits import CommitPoint
+from index.storage.store import IndexStore
+from index.write.writer import IndexWriter
 from tests.conftest import CountingEmbedder
 
 
@@ -98,7 +98,7 @@ def test_a_replace_is_a_new_segment_and_a_deletion(tmp_path: Path, bundled_docum
 
 
 def test_a_delete_of_an_unknown_id_changes_nothing(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    from index.writer import MissingDocumentsError
+    from index.write.writer import MissingDocumentsError
 
     writer = writer_for(tmp_path)
     version = writer.sync(bundled_documents).reader.version
@@ -322,7 +322,7 @@ def test_a_reader_re_uses_the_views_of_what_did_not_change(tmp_path: Path) -> No
 def test_a_snapshot_that_fails_half_way_leaves_nothing(
     tmp_path: Path, bundled_documents: list[Document], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.store
+    import index.storage.store
 
     writer_for(tmp_path).sync(bundled_documents)
     store = IndexStore(tmp_path)
@@ -334,7 +334,7 @@ def test_a_snapshot_that_fails_half_way_leaves_nothing(
         links.append(destination)
         real_link(source, destination)
 
-    monkeypatch.setattr(index.store.os, "link", link_then_fail)
+    monkeypatch.setattr(index.storage.store.os, "link", link_then_fail)
     with pytest.raises(OSError, match="too many links"):
         store.snapshot("kept")
     monkeypatch.undo()

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from corpus import Document
 from index.embedding import HashingEmbedder
-from index.reader import IndexReader
-from index.store import IndexStore
+from index.search.reader import IndexReader
+from index.storage.store import IndexStore
 from service.cli import cli
 from service.config import get_settings
 from service.engine import Engine

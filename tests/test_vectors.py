@@ -10,7 +10,7 @@ import pytest
 
 from index.embedding import Vectors
 from index.settings import IndexSettings, VectorIndexSettings
-from index.vectors import (
+from index.storage.vectors import (
     build_vector_index,
     ivf_lists_for,
     ivf_probes_for,
@@ -114,7 +114,7 @@ def test_the_build_pipeline_switches_on_its_own_and_ranks_like_exact_search(tmp_
     from corpus import Document
     from index.embedding import HashingEmbedder
     from index.settings import IndexSettings
-    from index.writer import build_index
+    from index.write.writer import build_index
 
     words = [
         "pipeline",

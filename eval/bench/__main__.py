@@ -36,12 +36,12 @@ from eval.bench.load import run_load
 from eval.bench.report import write_reports
 from eval.bench.scaling import bm25_scaling, vector_scaling
 from eval.bench.server import running_server
-from index.analysis import terms
 from index.embedding import SentenceTransformerEmbedder
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.store import IndexStore
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.storage.store import IndexStore
+from index.text.analysis import terms
 from service.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

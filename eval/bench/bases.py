@@ -24,15 +24,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corpus import Document
-from index.analysis import ANALYSER_VERSION
-from index.building import corpus_fingerprint, settings_fingerprint
-from index.commits import INDEX_FORMAT
 from index.embedding import Embedder
 from index.errors import IndexError_
-from index.segments import SEGMENT_FORMAT
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.commits import INDEX_FORMAT
+from index.storage.segments import SEGMENT_FORMAT
+from index.storage.store import IndexStore
+from index.text.analysis import ANALYSER_VERSION
+from index.write.building import corpus_fingerprint, settings_fingerprint
+from index.write.writer import IndexWriter
 
 COMPLETE = "BENCH-COMPLETE"  # written last: a build cut short is never taken for a cached one
 

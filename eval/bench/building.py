@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus import Document
-from index.building import embedded_passage
-from index.chunking import chunk_document, make_splitter
 from index.embedding import Embedder, SentenceTransformerEmbedder, Vectors
 from index.settings import SentenceVectors
+from index.text.chunking import chunk_document, make_splitter
+from index.write.building import embedded_passage
 from service.config import Settings
 from service.engine import Engine
 

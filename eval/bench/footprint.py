@@ -7,13 +7,13 @@ Embedding a million chunks in Python is too slow, so segments are written direct
   news chunk of 200 word pieces has), the document text being its sentences joined; chunks do
   not overlap (real ones share 40 word pieces with their neighbour, ~20 % more text per chunk);
 * one random unit vector (float32, dimension 384) per chunk and one per sentence;
-* BM25 postings built from the real terms of those sentences (`index.analysis.terms`), so the
+* BM25 postings built from the real terms of those sentences (`index.text.analysis.terms`), so the
   vocabulary, document frequencies and chunk lengths are those of real text (titles left out).
 
 Segments hold up to 100k chunks each; a segment of `approximate_threshold` (100k) chunks or more
 stores an IVF index holding its vectors instead of `chunk_vectors.npy` (the report says which).
 The 1M index is measured as 10 such segments, then force-merged into one when this machine has
-the memory the merge needs (estimated from `index.merging.merge_segments`, which holds every
+the memory the merge needs (estimated from `index.write.merging.merge_segments`, which holds every
 vector about twice at its peak), else the report says why not.
 
 Disk: every file of the live commit, by kind (chunk vectors, sentence vectors, postings,
@@ -43,14 +43,14 @@ import numpy.typing as npt
 
 from corpus import Document
 from eval.bench.hashing_app import DIMENSION
-from index.analysis import terms
-from index.commits import SegmentEntry, first_commit
 from index.embedding import HashingEmbedder
-from index.postings import Postings
-from index.segments import SegmentData, StoredDocuments, publish_segment, stage_segment
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.commits import SegmentEntry, first_commit
+from index.storage.postings import Postings
+from index.storage.segments import SegmentData, StoredDocuments, publish_segment, stage_segment
+from index.storage.store import IndexStore
+from index.text.analysis import terms
+from index.write.writer import IndexWriter
 
 MODEL = "synthetic-random-unit-vectors"
 CHUNKS_PER_DOCUMENT = 3

@@ -23,11 +23,11 @@ import numpy as np
 from eval.bench.figures import latency_summary
 from eval.bench.synthetic import scifact_questions
 from index.embedding import HashingEmbedder
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.retrieval import Retriever
-from index.store import IndexStore
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever
+from index.storage.store import IndexStore
 
 
 def status_kb(field: str) -> int | None:

@@ -16,7 +16,7 @@ import os
 from fastapi import FastAPI
 
 from index.embedding import HashingEmbedder
-from index.store import IndexStore
+from index.storage.store import IndexStore
 from service.app import create_app as create_real_app
 from service.config import get_settings
 from service.engine import Engine

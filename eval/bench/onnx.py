@@ -23,12 +23,12 @@ from eval.bench.encoding import passage_floor, question_floor
 from eval.runner import evaluate_beir_set, evaluate_project_set
 from eval.sets import load_beir_set, load_question_set
 from index.embedding import Embedder, SentenceTransformerEmbedder, SpanEmbedder
-from index.modes import Mode
 from index.onnx_embedding import OnnxEmbedder, export_int8
-from index.options import RetrievalOptions
-from index.retrieval import Retriever
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings, SentenceVectors
-from index.writer import build_index
+from index.write.writer import build_index
 
 MODES = (Mode.DENSE, Mode.HYBRID)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from index.files import write_atomically
+from index.storage.files import write_atomically
 
 
 def write_reports(results: dict[str, Any], out: Path) -> None:

@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 import faiss
 import numpy as np
 
-from index.analysis import terms
 from index.embedding import Vectors
-from index.postings import CollectionStatistics, Postings, SegmentPostings, positive_top, score
 from index.settings import IndexSettings, VectorIndexSettings
-from index.vectors import build_vector_index, search_vectors, vector_index_kind
+from index.storage.postings import CollectionStatistics, Postings, SegmentPostings, positive_top, score
+from index.storage.vectors import build_vector_index, search_vectors, vector_index_kind
+from index.text.analysis import terms
 
 
 def synthetic_vectors(

@@ -28,14 +28,14 @@ from corpus import Document
 from eval.bench.figures import latency_summary, ratio
 from eval.bench.hashing_app import DIMENSION
 from index.embedding import HashingEmbedder, Vectors
-from index.merging import TieredMergePolicy
-from index.modes import Mode
-from index.options import RetrievalOptions
-from index.reader import IndexReader
-from index.retrieval import Retriever
+from index.search.modes import Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever
 from index.settings import IndexSettings
-from index.store import IndexStore
-from index.writer import IndexWriter
+from index.storage.store import IndexStore
+from index.write.merging import TieredMergePolicy
+from index.write.writer import IndexWriter
 
 SEGMENTS = 10
 BLAS_THREADS = max(

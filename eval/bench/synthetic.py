@@ -26,7 +26,7 @@ from pathlib import Path
 
 from corpus import Document, load_corpus
 from corpus.cleaning import clean_article_text
-from index.text_spans import sentence_spans
+from index.text.text_spans import sentence_spans
 
 ARTICLE_CHARS = 3_000
 

@@ -32,9 +32,9 @@ from eval.bench.hashing_app import DIMENSION, HASHING_APP
 from eval.bench.machine import others_cpu, process_cpu
 from eval.bench.server import running_app
 from eval.bench.synthetic import Article
-from index.building import build_segment_data
 from index.embedding import HashingEmbedder, Vectors
 from index.settings import IndexSettings
+from index.write.building import build_segment_data
 
 PAUSE_SECONDS = 0.2  # between two writes: a write does not queue behind the one before
 

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from index.commits import CommitPoint
 from index.errors import DamagedSnapshotError, NoIntactCommitError
+from index.storage.commits import CommitPoint
 from service.auth import AdminAccess
 from service.deps import EngineDep
 from service.errors import FULL_DISK_RESPONSES, ApiError

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from index.retrieval import SearchOutcome
+from index.search.retrieval import SearchOutcome
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
 from service.llm_formats import (
     note_for,

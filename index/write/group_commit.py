@@ -10,7 +10,7 @@ group and leaves, and nobody drains the queue for everyone else forever.
 
 So N concurrent writers cost about one commit per commit time instead of N: one segment, one
 fsync, one switch of CURRENT for a group. Out of scope: what a change is and how a group is
-committed (`service.engine` wires `index.writer.IndexWriter.apply` in); the cross-process file
+committed (`service.engine` wires `index.write.writer.IndexWriter.apply` in); the cross-process file
 lock, which `commit` takes.
 """
 

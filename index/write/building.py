@@ -15,14 +15,14 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from corpus import Document
-from index.analysis import terms
-from index.chunking import Chunk, chunk_document, make_splitter
 from index.embedding import Embedder, Vectors, embed_passages_and_spans
-from index.metadata import metadata_values
-from index.postings import Postings
-from index.segments import Segment, SegmentData, StoredDocuments
 from index.settings import IndexSettings, SentenceVectors
-from index.text_spans import sentence_spans
+from index.storage.postings import Postings
+from index.storage.segments import Segment, SegmentData, StoredDocuments
+from index.text.analysis import terms
+from index.text.chunking import Chunk, chunk_document, make_splitter
+from index.text.metadata import metadata_values
+from index.text.text_spans import sentence_spans
 
 
 def corpus_fingerprint(documents: Sequence[Document]) -> str:
@@ -48,7 +48,7 @@ def embedded_passage(chunk: Chunk, document: Document, settings: IndexSettings) 
 def lexical_passage(chunk: Chunk, document: Document, settings: IndexSettings) -> str:
     """What BM25 indexes for a chunk: its text, after the document's citation fields (the title
     if the settings say so; the author, source and publication date always), so a question naming
-    an author or a publication finds the document's passages (`index.metadata`)."""
+    an author or a publication finds the document's passages (`index.text.metadata`)."""
     fields = [document.title] if settings.title_in_bm25 and document.title else []
     fields += [value for value in metadata_values(document) if value]
     return "\n".join([*fields, chunk.text])

@@ -2,10 +2,10 @@
 
 In scope: reading a stored `.npy`, memory-mapped as a plain array (`mapped_array`) or into
 memory (`load_array`), safely from several threads at once, an array as the bytes of a `.npy`
-file (`npy_bytes`, for `index.files.write_atomically`), and laying ranges of rows end to end
+file (`npy_bytes`, for `index.storage.files.write_atomically`), and laying ranges of rows end to end
 without a Python loop (`ranges`), and the contenders for a top `limit` with ties kept
 (`contenders`). Out of scope: what the arrays mean
-(`index.segments`, `index.postings`).
+(`index.storage.segments`, `index.storage.postings`).
 """
 
 from __future__ import annotations

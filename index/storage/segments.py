@@ -3,7 +3,7 @@
 Layout of `segments/<name>/`::
 
     meta.json              counts, model, index settings, analyser version, SHA-256 of every file,
-                           and its own checksum (`index.files` checksummed JSON)
+                           and its own checksum (`index.storage.files` checksummed JSON)
     ids.json               document ids, row order
     documents.jsonl        one document per line (UTF-8 JSON: metadata and its one copy of the text)
     document_offsets.npy   byte offset of each line, so a document is read without the others
@@ -27,7 +27,7 @@ that does not load as written is never committed); `publish_segment` renames it 
 before the commit that lists it.
 `Segment.open` checks every checksum once; after that the segment is shared by every reader of
 every commit that lists it. Out of scope: which segments are live and which documents deleted
-(`index.store` commit points) and queries across segments (`index.reader`).
+(`index.storage.store` commit points) and queries across segments (`index.search.reader`).
 """
 
 from __future__ import annotations
@@ -48,12 +48,11 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.analysis import ANALYSER_VERSION
-from index.arrays import load_array, mapped_array
-from index.chunking import Chunk
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
-from index.files import (
+from index.settings import IndexSettings
+from index.storage.arrays import load_array, mapped_array
+from index.storage.files import (
     checksummed_json,
     fsync_directory,
     fsync_file,
@@ -61,16 +60,17 @@ from index.files import (
     sha256_of,
     verify_file,
 )
-from index.postings import Postings
-from index.settings import IndexSettings
-from index.vectors import build_vector_index
+from index.storage.postings import Postings
+from index.storage.vectors import build_vector_index
+from index.text.analysis import ANALYSER_VERSION
+from index.text.chunking import Chunk
 
 # 3: meta.json carries its own checksum. Segments of format 2 (meta.json without one, the
 # previous release's) are read as they are: they are immutable, and merges rewrite them.
 SEGMENT_FORMAT = 3
 UNCHECKED_SEGMENT_FORMAT = 2
 # What BM25 indexes for a chunk: 1, its text (after the title); 2, also the document's author,
-# source and publication date (`index.building.lexical_passage`). Recorded so a build re-indexes.
+# source and publication date (`index.write.building.lexical_passage`). Recorded so a build re-indexes.
 LEXICAL_TEXT = 2
 _DOCUMENT_CACHE = 256  # parsed documents kept per segment
 
@@ -203,7 +203,7 @@ def _write_faiss_index(index: faiss.Index, path: Path) -> None:
     """`faiss.write_index` through a Python file: a full disk then raises the OSError it is
     (ENOSPC, a 507 over HTTP), where FAISS's own file writer raises a RuntimeError."""
     with open(path, "wb") as handle:
-        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))
+        faiss.write_index(index, faiss.PyCallbackIOWriter(handle.write))  # type: ignore[attr-defined]
 
 
 class Segment:

@@ -2,17 +2,17 @@
 
 A search runs five stages, each in its own module and testable alone:
 
-1. candidates (`index.candidates`): dense candidates from the vector index, lexical from BM25;
-2. fusion (`index.fusion`): hybrid mode fuses them with the method the options chose; dense and
+1. candidates (`index.search.candidates`): dense candidates from the vector index, lexical from BM25;
+2. fusion (`index.search.fusion`): hybrid mode fuses them with the method the options chose; dense and
    bm25 modes take one list as it is;
-3. near-duplicate collapse (`index.duplicates`);
-4. answer spans (`index.answers`): each kept passage's best answer sentence; a passage whose
+3. near-duplicate collapse (`index.search.duplicates`);
+4. answer spans (`index.search.answers`): each kept passage's best answer sentence; a passage whose
    answer overlaps one already listed (in the same document) is dropped too;
-5. answerability (`index.answerability`): `answerable` and its `confidence`.
+5. answerability (`index.search.answerability`): `answerable` and its `confidence`.
 
 `Retriever` wires them over one index generation; `rank` stops after stage 2 (what ranking
 metrics and document ranking need). Out of scope: document-level ranking
-(`index.document_ranking`, which re-uses these stages) and context windows (`index.context`).
+(`index.search.document_ranking`, which re-uses these stages) and context windows (`index.search.context`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from corpus import Document
-from index.analysis import matched_terms
-from index.answerability import DEPTH, Answerability, AnswerabilityModel
-from index.answers import AnswerFinder, AnswerSpan, Question
-from index.candidates import NO_CANDIDATES, Candidates, dense_candidates, dense_scores, lexical_candidates
-from index.chunking import Chunk
-from index.duplicates import distinct
 from index.embedding import Embedder, Vectors
-from index.fusion import Fusion, fusion_for
-from index.modes import FusionMethod, Mode
-from index.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
-from index.reader import IndexReader
+from index.search.answerability import DEPTH, Answerability, AnswerabilityModel
+from index.search.answers import AnswerFinder, AnswerSpan, Question
+from index.search.candidates import (
+    NO_CANDIDATES,
+    Candidates,
+    dense_candidates,
+    dense_scores,
+    lexical_candidates,
+)
+from index.search.duplicates import distinct
+from index.search.fusion import Fusion, fusion_for
+from index.search.modes import FusionMethod, Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.reader import IndexReader
+from index.text.analysis import matched_terms
+from index.text.chunking import Chunk
 
 
 @dataclass(frozen=True)

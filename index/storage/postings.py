@@ -16,8 +16,8 @@ chunks left out. So a query scores each chunk exactly as one index over the same
 however they are split into segments (`CollectionStatistics`, then `score`). That is why this is
 not bm25s: bm25s bakes idf and avgdl into its stored scores at index time.
 
-Out of scope: turning text into terms (`index.analysis`), choosing candidates across segments
-(`index.reader`).
+Out of scope: turning text into terms (`index.text.analysis`), choosing candidates across segments
+(`index.search.reader`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from index.arrays import contenders, load_array, mapped_array, ranges
+from index.storage.arrays import contenders, load_array, mapped_array, ranges
 
 Rows = npt.NDArray[np.int64]
 _RECENT_QUERIES = 8  # per segment and commit: bounded whatever the segment size

@@ -2,8 +2,8 @@
 
 For judgements made per document (BEIR, "which articles cover this?"): the dense and BM25
 signals are each reduced to a document's best passage, then fused
-(`index.fusion.document_convex_combination`); optionally the query vector then takes one round of
-Rocchio feedback (`index.feedback.rocchio`) from the passage that gave the top document its
+(`index.search.fusion.document_convex_combination`); optionally the query vector then takes one round of
+Rocchio feedback (`index.search.feedback.rocchio`) from the passage that gave the top document its
 dense score, and the documents are ranked again with it, the BM25 candidates kept. Measured on
 SciFact train: +0.004 nDCG@10 for the fusion, +0.003 more for the feedback (docs/evaluation.md).
 
@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpus import Document
-from index.answers import AnswerSpan
-from index.candidates import Candidates, dense_candidates, lexical_candidates
-from index.chunking import Chunk
 from index.embedding import Vectors
-from index.feedback import rocchio
-from index.fusion import document_convex_combination
-from index.modes import Mode
-from index.retrieval import Retriever
+from index.search.answers import AnswerSpan
+from index.search.candidates import Candidates, dense_candidates, lexical_candidates
+from index.search.feedback import rocchio
+from index.search.fusion import document_convex_combination
+from index.search.modes import Mode
+from index.search.retrieval import Retriever
+from index.text.chunking import Chunk
 
 
 @dataclass(frozen=True)

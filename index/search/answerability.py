@@ -14,7 +14,7 @@ with the signals ``x_i`` (`SIGNALS`), each in [0, 1] or close to it:
   sentence holds, ``sum(idf of q's terms in t) / sum(idf of q's terms)``;
 * ``passage_coverage``: the same share for the passages;
 * ``type_missing``: 1 when the question expects a type of answer (a quantity, a duration, a time,
-  a name: `index.answer_types`) and none of the answers offers one, else 0.
+  a name: `index.search.answer_types`) and none of the answers offers one, else 0.
 
 The weights and the bias are fitted (`rag eval calibrate`, docs/evaluation.md) on question
 sets with gold answerability, never on the held-out set, and read from `answerability.json`
@@ -25,7 +25,7 @@ coverage and answer-type signals narrowed the margin (an answerable question phr
 answer, or whose answer type the rules misread, fell below off-topic ones). docs/decisions.md has
 the comparison. `answerable` is ``P >= threshold``, the
 threshold a probability (`RetrievalOptions.answerable_threshold`). Out of scope: choosing the
-answer sentences (`index.answers`).
+answer sentences (`index.search.answers`).
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.answer_types import offers_answer
-from index.answers import AnswerSpan, Question, coverage
-from index.reader import IndexReader
+from index.search.answer_types import offers_answer
+from index.search.answers import AnswerSpan, Question, coverage
+from index.search.reader import IndexReader
 
 DEPTH = 3  # candidates and answer sentences that decide `answerable`
 SIGNALS = ("passage_cosine", "sentence_cosine", "sentence_coverage", "passage_coverage", "type_missing")

@@ -11,7 +11,7 @@ with ``s`` the sentence weight. A question usually asks about one sentence, whic
 vector dilutes. Sentences that are themselves questions (an interviewer's, a rhetorical one) are
 left out of the max: they resemble every user question but never answer one. A passage without
 sentence vectors (a ranking-only index) or with only questions uses its passage cosine.
-Out of scope: fusing the signals (`index.fusion`) and everything after.
+Out of scope: fusing the signals (`index.search.fusion`) and everything after.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from index.analysis import terms
-from index.arrays import ranges
 from index.embedding import Vectors
-from index.reader import IndexReader
+from index.search.reader import IndexReader
+from index.storage.arrays import ranges
+from index.text.analysis import terms
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ class Mode(StrEnum):
 
 
 class FusionMethod(StrEnum):
-    """How hybrid mode fuses the dense and BM25 rankings (`index.fusion`)."""
+    """How hybrid mode fuses the dense and BM25 rankings (`index.search.fusion`)."""
 
     CONVEX = "convex"  # weighted sum of normalised scores
     RRF = "rrf"  # reciprocal rank fusion

@@ -19,13 +19,13 @@ build (recorded per commit as `sources`: id -> content hash) and leaves the rest
 `exact=True` makes the index hold exactly the files' documents instead. A build under another
 model, other text-processing settings or another analyser version re-indexes every document the
 index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
-index in the earlier single-generation format is converted by a build (`index.legacy`).
+index in the earlier single-generation format is converted by a build (`index.write.legacy`).
 
 `restore` makes a snapshot live again, and `recover` the newest intact commit point when the
-live one is damaged (`index.restoring`): both are commits like the others, checked first, and
+live one is damaged (`index.write.restoring`): both are commits like the others, checked first, and
 neither reads the live commit, so a damaged index does not stop them.
 
-`merge` runs the merge policy (`index.merging`): it picks segments under the lock, builds the
+`merge` runs the merge policy (`index.write.merging`): it picks segments under the lock, builds the
 merged segment without it (queries and writes go on), and commits under the lock again, carrying
 over documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/) and
 swapping the live reader in a server (service/engine.py).
@@ -45,18 +45,18 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.analysis import ANALYSER_VERSION
-from index.building import build_segment_data, known_vectors_of
-from index.commits import CommitPoint, SegmentEntry, first_commit
 from index.embedding import Embedder
 from index.errors import IndexCorruptError, IndexMismatchError
-from index.legacy import LegacyIndex
-from index.merging import TieredMergePolicy, force_merge, merge_segments
-from index.reader import IndexReader
-from index.restoring import Recovery, plan_recovery
-from index.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
+from index.search.reader import IndexReader
 from index.settings import IndexSettings
-from index.store import IndexStore
+from index.storage.commits import CommitPoint, SegmentEntry, first_commit
+from index.storage.segments import LEXICAL_TEXT, Segment, publish_segment, stage_segment
+from index.storage.store import IndexStore
+from index.text.analysis import ANALYSER_VERSION
+from index.write.building import build_segment_data, known_vectors_of
+from index.write.legacy import LegacyIndex
+from index.write.merging import TieredMergePolicy, force_merge, merge_segments
+from index.write.restoring import Recovery, plan_recovery
 
 NOTHING_CHANGED = "Nothing was changed"
 SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
@@ -422,7 +422,7 @@ class IndexWriter:
 
     def recover(self) -> Recovery:
         """When the live commit is damaged, make the newest intact commit point on disk live
-        again and say what that loses (`index.restoring`); when it is intact, change nothing."""
+        again and say what that loses (`index.write.restoring`); when it is intact, change nothing."""
         with self.store.write_lock():
             plan = plan_recovery(self.store)
             if plan.damage is None:

@@ -12,9 +12,9 @@
   (`canonical_json`: keys sorted, no spaces, ASCII escapes), so a flipped byte anywhere in the
   file is caught, whatever the indentation it was written with.
 
-Every format goes through these: segments (`index.segments`, `index.postings`), commit points,
-CURRENT, deletes, sources and snapshots (`index.commits`, `index.store`), the earlier format
-read for conversion (`index.legacy`), and the evaluation's caches and reports (eval/). Out of
+Every format goes through these: segments (`index.storage.segments`, `index.storage.postings`), commit points,
+CURRENT, deletes, sources and snapshots (`index.storage.commits`, `index.storage.store`), the earlier format
+read for conversion (`index.write.legacy`), and the evaluation's caches and reports (eval/). Out of
 scope: what the files hold and when they are written.
 """
 

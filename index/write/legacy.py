@@ -18,12 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.building import embedded_passage, span_key, text_key
-from index.chunking import Chunk
-from index.commits import Current
 from index.errors import DamagedIndexError, IndexCorruptError
-from index.files import read_json, verify_file
 from index.settings import IndexSettings, SentenceVectors
+from index.storage.commits import Current
+from index.storage.files import read_json, verify_file
+from index.text.chunking import Chunk
+from index.write.building import embedded_passage, span_key, text_key
 
 
 class LegacyIndex:

@@ -3,7 +3,7 @@
 In scope: the best `limit` of several segments' candidates (`top`, ties to the lower row), the
 one scan that gives every exact segment's cosines for a query (`ExactScan`), and the blocks of
 consecutive segments BM25 scores in one pass (`blocks`). Out of scope: which segments are live
-and what their rows are (`index.reader`), how a segment stores its vectors (`index.segments`).
+and what their rows are (`index.search.reader`), how a segment stores its vectors (`index.storage.segments`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from index.arrays import contenders
 from index.embedding import Vectors
-from index.segments import FlatVectors, Segment
+from index.storage.arrays import contenders
+from index.storage.segments import FlatVectors, Segment
 
 
 def top(

@@ -16,7 +16,7 @@ and, when there is a focus, the focus word too:
   ``name of X``, within three words of X). ``Who is <Name>?`` asks for a description: no type.
 
 Retrieval uses this twice: a sentence that offers the answer is preferred as the answer span, and
-whether the top answers offer it is one of the signals of `answerable` (`index.answerability`).
+whether the top answers offer it is one of the signals of `answerable` (`index.search.answerability`).
 Out of scope: places (`where`) and checking that a name is a person's.
 """
 
@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from index.analysis import STOPWORDS as _STOPWORDS
-from index.analysis import term_set, terms
+from index.text.analysis import STOPWORDS as _STOPWORDS
+from index.text.analysis import term_set, terms
 
 AnswerType = Literal["quantity", "duration", "time", "name"]
 

@@ -3,7 +3,7 @@
 A commit point (`commits/<generation>.json`, and a snapshot's `commit.json`) lists the live
 segments, each with its counts and its deletes file (and that file's SHA-256), the model and
 settings, and the sources file of the last build (and its SHA-256). It is checksummed JSON
-(`index.files`): the checksum of its content is in it, so a flipped byte anywhere in it is
+(`index.storage.files`): the checksum of its content is in it, so a flipped byte anywhere in it is
 caught. CURRENT holds the live commit point's file name and that file's SHA-256, one line: a
 flipped byte in CURRENT is caught too, even one that makes it name another, older commit point.
 
@@ -12,7 +12,7 @@ no checksum) and a CURRENT holding only a file name (the same release's) are rea
 the next commit writes both in the current form. A release that reads only format 2 refuses an
 index this one has written to (it takes CURRENT's checksum for part of the file name).
 
-Out of scope: where the files are and when they are written (`index.store`).
+Out of scope: where the files are and when they are written (`index.storage.store`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import IndexCorruptError, IndexMismatchError
-from index.files import read_checksummed_json, write_checksummed_json
-from index.segments import Segment
 from index.settings import IndexSettings
+from index.storage.files import read_checksummed_json, write_checksummed_json
+from index.storage.segments import Segment
 
 INDEX_FORMAT = 3  # 3: commit points carry their checksum, CURRENT that of the commit point
 UNCHECKED_INDEX_FORMAT = 2  # the previous release's commit points, read without a checksum

@@ -4,20 +4,20 @@ Layout of an index directory::
 
     CURRENT                          the live commit point's file name and its SHA-256
     commits/<generation>.json        a commit point: its segments, each with its deletes file
-    segments/<name>/                 immutable segments (`index.segments`)
+    segments/<name>/                 immutable segments (`index.storage.segments`)
     deletes/<segment>.<generation>.npy   rows of a segment's deleted documents, as of a commit
     sources/<generation>.json        what the last `rag build` read from files (id -> content hash)
     snapshots/<name>/                a kept commit point (commit.json), with hard links to every
                                      file it needs, laid out as above
     .write.lock                      serialises writers across processes
 
-Everything but CURRENT is written once under a fresh name, by the rules of `index.files`. A
+Everything but CURRENT is written once under a fresh name, by the rules of `index.storage.files`. A
 commit writes its new files, then its commit point, then replaces CURRENT (`_switch_current`,
 the one atomic step). A crash at any point leaves CURRENT naming a complete commit point whose
 files all exist.
 
 Every read checks: a commit point carries its own checksum and CURRENT the commit point's
-SHA-256 (`index.commits`, which also says which earlier forms are read), the commit point records
+SHA-256 (`index.storage.commits`, which also says which earlier forms are read), the commit point records
 the SHA-256 of each deletes and sources file, and each segment's meta.json those of its files.
 `verify` checks every file of a commit point, and its counts against its segments. An index
 that exists but cannot be loaded raises `DamagedIndexError`, never "no index": writers stop on it
@@ -27,8 +27,8 @@ Clean-up after a commit keeps the new commit point and the one before it (a read
 process that has just read CURRENT can still open it) and every file they name, and deletes the
 rest: staging directories of crashed writers, temporary files and half-made snapshots included.
 Snapshots hold hard links, so clean-up never touches what they keep. Out of scope: deciding what
-to write (`index.writer`, which also publishes restores), reading across segments
-(`index.reader`), choosing a commit point to go back to (`index.restoring`).
+to write (`index.write.writer`, which also publishes restores), reading across segments
+(`index.search.reader`), choosing a commit point to go back to (`index.write.restoring`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ import numpy as np
 import numpy.typing as npt
 from filelock import FileLock
 
-from index.arrays import load_array, npy_bytes
-from index.commits import COMMIT_FILE, CommitPoint, Current, SegmentEntry
 from index.errors import (
     DamagedIndexError,
     DamagedSnapshotError,
@@ -54,8 +52,10 @@ from index.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
-from index.files import fsync_directory, read_json, sha256_of, verify_file, write_atomically
-from index.segments import Segment, staging_owner
+from index.storage.arrays import load_array, npy_bytes
+from index.storage.commits import COMMIT_FILE, CommitPoint, Current, SegmentEntry
+from index.storage.files import fsync_directory, read_json, sha256_of, verify_file, write_atomically
+from index.storage.segments import Segment, staging_owner
 
 KEPT_COMMITS = 2  # the live commit point and the one before it
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

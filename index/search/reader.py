@@ -5,7 +5,7 @@ Rows are global: the chunks of the commit's segments one after another, in commi
 deleted document's chunks keep their rows but never come out of a search). Dense candidates
 come from one scan of every exact segment's vectors into one array of cosines (`ExactScan`) and
 from each approximate segment's IVF search, merged; BM25 scores every live chunk with statistics
-summed over all live segments (`index.postings`), consecutive small segments in one pass
+summed over all live segments (`index.storage.postings`), consecutive small segments in one pass
 (`blocks`), so a commit's results equal those of one segment holding the same documents and a
 query pays little per segment. A reader never changes: a later commit gets a new reader, opened
 with this one as `previous` (Lucene's openIfChanged), which re-uses the views (`SegmentView`: a
@@ -13,10 +13,10 @@ segment, its deleted documents and its postings) of the segments both list with 
 deletes file, so opening it costs the size of the change.
 
 Opening checks what it builds on: CURRENT and the commit point against their checksums
-(`index.store`), every segment and deletes file it has not opened before against theirs, and
+(`index.storage.store`), every segment and deletes file it has not opened before against theirs, and
 each segment's counts in the commit point against the segment's own, so a damaged commit point
 is an error (`DamagedIndexError`), never a smaller index a writer would then build on. Out of
-scope: ranking (`index.retrieval` and the stages it wires), writing (`index.writer`).
+scope: ranking (`index.search.retrieval` and the stages it wires), writing (`index.write.writer`).
 """
 
 from __future__ import annotations
@@ -29,18 +29,18 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.chunking import Chunk
-from index.commits import CommitPoint
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
-from index.postings import CollectionStatistics, SegmentPostings, positive_top, score
-from index.segments import IvfVectors, Segment
-from index.selection import ExactScan, blocks, top
+from index.search.selection import ExactScan, blocks, top
 from index.settings import IndexSettings
-from index.store import IndexStore
+from index.storage.commits import CommitPoint
+from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
+from index.storage.segments import IvfVectors, Segment
+from index.storage.store import IndexStore
+from index.text.chunking import Chunk
 
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
-# BM25 scores consecutive segments together up to this many chunks (`index.postings.score`).
+# BM25 scores consecutive segments together up to this many chunks (`index.storage.postings.score`).
 SCORING_BLOCK_CHUNKS = 65_536
 
 
@@ -267,7 +267,7 @@ class IndexReader:
         return top(rows, scores, limit)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
-        """BM25's idf of each of a query's terms over the live chunks (`index.postings`)."""
+        """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
         statistics = CollectionStatistics.of(self.postings, terms)
         return {term: statistics.idf(term) for term in terms}
 

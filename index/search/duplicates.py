@@ -17,7 +17,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from index.chunking import Chunk
+from index.text.chunking import Chunk
 
 _WORD = re.compile(r"\w+")
 

@@ -5,15 +5,15 @@ eval and the benchmark all take them from here.
 near-duplicates, `answerable`, document ranking); the values are the ones measured best with
 `make eval` (docs/decisions.md). The constants are the defaults of a request. How the index is
 built (chunking, BM25 parameters, vector index) has its own dataclasses next to the code that
-uses them: `index.building.IndexSettings`, `index.chunking.ChunkerSettings`,
-`index.vectors.VectorIndexSettings`.
+uses them: `index.write.building.IndexSettings`, `index.text.chunking.ChunkerSettings`,
+`index.storage.vectors.VectorIndexSettings`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from index.modes import FusionMethod, Mode
+from index.search.modes import FusionMethod, Mode
 
 DEFAULT_MODE = Mode.HYBRID
 DEFAULT_K = 5  # passages per search
@@ -28,10 +28,10 @@ class RetrievalOptions:
     rrf_k: float = 60.0  # reciprocal rank fusion's damping constant
     dense_weight: float = 0.7  # dense share of the convex combination
     # A candidate sharing no term with the question is related only from this cosine up: below
-    # it, it cannot set the bottom of the dense scale (`index.fusion`).
+    # it, it cannot set the bottom of the dense scale (`index.search.fusion`).
     related_cosine: float = 0.2
     sentence_weight: float = 0.7  # share of a passage's dense score taken from its best sentence
-    # The probability (`index.answerability`) below which `answerable` is false: on the fitted sets,
+    # The probability (`index.search.answerability`) below which `answerable` is false: on the fitted sets,
     # between flagging the first answerable question (0.4) and the last off-topic one (0.3).
     answerable_threshold: float = 0.35
     answer_term_weight: float = 0.3  # answer sentence: weight of the query terms it covers

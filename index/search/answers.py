@@ -5,10 +5,10 @@ For each passage the sentence maximising
 ``cos(q, t) + w * sum(idf of q's terms in t) / sum(idf of q's terms) + b * [t offers the expected answer]``
 
 is its answer span, with ``w`` the term weight, ``b`` the answer-type bonus and the expected
-answer type read off the question (`index.answer_types`). Sentences that are themselves questions
+answer type read off the question (`index.search.answer_types`). Sentences that are themselves questions
 are candidates only when a passage has no other; a passage with no sentence boundary answers
 with itself. A question asking for a document's author, source or publication date
-(`index.metadata`) is answered by that field of the hit's document, when it has one, offsets
+(`index.text.metadata`) is answered by that field of the hit's document, when it has one, offsets
 into the field's value. `Question` holds what is computed once per question (vector, idf weights, expected
 answer type) so each passage costs only its sentences. Out of scope: which passages are looked at.
 """
@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corpus import Document
-from index.analysis import term_set, terms
-from index.answer_types import ExpectedAnswer, expected_answer, offers_answer
 from index.embedding import Vectors
-from index.metadata import TEXT, asked_field
-from index.reader import IndexReader
+from index.search.answer_types import ExpectedAnswer, expected_answer, offers_answer
+from index.search.reader import IndexReader
+from index.text.analysis import term_set, terms
+from index.text.metadata import TEXT, asked_field
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Question:
     vector: Vectors  # 1-D, unit length
     term_weights: dict[str, float]  # idf of each of the question's terms
     expected: ExpectedAnswer | None
-    asked_field: str | None  # the metadata field the question asks for (`index.metadata`)
+    asked_field: str | None  # the metadata field the question asks for (`index.text.metadata`)
 
 
 @dataclass(frozen=True)

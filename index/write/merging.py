@@ -14,12 +14,12 @@ of similar size. Groups are scored like Lucene's, lower being better:
 whose deleted share exceeds `deletes_allowed` is rewritten on its own to reclaim them. Segments
 at least half of `max_merged_segment_chunks` are left out, so merges stay bounded.
 `force_merge` asks for everything in one segment (`rag optimize`). `ceiling` is the hard limit
-past the budget at which writers stop and wait for merges (`index.writer`).
+past the budget at which writers stop and wait for merges (`index.write.writer`).
 
 `merge_segments` builds the merged segment's data from the sources' live documents, in the
 sources' order: vectors, sentence data and BM25 postings are copied and renumbered; an
 approximate (IVF) index is built only if the result reaches the approximate threshold. Out of
-scope: committing the result (`index.writer`, which also carries over deletes that land on the
+scope: committing the result (`index.write.writer`, which also carries over deletes that land on the
 sources while they merge).
 """
 
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from index.arrays import ranges
-from index.commits import CommitPoint, SegmentEntry
-from index.postings import Postings
-from index.segments import Segment, SegmentData, StoredDocuments
+from index.storage.arrays import ranges
+from index.storage.commits import CommitPoint, SegmentEntry
+from index.storage.postings import Postings
+from index.storage.segments import Segment, SegmentData, StoredDocuments
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.commits import CommitPoint
 from index.errors import (
     DamagedIndexError,
     IndexCorruptError,
@@ -33,10 +32,11 @@ from index.errors import (
     IndexNotFoundError,
     NoIntactCommitError,
 )
-from index.files import read_json, sha256_of
-from index.reader import IndexReader
-from index.segments import read_ids
-from index.store import IndexStore
+from index.search.reader import IndexReader
+from index.storage.commits import CommitPoint
+from index.storage.files import read_json, sha256_of
+from index.storage.segments import read_ids
+from index.storage.store import IndexStore
 
 
 @dataclass(frozen=True)

@@ -46,9 +46,9 @@ from typing import Protocol, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from index.candidates import Candidates
-from index.modes import FusionMethod
-from index.options import RetrievalOptions
+from index.search.candidates import Candidates
+from index.search.modes import FusionMethod
+from index.search.options import RetrievalOptions
 
 Key = TypeVar("Key", int, str)  # a passage row, or a document id
 DenseScores = Callable[[list[int]], npt.NDArray[np.float64]]  # rows -> their dense signal

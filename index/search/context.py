@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from index.chunking import Chunk
-from index.reader import IndexReader
-from index.retrieval import Hit, SearchOutcome
+from index.search.reader import IndexReader
+from index.search.retrieval import Hit, SearchOutcome
+from index.text.chunking import Chunk
 
 
 def widen_outcome(outcome: SearchOutcome, reader: IndexReader, n: int) -> SearchOutcome:
