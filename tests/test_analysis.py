@@ -36,7 +36,7 @@ MARK_OR_FORMAT = {"Mn", "Mc", "Me", "Cf"}
 
 
 def old_rule(text: str) -> list[str]:
-    """The BM25 tokens before the analyser, as index/lexical.py computed them."""
+    """The BM25 tokens before the analyser, as the first analyser (version 1) computed them."""
     return _OLD_STEMMER.stemWords([w for w in _OLD_WORD.findall(text.lower()) if w not in STOPWORDS])
 
 

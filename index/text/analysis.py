@@ -49,7 +49,7 @@ from collections.abc import Iterable
 import bm25s
 import Stemmer
 
-# Part of the build fingerprint (index.updates): a change to the rule must rebuild the BM25 index,
+# Recorded in every segment (index.storage.segments): a change to the rule must rebuild the BM25 index,
 # since terms indexed one way are never found when looked up another way. Version 1 was the rule
 # before this module (lower-cased words, no normalisation).
 ANALYSER_VERSION = 2
