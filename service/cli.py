@@ -21,8 +21,8 @@ from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE
 from index.search.retrieval import SearchOutcome
 from index.storage.commits import CommitPoint
+from index.write.changes import WriteResult
 from index.write.restoring import Recovery
-from index.write.writer import WriteResult
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query

@@ -37,17 +37,10 @@ from index.search.reader import IndexReader
 from index.search.retrieval import Retriever, SearchOutcome
 from index.storage.commits import CommitPoint
 from index.storage.store import IndexStore
+from index.write.changes import Change, Delete, MissingDocumentsError, Upsert, WriteResult
 from index.write.group_commit import GroupCommit
 from index.write.restoring import Recovery
-from index.write.writer import (
-    Change,
-    Delete,
-    IndexWriter,
-    MergeOutcome,
-    MissingDocumentsError,
-    Upsert,
-    WriteResult,
-)
+from index.write.writer import IndexWriter, MergeOutcome
 from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
 

@@ -11,7 +11,7 @@ from index.search.answers import AnswerSpan
 from index.search.document_ranking import DocumentHit, DocumentSearchOutcome
 from index.search.retrieval import Hit, SearchOutcome
 from index.text.chunking import Chunk
-from index.write.writer import WriteResult
+from index.write.changes import WriteResult
 from service.schemas import (
     AnswerOut,
     DocumentRef,

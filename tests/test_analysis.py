@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index.write import writer as index_writer
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 from index.storage.store import IndexStore
 from index.text.analysis import STOPWORDS, matched_terms, normalise, term_set, terms
 from index.text.text_spans import sentence_spans
+from index.write import writer as index_writer
 from index.write.writer import IndexWriter
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

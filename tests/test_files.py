@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.storage import files
 from index.errors import IndexCorruptError
 from index.settings import IndexSettings
+from index.storage import files
 from index.storage.commits import CommitPoint, SegmentEntry
 from index.storage.files import read_checksummed_json, verify_file, write_atomically, write_checksummed_json
 from index.storage.store import IndexStore

@@ -15,9 +15,10 @@ from corpus import Document
 from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 from index.storage.store import IndexStore
+from index.write.changes import Delete, MissingDocumentsError, Upsert, WriteResult
 from index.write.group_commit import GroupCommit
 from index.write.merging import TieredMergePolicy
-from index.write.writer import Delete, IndexWriter, MissingDocumentsError, Upsert, WriteResult
+from index.write.writer import IndexWriter
 from service.engine import Engine
 from tests.conftest import make_settings
 

@@ -98,7 +98,7 @@ def test_a_replace_is_a_new_segment_and_a_deletion(tmp_path: Path, bundled_docum
 
 
 def test_a_delete_of_an_unknown_id_changes_nothing(tmp_path: Path, bundled_documents: list[Document]) -> None:
-    from index.write.writer import MissingDocumentsError
+    from index.write.changes import MissingDocumentsError
 
     writer = writer_for(tmp_path)
     version = writer.sync(bundled_documents).reader.version

@@ -1,11 +1,13 @@
 """Changing what is indexed, at the cost of the change: upserts, deletes, builds from files, merges.
 
-An upsert writes one small segment holding the new and changed documents (re-embedding only text
-not embedded before), marks the replaced versions deleted in their old segments, and publishes a
-commit point naming the result; a delete publishes only new deletes files. Everything happens
-under the store's write lock, starting from whatever CURRENT names once the lock is held, so
-writers in one process or several never lose each other's changes. A write returns once its
-commit is durable; an index that exists but cannot be loaded stops it (DamagedIndexError).
+`apply` commits a group of changes (`index.write.changes`) as one: one small segment holding the
+new and changed documents (re-embedding only text not embedded before), the replaced and removed
+versions marked deleted in their old segments, and one commit point naming the result; each
+change gets its own result. `upsert` and `delete` are groups of one. Everything happens under the
+store's write lock, starting from whatever CURRENT names once the lock is held, so writers in one
+process or several never lose each other's changes. A write returns once its commit is durable;
+an index that exists but cannot be loaded stops it (DamagedIndexError). When the live commit holds
+as many segments as the merge policy's ceiling, a write first runs merges (back-pressure).
 
 `sync` is `rag build`. Files are one source among others: the index holds documents added over
 HTTP or with `rag add` too, so a build applies the changes made to the files since the last
@@ -25,10 +27,12 @@ index in the earlier single-generation format is converted by a build (`index.wr
 live one is damaged (`index.write.restoring`): both are commits like the others, checked first, and
 neither reads the live commit, so a damaged index does not stop them.
 
-`merge` runs the merge policy (`index.write.merging`): it picks segments under the lock, builds the
-merged segment without it (queries and writes go on), and commits under the lock again, carrying
-over documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/) and
-swapping the live reader in a server (service/engine.py).
+`merge` runs the merge policy (`index.write.merging`): it picks segments from the live reader
+and builds the merged segment without any lock (queries and writes go on), then commits under the
+lock, through the caller's `turn` when given (a server's group-commit queue), carrying over
+documents deleted from the sources meanwhile. Out of scope: parsing files (corpus/), queueing
+concurrent writers (`index.write.group_commit`) and swapping the live reader in a server
+(service/engine.py).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import functools
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,51 +58,25 @@ from index.storage.segments import LEXICAL_TEXT, Segment, publish_segment, stage
 from index.storage.store import IndexStore
 from index.text.analysis import ANALYSER_VERSION
 from index.write.building import build_segment_data, known_vectors_of
+from index.write.changes import (
+    Change,
+    Delete,
+    MissingDocumentsError,
+    Outcome,
+    Upsert,
+    WriteResult,
+    build_target,
+    delete_outcome,
+    raised,
+    same_content,
+    upsert_outcome,
+)
 from index.write.legacy import LegacyIndex
 from index.write.merging import TieredMergePolicy, force_merge, merge_segments
 from index.write.restoring import Recovery, plan_recovery
 
 NOTHING_CHANGED = "Nothing was changed"
 SEGMENT_DOCUMENTS = 10_000  # a large build is written as segments of at most this many documents
-
-
-class MissingDocumentsError(LookupError):
-    """Asked to remove documents the index does not hold; nothing was changed."""
-
-    def __init__(self, document_ids: Sequence[str]) -> None:
-        super().__init__(f"no document with id {', '.join(repr(i) for i in document_ids)}")
-        self.document_ids = list(document_ids)
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    reader: IndexReader
-    changed: bool
-    added: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    kept: list[str] = field(default_factory=list)  # a build: documents left as other writers made them
-    reindexed: str = ""  # a build that re-indexed every document: why (empty: it did not)
-
-
-@dataclass(frozen=True)
-class Upsert:
-    """Add or replace these documents by id."""
-
-    documents: tuple[Document, ...]
-
-
-@dataclass(frozen=True)
-class Delete:
-    """Remove the documents with these ids (all of them, or none: MissingDocumentsError)."""
-
-    document_ids: tuple[str, ...]
-
-
-Change = Upsert | Delete
-# A change's result once the commit holding it is open: its outcome given that commit's reader.
-_Outcome = Callable[[IndexReader], WriteResult] | MissingDocumentsError
 
 
 @dataclass(frozen=True)
@@ -143,11 +121,11 @@ class IndexWriter:
 
     def upsert(self, documents: Sequence[Document], *, live: IndexReader | None = None) -> WriteResult:
         """Add or replace `documents` by id; no commit when all are already indexed as given."""
-        return _raised(self.apply([Upsert(tuple(documents))], live=live)[0])
+        return raised(self.apply([Upsert(tuple(documents))], live=live)[0])
 
     def delete(self, document_ids: Sequence[str], *, live: IndexReader | None = None) -> WriteResult:
         """Remove `document_ids`; MissingDocumentsError (nothing changed) if one is not indexed."""
-        return _raised(self.apply([Delete(tuple(document_ids))], live=live)[0])
+        return raised(self.apply([Delete(tuple(document_ids))], live=live)[0])
 
     def apply(
         self, changes: Sequence[Change], *, live: IndexReader | None = None
@@ -170,15 +148,17 @@ class IndexWriter:
                     return after[document_id]
                 return reader.document(document_id) if reader else None
 
-            outcomes: list[_Outcome] = []
+            outcomes: list[Outcome] = []
             for change in changes:
                 if isinstance(change, Upsert):
-                    outcomes.append(_upsert(change, current, after))
+                    outcomes.append(upsert_outcome(change, current, after))
                 else:
-                    outcomes.append(_delete(change, current, after))
+                    outcomes.append(delete_outcome(change, current, after))
             before = {i: reader.document(i) if reader else None for i in after}
-            written = [d for i, d in after.items() if d is not None and not _same(d, before[i])]
-            removed = [i for i, d in after.items() if before[i] is not None and not _same(d, before[i])]
+            written = [d for i, d in after.items() if d is not None and not same_content(d, before[i])]
+            removed = [
+                i for i, d in after.items() if before[i] is not None and not same_content(d, before[i])
+            ]
             if not written and not removed:
                 result_reader = reader or self._reopen()
             else:
@@ -204,7 +184,7 @@ class IndexWriter:
                 d.id: d for d in (legacy.documents() if legacy else reader.documents() if reader else [])
             }
             previous = self.store.sources(commit) if reader is not None else {}
-            after, kept = _build_target(before, files, previous, exact)
+            after, kept = build_target(before, files, previous, exact)
             added = sorted(set(after) - set(before))
             removed = sorted(set(before) - set(after))
             replaced = sorted(
@@ -461,50 +441,6 @@ def _reindex_reason(force: bool, legacy: bool, same_index: bool) -> str:
     return ""
 
 
-def _upsert(
-    change: Upsert, current: Callable[[str], Document | None], after: dict[str, Document | None]
-) -> _Outcome:
-    """Classify `change`'s documents against the index as the changes before it leave it, and
-    record the ones it adds or replaces in `after`."""
-    added: list[str] = []
-    replaced: list[str] = []
-    unchanged: list[str] = []
-    for document in {d.id: d for d in change.documents}.values():  # the last of an id repeated
-        existing = current(document.id)
-        if existing is not None and _same(existing, document):
-            unchanged.append(document.id)
-            continue
-        (added if existing is None else replaced).append(document.id)
-        after[document.id] = document
-    changed = bool(added or replaced)
-    added, replaced, unchanged = sorted(added), sorted(replaced), sorted(unchanged)
-    return lambda reader: WriteResult(reader, changed, added, replaced, [], unchanged)
-
-
-def _delete(
-    change: Delete, current: Callable[[str], Document | None], after: dict[str, Document | None]
-) -> _Outcome:
-    missing = [i for i in change.document_ids if current(i) is None]
-    if missing:
-        return MissingDocumentsError(missing)
-    for document_id in change.document_ids:
-        after[document_id] = None
-    removed = sorted(set(change.document_ids))
-    return lambda reader: WriteResult(reader, True, removed=removed)
-
-
-def _same(document: Document | None, other: Document | None) -> bool:
-    if document is None or other is None:
-        return document is other
-    return document.content_hash == other.content_hash
-
-
-def _raised(outcome: WriteResult | MissingDocumentsError) -> WriteResult:
-    if isinstance(outcome, MissingDocumentsError):
-        raise outcome
-    return outcome
-
-
 def _with_deletes(
     store: IndexStore, commit: CommitPoint, reader: IndexReader, document_ids: set[str]
 ) -> tuple[SegmentEntry, ...]:
@@ -521,28 +457,6 @@ def _with_deletes(
         name, checksum = store.write_deletes(entry.name, commit.generation + 1, deleted)
         entries[index] = SegmentEntry(entry.name, entry.documents, entry.chunks, name, len(deleted), checksum)
     return tuple(entry for entry in entries if entry.live_documents)
-
-
-def _build_target(
-    before: dict[str, Document], files: dict[str, Document], previous: dict[str, str], exact: bool
-) -> tuple[dict[str, Document], list[str]]:
-    """What the index holds after a build, and the documents kept as other writers left them."""
-    if exact:
-        return dict(files), []
-    after = dict(before)
-    for document_id, document in files.items():
-        if previous.get(document_id) != document.content_hash:  # new or changed in the files
-            after[document_id] = document
-    kept = []
-    for document_id, content in previous.items():
-        if document_id not in files and document_id in after:
-            if after[document_id].content_hash == content:
-                del after[document_id]  # its file is gone, and nobody changed it since
-            else:
-                kept.append(document_id)
-    kept += [i for i in after if i not in files and i not in previous]
-    kept += [i for i in files if i in after and after[i].content_hash != files[i].content_hash]
-    return after, sorted(set(kept))
 
 
 def _known_vectors_of_documents(
