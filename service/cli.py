@@ -301,8 +301,11 @@ def snapshot(name: str | None, list_them: bool) -> None:
     """
     settings = get_settings()
     if list_them:
-        for kept_name, commit in _engine(settings).snapshots():
+        intact, damaged = _engine(settings).snapshots()
+        for kept_name, commit in intact:
             click.echo(f"{kept_name}\t{commit.version}\t{commit.documents} documents\t{commit.created_at}")
+        for damaged_name, problem in damaged:
+            click.echo(f"{damaged_name}\tDAMAGED\t{problem}")
         return
     if not name:
         raise click.UsageError("give a NAME, or --list")

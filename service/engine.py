@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from corpus import Document
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
-from index.errors import IndexError_, IndexMismatchError
+from index.errors import DamagedSnapshotError, IndexError_, IndexMismatchError
 from index.search.context import widen_outcome
 from index.search.document_ranking import DocumentSearchOutcome, search_documents
 from index.search.modes import Mode
@@ -232,8 +232,17 @@ class Engine:
         with self.store.write_lock():
             return self.store.snapshot(name)
 
-    def snapshots(self) -> list[tuple[str, CommitPoint]]:
-        return [(name, self.store.snapshot_commit(name)) for name in self.store.snapshot_names()]
+    def snapshots(self) -> tuple[list[tuple[str, CommitPoint]], list[tuple[str, str]]]:
+        """The snapshots whose commit point reads back, and the names of the others with what is
+        wrong with them: one damaged snapshot does not hide the rest."""
+        intact: list[tuple[str, CommitPoint]] = []
+        damaged: list[tuple[str, str]] = []
+        for name in self.store.snapshot_names():
+            try:
+                intact.append((name, self.store.snapshot_commit(name)))
+            except DamagedSnapshotError as error:
+                damaged.append((name, str(error)))
+        return intact, damaged
 
     def restore(self, name: str) -> CommitPoint:
         """Make snapshot `name` live again (DamagedSnapshotError, nothing changed, if it is damaged);

@@ -226,8 +226,16 @@ class SnapshotOut(BaseModel):
     created_at: str = Field(description="When that version was committed (UTC, ISO 8601).")
 
 
+class DamagedSnapshotOut(BaseModel):
+    name: str = Field(description="The snapshot's name.")
+    problem: str = Field(description="What is wrong with it (the damaged file named).")
+
+
 class SnapshotListResponse(BaseModel):
-    snapshots: list[SnapshotOut] = Field(description="Every snapshot, by name.")
+    snapshots: list[SnapshotOut] = Field(description="Every snapshot whose commit point reads back, by name.")
+    damaged: list[DamagedSnapshotOut] = Field(
+        default_factory=list, description="Snapshots whose commit point is damaged: they cannot be restored."
+    )
 
 
 class RestoreResponse(BaseModel):

@@ -293,11 +293,17 @@ def test_the_restore_route_refuses_a_damaged_snapshot_with_409(
     engine = Engine.from_settings(settings, embedder=HashingEmbedder())
     engine.sync(bundled_documents)
     snapshot_then_change(engine.writer())
+    engine.snapshot("t")
     damaged = damage_snapshot(engine.store.root, "s", "commit point")
     current = (engine.store.root / "CURRENT").read_bytes()
     admin = {"Authorization": "Bearer admin"}
     with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:
         version = client.get("/healthz").json()["index_version"]
+        listed = client.get("/admin/snapshots", headers=admin)
+        assert listed.status_code == 200, listed.text  # one damaged snapshot hides none of the others
+        assert [kept["name"] for kept in listed.json()["snapshots"]] == ["t"]
+        [broken] = listed.json()["damaged"]
+        assert broken["name"] == "s" and str(damaged) in broken["problem"]
         response = client.post("/admin/snapshots/s/restore", headers=admin)
         assert response.status_code == 409, response.text
         error = response.json()["error"]

@@ -23,6 +23,7 @@ from service.auth import AdminAccess
 from service.deps import EngineDep
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.schemas import (
+    DamagedSnapshotOut,
     ErrorResponse,
     OptimizeResponse,
     RecoverResponse,
@@ -72,12 +73,16 @@ async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminA
     "/snapshots",
     operation_id="list_snapshots",
     summary="List snapshots",
-    description="Every snapshot with the index version it keeps.",
+    description="Every snapshot with the index version it keeps; damaged ones apart, with what is wrong.",
     response_model=SnapshotListResponse,
     responses=ERRORS,
 )
 def list_snapshots(engine: EngineDep, _: AdminAccess) -> SnapshotListResponse:
-    return SnapshotListResponse(snapshots=[_out(name, commit) for name, commit in engine.snapshots()])
+    intact, damaged = engine.snapshots()
+    return SnapshotListResponse(
+        snapshots=[_out(name, commit) for name, commit in intact],
+        damaged=[DamagedSnapshotOut(name=name, problem=problem) for name, problem in damaged],
+    )
 
 
 @router.post(
