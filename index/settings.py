@@ -49,9 +49,6 @@ class IndexSettings:
     vectors: VectorIndexSettings = field(default_factory=VectorIndexSettings)
     title_in_embedding: bool = True
     title_in_bm25: bool = True
-    # Pyserini's BEIR setting; in hybrid mode slightly ahead of bm25s' 1.2 / 0.75 on both eval sets.
-    bm25_k1: float = 0.9
-    bm25_b: float = 0.4
     sentence_vectors: SentenceVectors = SentenceVectors.STANDALONE
 
     def to_dict(self) -> dict[str, object]:
@@ -74,8 +71,7 @@ class IndexSettings:
         )
 
     def same_text_processing(self, other: IndexSettings) -> bool:
-        """Whether two settings chunk, embed and index text alike (the vector index and BM25's
-        query-time parameters may differ)."""
+        """Whether two settings chunk, embed and index text alike (the vector index may differ)."""
         return (self.chunker, self.title_in_embedding, self.title_in_bm25, self.sentence_vectors) == (
             other.chunker,
             other.title_in_embedding,

@@ -73,8 +73,12 @@ class Settings(BaseSettings):
     title_in_bm25: bool = Field(
         _INDEX.title_in_bm25, description="Prefix each chunk with its document title in BM25."
     )
-    bm25_k1: float = Field(_INDEX.bm25_k1, gt=0, description="BM25 term-frequency saturation.")
-    bm25_b: float = Field(_INDEX.bm25_b, ge=0, le=1, description="BM25 length normalisation.")
+    bm25_k1: float = Field(
+        _RETRIEVAL.bm25_k1, gt=0, description="BM25 term-frequency saturation (at query time: no rebuild)."
+    )
+    bm25_b: float = Field(
+        _RETRIEVAL.bm25_b, ge=0, le=1, description="BM25 length normalisation (at query time: no rebuild)."
+    )
     approximate_threshold: int = Field(
         _INDEX.vectors.approximate_threshold,
         ge=1,
@@ -172,8 +176,6 @@ class Settings(BaseSettings):
             vectors=VectorIndexSettings(approximate_threshold=self.approximate_threshold),
             title_in_embedding=self.title_in_embedding,
             title_in_bm25=self.title_in_bm25,
-            bm25_k1=self.bm25_k1,
-            bm25_b=self.bm25_b,
             sentence_vectors=self.sentence_vectors,
         )
 

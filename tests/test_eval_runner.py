@@ -107,7 +107,7 @@ def test_rag_eval_prints_the_table_and_writes_json_and_runs(runner: CliRunner, t
     assert [m["mode"] for m in report["modes"]] == ["dense", "hybrid", "bm25"]  # the baseline first
     recorded = report["details"]["settings"]
     assert recorded["retrieval"] == json.loads(json.dumps(asdict(RetrievalOptions())))
-    assert recorded["index"]["sentence_vectors"] == "standalone" and recorded["index"]["bm25_k1"] == 0.9
+    assert recorded["index"]["sentence_vectors"] == "standalone" and recorded["retrieval"]["bm25_k1"] == 0.9
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["bm25.trec", "dense.trec", "hybrid.trec"]
 
 

@@ -56,7 +56,7 @@ def test_a_setting_reaches_the_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_BM25_K1", "1.5")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.retrieval_options().dense_weight == 0.25 and settings.retrieval_options().fusion == "rrf"
-    assert settings.index_settings().bm25_k1 == 1.5
+    assert settings.retrieval_options().bm25_k1 == 1.5
 
 
 def test_readme_settings_table_is_generated_from_the_code() -> None:

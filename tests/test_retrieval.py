@@ -11,9 +11,12 @@ from index.embedding import HashingEmbedder
 from index.search.answerability import AnswerabilityModel
 from index.search.modes import FusionMethod, Mode
 from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
 from index.search.retrieval import Retriever
 from index.settings import IndexSettings
+from index.storage.store import IndexStore
 from index.write.writer import build_index
+from tests.conftest import make_settings
 
 
 def retriever_over(documents: list[Document], tmp_path: Path, **options: object) -> Retriever:
@@ -83,3 +86,28 @@ def test_abstention_compares_the_probability_with_the_threshold(
     assert answered.confidence == pytest.approx(AnswerabilityModel.load().probability(answered.signals))
     assert strict.search(question).confidence == answered.confidence  # the threshold only sets the flag
     assert strict.search(question).hits  # results are still listed
+
+
+def test_bm25_parameters_apply_at_query_time_on_an_existing_index(
+    tmp_path: Path, bundled_documents: list[Document]
+) -> None:
+    """k1 and b are read per query: the same index, never rebuilt, scores by the options given.
+    Hand-worked for one term: tf/(tf + k1 (1 - b + b dl/avgdl)) grows with k1 for tf > 1."""
+    build_index(tmp_path, bundled_documents, HashingEmbedder(), settings=IndexSettings())
+    reader = IndexReader.open(IndexStore(tmp_path))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    query = "Gwadar port cooperation"
+    scores = {}
+    for k1, b in [(0.9, 0.4), (2.0, 0.4), (0.9, 1.0)]:
+        retriever = Retriever(reader, HashingEmbedder(), RetrievalOptions(bm25_k1=k1, bm25_b=b))
+        outcome = retriever.search(query, k=5, mode=Mode.BM25)
+        scores[(k1, b)] = [hit.explain.bm25_score for hit in outcome.hits]
+    assert scores[(0.9, 0.4)] != scores[(2.0, 0.4)] and scores[(0.9, 0.4)] != scores[(0.9, 1.0)]
+    assert all(scores.values())
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing rebuilt or written
+    settings_scores = {}
+    for k1 in ("0.9", "2.0"):
+        options = make_settings(tmp_path, bm25_k1=float(k1)).retrieval_options()
+        outcome = Retriever(reader, HashingEmbedder(), options).search(query, k=5, mode=Mode.BM25)
+        settings_scores[k1] = [hit.explain.bm25_score for hit in outcome.hits]
+    assert settings_scores["0.9"] == scores[(0.9, 0.4)] and settings_scores["2.0"] == scores[(2.0, 0.4)]

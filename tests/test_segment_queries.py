@@ -13,6 +13,7 @@ import pytest
 import index.search.reader
 from corpus import Document
 from index.embedding import HashingEmbedder
+from index.search.options import RetrievalOptions
 from index.search.reader import IndexReader
 from index.search.selection import blocks, top
 from index.settings import IndexSettings
@@ -26,6 +27,8 @@ from index.write.writer import IndexWriter
 from tests.test_segments import QUESTIONS, extra_documents, write_many_segments
 
 NEVER_MERGE = TieredMergePolicy(segments_per_tier=1_000)
+
+BM25 = (RetrievalOptions().bm25_k1, RetrievalOptions().bm25_b)
 
 
 def test_blocks_are_consecutive_runs_within_the_size() -> None:
@@ -60,8 +63,8 @@ def test_bm25_in_blocks_of_any_size_equals_one_segment(
     assert len(split.scoring_blocks) == expected_blocks, [s.chunk_count for s in split.segments]
     for question in [*QUESTIONS, "report pipeline pipeline port"]:
         terms = analyse(question)
-        rows, scores = split.lexical_search(terms, 30)
-        whole_rows, whole_scores = whole.lexical_search(terms, 30)
+        rows, scores = split.lexical_search(terms, 30, *BM25)
+        whole_rows, whole_scores = whole.lexical_search(terms, 30, *BM25)
         # Rows differ between the two (deleted chunks keep rows in the split index): compare chunks.
         assert [split.chunk(row).id for row in rows] == [whole.chunk(row).id for row in whole_rows]
         np.testing.assert_allclose(scores, whole_scores, atol=1e-9)
@@ -93,7 +96,7 @@ def test_ties_go_to_the_lower_row_and_deleted_chunks_never_come_out(tmp_path: Pa
         "twin-06",
     ]
     assert rows == sorted(rows) and len(set(scores)) == 1
-    lexical, lexical_scores = reader.lexical_search(analyse("the same report on the port"), 5)
+    lexical, lexical_scores = reader.lexical_search(analyse("the same report on the port"), 5, *BM25)
     assert lexical == rows and len(set(lexical_scores)) == 1
     everything, _ = reader.dense_search(query, 100)
     assert sorted(reader.document_id_of(row) for row in everything) == [

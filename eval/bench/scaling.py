@@ -24,7 +24,8 @@ import faiss
 import numpy as np
 
 from index.embedding import Vectors
-from index.settings import IndexSettings, VectorIndexSettings
+from index.search.options import RetrievalOptions
+from index.settings import VectorIndexSettings
 from index.storage.postings import CollectionStatistics, Postings, SegmentPostings, positive_top, score
 from index.storage.vectors import build_vector_index, search_vectors, vector_index_kind
 from index.text.analysis import terms
@@ -151,7 +152,7 @@ def bm25_scaling(
     build_seconds = time.perf_counter() - started
     del passages
     segment = SegmentPostings(postings, None)
-    k1, b = IndexSettings().bm25_k1, IndexSettings().bm25_b
+    k1, b = RetrievalOptions().bm25_k1, RetrievalOptions().bm25_b
 
     def search(row: int) -> object:
         query = terms(questions[row])

@@ -56,8 +56,8 @@ def dense_candidates(reader: IndexReader, vector: Vectors, limit: int) -> Candid
     return Candidates(*reader.dense_search(vector.reshape(-1), limit))
 
 
-def lexical_candidates(reader: IndexReader, query: str, limit: int) -> Candidates:
-    return Candidates(*reader.lexical_search(terms(query), limit))
+def lexical_candidates(reader: IndexReader, query: str, limit: int, k1: float, b: float) -> Candidates:
+    return Candidates(*reader.lexical_search(terms(query), limit, k1, b))
 
 
 def dense_scores(

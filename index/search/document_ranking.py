@@ -58,7 +58,9 @@ def rank_documents(
     """Documents best first, fused from `limit` dense and `limit` BM25 passages; with `feedback`,
     ranked again after one round of Rocchio feedback."""
     dense = dense_candidates(retriever.reader, vector, limit)
-    lexical = lexical_candidates(retriever.reader, query, limit)
+    lexical = lexical_candidates(
+        retriever.reader, query, limit, retriever.options.bm25_k1, retriever.options.bm25_b
+    )
     return _ranked(retriever, vector, dense, lexical, limit, feedback)
 
 
@@ -69,7 +71,9 @@ def search_documents(
     limit = max(retriever.options.document_candidates, k)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
     dense = dense_candidates(retriever.reader, vector, limit)
-    lexical = lexical_candidates(retriever.reader, query, limit)
+    lexical = lexical_candidates(
+        retriever.reader, query, limit, retriever.options.bm25_k1, retriever.options.bm25_b
+    )
     ranked = _ranked(retriever, vector, dense, lexical, limit, feedback)[:k]
     reader = retriever.reader
     best_passage: dict[str, int] = {}

@@ -253,12 +253,14 @@ class IndexReader:
             all_scores.append(cosines)
         return top(all_rows, all_scores, limit)
 
-    def lexical_search(self, terms: Sequence[str], limit: int) -> tuple[list[int], list[float]]:
-        """The `limit` live chunks with the best positive BM25 score for `terms`, best first."""
+    def lexical_search(
+        self, terms: Sequence[str], limit: int, k1: float, b: float
+    ) -> tuple[list[int], list[float]]:
+        """The `limit` live chunks with the best positive BM25 score (parameters `k1`, `b`) for
+        `terms`, best first."""
         if not terms:
             return [], []
         statistics = CollectionStatistics.of(self.postings, terms)
-        k1, b = self.settings.bm25_k1, self.settings.bm25_b
         rows, scores = [], []
         for first, last in self.scoring_blocks:
             local, values = positive_top(score(self.postings[first:last], terms, statistics, k1, b), limit)

@@ -153,7 +153,11 @@ class Retriever:
 
     def ranking(self, query: str, vector: Vectors, mode: Mode, limit: int) -> Ranking:
         dense = dense_candidates(self.reader, vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
-        lexical = lexical_candidates(self.reader, query, limit) if mode != Mode.DENSE else NO_CANDIDATES
+        lexical = (
+            lexical_candidates(self.reader, query, limit, self.options.bm25_k1, self.options.bm25_b)
+            if mode != Mode.DENSE
+            else NO_CANDIDATES
+        )
         return Ranking(dense, lexical, self.ordered(mode, vector, dense, lexical))
 
     def ordered(
