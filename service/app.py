@@ -12,7 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from service.auth import READ_DEPENDENCIES, ReadKeyGuard
 from service.config import Settings, get_settings
 from service.engine import Engine
-from service.errors import install_error_handlers
+from service.errors import UnexpectedErrors, install_error_handlers
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     web.install(app)
     app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrors)  # inside CORS, so a 500 carries its headers too
     install_openapi(app, ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}"))
     if settings.cors_origins:  # none by default: browsers on other origins get no access
         app.add_middleware(

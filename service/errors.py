@@ -8,7 +8,8 @@ trace.
 Starlette gives a handler registered for `Exception` to its ServerErrorMiddleware, which raises
 the error again once it has answered, and uvicorn then drops the connection: the client's next
 request on it fails. So `OSError`, what an index write raises when the disk fails it, has a
-handler of its own, which answers and keeps the connection.
+handler of its own, and any other error no handler takes is answered by the `UnexpectedErrors`
+middleware; both keep the connection.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus import CorpusError
 from index.errors import IndexError_, IndexNotFoundError, StorageFullError
@@ -104,13 +106,41 @@ async def _storage_full(_: Request, exc: Exception) -> JSONResponse:
 async def _os_error(request: Request, exc: Exception) -> JSONResponse:
     reason = full_disk_reason(exc)
     if reason is None:
-        return await _unexpected(request, exc)
+        return _unexpected_response(exc)
     return await _storage_full(request, StorageFullError("the index", reason, "retry"))
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+def _unexpected_response(exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; the server log has the details")
+
+
+class UnexpectedErrors:
+    """Answers an error no handler took with the JSON 500 itself. Starlette's own last resort
+    (ServerErrorMiddleware) answers the same but then re-raises, and uvicorn drops the keep-alive
+    connection, so the client's next request on it fails. Once a response has started, the error
+    can only be re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected_response(exc)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -123,7 +153,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)
     app.add_exception_handler(OSError, _os_error)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 FULL_DISK_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -193,7 +193,7 @@ def test_a_full_disk_refuses_writes_cleanly_and_loses_nothing(
     assert leftovers(index) == []
 
 
-def failing_app(tmp_path: Path, error: OSError, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+def failing_app(tmp_path: Path, error: Exception, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     engine = Engine.from_settings(make_settings(tmp_path / "index"), embedder=HashingEmbedder())
     engine.sync([Document(id="one", text="One dispatch.")])
 
@@ -212,10 +212,11 @@ def failing_app(tmp_path: Path, error: OSError, monkeypatch: pytest.MonkeyPatch)
         (OSError(errno.ENOSPC, "No space left on device"), 507, "insufficient_storage"),
         (OSError(errno.EDQUOT, "Disk quota exceeded"), 507, "insufficient_storage"),
         (OSError(errno.EIO, "Input/output error"), 500, "internal_error"),
+        (RuntimeError("an unforeseen bug"), 500, "internal_error"),
     ],
 )
 def test_os_errors_of_a_write_are_json_errors_that_keep_the_connection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, status: int, code: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, status: int, code: str
 ) -> None:
     with failing_app(tmp_path, error, monkeypatch) as client:
         response = client.post("/documents", json={"id": "two", "text": "Two dispatches."})
