@@ -229,7 +229,8 @@ class IndexWriter:
             groups = force_merge(commit) if force else self.merge_policy.find_merges(commit.segments)
             if reader is None or not groups:
                 return MergeOutcome(results, reader)
-            picked = [index for index, entry in enumerate(commit.segments) if entry.name in set(groups[0])]
+            group = set(groups[0])
+            picked = [index for index, entry in enumerate(commit.segments) if entry.name in group]
             entries = [commit.segments[index] for index in picked]
             sources = [
                 (reader.segments[index], np.array(sorted(reader.deleted_documents[index]), dtype=np.int64))
@@ -252,7 +253,7 @@ class IndexWriter:
         are cheap at that point (the segments piling up are small); an index whose segments are
         all too large to merge is let through."""
         while True:
-            commit = self.store.current()
+            commit = self._live_commit(live)
             if commit is None or len(commit.segments) < self.merge_policy.ceiling(commit.segments):
                 return
             merged = self.merge(live=live, limit=1)
@@ -314,14 +315,21 @@ class IndexWriter:
         self, live: IndexReader | None, any_model: bool = False
     ) -> tuple[CommitPoint, IndexReader | None]:
         """The live commit and a reader on it (None for an index with nothing yet)."""
-        if live is not None and self.store.current_name() == live.commit.file_name:
-            return live.commit, live
-        commit = self.store.current()
+        commit = self._live_commit(live)
+        if live is not None and commit is live.commit:
+            return commit, live
         if commit is None:
             return first_commit(self.embedder.model_name, self.embedder.dimension, self.settings), None
         if not any_model:
             self._check_model(commit)
         return commit, IndexReader.open(self.store, live)
+
+    def _live_commit(self, live: IndexReader | None) -> CommitPoint | None:
+        """The live commit point: `live`'s own when CURRENT still names it (one small read),
+        else read from disk (None: no index yet)."""
+        if live is not None and self.store.current_name() == live.commit.file_name:
+            return live.commit
+        return self.store.current()
 
     def _reopen(self) -> IndexReader:
         return IndexReader.open(self.store)
