@@ -54,7 +54,8 @@ def key_matches(candidate: str, keys: list[str]) -> bool:
     return found
 
 
-def _presented_key(
+# The dependencies are async: they do no I/O, and a plain `def` would cost a worker thread hop.
+async def _presented_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     header_key: Annotated[str | None, Depends(header_scheme)],
 ) -> str | None:
@@ -71,7 +72,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def require_read(request: Request, key: PresentedKey) -> None:
+async def require_read(request: Request, key: PresentedKey) -> None:
     check_read(_settings(request), key)
 
 
@@ -87,7 +88,7 @@ def check_read(settings: Settings, key: str | None) -> None:
         raise ApiError(401, "invalid_api_key", "the API key is not valid for this server")
 
 
-def require_admin(request: Request, key: PresentedKey) -> None:
+async def require_admin(request: Request, key: PresentedKey) -> None:
     settings = _settings(request)
     if settings.admin_keys:
         if key is None:

@@ -20,7 +20,9 @@ pick and build without any lock and queue only their commit, so queries never wa
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
 
 logger = logging.getLogger("rag.engine")
+CURRENT_RECHECK_SECONDS = 1.0  # the longest a search trusts CURRENT's unchanged stamp
 # What takes a turn in the group commit: a write, or a job that commits alone (a merge's commit,
 # a build, a restore), returning its own result.
 EngineChange = Change | Callable[[], Any]
@@ -76,6 +79,8 @@ class Engine:
         self._merge_wanted = threading.Event()
         self._merging: threading.Thread | None = None
         self._stopping = threading.Event()
+        # CURRENT as last read for a search: its stamp and when (`_committed_elsewhere`).
+        self._seen_current: tuple[tuple[int, int, int] | None, float] = (None, -math.inf)
 
     @classmethod
     def from_settings(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -106,7 +111,7 @@ class Engine:
                 if self._retriever is None:
                     self._install(self._open_reader())
             current = self._retriever
-        elif self.store.current_name() not in (None, current.reader.commit.file_name):
+        elif self._committed_elsewhere(current):
             current = self._reload_committed_elsewhere(current)
         if current is None:  # pragma: no cover - _install always sets it
             raise RuntimeError("index not loaded")
@@ -123,6 +128,21 @@ class Engine:
                 "is configured: rebuild with `rag build` or configure the index's model"
             )
         return reader
+
+    def _committed_elsewhere(self, current: Retriever) -> bool:
+        """Whether CURRENT names a commit other than `current`'s (another process committed).
+        Every search stats CURRENT; it is read only when its stamp changed, or once
+        `CURRENT_RECHECK_SECONDS` passed since the last read (see `IndexStore.current_stamp`)."""
+        stamp, now = self.store.current_stamp(), time.monotonic()
+        seen, read_at = self._seen_current
+        if stamp is not None and stamp == seen and now - read_at < CURRENT_RECHECK_SECONDS:
+            return False
+        # The stamp is taken before the read: if CURRENT moves in between, the next search sees
+        # a stamp that differs from the one kept and reads again.
+        if self.store.current_name() not in (None, current.reader.commit.file_name):
+            return True  # not remembered: until a reload succeeds, every search looks again
+        self._seen_current = (stamp, now)
+        return False
 
     def _reload_committed_elsewhere(self, current: Retriever) -> Retriever:
         # Non-blocking: while a write runs here it will install its own commit; meanwhile (and
@@ -160,7 +180,9 @@ class Engine:
 
     async def search_async(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
         """`search` for request handlers: the question waits for its batch on the event loop, and
-        only the search itself (index reads, no model call) runs on a worker thread."""
+        only the search itself (index reads, no model call) runs on a worker thread. The search
+        does not start before the vector is known: measured, running BM25 for the text while the
+        model encodes made every query cost more CPU (docs/performance.md)."""
         vector = await self._query_batcher.embed_async(query)
         return await run_in_threadpool(self._search_with, vector, query, k, mode, context)
 

@@ -97,9 +97,9 @@ def test_fuse_of_the_two_candidate_lists_is_the_hybrid_ranking(fake_engine: Engi
     vector = retriever.embedder.embed_batch([question])[0]
     dense = dense_candidates(retriever.reader, vector, 20)
     options = retriever.options
-    lexical = lexical_candidates(retriever.reader, question, 20, options.bm25_k1, options.bm25_b)
+    lexical = lexical_candidates(retriever.query(question, vector), 20, options.bm25_k1, options.bm25_b)
     assert dense.ranked() == retriever.rank(question, Mode.DENSE, 20, query_vector=vector)
     assert lexical.ranked() == retriever.rank(question, Mode.BM25, 20, query_vector=vector)
-    assert retriever.ordered(Mode.HYBRID, vector, dense, lexical) == retriever.rank(
-        question, Mode.HYBRID, 20, query_vector=vector
-    )
+    assert retriever.ordered(
+        Mode.HYBRID, retriever.query(question, vector), dense, lexical
+    ) == retriever.rank(question, Mode.HYBRID, 20, query_vector=vector)

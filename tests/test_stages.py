@@ -17,6 +17,7 @@ from index.search.duplicates import distinct, near_duplicates
 from index.search.fusion import ConvexFusion, ReciprocalRankFusion, fusion_for
 from index.search.modes import FusionMethod
 from index.search.options import RetrievalOptions
+from index.search.query import Query
 from index.search.reader import IndexReader
 from index.settings import IndexSettings
 from index.text.chunking import Chunk
@@ -87,40 +88,36 @@ def test_dense_signal_takes_the_best_non_question_sentence(tiny: IndexReader) ->
     passage = float(tiny.chunk_vectors([row])[0] @ vector)
     answer_sentence = float(tiny.sentence_vectors([sentences[1].row])[0] @ vector)
     # The question sentence matches the query exactly (cosine 1) but is never the max.
-    assert dense_scores(tiny, [row], vector, 0.5)[0] == pytest.approx(0.5 * passage + 0.5 * answer_sentence)
-    assert dense_scores(tiny, [row], vector, 0.0)[0] == pytest.approx(passage)
+    assert dense_scores(Query(tiny, "Why build ports?", vector), [row], 0.5)[0] == pytest.approx(
+        0.5 * passage + 0.5 * answer_sentence
+    )
+    assert dense_scores(Query(tiny, "Why build ports?", vector), [row], 0.0)[0] == pytest.approx(passage)
 
 
 def test_answer_span_prefers_the_sentence_with_the_expected_answer(tiny: IndexReader) -> None:
     finder = AnswerFinder(tiny, term_weight=0.3, type_weight=0.15)
     row = row_of(tiny, "q")
-    question = finder.question(
-        "In what year did the Gwadar berth open?", HashingEmbedder().embed_batch(["x"])[0]
-    )
+    question = Query(tiny, "In what year did the Gwadar berth open?", HashingEmbedder().embed_batch(["x"])[0])
     span = finder.span(row, question)
     assert span.text == "The port of Gwadar opened a berth in 2024."
     assert tiny.document("q").text[span.start : span.end] == span.text  # type: ignore[union-attr]
 
 
 def test_answerability_is_the_fitted_model_over_the_signals(tiny: IndexReader) -> None:
-    finder = AnswerFinder(tiny, 0.3, 0.15)
     rows = list(range(tiny.chunk_count))
     vector = tiny.chunk_vectors([0])[0]
-    question = finder.question("In what year did wheat exports rise?", vector)
+    question = Query(tiny, "In what year did wheat exports rise?", vector)
     answer = AnswerSpan("Wheat exports rose by a third.", 0, 30, 1.0, cosine=0.5)
     model = AnswerabilityModel(bias=-3.0, weights={"sentence_cosine": 8.0})
-    verdict = Answerability(tiny, 0.5, model).assess(
-        question, rows, [answer], ["Wheat exports rose by a third."]
-    )
+    verdict = Answerability(0.5, model).assess(question, rows, [answer], ["Wheat exports rose by a third."])
     # P = 1 / (1 + exp(-(-3 + 8 * .5))) = 1 / (1 + exp(-1)) = .7311
     assert verdict.confidence == pytest.approx(1 / (1 + np.exp(-1.0)))
     assert (
-        verdict.answerable
-        and not Answerability(tiny, 0.75, model).assess(question, rows, [answer], []).answerable
+        verdict.answerable and not Answerability(0.75, model).assess(question, rows, [answer], []).answerable
     )
     assert verdict.signals["type_missing"] == 1.0  # a year asked for, none offered
     assert verdict.signals["passage_cosine"] == pytest.approx(1.0)  # row 0 is the vector itself
-    empty = Answerability(tiny, 0.5, model).assess(question, [], [], [])
+    empty = Answerability(0.5, model).assess(question, [], [], [])
     assert empty.signals["sentence_cosine"] == 0.0 and empty.confidence == pytest.approx(
         1 / (1 + np.exp(3.0))
     )

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.search.answer_types import offers_answer
-from index.search.answers import AnswerSpan, Question, coverage
-from index.search.reader import IndexReader
+from index.search.answers import AnswerSpan
+from index.search.query import Query
 
 DEPTH = 3  # candidates and answer sentences that decide `answerable`
 SIGNALS = ("passage_cosine", "sentence_cosine", "sentence_coverage", "passage_coverage", "type_missing")
@@ -74,38 +74,33 @@ class AnswerabilityModel:
 
 @dataclass(frozen=True)
 class Answerability:
-    reader: IndexReader
     threshold: float
     model: AnswerabilityModel
 
     def assess(
         self,
-        question: Question,
+        query: Query,
         top_rows: Sequence[int],
         answers: Sequence[AnswerSpan],
         passages: Sequence[str],
     ) -> Verdict:
         """`top_rows`: the ranking's rows, best first; `answers` and `passages`: the hits' answer
         sentences and passage texts, best first."""
-        values = signals(self.reader, question, list(top_rows[:DEPTH]), answers[:DEPTH], passages[:DEPTH])
+        values = signals(query, list(top_rows[:DEPTH]), answers[:DEPTH], passages[:DEPTH])
         probability = self.model.probability(values)
         return Verdict(probability >= self.threshold, probability, values)
 
 
 def signals(
-    reader: IndexReader,
-    question: Question,
-    rows: list[int],
-    answers: Sequence[AnswerSpan],
-    passages: Sequence[str],
+    query: Query, rows: list[int], answers: Sequence[AnswerSpan], passages: Sequence[str]
 ) -> dict[str, float]:
     """The model's signals for one question (see the module docstring)."""
-    passage_cosine = float((reader.chunk_vectors(rows) @ question.vector).max()) if rows else 0.0
-    offered = any(offers_answer(answer.text, question.expected) for answer in answers)
+    passage_cosine = float(query.passage_cosines(rows).max()) if rows else 0.0
+    offered = any(offers_answer(answer.text, query.expected) for answer in answers)
     return {
         "passage_cosine": passage_cosine,
         "sentence_cosine": max((answer.cosine for answer in answers), default=0.0),
-        "sentence_coverage": max((coverage(question, a.text) for a in answers), default=0.0),
-        "passage_coverage": max((coverage(question, text) for text in passages), default=0.0),
-        "type_missing": 1.0 if question.expected is not None and not offered else 0.0,
+        "sentence_coverage": max((query.coverage(a.text) for a in answers), default=0.0),
+        "passage_coverage": max((query.coverage(text) for text in passages), default=0.0),
+        "type_missing": 1.0 if query.expected is not None and not offered else 0.0,
     }

@@ -9,8 +9,9 @@ answer type read off the question (`index.search.answer_types`). Sentences that 
 are candidates only when a passage has no other; a passage with no sentence boundary answers
 with itself. A question asking for a document's author, source or publication date
 (`index.text.metadata`) is answered by that field of the hit's document, when it has one, offsets
-into the field's value. `Question` holds what is computed once per question (vector, idf weights, expected
-answer type) so each passage costs only its sentences. Out of scope: which passages are looked at.
+into the field's value. The question's idf weights, expected answer type and cosines come from the
+search's `Query` (`index.search.query`), computed once, so each passage costs only its sentences.
+Out of scope: which passages are looked at.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from corpus import Document
-from index.embedding import Vectors
-from index.search.answer_types import ExpectedAnswer, expected_answer, offers_answer
+from index.search.answer_types import offers_answer
+from index.search.query import Query
 from index.search.reader import IndexReader
-from index.text.analysis import term_set, terms
-from index.text.metadata import TEXT, asked_field
+from index.text.metadata import TEXT
 
 
 @dataclass(frozen=True)
@@ -36,46 +36,27 @@ class AnswerSpan:
 
 
 @dataclass(frozen=True)
-class Question:
-    text: str
-    vector: Vectors  # 1-D, unit length
-    term_weights: dict[str, float]  # idf of each of the question's terms
-    expected: ExpectedAnswer | None
-    asked_field: str | None  # the metadata field the question asks for (`index.text.metadata`)
-
-
-@dataclass(frozen=True)
 class AnswerFinder:
     reader: IndexReader
     term_weight: float
     type_weight: float
 
-    def question(self, text: str, vector: Vectors) -> Question:
-        return Question(
-            text,
-            vector.reshape(-1),
-            self.reader.idf(terms(text)),
-            expected_answer(text),
-            asked_field(text),
-        )
-
-    def span(self, row: int, question: Question) -> AnswerSpan:
+    def span(self, row: int, query: Query) -> AnswerSpan:
         chunk = self.reader.chunk(row)
         document = self.reader.document(chunk.document_id)
-        if question.asked_field and document is not None and getattr(document, question.asked_field):
-            cosine = float(self.reader.chunk_vectors([row])[0] @ question.vector)
-            return self._field_span(document, question.asked_field, cosine)
+        if query.asked_field and document is not None and getattr(document, query.asked_field):
+            return self._field_span(document, query.asked_field, float(query.passage_cosines([row])[0]))
         sentences = self.reader.sentences(row)
         answering = [s for s in sentences if not s.is_question] or sentences
         if document is None or not answering:  # no sentence boundary found: the chunk itself
-            cosine = float(self.reader.chunk_vectors([row])[0] @ question.vector)
+            cosine = float(query.passage_cosines([row])[0])
             return AnswerSpan(chunk.text, chunk.start, chunk.end, cosine, cosine)
-        cosines = self.reader.sentence_vectors([s.row for s in answering]) @ question.vector
+        cosines = query.sentence_cosines([s.row for s in answering])
         best: AnswerSpan | None = None
         for sentence, cosine in zip(answering, cosines.tolist(), strict=True):
             text = document.text[sentence.start : sentence.end]
-            score = cosine + self.term_weight * coverage(question, text)
-            if question.expected is not None and offers_answer(text, question.expected):
+            score = cosine + self.term_weight * query.coverage(text)
+            if query.expected is not None and offers_answer(text, query.expected):
                 score += self.type_weight
             if best is None or score > best.score:
                 best = AnswerSpan(text, sentence.start, sentence.end, score, cosine)
@@ -85,13 +66,3 @@ class AnswerFinder:
         """The document's `field` as the answer, offsets into the field's value."""
         value = getattr(document, field)
         return AnswerSpan(value, 0, len(value), cosine, cosine, field)
-
-
-def coverage(question: Question, text: str) -> float:
-    """The idf-weighted share of the question's terms that `text` holds,
-    ``sum(idf of q's terms in text) / sum(idf of q's terms)``; 0 for a question without terms."""
-    total = sum(question.term_weights.values())
-    if not total:
-        return 0.0
-    present = term_set(text)
-    return sum(weight for term, weight in question.term_weights.items() if term in present) / total

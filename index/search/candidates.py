@@ -1,7 +1,8 @@
 """The first stage of a search: candidate passages from each signal, and the dense signal.
 
 `dense_candidates` asks the vector index for the passages nearest the query vector (cosine);
-`lexical_candidates` asks BM25 for the passages with the best positive score. Each returns a
+`lexical_candidates` asks BM25 for the passages with the best positive score (the query's terms
+and collection statistics, computed once per search in `Query`). Each returns a
 `Candidates` list, best first, that later stages (fusion, explanations, document ranking) read.
 `dense_scores` is hybrid mode's dense signal for any passage, candidate or not:
 
@@ -23,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from index.embedding import Vectors
+from index.search.query import Query
 from index.search.reader import IndexReader
 from index.storage.arrays import ranges
-from index.text.analysis import terms
 
 
 @dataclass(frozen=True)
@@ -56,31 +57,32 @@ def dense_candidates(reader: IndexReader, vector: Vectors, limit: int) -> Candid
     return Candidates(*reader.dense_search(vector.reshape(-1), limit))
 
 
-def lexical_candidates(reader: IndexReader, query: str, limit: int, k1: float, b: float) -> Candidates:
-    return Candidates(*reader.lexical_search(terms(query), limit, k1, b))
+def lexical_candidates(query: Query, limit: int, k1: float, b: float) -> Candidates:
+    return Candidates(*query.reader.lexical_search(query.terms, limit, k1, b, query.statistics))
 
 
-def dense_scores(
-    reader: IndexReader, rows: list[int], vector: Vectors, sentence_weight: float
-) -> npt.NDArray[np.float64]:
+def dense_scores(query: Query, rows: list[int], sentence_weight: float) -> npt.NDArray[np.float64]:
     """The dense signal of each of `rows` (formula in the module docstring), in float64 so that
-    equal inputs give equal scores and rankings whatever the batch."""
-    vector = vector.reshape(-1)
+    equal inputs give equal scores and rankings whatever the batch. The passage and sentence
+    cosines it computes are kept in `query` for the later stages."""
+    reader, vector = query.reader, query.vector
     order, cosines, counts, sentence_cosines = [], [], [], []
     # Each segment only gathers its rows' vectors and takes their cosines; the rest runs once
     # over all segments' cosines, so a query pays little per segment.
     for index, positions, local in reader.by_segment(rows):
         segment = reader.segments[index]
         order.append(positions)
-        cosines.append(segment.chunk_vectors(local) @ vector)
+        passage = segment.chunk_vectors(local) @ vector
+        query.keep_passage_cosines([rows[position] for position in positions.tolist()], passage)
+        cosines.append(passage)
         if sentence_weight > 0 and len(segment.sentence_spans):
             starts, ends = segment.sentence_ptr[local], segment.sentence_ptr[local + 1]
             sentence_rows = ranges(starts, ends)
             counts.append(ends - starts)
+            sentence = segment.sentence_vectors[sentence_rows] @ vector
+            query.keep_sentence_cosines((sentence_rows + reader.sentence_bases[index]).tolist(), sentence)
             questions = segment.sentence_questions[sentence_rows].astype(bool)
-            sentence_cosines.append(
-                np.where(questions, -np.inf, segment.sentence_vectors[sentence_rows] @ vector)
-            )
+            sentence_cosines.append(np.where(questions, -np.inf, sentence))
         else:
             counts.append(np.zeros(len(local), dtype=np.int64))
     scores = np.zeros(len(rows), dtype=np.float64)

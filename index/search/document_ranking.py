@@ -24,6 +24,7 @@ from index.search.candidates import Candidates, dense_candidates, lexical_candid
 from index.search.feedback import rocchio
 from index.search.fusion import document_convex_combination
 from index.search.modes import Mode
+from index.search.query import Query
 from index.search.retrieval import Retriever
 from index.text.chunking import Chunk
 
@@ -57,11 +58,10 @@ def rank_documents(
 ) -> list[RankedDocument]:
     """Documents best first, fused from `limit` dense and `limit` BM25 passages; with `feedback`,
     ranked again after one round of Rocchio feedback."""
-    dense = dense_candidates(retriever.reader, vector, limit)
-    lexical = lexical_candidates(
-        retriever.reader, query, limit, retriever.options.bm25_k1, retriever.options.bm25_b
-    )
-    return _ranked(retriever, vector, dense, lexical, limit, feedback)
+    question = retriever.query(query, vector)
+    dense = dense_candidates(retriever.reader, question.vector, limit)
+    lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
+    return _ranked(retriever, question, dense, lexical, limit, feedback)
 
 
 def search_documents(
@@ -69,18 +69,17 @@ def search_documents(
 ) -> DocumentSearchOutcome:
     """The `k` best documents, each cited by its best passage and that passage's answer sentence."""
     limit = max(retriever.options.document_candidates, k)
+    question = retriever.query(query, vector)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
-    dense = dense_candidates(retriever.reader, vector, limit)
-    lexical = lexical_candidates(
-        retriever.reader, query, limit, retriever.options.bm25_k1, retriever.options.bm25_b
-    )
-    ranked = _ranked(retriever, vector, dense, lexical, limit, feedback)[:k]
+    dense = dense_candidates(retriever.reader, question.vector, limit)
+    lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
+    ranked = _ranked(retriever, question, dense, lexical, limit, feedback)[:k]
     reader = retriever.reader
     best_passage: dict[str, int] = {}
-    for row, _ in retriever.ordered(Mode.HYBRID, vector, dense, lexical):
+    for row, _ in retriever.ordered(Mode.HYBRID, question, dense, lexical):
         best_passage.setdefault(reader.document_id_of(row), row)
     rows = [best_passage.get(entry.document_id, entry.passage_row) for entry in ranked]
-    answers = retriever.answer_spans(query, vector, rows)
+    answers = retriever.answer_spans(question, rows)
     hits = [
         DocumentHit(rank, entry.score, retriever.document(entry.document_id), reader.chunk(row), answer)
         for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)
@@ -90,29 +89,33 @@ def search_documents(
 
 def _ranked(
     retriever: Retriever,
-    vector: Vectors,
+    query: Query,
     dense: Candidates,
     lexical: Candidates,
     limit: int,
     feedback: bool,
 ) -> list[RankedDocument]:
-    ranked = _fused(retriever, vector, dense.rows, lexical.score)
+    ranked = _fused(retriever, query, dense.rows, lexical.score)
     if feedback and ranked:
         moved = rocchio(
-            vector, retriever.reader.chunk_vectors([ranked[0].passage_row]), retriever.options.feedback_weight
+            query.vector,
+            retriever.reader.chunk_vectors([ranked[0].passage_row]),
+            retriever.options.feedback_weight,
         )
+        # The moved vector has cosines of its own; the question's text is unchanged.
+        moved_query = retriever.query(query.text, moved)
         ranked = _fused(
-            retriever, moved, dense_candidates(retriever.reader, moved, limit).rows, lexical.score
+            retriever, moved_query, dense_candidates(retriever.reader, moved, limit).rows, lexical.score
         )
     return ranked
 
 
 def _fused(
-    retriever: Retriever, vector: Vectors, dense_rows: list[int], lexical: dict[int, float]
+    retriever: Retriever, query: Query, dense_rows: list[int], lexical: dict[int, float]
 ) -> list[RankedDocument]:
     rows = list(dict.fromkeys(dense_rows + list(lexical)))
     document_of = retriever.reader.document_id_of
-    cosines = dict(zip(rows, retriever.passage_cosines(rows, vector), strict=True))
+    cosines = dict(zip(rows, query.passage_cosines(rows).tolist(), strict=True))
     closest: dict[str, int] = {}
     for row, cosine in cosines.items():
         document_id = document_of(row)

@@ -34,8 +34,9 @@ def near_duplicates(a: Chunk, b: Chunk, overlap: float, jaccard: float) -> bool:
         if shared > overlap * min(a.end - a.start, b.end - b.start):
             return True
     words, other = _word_set(a.text), _word_set(b.text)
-    union = words | other
-    return bool(union) and len(words & other) / len(union) >= jaccard
+    shared = len(words & other)
+    union = len(words) + len(other) - shared  # |A ∪ B| without building the union
+    return union > 0 and shared / union >= jaccard
 
 
 def distinct(

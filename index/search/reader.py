@@ -254,13 +254,19 @@ class IndexReader:
         return top(all_rows, all_scores, limit)
 
     def lexical_search(
-        self, terms: Sequence[str], limit: int, k1: float, b: float
+        self,
+        terms: Sequence[str],
+        limit: int,
+        k1: float,
+        b: float,
+        statistics: CollectionStatistics | None = None,
     ) -> tuple[list[int], list[float]]:
         """The `limit` live chunks with the best positive BM25 score (parameters `k1`, `b`) for
-        `terms`, best first."""
+        `terms`, best first; `statistics`: this reader's `statistics(terms)`, when already at hand."""
         if not terms:
             return [], []
-        statistics = CollectionStatistics.of(self.postings, terms)
+        if statistics is None:
+            statistics = self.statistics(terms)
         rows, scores = [], []
         for first, last in self.scoring_blocks:
             local, values = positive_top(score(self.postings[first:last], terms, statistics, k1, b), limit)
@@ -268,9 +274,13 @@ class IndexReader:
             scores.append(values.astype(np.float32))
         return top(rows, scores, limit)
 
+    def statistics(self, terms: Sequence[str]) -> CollectionStatistics:
+        """N, df and avgdl for `terms` over every live chunk (`index.storage.postings`)."""
+        return CollectionStatistics.of(self.postings, terms)
+
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
-        statistics = CollectionStatistics.of(self.postings, terms)
+        statistics = self.statistics(terms)
         return {term: statistics.idf(term) for term in terms}
 
 

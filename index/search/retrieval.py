@@ -10,8 +10,9 @@ A search runs five stages, each in its own module and testable alone:
    answer overlaps one already listed (in the same document) is dropped too;
 5. answerability (`index.search.answerability`): `answerable` and its `confidence`.
 
-`Retriever` wires them over one index generation; `rank` stops after stage 2 (what ranking
-metrics and document ranking need). Out of scope: document-level ranking
+`Retriever` wires them over one index generation, the stages sharing one `Query`
+(`index.search.query`: the question's terms, statistics, vector and the cosines already computed);
+`rank` stops after stage 2 (what ranking metrics and document ranking need). Out of scope: document-level ranking
 (`index.search.document_ranking`, which re-uses these stages) and context windows (`index.search.context`).
 """
 
@@ -19,12 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from corpus import Document
 from index.embedding import Embedder, Vectors
 from index.search.answerability import DEPTH, Answerability, AnswerabilityModel
-from index.search.answers import AnswerFinder, AnswerSpan, Question
+from index.search.answers import AnswerFinder, AnswerSpan
 from index.search.candidates import (
     NO_CANDIDATES,
     Candidates,
@@ -36,8 +35,8 @@ from index.search.duplicates import distinct
 from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.query import Query
 from index.search.reader import IndexReader
-from index.text.analysis import matched_terms
 from index.text.chunking import Chunk
 
 
@@ -102,18 +101,29 @@ class Retriever:
         self.options = options
         self.fusion: Fusion = fusion_for(options)
         self.answers = AnswerFinder(reader, options.answer_term_weight, options.answer_type_weight)
-        self.answerability = Answerability(reader, options.answerable_threshold, AnswerabilityModel.load())
+        self.answerability = Answerability(options.answerable_threshold, AnswerabilityModel.load())
 
     def encode(self, query: str) -> Vectors:
         """The query's unit vector (1-D)."""
         return self.embedder.embed_batch([query]).reshape(-1)
 
+    def query(self, text: str, vector: Vectors | None = None) -> Query:
+        """The search's `Query` over this reader: `text`, with its vector (encoded when not given)."""
+        return Query(self.reader, text, self.encode(text) if vector is None else vector)
+
     def search(
         self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, query_vector: Vectors | None = None
     ) -> SearchOutcome:
-        vector = self.encode(query) if query_vector is None else query_vector.reshape(-1)
-        ranking = self.ranking(query, vector, mode, max(self.options.candidates, 4 * k))
-        question = self.answers.question(query, vector)
+        return self.answer(self.query(query, query_vector), k, mode)
+
+    def candidate_limit(self, k: int) -> int:
+        """Candidates per signal for a search of `k` hits."""
+        return max(self.options.candidates, 4 * k)
+
+    def answer(self, question: Query, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE) -> SearchOutcome:
+        """Stages 1-5 for `question` (with its vector)."""
+        query = question.text
+        ranking = self.ranking(question, mode, self.candidate_limit(k))
         kept = distinct(
             ranking.ordered,
             self.reader.chunk,
@@ -148,20 +158,19 @@ class Retriever:
     ) -> list[tuple[int, float]]:
         """Passage rows and scores, best first, before near-duplicates are dropped (what ranking
         metrics need); `limit` candidates per signal (default: the `candidates` option)."""
-        vector = self.encode(query) if query_vector is None else query_vector.reshape(-1)
-        return self.ranking(query, vector, mode, limit or self.options.candidates).ordered
+        return self.ranking(self.query(query, query_vector), mode, limit or self.options.candidates).ordered
 
-    def ranking(self, query: str, vector: Vectors, mode: Mode, limit: int) -> Ranking:
-        dense = dense_candidates(self.reader, vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
+    def ranking(self, query: Query, mode: Mode, limit: int) -> Ranking:
+        dense = dense_candidates(self.reader, query.vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
         lexical = (
-            lexical_candidates(self.reader, query, limit, self.options.bm25_k1, self.options.bm25_b)
+            lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
             if mode != Mode.DENSE
             else NO_CANDIDATES
         )
-        return Ranking(dense, lexical, self.ordered(mode, vector, dense, lexical))
+        return Ranking(dense, lexical, self.ordered(mode, query, dense, lexical))
 
     def ordered(
-        self, mode: Mode, vector: Vectors, dense: Candidates, lexical: Candidates
+        self, mode: Mode, query: Query, dense: Candidates, lexical: Candidates
     ) -> list[tuple[int, float]]:
         """Stage 2: the ranking of `mode` made of candidate lists already at hand."""
         if mode == Mode.DENSE:
@@ -169,21 +178,11 @@ class Retriever:
         if mode == Mode.BM25:
             return lexical.ranked()
         weight = self.options.sentence_weight
-        return self.fusion.fuse(dense, lexical, lambda rows: dense_scores(self.reader, rows, vector, weight))
+        return self.fusion.fuse(dense, lexical, lambda rows: dense_scores(query, rows, weight))
 
-    def answer_spans(self, query: str, vector: Vectors, rows: list[int]) -> list[AnswerSpan]:
+    def answer_spans(self, query: Query, rows: list[int]) -> list[AnswerSpan]:
         """The answer sentence of each passage in `rows`, as `search` picks it."""
-        question = self.answers.question(query, vector)
-        return [self.answers.span(row, question) for row in rows]
-
-    def passage_cosines(self, rows: list[int], vector: Vectors) -> list[float]:
-        """``cos(q, p)`` of each passage in `rows`."""
-        if not rows:
-            return []
-        cosines: list[float] = (
-            (self.reader.chunk_vectors(rows) @ vector.reshape(-1)).astype(np.float64).tolist()
-        )
-        return cosines
+        return [self.answers.span(row, query) for row in rows]
 
     def document(self, document_id: str) -> Document:
         document = self.reader.document(document_id)
@@ -197,7 +196,7 @@ class Retriever:
         row: int,
         score: float,
         answer: AnswerSpan,
-        question: Question,
+        query: Query,
         mode: Mode,
         ranking: Ranking,
     ) -> Hit:
@@ -212,10 +211,10 @@ class Retriever:
             answer=answer,
             explain=Explanation(
                 dense_rank=ranking.dense.rank.get(row),
-                dense_score=self.passage_cosines([row], question.vector)[0],
+                dense_score=float(query.passage_cosines([row])[0]),
                 bm25_rank=ranking.lexical.rank.get(row),
                 bm25_score=ranking.lexical.score.get(row),
-                matched_terms=matched_terms(question.text, chunk.text) if mode != Mode.DENSE else [],
+                matched_terms=query.matched_terms(chunk.text) if mode != Mode.DENSE else [],
                 fused_score=float(score) if hybrid else None,
                 fusion=self.fusion.method if hybrid else None,
             ),

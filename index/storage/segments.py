@@ -73,6 +73,7 @@ UNCHECKED_SEGMENT_FORMAT = 2
 # source and publication date (`index.write.building.lexical_passage`). Recorded so a build re-indexes.
 LEXICAL_TEXT = 2
 _DOCUMENT_CACHE = 256  # parsed documents kept per segment
+_CHUNK_CACHE = 4096  # chunks (passage texts) kept per segment
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,8 @@ class Segment:
             else np.zeros(len(self.ids) + 1, dtype=np.int64)
         )
         self._document = functools.lru_cache(maxsize=_DOCUMENT_CACHE)(self._read_document)
+        # A search looks at a passage in several stages (duplicates, answers, hits): one Chunk each.
+        self._chunk = functools.lru_cache(maxsize=_CHUNK_CACHE)(self._make_chunk)
 
     @classmethod
     def open(cls, directory: Path, name: str | None = None) -> Segment:
@@ -282,6 +285,9 @@ class Segment:
         return bytes(self._texts[int(self._offsets[row]) : int(self._offsets[row + 1])])
 
     def chunk(self, row: int) -> Chunk:
+        return self._chunk(row)
+
+    def _make_chunk(self, row: int) -> Chunk:
         document_row, start, end = (int(value) for value in self.chunks[row])
         document = self.document(document_row)
         return Chunk(f"{document.id}#{start}-{end}", document.id, start, end, document.text[start:end])

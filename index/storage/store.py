@@ -107,6 +107,17 @@ class IndexStore:
             )
         return pointer
 
+    def current_stamp(self) -> tuple[int, int, int] | None:
+        """(inode, mtime in ns, size) of CURRENT, None when there is none: a stat, not a read.
+        A commit replaces CURRENT by a rename, so a changed stamp means CURRENT may name another
+        commit; an unchanged one almost surely means it does not (two commits within one clock
+        tick could reuse an inode and a time), so callers still read CURRENT now and then."""
+        try:
+            status = os.stat(self.root / "CURRENT")
+        except FileNotFoundError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
     def current_name(self) -> str | None:
         """The live commit point's file name; None only when there is truly no index here."""
         pointer = self.current_pointer()

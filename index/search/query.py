@@ -1,0 +1,113 @@
+"""One search's question as every stage reads it, each part computed once per search.
+
+Several stages read the same things about a question: BM25 its terms and their collection
+statistics (N, df, avgdl over the live chunks); answer sentences and answerability the terms' idf
+and the answer type the question expects; explanations the question's words that a passage holds;
+and the dense signal, answer sentences, explanations, answerability and document ranking the
+cosines between the question and the same passages and sentences. A `Query` holds them: the
+analysis and the statistics are made on first use, and cosines are kept per passage row and per
+sentence row, so a stage asking for rows another stage already scored reads them instead of
+computing them again.
+
+Invariants: `terms` is ``analysis.terms(text)`` (in text order, repeats kept: BM25 counts a term
+asked twice twice); `term_weights` maps each distinct term to its idf under `statistics`; a cosine
+is ``dot(vector, v)`` in float32 (the stored vectors' precision), read back as a float, whichever
+stage asked first.
+
+A `Query` belongs to one reader (one commit) and one search, used from one thread. Out of scope:
+what the stages do with it (`index.search.retrieval` wires them).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from index.embedding import Vectors
+from index.search.answer_types import ExpectedAnswer, expected_answer
+from index.search.reader import IndexReader
+from index.storage.postings import CollectionStatistics
+from index.text.analysis import matched_terms, term_set, terms
+from index.text.metadata import asked_field
+
+Cosines = npt.NDArray[np.float64]
+
+
+class Query:
+    def __init__(self, reader: IndexReader, text: str, vector: Vectors) -> None:
+        self.reader = reader
+        self.text = text
+        self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)  # unit length
+        self._passage_cosines: dict[int, float] = {}
+        self._sentence_cosines: dict[int, float] = {}
+
+    # --- the text --------------------------------------------------------------------------
+
+    @functools.cached_property
+    def terms(self) -> list[str]:
+        return terms(self.text)
+
+    @functools.cached_property
+    def statistics(self) -> CollectionStatistics:
+        return self.reader.statistics(self.terms)
+
+    @functools.cached_property
+    def term_weights(self) -> dict[str, float]:
+        """idf of each distinct term over the live chunks (`index.storage.postings`)."""
+        return {term: self.statistics.idf(term) for term in self.terms}
+
+    @functools.cached_property
+    def expected(self) -> ExpectedAnswer | None:
+        """The type of answer the question asks for (`index.search.answer_types`)."""
+        return expected_answer(self.text)
+
+    @functools.cached_property
+    def asked_field(self) -> str | None:
+        """The metadata field the question asks for (`index.text.metadata`), if any."""
+        return asked_field(self.text)
+
+    def coverage(self, text: str) -> float:
+        """The idf-weighted share of the question's terms that `text` holds,
+        ``sum(idf of q's terms in text) / sum(idf of q's terms)``; 0 for a question without terms."""
+        total = self._total_weight
+        if not total:
+            return 0.0
+        present = term_set(text)
+        return sum(weight for term, weight in self.term_weights.items() if term in present) / total
+
+    @functools.cached_property
+    def _total_weight(self) -> float:
+        return sum(self.term_weights.values())
+
+    def matched_terms(self, text: str) -> list[str]:
+        """The question's words whose term `text` holds (`index.text.analysis.matched_terms`)."""
+        return matched_terms(self.text, text)
+
+    # --- cosines ---------------------------------------------------------------------------
+
+    def passage_cosines(self, rows: Sequence[int]) -> Cosines:
+        """``cos(q, p)`` of each passage row in `rows`, computed only for rows not seen before."""
+        known = self._passage_cosines
+        missing = list(dict.fromkeys(row for row in rows if row not in known))
+        if missing:
+            self.keep_passage_cosines(missing, self.reader.chunk_vectors(missing) @ self.vector)
+        return np.array([known[row] for row in rows], dtype=np.float64)
+
+    def sentence_cosines(self, rows: Sequence[int]) -> Cosines:
+        """``cos(q, t)`` of each global sentence row in `rows`, computed only for rows not seen
+        before."""
+        known = self._sentence_cosines
+        missing = list(dict.fromkeys(row for row in rows if row not in known))
+        if missing:
+            self.keep_sentence_cosines(missing, self.reader.sentence_vectors(missing) @ self.vector)
+        return np.array([known[row] for row in rows], dtype=np.float64)
+
+    def keep_passage_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
+        """Remember cosines a stage computed itself (in bulk, from the stored vectors)."""
+        self._passage_cosines.update(zip(rows, cosines.tolist(), strict=True))
+
+    def keep_sentence_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
+        self._sentence_cosines.update(zip(rows, cosines.tolist(), strict=True))
