@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from eval.bench.baseline import UPSTREAM, choose_baseline
+from eval.bench.baseline import choose_baseline
 from eval.bench.baseline_report import baseline_targets, comparison, regressions
 from eval.bench.load import LoadFigures, pooled
 from eval.bench.report import render_markdown
@@ -28,23 +28,25 @@ def _rows(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str,
 
 
 def test_a_given_ref_wins_and_none_means_no_baseline() -> None:
-    assert choose_baseline("f189e42~5", ["v2.0"], set(), True).ref == "f189e42~5"
+    assert choose_baseline("f189e42~5", ["v2.0"], set(), ["main"], []).ref == "f189e42~5"
     for word in ("none", "None", ""):
-        choice = choose_baseline(word, ["v2.0"], set(), True)
+        choice = choose_baseline(word, ["v2.0"], set(), ["main"], [])
         assert choice.ref is None
         assert "--baseline" in choice.reason
 
 
 def test_the_newest_release_before_head_is_the_default() -> None:
-    assert choose_baseline(None, ["v1.10", "v1.9", "v1.2"], set(), True).ref == "v1.10"
+    assert choose_baseline(None, ["v1.10", "v1.9", "v1.2"], set(), ["origin/main"], []).ref == "v1.10"
     # HEAD is the release itself: measured against the one before it, not against itself.
-    assert choose_baseline(None, ["v1.10", "v1.9"], {"v1.10"}, True).ref == "v1.9"
+    assert choose_baseline(None, ["v1.10", "v1.9"], {"v1.10"}, [], []).ref == "v1.9"
 
 
-def test_without_a_release_origin_main_if_it_is_not_head_else_none() -> None:
-    assert choose_baseline(None, [], set(), True).ref == UPSTREAM
-    assert choose_baseline(None, ["v1.0"], {"v1.0"}, True).ref == UPSTREAM
-    nothing = choose_baseline(None, [], set(), False)
+def test_without_a_release_main_if_it_is_not_head_then_head_under_a_changed_tree() -> None:
+    assert choose_baseline(None, [], set(), ["origin/main", "main"], []).ref == "origin/main"
+    assert choose_baseline(None, ["v1.0"], {"v1.0"}, ["main"], []).ref == "main"
+    changed = choose_baseline(None, [], set(), [], ["index/search/reader.py"])
+    assert changed.ref == "HEAD"
+    nothing = choose_baseline(None, [], set(), [], ["docs/performance.md", "eval/bench/load.py"])
     assert nothing.ref is None
     assert "--baseline REF" in nothing.reason
 

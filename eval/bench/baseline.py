@@ -6,7 +6,9 @@ the same minutes on the same machine, interleaved, and a regression is flagged i
 
 Which baseline (`choose_baseline`): `--baseline REF` when given (`none`: no baseline); else the
 newest `v*` tag reachable from HEAD that is not on HEAD itself (the release before the code
-measured); else `origin/main` when it exists and is not HEAD (what a branch changes); else none.
+measured); else `origin/main`, else `main`, the first that exists and is not HEAD (what a branch
+changes); else HEAD if the working tree modifies index/, service/ or corpus/ (what the uncommitted
+change does); else none.
 With none, or one that cannot be checked out, built or served, the phase says why in the report
 and holds the current code against the model floor only: it never fails the run.
 
@@ -49,7 +51,8 @@ CORPUS = PROJECT_ROOT / "corpus" / "articles"
 QUESTIONS = PROJECT_ROOT / "eval" / "sets" / "seed-articles.jsonl"
 MODE = "hybrid"  # the service's default mode, the one the HTTP targets are stated for
 NO_BASELINE = ("none", "")
-UPSTREAM = "origin/main"
+BRANCHES = ("origin/main", "main")  # the baseline when there is no release, the first not HEAD
+SERVED_CODE = ("index/", "service/", "corpus/")  # what a working tree's change makes worth measuring
 # What a baseline that cannot be checked out, built or served raises: the phase then goes on
 # against the floor alone. Anything else is a fault of the benchmark and stops it.
 BASELINE_FAILURES = (subprocess.CalledProcessError, RuntimeError, OSError, httpx.HTTPError, ValueError)
@@ -62,11 +65,16 @@ class Choice:
 
 
 def choose_baseline(
-    given: str | None, release_tags: Sequence[str], tags_at_head: Collection[str], upstream_differs: bool
+    given: str | None,
+    release_tags: Sequence[str],
+    tags_at_head: Collection[str],
+    branches_elsewhere: Sequence[str],
+    modified: Sequence[str],
 ) -> Choice:
     """The baseline ref and why. `release_tags`: the `v*` tags reachable from HEAD, newest
     version first; `tags_at_head`: those on HEAD itself (a release measured against itself
-    would show nothing); `upstream_differs`: `origin/main` exists and is not HEAD."""
+    would show nothing); `branches_elsewhere`: of `BRANCHES`, those that exist and are not HEAD;
+    `modified`: the working tree's modified tracked files."""
     if given is not None:
         if given.strip().lower() in NO_BASELINE:
             return Choice(None, "--baseline none")
@@ -74,9 +82,16 @@ def choose_baseline(
     earlier = [tag for tag in release_tags if tag not in tags_at_head]
     if earlier:
         return Choice(earlier[0], "the newest v* tag before HEAD")
-    if upstream_differs:
-        return Choice(UPSTREAM, f"no v* tag before HEAD; {UPSTREAM} differs from HEAD")
-    return Choice(None, f"no v* tag before HEAD and no {UPSTREAM} other than HEAD; pass --baseline REF")
+    if branches_elsewhere:
+        return Choice(branches_elsewhere[0], f"no v* tag before HEAD; {branches_elsewhere[0]} is not HEAD")
+    if any(path.startswith(SERVED_CODE) for path in modified):
+        return Choice(
+            "HEAD", "no v* tag before HEAD, no other main; the working tree changes the served code"
+        )
+    return Choice(
+        None,
+        "no v* tag before HEAD, no main other than HEAD, no change to the served code; pass --baseline REF",
+    )
 
 
 def _git(*words: str) -> str:
@@ -86,12 +101,20 @@ def _git(*words: str) -> str:
     return done.stdout.rstrip("\n") if done.returncode == 0 else ""  # porcelain lines start with " "
 
 
+def _modified() -> list[str]:
+    return [line[3:] for line in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
+
+
 def default_choice(given: str | None) -> Choice:
-    """`choose_baseline` on this repository's tags and `origin/main`."""
+    """`choose_baseline` on this repository's tags, branches and working tree."""
     tags = _git("tag", "--list", "v*", "--merged", "HEAD", "--sort=-v:refname").split()
     at_head = set(_git("tag", "--list", "v*", "--points-at", "HEAD").split())
-    upstream = _git("rev-parse", "--verify", "--quiet", f"{UPSTREAM}^{{commit}}")
-    return choose_baseline(given, tags, at_head, bool(upstream) and upstream != _git("rev-parse", "HEAD"))
+    head = _git("rev-parse", "HEAD")
+    commits = {
+        branch: _git("rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}") for branch in BRANCHES
+    }
+    elsewhere = [branch for branch, commit in commits.items() if commit and commit != head]
+    return choose_baseline(given, tags, at_head, elsewhere, _modified())
 
 
 def baseline_phase(
@@ -103,11 +126,10 @@ def baseline_phase(
     """Measure the current code (and the baseline's, if there is a usable one); `requests`:
     requests per turn at concurrency 1 and 32."""
     choice = default_choice(given)
-    modified = _git("status", "--porcelain", "--untracked-files=no").splitlines()
     figures: dict[str, Any] = {
         "baseline_ref": choice.ref,
         "chosen": choice.reason,
-        "current": {"commit": _git("rev-parse", "--short", "HEAD"), "modified": [m[3:] for m in modified]},
+        "current": {"commit": _git("rev-parse", "--short", "HEAD"), "modified": _modified()},
         "threshold": THRESHOLD,
         "mode": MODE,
         "rounds": rounds,
