@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eval.bench.baseline import choose_baseline
-from eval.bench.baseline_report import baseline_targets, comparison, regressions
+from eval.bench.baseline_report import baseline_targets, by_round, comparison, regressions
 from eval.bench.load import LoadFigures, pooled
 from eval.bench.report import render_markdown
 
@@ -96,7 +96,7 @@ def _results(current: dict[str, Any], baseline: dict[str, Any] | None) -> dict[s
         "comparison": rows,
         "regressions": regressions(rows),
         "servers": {"current": {"startup_s": 9.0, "peak_memory_mb": 700.0, "errors": 0}},
-        "by_round": {"sides": ["current"], "c1_p50_ms": [[32.0], [31.5]], "c32_per_s": [[64.0], [65.0]]},
+        "by_round": {"sides": ["current"], "c1_p50": [[32.0], [31.5]], "c32_per_s": [[64.0], [65.0]]},
     }
     if baseline:
         guard["baseline_commit"] = "23e747c"
@@ -126,6 +126,33 @@ def test_the_report_says_when_there_was_no_baseline() -> None:
     assert baseline_targets(results)[0][2] == "met"
     failed = render_markdown({"baseline": {"error": "ServerError: no answer"}})
     assert "**The phase failed**: ServerError: no answer" in failed
+
+
+def test_the_ratio_is_the_median_of_the_rounds_so_one_burst_does_not_flag() -> None:
+    # Round 2's current run was hit by a burst of load from elsewhere (102 ms, 20 q/s): the
+    # pooled figures would call it a regression, the rounds' own ratios do not.
+    rounds = (
+        [_side(22.9, 43.0), _side(101.7, 20.0), _side(23.5, 42.0)],
+        [
+            _side(23.8, 42.5),
+            _side(22.7, 43.0),
+            _side(23.0, 42.0),
+        ],
+    )
+    table = by_round({"current": rounds[0], "baseline": rounds[1]})
+    assert table["sides"] == ["current", "baseline"]
+    assert table["c1_p50"] == [[22.9, 23.8], [101.7, 22.7], [23.5, 23.0]]
+    pooled_current, pooled_baseline = _side(49.0, 30.0), _side(23.2, 42.5)
+    rows = {row["figure"]: row for row in comparison(pooled_current, pooled_baseline, FLOOR, table)}
+    assert rows["c1_p50"]["round_ratios"] == [0.962, 4.48, 1.022]
+    assert rows["c1_p50"]["ratio"] == pytest.approx(1.022)
+    assert rows["c1_p50"]["pooled_ratio"] == pytest.approx(2.112, abs=1e-3)
+    assert rows["c32_per_s"]["ratio"] == pytest.approx(1.0, abs=0.02)
+    assert not any(row["flagged"] for row in rows.values())
+    # The same burst in every round is the code, not the machine: flagged.
+    slow = by_round({"current": [_side(40.0, 30.0)] * 3, "baseline": rounds[1]})
+    rows = {row["figure"]: row for row in comparison(pooled_current, pooled_baseline, FLOOR, slow)}
+    assert rows["c1_p50"]["flagged"] and rows["c32_per_s"]["flagged"]
 
 
 def _run(latencies_ms: list[float], seconds: float) -> LoadFigures:

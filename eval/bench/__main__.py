@@ -376,16 +376,16 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
         "default the newest v* tag before HEAD, else origin/main if it is not HEAD; 'none': the "
         "model floor only.",
     )
-    group.add_argument("--baseline-rounds", type=int, help="baseline: interleaved rounds (4; quick 2).")
+    group.add_argument("--baseline-rounds", type=int, help="baseline: interleaved rounds (5; quick 3).")
     group.add_argument(
         "--baseline-c1-requests",
         type=int,
-        help="baseline: requests at c=1 per side and round (80; quick 20).",
+        help="baseline: requests at c=1 per side and round (60; quick 16).",
     )
     group.add_argument(
         "--baseline-c32-requests",
         type=int,
-        help="baseline: requests at c=32 per side and round (384; quick 96).",
+        help="baseline: requests at c=32 per side and round (320; quick 96).",
     )
     group.add_argument(
         "--compare-ref",

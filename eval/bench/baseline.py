@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from eval.bench.baseline_report import THRESHOLD, comparison, regressions
+from eval.bench.baseline_report import THRESHOLD, by_round, comparison, regressions
 from eval.bench.build_compare import timed_build, worktree
 from eval.bench.encoding import floor_process
 from eval.bench.load import LoadFigures, pooled, run_load
@@ -173,9 +173,14 @@ def baseline_phase(
     }
     for side in runs:
         figures["servers"][side]["errors"] = sum(run["errors"] for run in figures["runs"][side].values())
-    figures["by_round"] = _by_round(runs)
+    figures["by_round"] = by_round(
+        {
+            side: [{f"c{c}": by_concurrency[c][n].as_dict() for c in requests} for n in range(rounds)]
+            for side, by_concurrency in runs.items()
+        }
+    )
     figures["comparison"] = comparison(
-        figures["runs"]["current"], figures["runs"].get("baseline"), figures["floor"]
+        figures["runs"]["current"], figures["runs"].get("baseline"), figures["floor"], figures["by_round"]
     )
     figures["regressions"] = regressions(figures["comparison"])
     return figures
@@ -217,40 +222,25 @@ def _rounds(
     requests: dict[int, int],
     say: Callable[[str], None],
 ) -> tuple[dict[str, dict[int, list[LoadFigures]]], list[dict[str, float]]]:
-    """Every side's runs by concurrency, one per round, and the floor of each round."""
+    """Every side's runs by concurrency, one per round, and the floor of each round. Within a
+    round each concurrency's runs of the two sides follow each other, the side that goes first
+    alternating (current first at c=1 and the baseline at c=32, then the other way round), so
+    each round's pair of runs shares the machine's state of the moment."""
     runs: dict[str, dict[int, list[LoadFigures]]] = {side: {c: [] for c in requests} for side in servers}
     floors = []
-    order = list(servers)
+    sides = list(servers)
     for number in range(rounds):
-        say(f"  round {number + 1} of {rounds}: floor, then {', '.join(order)}")
+        say(f"  round {number + 1} of {rounds}: floor, then {', '.join(sides)} at each concurrency")
         floors.append(floor())
         # Each round starts further along the questions; both sides ask the same ones in it.
         start = number * max(requests.values()) % len(questions)
         rotated = questions[start:] + questions[:start]
-        for side in order:
-            server = servers[side]
-            for concurrency, count in requests.items():
+        for step, (concurrency, count) in enumerate(requests.items()):
+            for side in sides if (number + step) % 2 == 0 else sides[::-1]:
+                server = servers[side]
                 run = run_load(server.url, rotated, concurrency, count, MODE, server.cpu_seconds, get=True)
                 runs[side][concurrency].append(run)
-        order.reverse()
     return runs, floors
-
-
-def _by_round(runs: dict[str, dict[int, list[LoadFigures]]]) -> dict[str, Any]:
-    """c=1 p50 and c=32 queries/s of each round, sides side by side: how noisy the run was."""
-    sides = list(runs)
-    first = runs[sides[0]]
-    return {
-        "sides": sides,
-        "c1_p50_ms": [
-            [round(runs[side][1][number].p50_ms, 1) for side in sides]
-            for number in range(len(first.get(1, [])))
-        ],
-        "c32_per_s": [
-            [round(runs[side][32][number].per_s, 1) for side in sides]
-            for number in range(len(first.get(32, [])))
-        ],
-    }
 
 
 def _short_commit(code: Path) -> str:

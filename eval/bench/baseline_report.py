@@ -15,6 +15,7 @@ bold, never raised.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -42,15 +43,32 @@ FIGURES = (
 )
 
 
+def by_round(sides: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each figure of each round, the sides side by side: `sides` maps a side to its rounds,
+    each {"c1": run, "c32": run}."""
+    names = list(sides)
+    count = min(len(rounds) for rounds in sides.values())
+    table: dict[str, Any] = {"sides": names}
+    for figure in FIGURES:
+        table[figure.key] = [
+            [sides[name][number][figure.run][figure.field] for name in names] for number in range(count)
+        ]
+    return table
+
+
 def comparison(
     current: dict[str, Any],
     baseline: dict[str, Any] | None,
     floor: dict[str, Any],
+    rounds: dict[str, Any] | None = None,
     threshold: float = THRESHOLD,
 ) -> list[dict[str, Any]]:
     """One row per figure: both sides, current/baseline, each side against the floor, and
     `flagged` with its reason when the figure regressed (or, with no baseline, misses its target
-    over the floor). `current` and `baseline` are a side's pooled runs, {"c1": ..., "c32": ...}."""
+    over the floor). `current` and `baseline` are a side's pooled runs, {"c1": ..., "c32": ...};
+    `rounds` (`by_round`, current then baseline) makes the ratio the median of the rounds' own
+    ratios: each round's two runs ran back to back, so a burst of load from elsewhere that hits
+    one round moves one ratio, where it would move the pooled figures of one side."""
     rows = []
     for figure in FIGURES:
         now = current[figure.run][figure.field]
@@ -63,6 +81,13 @@ def comparison(
             "ratio": ratio(now, before),
             "flagged": False,
         }
+        paired = [ratio(*pair) for pair in (rounds or {}).get(figure.key, []) if len(pair) == 2]
+        if baseline is not None and paired and None not in paired:
+            row.update(
+                pooled_ratio=row["ratio"],
+                round_ratios=paired,
+                ratio=round(statistics.median(value for value in paired if value is not None), 3),
+            )
         floor_value = floor.get(figure.floor) if figure.floor else None
         if floor_value:
             row.update(
@@ -125,7 +150,7 @@ def baseline_markdown(results: dict[str, Any], heading: Callable[[str, str], lis
     if not guard.get("comparison"):
         return []
     has_baseline = bool(guard.get("baseline_commit"))
-    current = guard.get("current", {})
+    current, requests = guard.get("current", {}), guard.get("requests", {})
     modified = f"; modified: {', '.join(current['modified'])}" if current.get("modified") else ""
     out = [
         *heading("baseline", title),
@@ -137,15 +162,16 @@ def baseline_markdown(results: dict[str, Any], heading: Callable[[str, str], lis
             "is held against the model floor only."
         ),
         "",
-        f"Each side builds its own index of the bundled corpus with its own code ({_chunks(guard)}) and "
-        "serves it with `rag serve` (default settings, the same virtualenv); both servers run side "
-        f"by side and are measured in {guard.get('rounds')} rounds, in the order current, baseline, then "
-        "baseline, current (drift on a shared machine hits both). Each turn: "
-        f"{guard.get('requests', {}).get('c1')} requests at concurrency 1, then "
-        f"{guard.get('requests', {}).get('c32')} at 32, `GET /search?q=...&k=5&mode={guard.get('mode')}`, "
-        "the seed questions rotating, the same ones for both sides within a round. Percentiles "
-        "are over every request of every round. The floor is the model alone, in a process of "
-        "its own with the servers' thread settings, at the start of each round (medians of the "
+        f"Each side builds its own index of the bundled corpus with its own code ({_chunks(guard)}) "
+        "and serves it with `rag serve` (default settings, the same virtualenv). Both servers run "
+        f"side by side through {guard.get('rounds')} rounds; each round, the model floor, then "
+        f"{requests.get('c1')} requests from each side at concurrency 1, then {requests.get('c32')} "
+        f"at 32, `GET /search?q=...&k=5&mode={guard.get('mode')}` with the seed questions rotating "
+        "(the same ones for both sides in a round). The two sides' runs at a concurrency follow "
+        "each other, which goes first alternating, so drift on a shared machine hits both. "
+        "Figures are over every request of every round; current/baseline is the median of the "
+        "rounds' own ratios (a burst of load from elsewhere moves one round's). The floor is the "
+        "model alone in a process of its own with the servers' thread settings (medians of the "
         "rounds). "
         f"**Bold**: a regression (c=1 p50 more than {guard.get('threshold', THRESHOLD):.0%} above "
         "the baseline's, c=32 queries/s more than that below it"
@@ -185,13 +211,15 @@ def _details(guard: dict[str, Any]) -> list[str]:
             "in batches of 8."
         )
     rounds = guard.get("by_round", {})
-    for figure, label in (("c1_p50_ms", "c=1 p50 ms"), ("c32_per_s", "c=32 queries/s")):
-        if rounds.get(figure):
-            lines.append(
-                f"{label} by round ({' / '.join(rounds['sides'])}): "
-                + ", ".join(" / ".join(f"{value:g}" for value in pair) for pair in rounds[figure])
-                + "."
+    for row in guard.get("comparison", []):
+        if row["figure"] in ("c1_p50", "c32_per_s") and rounds.get(row["figure"]):
+            pairs = ", ".join(" / ".join(_number(value) for value in pair) for pair in rounds[row["figure"]])
+            ratios = (
+                f" (ratios {', '.join(f'{r:.2f}' for r in row['round_ratios'])})"
+                if row.get("round_ratios")
+                else ""
             )
+            lines.append(f"{row['label']} by round ({' / '.join(rounds['sides'])}): {pairs}{ratios}.")
     for side, server in guard.get("servers", {}).items():
         errors = server.get("errors", 0)
         lines.append(

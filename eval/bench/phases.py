@@ -78,9 +78,10 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "scifact_docs": (0, 100),  # the build phase's documents; 0: all of SciFact
     "writers_documents": (2_000, 300),
     "writers_clients": (8, 8),
-    "baseline_rounds": (4, 2),
-    "baseline_c1_requests": (80, 20),  # per side and round
-    "baseline_c32_requests": (384, 96),
+    # Odd, so the median of the rounds' ratios is one round's; 3 rounds outvote one hit by a burst.
+    "baseline_rounds": (5, 3),
+    "baseline_c1_requests": (60, 16),  # per side and round
+    "baseline_c32_requests": (320, 96),
 }
 
 
