@@ -373,8 +373,8 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
         "--baseline",
         metavar="REF",
         help="baseline: the git ref the current code is measured against (a temporary worktree); "
-        "default the newest v* tag before HEAD, else origin/main if it is not HEAD; 'none': the "
-        "model floor only.",
+        "default the newest v* tag before HEAD, else origin/main or main if not HEAD, else HEAD if "
+        "the working tree changes index/, service/ or corpus/; 'none': the model floor only.",
     )
     group.add_argument("--baseline-rounds", type=int, help="baseline: interleaved rounds (5; quick 3).")
     group.add_argument(
