@@ -8,8 +8,7 @@ Which baseline (`choose_baseline`): `--baseline REF` when given (`none`: no base
 newest `v*` tag reachable from HEAD that is not on HEAD itself (the release before the code
 measured); else `origin/main`, else `main`, the first that exists and is not HEAD (what a branch
 changes); else HEAD if the working tree modifies index/, service/ or corpus/ (what the uncommitted
-change does); else none.
-With none, or one that cannot be checked out, built or served, the phase says why in the report
+change does); else none. With none, or one that cannot be checked out, built or served, the phase says why in the report
 and holds the current code against the model floor only: it never fails the run.
 
 How: REF is checked out (detached) in a temporary `git worktree`, removed afterwards whatever
@@ -17,10 +16,10 @@ happens; the user's working tree is never touched. Each side builds its own inde
 corpus (`corpus/articles`, 3 articles, seconds with the real model) with its own code, so a
 changed index format needs nothing special, and serves it with `python -m eval.cli serve`, its
 code first on PYTHONPATH, the same virtualenv and default settings (`server.running_code`). The
-two servers run side by side; rounds alternate their order (current, baseline, then baseline,
-current): c=1 then c=32 `GET /search` with the seed questions rotating, the model floor
-(`eval.bench.encoding`, one question alone and batches of 8) at the start of each round, in a
-process of its own with the servers' thread settings (`floor_process`).
+two servers run side by side through rounds: the model floor (`eval.bench.encoding`, one question
+alone and batches of 8, in a process of its own with the servers' thread settings), then c=1 and
+c=32 `GET /search` with the seed questions rotating, each concurrency's two runs back to back,
+which side goes first alternating. current/baseline is the median of the rounds' own ratios.
 
 Left out: other modes than hybrid, builds (the `build` phase compares those with
 `--compare-ref`), SciFact-sized indexes, and the verdicts and markdown (`baseline_report`).
@@ -166,7 +165,7 @@ def baseline_phase(
         runs, floors = _rounds(servers, questions, floor, rounds, requests, say)
         for side, server in servers.items():
             figures.setdefault("servers", {})[side]["peak_memory_mb"] = server.peak_memory_mb()
-    figures["floor"] = {key: round(statistics.median(floor[key] for floor in floors), 2) for key in floors[0]}
+    figures["floor"] = {key: round(statistics.median(each[key] for each in floors), 2) for key in floors[0]}
     figures["runs"] = {
         side: {f"c{c}": pooled(by_concurrency[c]).as_dict() for c in requests}
         for side, by_concurrency in runs.items()

@@ -100,7 +100,7 @@ def comparison(
             if worse:
                 change = "lower" if figure.higher_is_better else "higher"
                 row["flagged"] = True
-                row["reason"] = f"{row['ratio']:.2f}x the baseline's: more than {threshold:.0%} {change}"
+                row["reason"] = f"more than {threshold:.0%} {change} than the baseline's"
         elif baseline is None and figure.floor_target is not None and row.get("current_to_floor"):
             against = row["current_to_floor"]
             missed = (
@@ -109,14 +109,20 @@ def comparison(
             if missed:
                 sign = ">=" if figure.higher_is_better else "<="
                 row["flagged"] = True
-                row["reason"] = f"{against:.2f}x the floor: target {sign} {figure.floor_target}x"
+                row["reason"] = f"the floor target is {sign} {figure.floor_target}x"
         rows.append(row)
     return rows
 
 
 def regressions(rows: list[dict[str, Any]]) -> list[str]:
-    """`label: reason` of each flagged row."""
-    return [f"{row['label']}: {row['reason']}" for row in rows if row["flagged"]]
+    """`label ratio: reason` of each flagged row (the ratio to the baseline, or to the floor
+    when there is no baseline)."""
+    return [
+        f"{row['label']} {_times(row['ratio'] if row['baseline'] is not None else row.get('current_to_floor'))}: "
+        f"{row['reason']}"
+        for row in rows
+        if row["flagged"]
+    ]
 
 
 def baseline_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
