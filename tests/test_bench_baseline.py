@@ -125,7 +125,7 @@ def test_the_report_says_when_there_was_no_baseline() -> None:
     results = _results(_side(14.0, 100.0), None)
     markdown = render_markdown(results)
     assert "Baseline: **none** (--baseline none)" in markdown
-    assert "No regression flagged." in markdown
+    assert "Every floor target met." in markdown
     assert baseline_targets(results)[0][2] == "met"
     failed = render_markdown({"baseline": {"error": "ServerError: no answer"}})
     assert "**The phase failed**: ServerError: no answer" in failed

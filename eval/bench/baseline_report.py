@@ -170,7 +170,7 @@ def baseline_markdown(results: dict[str, Any], heading: Callable[[str, str], lis
         "",
         f"Each side builds its own index of the bundled corpus with its own code ({_chunks(guard)}) "
         "and serves it with `rag serve` (default settings, the same virtualenv). Both servers run "
-        f"side by side through {guard.get('rounds')} rounds; each round, the model floor, then "
+        f"side by side through {guard.get('rounds')} round(s); each round, the model floor, then "
         f"{requests.get('c1')} requests from each side at concurrency 1, then {requests.get('c32')} "
         f"at 32, `GET /search?q=...&k=5&mode={guard.get('mode')}` with the seed questions rotating "
         "(the same ones for both sides in a round). The two sides' runs at a concurrency follow "
@@ -201,7 +201,8 @@ def baseline_markdown(results: dict[str, Any], heading: Callable[[str, str], lis
             f"{_number(row.get('floor'))} | {against_floor} | {_times(row.get('baseline_to_floor'))} |"
         )
     found = regressions(guard["comparison"])
-    out += ["", "**Regression: " + "; ".join(found) + ".**" if found else "No regression flagged."]
+    flag, none = ("Regression", "No regression flagged.") if has_baseline else ("Floor target missed", "")
+    out += ["", f"**{flag}: " + "; ".join(found) + ".**" if found else none or "Every floor target met."]
     out += _details(guard)
     return out
 
