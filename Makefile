@@ -44,9 +44,10 @@ loadtest: install
 	$(BIN)/python -m eval.loadtest --concurrency 1,4,16 --seconds 10
 
 # Speed against the floor (the embedding model alone): HTTP latency and throughput at concurrency
-# 1/8/32, build throughput (both sentence-vector modes; SciFact: its first 2000 documents), index
-# growth to 1M chunks, the int8 ONNX backend. About 25-30 min on 2 quiet cores; writes
-# eval/reports/bench.{json,md,png}. SciFact is read from SCIFACT, never copied. More options
+# 1/8/32, build throughput (both sentence-vector modes; SciFact: its first 2000 documents), the
+# current code's HTTP figures beside a baseline's (newest v* tag before HEAD, else origin/main or
+# main; BENCH_ARGS="--baseline REF"), index growth to 1M chunks, the int8 ONNX backend. About 30 min
+# on 2 quiet cores; writes eval/reports/bench.{json,md,png}. SciFact is read from SCIFACT, never copied. More options
 # (python -m eval.bench --help) through BENCH_ARGS, e.g. BENCH_ARGS="--scifact-docs 0" (all of it);
 # BENCH_ARGS=--quick is a ~3 min smoke run that writes .rag/bench/quick-report instead.
 SCIFACT ?= ../shared/beir/scifact

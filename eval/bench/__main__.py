@@ -3,7 +3,9 @@
 Phases, in order (the JSON is rewritten after each one, so a failure keeps what was measured):
 floor (bare encoding), builds (bundled corpus, then the first 2000 SciFact documents, each in
 both sentence-vector modes), HTTP load against a real server (concurrency 1, 8, 32 for each
-mode), index growth (10k to 1M chunks), the int8 ONNX backend: about 25-30 min on 2 quiet cores.
+mode), baseline (the current code's HTTP figures beside an earlier commit's, interleaved, on the
+bundled corpus: `eval.bench.baseline`), index growth (10k to 1M chunks), the int8 ONNX backend:
+about 30 min on 2 quiet cores.
 
 `--quick` is a smoke run of every phase in about 3 min (100 SciFact documents, growth to 100k,
 short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/bench/quick-report,
@@ -11,7 +13,8 @@ never to eval/reports, and its report says it is a quick run: its figures are no
 
 `--phase NAME` (repeatable) runs the segmented index's phases instead (writes, ingest, segments,
 footprint, build, writers: `eval.bench.phases`), adding their sections to the report in `--out`
-(eval/reports/segments by default); with `--quick`, each shrunk to a smoke run.
+(eval/reports/segments by default); with `--quick`, each shrunk to a smoke run. `--phase
+baseline` alone runs the baseline phase and updates its section of eval/reports/bench.md.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import click
 import numpy as np
 
 from corpus import load_corpus
+from eval.bench.baseline import BASELINE_FAILURES
 from eval.bench.building import SENTENCE_VECTOR_MODES, BuildFigures, sample_passages, timed_build
 from eval.bench.encoding import library_encode, passage_floor, question_floor
 from eval.bench.load import run_load
@@ -67,7 +71,10 @@ def main() -> None:
     quick = arguments.quick
     work = arguments.work_dir or PROJECT_ROOT / ".rag" / "bench" / ("quick" if quick else "")
     reports = PROJECT_ROOT / "eval" / "reports"
-    out = arguments.out or (QUICK_REPORT if quick else reports / "segments" if arguments.phase else reports)
+    from eval.bench.phases import MAIN_REPORT_PHASES, run_baseline
+
+    segmented = bool(set(arguments.phase) - MAIN_REPORT_PHASES)
+    out = arguments.out or (QUICK_REPORT if quick else reports / "segments" if segmented else reports)
     arguments.work_dir, arguments.out = work, out
     work.mkdir(parents=True, exist_ok=True)
     if arguments.phase:
@@ -126,6 +133,14 @@ def main() -> None:
     say(f"http: server over {served.name}")
     results["http"] = _http_phase(served, questions, quick)
     save("http")
+
+    say("baseline: the current code's HTTP figures beside the baseline's, interleaved")
+    try:
+        results["baseline"] = run_baseline(arguments, say)
+    except BASELINE_FAILURES as error:  # the guard reports; it never stops the phases after it
+        results["baseline"] = {"error": f"{type(error).__name__}: {error}"[-1500:]}
+        say(f"  baseline phase failed: {results['baseline']['error']}")
+    save("baseline")
 
     say("scaling: vectors and BM25")
     results["scaling"] = {"rows": []}
@@ -353,6 +368,24 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--writers-clients", type=int, help="writers: concurrent writers of the run compared with one (8)."
+    )
+    group.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="baseline: the git ref the current code is measured against (a temporary worktree); "
+        "default the newest v* tag before HEAD, else origin/main or main if not HEAD, else HEAD if "
+        "the working tree changes index/, service/ or corpus/; 'none': the model floor only.",
+    )
+    group.add_argument("--baseline-rounds", type=int, help="baseline: interleaved rounds (5; quick 3).")
+    group.add_argument(
+        "--baseline-c1-requests",
+        type=int,
+        help="baseline: requests at c=1 per side and round (60; quick 16).",
+    )
+    group.add_argument(
+        "--baseline-c32-requests",
+        type=int,
+        help="baseline: requests at c=32 per side and round (320; quick 96).",
     )
     group.add_argument(
         "--compare-ref",

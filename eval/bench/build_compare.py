@@ -90,10 +90,10 @@ def worktree(reference: str) -> Iterator[Path]:
     parent = Path(tempfile.mkdtemp(prefix="bench-ref-"))
     path = parent / "code"
     git = ["git", "-C", str(PROJECT_ROOT)]
-    subprocess.run(
-        [*git, "worktree", "add", "--detach", str(path), reference], check=True, capture_output=True
-    )
-    try:
+    try:  # inside: a ref that does not resolve must not leave the temporary directory behind
+        subprocess.run(
+            [*git, "worktree", "add", "--detach", str(path), reference], check=True, capture_output=True
+        )
         yield path
     finally:
         subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False, capture_output=True)

@@ -2,13 +2,20 @@
 
 Questions one at a time (what a lone request pays), questions in batches (what concurrent
 requests can share) and passages in build-sized batches (what a build cannot go below).
+`floor_process` measures the question floor in a process of its own, started with the
+environment a server gets (the baseline phase's floor, next to servers it is compared with).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from index.embedding import Embedder, SentenceTransformerEmbedder
 
@@ -73,3 +80,71 @@ def passage_floor(embedder: Embedder, passages: Sequence[str], batch_size: int =
         "mean_chars": statistics.fmean(len(p) for p in passages) if passages else 0.0,
         "per_s": len(passages) / sum(seconds) if seconds else 0.0,
     }
+
+
+# Reads the questions (one JSON line), loads the model, says "ready", then measures the floor
+# once per line it reads, answering with one JSON line each time.
+FLOOR_SCRIPT = """
+import json, sys
+from eval.bench.encoding import library_encode, question_floor
+from index.embedding import SentenceTransformerEmbedder
+questions, batch_sizes = json.loads(sys.stdin.readline())
+embedder = SentenceTransformerEmbedder()
+encode = library_encode(embedder)
+encode(questions[:1])
+print("ready", flush=True)
+for _ in sys.stdin:
+    figures = question_floor(encode, questions, batch_sizes, service=embedder.embed_batch)
+    print(json.dumps(figures), flush=True)
+"""
+
+
+@contextmanager
+def floor_process(
+    questions: Sequence[str], batch_sizes: Sequence[int], environment: dict[str, str], log_path: Path
+) -> Iterator[Callable[[], dict[str, float]]]:
+    """A process that keeps the model loaded; each call of the function yielded measures
+    `question_floor` there once. Its own process because the floor must run under the thread
+    settings the servers run with (`rag serve` sets OMP_WAIT_POLICY=PASSIVE before torch loads,
+    which a process that has loaded torch cannot change): with OpenMP's default, spinning
+    threads, a busy shared machine made one question ~3x slower (129 against 44 ms p50)."""
+    with open(log_path, "wb") as log:  # a file, not a pipe: the model's warnings would fill a pipe
+        process = subprocess.Popen(
+            [sys.executable, "-c", FLOOR_SCRIPT],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=environment,
+            cwd=log_path.parent,
+            text=True,
+        )
+    stdin, stdout = process.stdin, process.stdout
+    if stdin is None or stdout is None:  # not with PIPE; says so to the type checker
+        raise RuntimeError("floor process without pipes")
+
+    def answer() -> str:
+        line = stdout.readline()
+        if not line:
+            errors = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the floor process exited with {process.wait()}: {errors}")
+        return line.strip()
+
+    def measure() -> dict[str, float]:
+        stdin.write("\n")
+        stdin.flush()
+        figures: dict[str, float] = json.loads(answer())
+        return figures
+
+    try:
+        stdin.write(json.dumps([list(questions), list(batch_sizes)]) + "\n")
+        stdin.flush()
+        if answer() != "ready":
+            raise RuntimeError("the floor process did not start")
+        yield measure
+    finally:
+        stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

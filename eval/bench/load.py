@@ -1,10 +1,12 @@
-"""The load generator: N concurrent clients posting varied questions to `/search` over HTTP.
+"""The load generator: N concurrent clients asking `/search` varied questions over HTTP.
 
 Each client sends its next question as soon as the previous answer arrived (closed loop), over
 its own keep-alive connection, so concurrency is exactly the number of clients (asyncio clients;
 a blocking one at concurrency 1). The generator
 runs in the benchmark process and shares the machine with the server: its own CPU time is
-measured and reported next to the figures.
+measured and reported next to the figures. Questions are POSTed as JSON, or with `get=True` sent
+as `GET /search?q=...` (the baseline phase's way: the oldest route, which every version answers).
+Each run keeps its latencies, so `pooled` can summarise several runs as one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import numpy as np
@@ -31,6 +33,7 @@ class LoadFigures:
     p99_ms: float
     client_cpu_seconds: float
     server_cpu_seconds: float
+    latencies_ms: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def per_s(self) -> float:
@@ -57,14 +60,32 @@ def _body(question: str, mode: str) -> dict[str, object]:
     return {"query": question, "k": 5, "mode": mode}
 
 
+def _params(question: str, mode: str) -> dict[str, str | int]:
+    return {"q": question, "k": 5, "mode": mode}
+
+
+def _request(client: httpx.Client, question: str, mode: str, get: bool) -> httpx.Response:
+    if get:
+        return client.get("/search", params=_params(question, mode))
+    return client.post("/search", json=_body(question, mode))
+
+
 async def _client(
-    client: httpx.AsyncClient, questions: itertools.cycle[str], count: int, mode: str, latencies: list[float]
+    client: httpx.AsyncClient,
+    questions: itertools.cycle[str],
+    count: int,
+    mode: str,
+    latencies: list[float],
+    get: bool = False,
 ) -> int:
     errors = 0
     for _ in range(count):
-        body = _body(next(questions), mode)
+        question = next(questions)
         started = time.perf_counter()
-        response = await client.post("/search", json=body)
+        if get:
+            response = await client.get("/search", params=_params(question, mode))
+        else:
+            response = await client.post("/search", json=_body(question, mode))
         latencies.append(time.perf_counter() - started)
         errors += response.status_code != 200
     return errors
@@ -77,18 +98,19 @@ async def _run(
     requests: int,
     mode: str,
     server_cpu: Callable[[], float],
+    get: bool,
 ) -> LoadFigures:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60.0) as client:
         warm = itertools.cycle(questions[-concurrency:])
-        await asyncio.gather(*(_client(client, warm, 2, mode, []) for _ in range(concurrency)))
+        await asyncio.gather(*(_client(client, warm, 2, mode, [], get) for _ in range(concurrency)))
         cycle = itertools.cycle(questions)
         latencies: list[float] = []
         per_client = max(1, requests // concurrency)
         client_cpu, server_cpu_before = time.process_time(), server_cpu()
         started = time.perf_counter()
         errors = await asyncio.gather(
-            *(_client(client, cycle, per_client, mode, latencies) for _ in range(concurrency))
+            *(_client(client, cycle, per_client, mode, latencies, get) for _ in range(concurrency))
         )
         seconds = time.perf_counter() - started
         client_cpu, server_seconds = time.process_time() - client_cpu, server_cpu() - server_cpu_before
@@ -102,6 +124,7 @@ def run_load(
     requests: int,
     mode: str,
     server_cpu: Callable[[], float],
+    get: bool = False,
 ) -> LoadFigures:
     """`requests` questions (cycling through `questions`, so consecutive ones differ) at
     `concurrency`; `server_cpu` returns the server's CPU seconds so far. One at a time, a plain
@@ -109,16 +132,21 @@ def run_load(
     ~5 ms per request here) to every latency, and concurrency 1 is the figure compared with the
     floor."""
     if concurrency == 1:
-        return _one_at_a_time(url, questions, requests, mode, server_cpu)
-    return asyncio.run(_run(url, questions, concurrency, requests, mode, server_cpu))
+        return _one_at_a_time(url, questions, requests, mode, server_cpu, get)
+    return asyncio.run(_run(url, questions, concurrency, requests, mode, server_cpu, get))
 
 
 def _one_at_a_time(
-    url: str, questions: Sequence[str], requests: int, mode: str, server_cpu: Callable[[], float]
+    url: str,
+    questions: Sequence[str],
+    requests: int,
+    mode: str,
+    server_cpu: Callable[[], float],
+    get: bool,
 ) -> LoadFigures:
     with httpx.Client(base_url=url, timeout=60.0) as client:
         for question in questions[-2:]:  # warm-up, as for the concurrent runs
-            client.post("/search", json=_body(question, mode))
+            _request(client, question, mode, get)
         cycle = itertools.cycle(questions)
         latencies: list[float] = []
         errors = 0
@@ -126,7 +154,7 @@ def _one_at_a_time(
         started = time.perf_counter()
         for _ in range(requests):
             asked = time.perf_counter()
-            response = client.post("/search", json=_body(next(cycle), mode))
+            response = _request(client, next(cycle), mode, get)
             latencies.append(time.perf_counter() - asked)
             errors += response.status_code != 200
         seconds = time.perf_counter() - started
@@ -146,5 +174,33 @@ def _figures(
     milliseconds = 1000 * np.asarray(latencies)
     p50, p95, p99 = (float(np.percentile(milliseconds, q)) for q in (50, 95, 99))
     return LoadFigures(
-        mode, concurrency, len(latencies), errors, seconds, p50, p95, p99, client_cpu, server_seconds
+        mode,
+        concurrency,
+        len(latencies),
+        errors,
+        seconds,
+        p50,
+        p95,
+        p99,
+        client_cpu,
+        server_seconds,
+        tuple(float(value) for value in milliseconds),
+    )
+
+
+def pooled(runs: Sequence[LoadFigures]) -> LoadFigures:
+    """Several runs of one mode and concurrency as one: requests, errors, seconds and CPU summed,
+    percentiles over every latency (not a median of medians, which would weigh a short run as
+    much as a long one)."""
+    if not runs:
+        raise ValueError("pooled() of no runs")
+    latencies = [value / 1000 for run in runs for value in run.latencies_ms]
+    return _figures(
+        runs[0].mode,
+        runs[0].concurrency,
+        latencies,
+        sum(run.errors for run in runs),
+        sum(run.seconds for run in runs),
+        sum(run.client_cpu_seconds for run in runs),
+        sum(run.server_cpu_seconds for run in runs),
     )

@@ -9,14 +9,17 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `build` (`eval.bench.build_compare`): `rag build` of SciFact with the real model, optionally
   against another commit (`--compare-ref`);
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
-  live segment count against the server's ceiling (the only phase that needs no SciFact).
+  live segment count against the server's ceiling (needs no SciFact);
+* `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
+  earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
+  floor; also part of the default run. Alone, it updates the main report (eval/reports).
 
 `--quick` shrinks each one to a smoke run. The report in `--out` is updated, not replaced: the
 sections of phases not run this time are kept, and each phase records when it ran, on which
 commit, which files were modified in the working tree (an uncommitted change to index/ is part of
 what was measured), the load average before and after, and how much CPU other processes used
 meanwhile (the machine may be shared).
-Left out: the original phases (floor, builds, http, scaling, onnx), which run without `--phase`.
+Left out: the other original phases (floor, builds, http, scaling, onnx), which run without `--phase`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from eval.bench.baseline import baseline_phase
 from eval.bench.bases import cached_base_index, working_copy
 from eval.bench.build_compare import build_phase
 from eval.bench.footprint import SentencePool, footprint_phase
@@ -51,8 +55,9 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers")
-WITHOUT_SCIFACT = {"writers"}  # phases that make their own documents
+PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "baseline")
+WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
+MAIN_REPORT_PHASES = {"baseline"}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -73,6 +78,10 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "scifact_docs": (0, 100),  # the build phase's documents; 0: all of SciFact
     "writers_documents": (2_000, 300),
     "writers_clients": (8, 8),
+    # Odd, so the median of the rounds' ratios is one round's; 3 rounds outvote one hit by a burst.
+    "baseline_rounds": (5, 3),
+    "baseline_c1_requests": (60, 16),  # per side and round
+    "baseline_c32_requests": (320, 96),
 }
 
 
@@ -174,6 +183,8 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = writers_phase(
                 work, option(arguments, "writers_documents"), option(arguments, "writers_clients"), say
             )
+        elif phase == "baseline":
+            results[key] = run_baseline(arguments, say)
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])
@@ -185,6 +196,17 @@ DOCUMENTS_SOURCE = (
     "SciFact abstracts by id; past its 5,183, copies of them under new ids, each copy's sentences "
     "rotated and one sentence naming the copy appended (eval.bench.synthetic.documents_to)"
 )
+
+
+def run_baseline(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """The baseline phase with its options (`--baseline`, rounds and requests, full or quick)."""
+    requests = {1: option(arguments, "baseline_c1_requests"), 32: option(arguments, "baseline_c32_requests")}
+    return baseline_phase(
+        arguments.baseline,
+        option(arguments, "baseline_rounds"),
+        requests,
+        say,
+    )
 
 
 def git_state() -> dict[str, Any]:

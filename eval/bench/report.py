@@ -2,9 +2,11 @@
 
 Every file is written to a temporary name, fsynced and renamed into place, so a crashed run
 never leaves a half-written report. The markdown leads with the performance targets, each with
-the measured figure and whether it was met. The segmented index's phases (`--phase`: writes,
-ingest, segments, footprint, build, writers) add their targets to the same table and a section each
-(`segmented_targets`, `segmented_markdown`), each section saying when it ran and on what code.
+the measured figure and whether it was met; the baseline phase (the current code against an
+earlier commit's) adds its line and section from `eval.bench.baseline_report`. The segmented
+index's phases (`--phase`: writes, ingest, segments, footprint, build, writers) add their targets
+to the same table and a section each (`segmented_targets`, `segmented_markdown`), each section
+saying when it ran and on what code.
 Out of scope: measuring (the phase modules) and any pass/fail exit status.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from eval.bench.baseline_report import baseline_markdown, baseline_targets
 from index.storage.files import write_atomically
 
 
@@ -88,6 +91,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
         lines.append(("c=32 p99 < 150 ms", f"{busy['p99_ms']:.0f} ms", _verdict(busy["p99_ms"] < 150)))
+    lines += baseline_targets(results)
     for name, build in results.get("build", {}).items():
         if build.get("ratio_to_floor") is not None:
             lines.append(
@@ -252,6 +256,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             f"Server start-up to first answer: {http.get('startup_s', 0):.1f} s; peak memory "
             f"{http.get('peak_memory_mb') or 0:.0f} MB.",
         ]
+    out += baseline_markdown(results, lambda key, title: _phase_heading(results, key, title))
     builds = results.get("build", {})
     if builds:
         out += [

@@ -5,7 +5,9 @@ load with checksums, first encoding). Peak memory is the server's high-water res
 (`VmHWM` in /proc, so Linux only). The process is always stopped, even when a phase fails.
 `running_app` serves another app factory instead (the write and ingest phases serve
 `eval.bench.hashing_app`, the real app with a 384-dimensional fake embedder) and waits for
-`/healthz` rather than a search.
+`/healthz` rather than a search. `running_code` serves the code in another directory (a
+checkout of an earlier commit, for the baseline phase) with the same virtualenv and the service's
+default settings.
 """
 
 from __future__ import annotations
@@ -74,6 +76,43 @@ def running_server(index_dir: Path, first_question: str, timeout: float = 300.0)
         yield server
 
 
+def code_environment(code: Path) -> dict[str, str]:
+    """The caller's environment without its `RAG_*` settings, the code in `code` first on
+    PYTHONPATH, the model offline."""
+    return {
+        **{name: value for name, value in os.environ.items() if not name.startswith("RAG_")},
+        "PYTHONPATH": str(code),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+
+
+@contextmanager
+def running_code(
+    code: Path, index_dir: Path, first_question: str, log_path: Path, timeout: float = 300.0
+) -> Iterator[RunningServer]:
+    """`rag serve` (`python -m eval.cli serve`) with the code in `code` first on PYTHONPATH, over
+    `index_dir`, with no keys and the service's default settings: none of the caller's `RAG_*`
+    variables, and a working directory with no `.env` (the log's), so two checkouts compared
+    run alike."""
+    port = free_port()
+    environment = {
+        **code_environment(code),
+        "RAG_INDEX_DIR": str(index_dir),
+        "RAG_API_KEYS": "",
+        "RAG_ADMIN_KEYS": "",
+    }
+    command = [sys.executable, "-m", "eval.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+    def answers(client: httpx.Client) -> bool:
+        return client.post("/search", json={"query": first_question, "k": 5}).status_code == 200
+
+    with _serving(
+        command, environment, port, log_path, answers, timeout, log_stdout=False, cwd=log_path.parent
+    ) as server:
+        yield server
+
+
 @contextmanager
 def running_app(
     index_dir: Path, app: str, log_path: Path, timeout: float = 600.0, extra_env: dict[str, str] | None = None
@@ -108,6 +147,7 @@ def _serving(
     timeout: float,
     *,
     log_stdout: bool,
+    cwd: Path = PROJECT_ROOT,
 ) -> Iterator[RunningServer]:
     """Start `command`, wait until `ready` answers True (start-up timed from the spawn), stop it
     afterwards whatever happened (terminate, then kill)."""
@@ -116,7 +156,7 @@ def _serving(
         process = subprocess.Popen(
             command,
             env=environment,
-            cwd=PROJECT_ROOT,
+            cwd=cwd,
             stdout=log if log_stdout else subprocess.DEVNULL,
             stderr=log,
         )
