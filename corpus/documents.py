@@ -96,16 +96,32 @@ class Document:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Document:
-        return cls(
-            id=str(data["id"]),
-            text=str(data["text"]),
-            title=str(data.get("title") or ""),
-            source=str(data.get("source") or ""),
-            author=str(data.get("author") or ""),
-            url=str(data.get("url") or ""),
-            published=str(data.get("published") or ""),
-            metadata=dict(data.get("metadata") or {}),
-        )
+        return cls(**_fields(data))
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any]) -> Document:
+        """A document as the index stored it, not checked again: it was checked when it was
+        written (`__post_init__`), and its segment's checksums vouch it is unchanged. Searches
+        read documents back all the time, and the check (a JSON encoding of the whole document)
+        cost more than the read."""
+        document = object.__new__(cls)
+        for name, value in _fields(data).items():
+            object.__setattr__(document, name, value)  # frozen: set as dataclasses' __init__ does
+        return document
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A document's fields from its dictionary form (`Document.to_dict`), missing ones empty."""
+    return {
+        "id": str(data["id"]),
+        "text": str(data["text"]),
+        "title": str(data.get("title") or ""),
+        "source": str(data.get("source") or ""),
+        "author": str(data.get("author") or ""),
+        "url": str(data.get("url") or ""),
+        "published": str(data.get("published") or ""),
+        "metadata": dict(data.get("metadata") or {}),
+    }
 
 
 def content_hash(document: Document) -> str:

@@ -170,3 +170,18 @@ def test_content_hash_changes_with_any_field() -> None:
     assert base.content_hash == Document(id="d", text="Text.").content_hash
     assert base.content_hash != Document(id="d", text="Text!").content_hash
     assert base.content_hash != Document(id="d", text="Text.", title="T").content_hash
+
+
+def test_a_stored_document_reads_back_equal_to_the_checked_one() -> None:
+    document = Document(
+        id="a-1",
+        text="Gwadar’s berth opened in 2024.",
+        title="Ports",
+        source="Iran Daily",
+        published="2025-11-01",
+        metadata={"tags": ["ports", "trade"], "n": 3},
+    )
+    stored = Document.from_stored(json.loads(json.dumps(document.to_dict())))
+    assert stored == document and hash(stored.id) == hash(document.id)
+    assert stored.to_dict() == document.to_dict()
+    assert Document.from_stored({"id": "b", "text": "x"}) == Document(id="b", text="x")

@@ -78,8 +78,15 @@ class Breakdown:
         ]
 
 
+# A thread whose innermost Python frame is one of these is blocked in native code: uvloop's
+# epoll, a worker thread's or the batcher's queue.
+IDLE_INNERMOST = ("Runner.run (asyncio/runners", "WorkerThread.run (anyio", "MicroBatcher._work (service")
+
+
 def stage_of(frames: list[str]) -> str:
     """The stage of one sample: that of its innermost frame with a marker, else "other"."""
+    if frames and frames[-1].startswith(IDLE_INNERMOST):
+        return "idle (waiting)"
     for frame in reversed(frames):
         for stage, markers in STAGES:
             if any(marker in frame for marker in markers):
@@ -97,14 +104,28 @@ def read_samples(raw: Path) -> dict[str, int]:
     return dict(counts)
 
 
-def profile(index_dir: Path, questions: list[str], concurrency: int, requests: int, rate: int) -> Breakdown:
-    spy = shutil.which("py-spy")
+def profile(
+    index_dir: Path,
+    questions: list[str],
+    concurrency: int,
+    requests: int,
+    rate: int,
+    keep: Path | None = None,
+    gil_only: bool = False,
+) -> Breakdown:
+    """The stages of `requests` hybrid searches at `concurrency`; `keep`: where to copy py-spy's
+    raw samples (for a flame graph, or to look at one stage's frames); `gil_only`: only samples
+    of the thread holding the GIL (what concurrent requests queue for)."""
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when the venv is not on PATH
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
     with running_server(index_dir, questions[-1]) as server, tempfile.TemporaryDirectory() as work:
         run_load(server.url, questions, concurrency, max(60, concurrency * 4), "hybrid", server.cpu_seconds)
         raw = Path(work) / "samples.txt"
         command = [spy, "record", "-p", str(server.process.pid), "-r", str(rate), "--threads"]
+        if gil_only:
+            command.append("--gil")
         sampler = subprocess.Popen(
             [*command, "-f", "raw", "-o", str(raw), "--nonblocking"],
             stdout=subprocess.DEVNULL,
@@ -114,6 +135,8 @@ def profile(index_dir: Path, questions: list[str], concurrency: int, requests: i
         run_load(server.url, questions, concurrency, requests, "hybrid", server.cpu_seconds)
         sampler.send_signal(2)  # SIGINT: py-spy writes its output and exits
         sampler.wait(timeout=60)
+        if keep is not None:
+            shutil.copyfile(raw, keep)
         return Breakdown(requests, rate, read_samples(raw))
 
 
@@ -124,11 +147,19 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--rate", type=int, default=250, help="samples per second per thread")
+    parser.add_argument("--keep", type=Path, help="copy py-spy's raw samples here")
+    parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
     arguments = parser.parse_args()
     lines = arguments.questions.read_text("utf-8").splitlines()
     questions = [json.loads(line).get("question") or json.loads(line)["text"] for line in lines if line]
     breakdown = profile(
-        arguments.index_dir, questions, arguments.concurrency, arguments.requests, arguments.rate
+        arguments.index_dir,
+        questions,
+        arguments.concurrency,
+        arguments.requests,
+        arguments.rate,
+        arguments.keep,
+        arguments.gil,
     )
     table = [f"| stage | ms per request (c={arguments.concurrency}) | share |", "|---|---|---|"]
     table += [f"| {stage} | {ms:.2f} | {share:.1%} |" for stage, ms, share in breakdown.rows()]

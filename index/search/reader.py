@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -44,8 +45,9 @@ LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer co
 SCORING_BLOCK_CHUNKS = 65_536
 
 
-@dataclass(frozen=True)
-class Sentence:
+class Sentence(NamedTuple):
+    """A NamedTuple, not a dataclass: a search makes dozens per answer span."""
+
     row: int  # global sentence row
     start: int
     end: int
@@ -211,11 +213,11 @@ class IndexReader:
         base = int(self.sentence_bases[index])
         first, last = int(segment.sentence_ptr[local]), int(segment.sentence_ptr[local + 1])
         return [
-            Sentence(base + i, int(start), int(end), bool(question))
+            Sentence(base + i, start, end, bool(question))
             for i, (start, end), question in zip(
                 range(first, last),
-                segment.sentence_spans[first:last],
-                segment.sentence_questions[first:last],
+                segment.sentence_spans[first:last].tolist(),
+                segment.sentence_questions[first:last].tolist(),
                 strict=True,
             )
         ]

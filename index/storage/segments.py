@@ -278,7 +278,7 @@ class Segment:
 
     def _read_document(self, row: int) -> Document:
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        return Document.from_dict(json.loads(bytes(self._texts[start:end]).decode("utf-8")))
+        return Document.from_stored(json.loads(bytes(self._texts[start:end]).decode("utf-8")))
 
     def document_line(self, row: int) -> bytes:
         """The stored line of document `row`, as written (merges copy it without parsing)."""
