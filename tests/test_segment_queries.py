@@ -15,9 +15,10 @@ from corpus import Document
 from index.embedding import HashingEmbedder
 from index.search.options import RetrievalOptions
 from index.search.reader import IndexReader
-from index.search.selection import blocks, top
+from index.search.selection import Best, blocks, top
 from index.settings import IndexSettings
 from index.storage.arrays import contenders
+from index.storage.postings import positive_top
 from index.storage.segments import FlatVectors, IvfVectors
 from index.storage.store import IndexStore
 from index.storage.vectors import VectorIndexSettings
@@ -47,6 +48,27 @@ def test_top_breaks_ties_by_row_and_keeps_every_tied_contender() -> None:
     # The third best is 0.7, held twice: both are contenders, the row decides later.
     assert sorted(contenders(np.array([0.9, 0.5, 0.7, 0.9, 0.7], np.float32), 3).tolist()) == [0, 2, 3, 4]
     assert contenders(np.array([0.1, 0.2], np.float32), 0).tolist() == []
+
+
+def test_a_floor_from_earlier_blocks_leaves_the_top_unchanged() -> None:
+    """`Best.floor` lets a block skip what cannot make the top: the result is that of every
+    block's full candidates, with ties (as float32, the ranked type) and zeros in play."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        # Scores on a coarse grid (ties), some a hair below a grid value: the same float32.
+        blocks_ = [
+            np.round(rng.random(60) * 8) / 8 - rng.choice([0.0, 1e-12], 60) * (rng.random(60) < 0.5)
+            for _ in range(4)
+        ]
+        limit = int(rng.integers(1, 12))
+        best, rows, scores = Best(limit), [], []
+        for number, block in enumerate(blocks_):
+            local, values = positive_top(block, limit, best.floor)
+            best.add(local + 100 * number, values.astype(np.float32))
+            local, values = positive_top(block, limit)
+            rows.append(local + 100 * number)
+            scores.append(values.astype(np.float32))
+        assert best.result() == top(rows, scores, limit)
 
 
 @pytest.mark.parametrize("block_chunks", [1, 40, 65_536])

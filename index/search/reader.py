@@ -31,7 +31,7 @@ import numpy.typing as npt
 from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
-from index.search.selection import ExactScan, blocks, top
+from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.commits import CommitPoint
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
@@ -261,12 +261,12 @@ class IndexReader:
         if not terms:
             return [], []
         statistics = CollectionStatistics.of(self.postings, terms)
-        rows, scores = [], []
+        best = Best(limit)
         for first, last in self.scoring_blocks:
-            local, values = positive_top(score(self.postings[first:last], terms, statistics, k1, b), limit)
-            rows.append(local + self.bases[first])
-            scores.append(values.astype(np.float32))
-        return top(rows, scores, limit)
+            scores = score(self.postings[first:last], terms, statistics, k1, b)
+            local, values = positive_top(scores, limit, best.floor)
+            best.add(local + self.bases[first], values.astype(np.float32))
+        return best.result()
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
