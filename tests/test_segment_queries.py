@@ -21,7 +21,7 @@ from index.storage.arrays import contenders
 from index.storage.postings import positive_top
 from index.storage.segments import FlatVectors, IvfVectors
 from index.storage.store import IndexStore
-from index.storage.vectors import VectorIndexSettings
+from index.storage.vectors import SEGMENT_PROBES, VectorIndexSettings
 from index.text.analysis import terms as analyse
 from index.write.merging import TieredMergePolicy
 from index.write.writer import IndexWriter
@@ -149,3 +149,28 @@ def test_exact_and_approximate_segments_are_searched_together(tmp_path: Path) ->
     assert reader.document_id_of(rows[0]) == "late"
     rows, _ = reader.dense_search(HashingEmbedder().embed_batch(["The same report on the port."])[0], 2)
     assert [reader.document_id_of(row) for row in rows] == ["twin-00", "twin-02"]
+
+
+@pytest.mark.parametrize("nprobe", [0, 40])
+def test_an_ivf_segment_beside_others_probes_fewer_cells_unless_its_settings_say(
+    tmp_path: Path, nprobe: int
+) -> None:
+    vectors = VectorIndexSettings(approximate_threshold=200, ivf_lists=64, ivf_nprobe=nprobe)
+    writer = IndexWriter(
+        IndexStore(tmp_path),
+        HashingEmbedder(),
+        settings=IndexSettings(vectors=vectors),
+        merge_policy=NEVER_MERGE,
+    )
+    writer.upsert(extra_documents(200))
+    alone = IndexReader.open(IndexStore(tmp_path))
+    assert [type(segment.vectors) for segment in alone.segments] == [IvfVectors]
+    own = alone.segments[0].vectors
+    assert isinstance(own, IvfVectors) and own.probes == (nprobe or 48)
+    assert alone.approximate[0][1].probes == own.probes
+    writer.upsert(twins(3))
+    beside = IndexReader.open(IndexStore(tmp_path), alone)
+    assert beside.approximate[0][1].probes == (nprobe or SEGMENT_PROBES)
+    query = HashingEmbedder().embed_batch(["Report 5 on the rail talks"])[0]
+    rows, scores = beside.dense_search(query, 10)
+    np.testing.assert_allclose(scores, beside.chunk_vectors(rows) @ query, atol=1e-5)

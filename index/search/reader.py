@@ -35,8 +35,9 @@ from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.commits import CommitPoint
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
-from index.storage.segments import IvfVectors, Segment
+from index.storage.segments import IvfSearch, IvfVectors, Segment
 from index.storage.store import IndexStore
+from index.storage.vectors import ivf_probes_in_segment
 from index.text.chunking import Chunk
 
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
@@ -87,7 +88,7 @@ class IndexReader:
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
         self.exact_scan = ExactScan.of(self.segments, [view.deleted_chunks for view in views], self.bases)
         self.approximate = [
-            (int(self.bases[index]), view.segment.vectors, view.deleted_chunks)
+            (int(self.bases[index]), _ivf_search(view, alone=len(views) == 1))
             for index, view in enumerate(views)
             if isinstance(view.segment.vectors, IvfVectors)
         ]
@@ -247,8 +248,8 @@ class IndexReader:
         query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
         rows, scores = self.exact_scan.search(query, limit)
         all_rows, all_scores = [rows], [scores]
-        for base, vectors, deleted in self.approximate:
-            local, cosines = vectors.search(query, limit, deleted)
+        for base, search in self.approximate:
+            local, cosines = search.search(query, limit)
             all_rows.append(local + base)
             all_scores.append(cosines)
         return top(all_rows, all_scores, limit)
@@ -272,6 +273,18 @@ class IndexReader:
         """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
         statistics = CollectionStatistics.of(self.postings, terms)
         return {term: statistics.idf(term) for term in terms}
+
+
+def _ivf_search(view: SegmentView, alone: bool) -> IvfSearch:
+    """The search of an IVF segment in a commit (`alone`: the commit's only segment): its own
+    probes when it is alone or its settings name them, else `ivf_probes_in_segment`'s."""
+    vectors = view.segment.vectors
+    if not isinstance(vectors, IvfVectors):  # pragma: no cover - only called on IVF segments
+        raise TypeError(f"segment {view.segment.name} has no IVF index")
+    probes = vectors.probes
+    if not view.segment.settings.vectors.ivf_nprobe:
+        probes = ivf_probes_in_segment(vectors.probes, alone)
+    return vectors.prepared(view.deleted_chunks, probes)
 
 
 def _views_of(store: IndexStore, commit: CommitPoint, previous: IndexReader | None) -> list[SegmentView]:
