@@ -15,12 +15,13 @@ from corpus import Document
 from index.embedding import HashingEmbedder
 from index.search.options import RetrievalOptions
 from index.search.reader import IndexReader
-from index.search.selection import blocks, top
+from index.search.selection import Best, blocks, top
 from index.settings import IndexSettings
 from index.storage.arrays import contenders
+from index.storage.postings import positive_top
 from index.storage.segments import FlatVectors, IvfVectors
 from index.storage.store import IndexStore
-from index.storage.vectors import VectorIndexSettings
+from index.storage.vectors import SEGMENT_PROBES, VectorIndexSettings
 from index.text.analysis import terms as analyse
 from index.write.merging import TieredMergePolicy
 from index.write.writer import IndexWriter
@@ -47,6 +48,27 @@ def test_top_breaks_ties_by_row_and_keeps_every_tied_contender() -> None:
     # The third best is 0.7, held twice: both are contenders, the row decides later.
     assert sorted(contenders(np.array([0.9, 0.5, 0.7, 0.9, 0.7], np.float32), 3).tolist()) == [0, 2, 3, 4]
     assert contenders(np.array([0.1, 0.2], np.float32), 0).tolist() == []
+
+
+def test_a_floor_from_earlier_blocks_leaves_the_top_unchanged() -> None:
+    """`Best.floor` lets a block skip what cannot make the top: the result is that of every
+    block's full candidates, with ties (as float32, the ranked type) and zeros in play."""
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        # Scores on a coarse grid (ties), some a hair below a grid value: the same float32.
+        blocks_ = [
+            np.round(rng.random(60) * 8) / 8 - rng.choice([0.0, 1e-12], 60) * (rng.random(60) < 0.5)
+            for _ in range(4)
+        ]
+        limit = int(rng.integers(1, 12))
+        best, rows, scores = Best(limit), [], []
+        for number, block in enumerate(blocks_):
+            local, values = positive_top(block, limit, best.floor)
+            best.add(local + 100 * number, values.astype(np.float32))
+            local, values = positive_top(block, limit)
+            rows.append(local + 100 * number)
+            scores.append(values.astype(np.float32))
+        assert best.result() == top(rows, scores, limit)
 
 
 @pytest.mark.parametrize("block_chunks", [1, 40, 65_536])
@@ -127,3 +149,28 @@ def test_exact_and_approximate_segments_are_searched_together(tmp_path: Path) ->
     assert reader.document_id_of(rows[0]) == "late"
     rows, _ = reader.dense_search(HashingEmbedder().embed_batch(["The same report on the port."])[0], 2)
     assert [reader.document_id_of(row) for row in rows] == ["twin-00", "twin-02"]
+
+
+@pytest.mark.parametrize("nprobe", [0, 40])
+def test_an_ivf_segment_beside_others_probes_fewer_cells_unless_its_settings_say(
+    tmp_path: Path, nprobe: int
+) -> None:
+    vectors = VectorIndexSettings(approximate_threshold=200, ivf_lists=64, ivf_nprobe=nprobe)
+    writer = IndexWriter(
+        IndexStore(tmp_path),
+        HashingEmbedder(),
+        settings=IndexSettings(vectors=vectors),
+        merge_policy=NEVER_MERGE,
+    )
+    writer.upsert(extra_documents(200))
+    alone = IndexReader.open(IndexStore(tmp_path))
+    assert [type(segment.vectors) for segment in alone.segments] == [IvfVectors]
+    own = alone.segments[0].vectors
+    assert isinstance(own, IvfVectors) and own.probes == (nprobe or 48)
+    assert alone.approximate[0][1].probes == own.probes
+    writer.upsert(twins(3))
+    beside = IndexReader.open(IndexStore(tmp_path), alone)
+    assert beside.approximate[0][1].probes == (nprobe or SEGMENT_PROBES)
+    query = HashingEmbedder().embed_batch(["Report 5 on the rail talks"])[0]
+    rows, scores = beside.dense_search(query, 10)
+    np.testing.assert_allclose(scores, beside.chunk_vectors(rows) @ query, atol=1e-5)

@@ -369,6 +369,9 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--writers-clients", type=int, help="writers: concurrent writers of the run compared with one (8)."
     )
+    group.add_argument("--large-chunks", type=int, help="large: chunks of the index (1000000; quick 200000).")
+    group.add_argument("--large-queries", type=int, help="large: searches per probe run (100; quick 50).")
+    group.add_argument("--large-rounds", type=int, help="large: probe runs per code (2; quick 1).")
     group.add_argument(
         "--baseline",
         metavar="REF",
@@ -389,7 +392,7 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--compare-ref",
-        help="build: also build with the code at this git ref (a temporary worktree), e.g. 8be8d17.",
+        help="build, large: also run with the code at this git ref (a temporary worktree), e.g. 8be8d17.",
     )
 
 

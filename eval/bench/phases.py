@@ -8,6 +8,8 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `footprint` (`eval.bench.footprint`): bytes on disk and in memory per chunk at 100k and 1M chunks;
 * `build` (`eval.bench.build_compare`): `rag build` of SciFact with the real model, optionally
   against another commit (`--compare-ref`);
+* `large` (`eval.bench.large`): hybrid query latency at 1M chunks in 10 IVF segments (optionally
+  against another commit, `--compare-ref`) and dense recall@10 by probes per segment;
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
   live segment count against the server's ceiling (needs no SciFact);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
@@ -38,6 +40,7 @@ from eval.bench.build_compare import build_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
+from eval.bench.large import large_phase
 from eval.bench.machine import others_cpu, process_cpu
 from eval.bench.report import write_reports
 from eval.bench.segmented import segments_phase
@@ -55,7 +58,7 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "baseline")
+PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline")
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
 MAIN_REPORT_PHASES = {"baseline"}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
@@ -77,6 +80,9 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "footprint_queries": (100, 50),
     "scifact_docs": (0, 100),  # the build phase's documents; 0: all of SciFact
     "writers_documents": (2_000, 300),
+    "large_chunks": (1_000_000, 200_000),
+    "large_queries": (100, 50),
+    "large_rounds": (2, 1),
     "writers_clients": (8, 8),
     # Odd, so the median of the rounds' ratios is one round's; 3 rounds outvote one hit by a burst.
     "baseline_rounds": (5, 3),
@@ -178,6 +184,21 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
         elif phase == "build":
             results[key] = build_phase(
                 scifact, option(arguments, "scifact_docs") or None, arguments.compare_ref, say
+            )
+        elif phase == "large":
+            say("  large: sentence pool (terms of every SciFact sentence)")
+            pool = SentencePool.of(sentences, [document.title for document in corpus if document.title])
+            results[key] = large_phase(
+                work,
+                pool,
+                corpus,
+                questions,
+                scifact,
+                option(arguments, "large_chunks"),
+                option(arguments, "large_queries"),
+                option(arguments, "large_rounds"),
+                arguments.compare_ref,
+                say,
             )
         elif phase == "writers":
             results[key] = writers_phase(

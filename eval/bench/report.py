@@ -733,6 +733,49 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
         if build.get("ratio"):
             out += ["", f"Current / reference: {build['ratio']:.2f}x."]
     out += _writers_markdown(results)
+    out += _large_markdown(results)
+    return out
+
+
+def _large_markdown(results: dict[str, Any]) -> list[str]:
+    large = results.get("large", {})
+    if not large.get("latency"):
+        return []
+    out = [
+        *_phase_heading(results, "large", "Large index: hybrid query at 1M chunks, dense recall by probes"),
+        f"{large['chunks']:,} synthetic chunks in segments of 100k, each with an IVF index "
+        "(`eval.bench.large`); a fresh process per run answers "
+        f"{large['queries']} hybrid searches (k=5, question vector given: no encoding, random unit "
+        "vectors as in the footprint phase). *CPU* is the querying thread's own time per query, "
+        "what a query costs whatever else the machine runs.",
+        "",
+        "| code | run | p50 ms | p90 ms | p99 ms | CPU p50 ms | CPU p90 ms | open s | other processes' cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, side in large["latency"].items():
+        code = f"{name} ({large['reference']})" if name == "reference" else name
+        for number, run in enumerate(side["runs"], start=1):
+            query, cpu = run["query"], run.get("query_cpu", {})
+            out.append(
+                f"| {code} | {number} | {query['p50_ms']:.1f} | {query['p90_ms']:.1f} | {query['p99_ms']:.1f} | "
+                f"{cpu.get('p50_ms', float('nan')):.1f} | {cpu.get('p90_ms', float('nan')):.1f} | "
+                f"{run['open_s']:.1f} | {run.get('other_cores')} |"
+            )
+    recall = large.get("recall", {})
+    if recall.get("rows"):
+        out += [
+            "",
+            f"Dense recall@10 against exact search, {recall['vectors']}; {recall['lists_per_segment']} "
+            f"cells per 100k segment, {recall['segment_probes_setting']} probes per segment in the "
+            "service when a commit has several; one thread, p50 of the dense search alone:",
+            "",
+            "| layout | probes | recall@10 | p50 ms |",
+            "|---|---|---|---|",
+            *(
+                f"| {row['layout']} | {row['probes']} | {row['recall_at_10']:.3f} | {row['p50_ms']:.2f} |"
+                for row in recall["rows"]
+            ),
+        ]
     return out
 
 

@@ -32,12 +32,13 @@ import numpy.typing as npt
 from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
-from index.search.selection import ExactScan, blocks, top
+from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.commits import CommitPoint
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
-from index.storage.segments import IvfVectors, Segment
+from index.storage.segments import IvfSearch, IvfVectors, Segment
 from index.storage.store import IndexStore
+from index.storage.vectors import ivf_probes_in_segment
 from index.text.chunking import Chunk
 
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
@@ -89,7 +90,7 @@ class IndexReader:
         self.sentence_bases = np.concatenate([[0], np.cumsum(sentence_counts)]).astype(np.int64)
         self.exact_scan = ExactScan.of(self.segments, [view.deleted_chunks for view in views], self.bases)
         self.approximate = [
-            (int(self.bases[index]), view.segment.vectors, view.deleted_chunks)
+            (int(self.bases[index]), _ivf_search(view, alone=len(views) == 1))
             for index, view in enumerate(views)
             if isinstance(view.segment.vectors, IvfVectors)
         ]
@@ -249,8 +250,8 @@ class IndexReader:
         query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
         rows, scores = self.exact_scan.search(query, limit)
         all_rows, all_scores = [rows], [scores]
-        for base, vectors, deleted in self.approximate:
-            local, cosines = vectors.search(query, limit, deleted)
+        for base, search in self.approximate:
+            local, cosines = search.search(query, limit)
             all_rows.append(local + base)
             all_scores.append(cosines)
         return top(all_rows, all_scores, limit)
@@ -269,12 +270,12 @@ class IndexReader:
             return [], []
         if statistics is None:
             statistics = self.statistics(terms)
-        rows, scores = [], []
+        best = Best(limit)
         for first, last in self.scoring_blocks:
-            local, values = positive_top(score(self.postings[first:last], terms, statistics, k1, b), limit)
-            rows.append(local + self.bases[first])
-            scores.append(values.astype(np.float32))
-        return top(rows, scores, limit)
+            scores = score(self.postings[first:last], terms, statistics, k1, b)
+            local, values = positive_top(scores, limit, best.floor)
+            best.add(local + self.bases[first], values.astype(np.float32))
+        return best.result()
 
     def statistics(self, terms: Sequence[str]) -> CollectionStatistics:
         """N, df and avgdl for `terms` over every live chunk (`index.storage.postings`)."""
@@ -284,6 +285,18 @@ class IndexReader:
         """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
         statistics = self.statistics(terms)
         return {term: statistics.idf(term) for term in terms}
+
+
+def _ivf_search(view: SegmentView, alone: bool) -> IvfSearch:
+    """The search of an IVF segment in a commit (`alone`: the commit's only segment): its own
+    probes when it is alone or its settings name them, else `ivf_probes_in_segment`'s."""
+    vectors = view.segment.vectors
+    if not isinstance(vectors, IvfVectors):  # pragma: no cover - only called on IVF segments
+        raise TypeError(f"segment {view.segment.name} has no IVF index")
+    probes = vectors.probes
+    if not view.segment.settings.vectors.ivf_nprobe:
+        probes = ivf_probes_in_segment(vectors.probes, alone)
+    return vectors.prepared(view.deleted_chunks, probes)
 
 
 def _views_of(store: IndexStore, commit: CommitPoint, previous: IndexReader | None) -> list[SegmentView]:

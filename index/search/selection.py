@@ -1,7 +1,7 @@
 """Choosing the best candidates across segments, with arrays rather than per-segment loops.
 
-In scope: the best `limit` of several segments' candidates (`top`, ties to the lower row), the
-one scan that gives every exact segment's cosines for a query (`ExactScan`), and the blocks of
+In scope: the best `limit` of several segments' candidates (`top`, ties to the lower row; `Best`
+gathers them part by part and says which scores can no longer make it), the one scan that gives every exact segment's cosines for a query (`ExactScan`), and the blocks of
 consecutive segments BM25 scores in one pass (`blocks`). Out of scope: which segments are live
 and what their rows are (`index.search.reader`), how a segment stores its vectors (`index.storage.segments`).
 """
@@ -30,6 +30,37 @@ def top(
     all_rows, all_scores = all_rows[kept], all_scores[kept]
     order = np.lexsort((all_rows, -all_scores))[:limit]
     return all_rows[order].tolist(), all_scores[order].astype(np.float64).tolist()
+
+
+class Best:
+    """The candidates of several parts (blocks of segments) gathered for one top `limit`.
+
+    Scores are compared as float32 (what `top` ranks). Invariant: once `limit` scores are
+    gathered, `floor` is the float32 just below the `limit`-th best of them (0 before), so a later
+    candidate scoring below `floor`, even as a float64 before its cast (it rounds to at most that
+    float32), is beaten by `limit` others whatever its row and cannot make the top `limit`, while
+    one tied with the `limit`-th best (ties go to the lower row) is at or above it. A part may
+    therefore leave out what scores below `floor`; `result` is `top` of what was gathered, the
+    same as `top` of every part's full candidates."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.rows: list[npt.NDArray[np.int64]] = []
+        self.scores: list[npt.NDArray[np.float32]] = []
+        self.floor = 0.0
+        self._count = 0
+
+    def add(self, rows: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]) -> None:
+        self.rows.append(rows)
+        self.scores.append(scores)
+        self._count += len(scores)
+        if self._count >= self.limit > 0 and len(scores):
+            gathered = np.concatenate(self.scores).astype(np.float32, copy=False)
+            kth = np.partition(gathered, len(gathered) - self.limit)[len(gathered) - self.limit]
+            self.floor = float(np.nextafter(kth, np.float32(-np.inf)))
+
+    def result(self) -> tuple[list[int], list[float]]:
+        return top(self.rows, self.scores, self.limit)
 
 
 def blocks(counts: Sequence[int], size: int) -> list[tuple[int, int]]:

@@ -350,10 +350,17 @@ class IvfVectors:
 
     def __init__(self, index: faiss.Index) -> None:
         self.index = index
-        self.probes = faiss.extract_index_ivf(index).nprobe
+        ivf = faiss.extract_index_ivf(index)
+        self.lists = int(ivf.nlist)
+        self.probes = int(ivf.nprobe)  # as built: what a search of this segment alone scans
 
     def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32)
+
+    def prepared(self, deleted: npt.NDArray[np.int64], probes: int | None = None) -> IvfSearch:
+        """A search of this segment as one commit reads it: rows `deleted` left out, `probes`
+        cells scanned (default: the segment's own)."""
+        return IvfSearch(self, deleted, self.probes if probes is None else probes)
 
     def search(
         self, query: Vectors, limit: int, deleted: npt.NDArray[np.int64]
@@ -361,14 +368,30 @@ class IvfVectors:
         """Rows and cosines of (about, it is approximate) the `limit` vectors nearest `query`,
         rows `deleted` left out, in no particular order: the reader orders every segment's
         candidates once."""
+        return self.prepared(deleted).search(query, limit)
+
+
+class IvfSearch:
+    """The search parameters of one IVF segment in one commit, made once per reader rather than
+    per query: the cells to probe and the selector leaving out deleted rows (built from every
+    deleted row, so per query it cost time in the number of deletes)."""
+
+    def __init__(self, vectors: IvfVectors, deleted: npt.NDArray[np.int64], probes: int) -> None:
+        self.vectors = vectors
+        self.probes = probes
+        # FAISS only points to the selectors: they are held here for as long as the parameters.
+        self._excluded = faiss.IDSelectorBatch(deleted) if len(deleted) else None
+        self._selector = faiss.IDSelectorNot(self._excluded) if self._excluded is not None else None
+        self.parameters = faiss.SearchParametersIVF(  # type: ignore[call-arg]
+            nprobe=probes, **({"sel": self._selector} if self._selector is not None else {})
+        )
+
+    def search(self, query: Vectors, limit: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Rows and cosines of (about) the `limit` vectors nearest `query` among the live rows,
+        in no particular order."""
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        parameters = None
-        if len(deleted):
-            excluded = faiss.IDSelectorBatch(deleted)  # held here: IDSelectorNot only points to it
-            selector = faiss.IDSelectorNot(excluded)
-            parameters = faiss.SearchParametersIVF(sel=selector, nprobe=self.probes)  # type: ignore[call-arg]
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        scores, rows = self.index.search(query, limit, params=parameters)
+        scores, rows = self.vectors.index.search(query, limit, params=self.parameters)
         found = rows[0] >= 0
         return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
