@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -47,10 +47,14 @@ from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
 
 logger = logging.getLogger("rag.engine")
-CURRENT_RECHECK_SECONDS = 1.0  # the longest a search trusts CURRENT's unchanged stamp
+CURRENT_RECHECK_SECONDS = 1.0
+# Searches of an index this small run on the event loop's thread (`Engine.search_async`): the
+# size below which a segment is searched exactly (`VectorIndexSettings.approximate_threshold`).
+INLINE_SEARCH_CHUNKS = 100_000  # the longest a search trusts CURRENT's unchanged stamp
 # What takes a turn in the group commit: a write, or a job that commits alone (a merge's commit,
 # a build, a restore), returning its own result.
 EngineChange = Change | Callable[[], Any]
+Searched = TypeVar("Searched")  # what a search over one commit returns
 
 
 class DocumentNotFoundError(LookupError):
@@ -176,26 +180,38 @@ class Engine:
     def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
         """`context` > 0 widens each passage by that many neighbouring chunks (index/search/context.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
-        return self._search_with(self._query_batcher.embed(query), query, k, mode, context)
+        return _answer(self.retriever, self._query_batcher.embed(query), query, k, mode, context)
 
     async def search_async(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
-        """`search` for request handlers: the question waits for its batch on the event loop, and
-        only the search itself (index reads, no model call) runs on a worker thread. The search
-        does not start before the vector is known: measured, running BM25 for the text while the
-        model encodes made every query cost more CPU (docs/performance.md)."""
+        """`search` for request handlers: the question waits for its batch on the event loop,
+        then is searched (`_searching`)."""
         vector = await self._query_batcher.embed_async(query)
-        return await run_in_threadpool(self._search_with, vector, query, k, mode, context)
+        return await self._searching(lambda retriever: _answer(retriever, vector, query, k, mode, context))
 
     async def search_documents_async(self, query: str, k: int, feedback: bool) -> DocumentSearchOutcome:
         """Documents ranked by document-level fusion (index/search/document_ranking.py), each cited by its
         closest passage; with `feedback`, after one round of Rocchio feedback."""
         vector = await self._query_batcher.embed_async(query)
-        return await run_in_threadpool(search_documents, self.retriever, query, vector, k, feedback)
+        return await self._searching(
+            lambda retriever: search_documents(retriever, query, vector, k, feedback)
+        )
 
-    def _search_with(self, vector: Vectors, query: str, k: int, mode: Mode, context: int) -> SearchOutcome:
-        retriever = self.retriever  # one commit for the search and its context window
-        outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
-        return widen_outcome(outcome, retriever.reader, context)
+    async def _searching(self, search: Callable[[Retriever], Searched]) -> Searched:
+        """`search` over the live commit. Over an index of at most `INLINE_SEARCH_CHUNKS` chunks
+        it runs on the event loop's thread itself (a few ms of numpy and Python holding the GIL):
+        measured (docs/performance.md), handing it to a worker thread cost more than it ran, a
+        third of c=32 throughput. A larger index is searched on a worker thread, where FAISS and
+        numpy, which release the GIL, overlap with other requests; so is a search that must
+        first load a commit another process made. No search starts before its vector is known:
+        running BM25 for the text while the model encoded made every query cost more CPU."""
+        live = self._retriever
+        if (
+            live is not None
+            and live.reader.chunk_count <= INLINE_SEARCH_CHUNKS
+            and not self._committed_elsewhere(live)
+        ):
+            return search(live)
+        return await run_in_threadpool(lambda: search(self.retriever))
 
     def documents(self) -> list[Document]:
         return list(self.retriever.reader.documents())
@@ -335,6 +351,14 @@ class Engine:
                 self.merge()
             except (IndexError_, OSError) as error:
                 logger.warning("merge failed; the index stays as it was: %s", error)
+
+
+def _answer(
+    retriever: Retriever, vector: Vectors, query: str, k: int, mode: Mode, context: int
+) -> SearchOutcome:
+    """The search over one commit (`retriever`), its context window from the same commit."""
+    outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
+    return widen_outcome(outcome, retriever.reader, context)
 
 
 def embedder_for(settings: Settings) -> Embedder:

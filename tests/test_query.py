@@ -3,6 +3,7 @@ cosines are computed once per row, and a search reads no file."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 
@@ -81,3 +82,25 @@ def test_a_search_reads_current_once_at_most_while_nothing_commits(
     for _ in range(20):
         fake_engine.search(EXAMPLE_QUESTION, k=3, mode=Mode.HYBRID)
     assert len(reads) <= 1  # at most the once-a-second re-read, never once per search
+
+
+def test_a_small_index_is_searched_on_the_event_loop_a_large_one_on_a_worker_thread(
+    fake_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import engine as engine_module
+
+    handed_off: list[str] = []
+    run_in_threadpool = engine_module.run_in_threadpool
+
+    async def counting_run_in_threadpool(function, *args):  # type: ignore[no-untyped-def]
+        handed_off.append(getattr(function, "__name__", "search"))
+        return await run_in_threadpool(function, *args)
+
+    monkeypatch.setattr(engine_module, "run_in_threadpool", counting_run_in_threadpool)
+    inline = asyncio.run(fake_engine.search_async(EXAMPLE_QUESTION, 3, Mode.HYBRID))
+    assert handed_off == []
+    monkeypatch.setattr(engine_module, "INLINE_SEARCH_CHUNKS", 0)
+    threaded = asyncio.run(fake_engine.search_async(EXAMPLE_QUESTION, 3, Mode.HYBRID))
+    assert len(handed_off) == 1
+    assert [hit.chunk.id for hit in threaded.hits] == [hit.chunk.id for hit in inline.hits]
+    assert threaded.confidence == inline.confidence
