@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eval.bench.load import run_load
-from eval.bench.server import running_server
+from eval.bench.server import RunningServer, running_code, running_server
 
 # (stage, frame markers): a frame belongs to a stage when its "function (file" text contains a
 # marker. Frames are looked at innermost first, so the most specific stage wins.
@@ -112,15 +113,17 @@ def profile(
     rate: int,
     keep: Path | None = None,
     gil_only: bool = False,
+    code: Path | None = None,
 ) -> Breakdown:
     """The stages of `requests` hybrid searches at `concurrency`; `keep`: where to copy py-spy's
     raw samples (for a flame graph, or to look at one stage's frames); `gil_only`: only samples
-    of the thread holding the GIL (what concurrent requests queue for)."""
+    of the thread holding the GIL (what concurrent requests queue for); `code`: serve the code of
+    that checkout (an earlier commit's `git worktree`) instead of this one."""
     beside = Path(sys.executable).parent / "py-spy"  # the venv's, when the venv is not on PATH
     spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise SystemExit("py-spy is not installed: pip install py-spy")
-    with running_server(index_dir, questions[-1]) as server, tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory() as work, _server(index_dir, questions[-1], code, Path(work)) as server:
         run_load(server.url, questions, concurrency, max(60, concurrency * 4), "hybrid", server.cpu_seconds)
         raw = Path(work) / "samples.txt"
         command = [spy, "record", "-p", str(server.process.pid), "-r", str(rate), "--threads"]
@@ -140,6 +143,14 @@ def profile(
         return Breakdown(requests, rate, read_samples(raw))
 
 
+def _server(
+    index_dir: Path, first_question: str, code: Path | None, work: Path
+) -> contextlib.AbstractContextManager[RunningServer]:
+    if code is None:
+        return running_server(index_dir, first_question)
+    return running_code(code, index_dir, first_question, work / "server.log")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("index_dir", type=Path)
@@ -149,6 +160,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="samples per second per thread")
     parser.add_argument("--keep", type=Path, help="copy py-spy's raw samples here")
     parser.add_argument("--gil", action="store_true", help="only samples holding the GIL")
+    parser.add_argument("--code", type=Path, help="serve this checkout's code (e.g. a git worktree)")
     arguments = parser.parse_args()
     lines = arguments.questions.read_text("utf-8").splitlines()
     questions = [json.loads(line).get("question") or json.loads(line)["text"] for line in lines if line]
@@ -160,6 +172,7 @@ def main() -> None:
         arguments.rate,
         arguments.keep,
         arguments.gil,
+        arguments.code,
     )
     table = [f"| stage | ms per request (c={arguments.concurrency}) | share |", "|---|---|---|"]
     table += [f"| {stage} | {ms:.2f} | {share:.1%} |" for stage, ms, share in breakdown.rows()]
