@@ -38,15 +38,21 @@ def export_int8(source: SentenceTransformerEmbedder, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / f".tmp-{uuid.uuid4().hex}"
     staging.mkdir()
+    transformer = source.model[0].auto_model
+    was_training = transformer.training
     try:
-        transformer = source.model[0].auto_model.eval()
+        transformer.eval()
         sample = source.model.tokenizer(
             ["an example", "another example text"], padding=True, return_tensors="pt"
         )
         names = ["input_ids", "attention_mask", "token_type_ids"]
         axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+        # The wrapper must be in eval mode too: the exporter puts the module it is given back
+        # into that module's own mode afterwards, recursively, and a fresh `nn.Module` is in
+        # training mode, which would leave the source model's dropout on for every later
+        # `embed_batch` (vectors at cosine ~0.97 to the real ones, different on every call).
         torch.onnx.export(
-            _hidden_states(transformer),
+            _hidden_states(transformer).eval(),
             tuple(sample[name] for name in names),
             str(staging / "model.onnx"),
             input_names=names,
@@ -66,6 +72,7 @@ def export_int8(source: SentenceTransformerEmbedder, directory: Path) -> Path:
         for name in (MODEL_FILE, "tokenizer"):
             os.replace(staging / name, directory / name)
     finally:
+        transformer.train(was_training)
         shutil.rmtree(staging, ignore_errors=True)
     return target
 

@@ -90,7 +90,7 @@ def _quality(
             name for name in ("test", "dev", "train") if (scifact / "qrels" / f"{name}.tsv").exists()
         )
         beir = load_beir_set(scifact, split)
-        documents = _sub_corpus(load_corpus([beir.corpus_path]), beir.qrels, subset)
+        documents = sub_corpus(load_corpus([beir.corpus_path]), beir.qrels, subset)
         reader = build_index(
             temporary / "scifact", documents, embedder, settings=index_settings, with_sentences=False
         )
@@ -104,7 +104,7 @@ def _quality(
     return scores
 
 
-def _sub_corpus(documents: list[Document], qrels: dict[str, dict[str, int]], size: int) -> list[Document]:
+def sub_corpus(documents: list[Document], qrels: dict[str, dict[str, int]], size: int) -> list[Document]:
     judged = {doc_id for judgements in qrels.values() for doc_id in judgements}
     kept = [d for d in documents if d.id in judged]
     others = [d for d in documents if d.id not in judged]
