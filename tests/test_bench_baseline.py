@@ -78,8 +78,9 @@ def test_changes_within_the_threshold_and_tails_are_not_flagged() -> None:
 
 
 def test_without_a_baseline_the_floor_targets_are_the_flags() -> None:
-    # 21 ms against a 15 ms floor is 1.4x (target <= 1.3x); 100/s against 60/s is 1.67x (>= 1.5x).
-    rows = _rows(_side(21.0, 100.0), None)
+    # 21 ms against a 15 ms floor is 1.4x (target <= 1.3x); 140/s against 150/s in batches of 8 is
+    # 0.93x (target >= 0.9x).
+    rows = _rows(_side(21.0, 140.0), None)
     assert rows["c1_p50"]["ratio"] is None and rows["c1_p50"]["baseline"] is None
     assert rows["c1_p50"]["flagged"] and rows["c1_p50"]["reason"] == "the floor target is <= 1.3x"
     assert regressions(list(rows.values())) == ["c=1 p50 ms 1.40x: the floor target is <= 1.3x"]
@@ -122,7 +123,7 @@ def test_the_report_bolds_a_regression_in_the_table_and_the_targets() -> None:
 
 
 def test_the_report_says_when_there_was_no_baseline() -> None:
-    results = _results(_side(14.0, 100.0), None)
+    results = _results(_side(14.0, 140.0), None)
     markdown = render_markdown(results)
     assert "Baseline: **none** (--baseline none)" in markdown
     assert "Every floor target met." in markdown
