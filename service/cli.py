@@ -64,6 +64,16 @@ friendly_errors = errors_as_messages(
 )
 
 
+# How torch's OpenMP threads wait between parallel regions, for `rag serve` (and the benchmark's
+# floor, to measure the model as the server runs it). They spin, then sleep: spinning forever
+# (OMP_WAIT_POLICY=ACTIVE), or 300k rounds by default, keeps both cores busy between requests and
+# stalls the request's own threads; never spinning (PASSIVE) makes each of a forward pass's
+# parallel regions wake sleeping threads: 19 ms for one question instead of 12 here. 10k rounds
+# (~0.1 ms) keep them awake through a forward pass and asleep between requests
+# (docs/performance.md).
+OPENMP_ENVIRONMENT = {"GOMP_SPINCOUNT": "10000"}
+
+
 @click.group()
 def cli() -> None:
     """Retrieval Q&A over a corpus of articles, with exact citations.
@@ -167,9 +177,8 @@ def serve(host: str | None, port: int | None) -> None:
 
     from service.app import create_app
 
-    # Set before the model loads torch: OpenMP threads that spin after each encoding keep both
-    # cores busy between requests and stall the request's own threads (c=1 p99 ~115 ms -> ~40 ms).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for name, value in OPENMP_ENVIRONMENT.items():  # before the model loads torch
+        os.environ.setdefault(name, value)
     settings = get_settings()
     # The app sees the host it really listens on: writes without admin keys need loopback.
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})

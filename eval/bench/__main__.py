@@ -46,6 +46,7 @@ from index.search.options import RetrievalOptions
 from index.search.reader import IndexReader
 from index.storage.store import IndexStore
 from index.text.analysis import terms
+from service.cli import OPENMP_ENVIRONMENT
 from service.config import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,8 @@ def main() -> None:
     arguments = _parser().parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name, value in OPENMP_ENVIRONMENT.items():  # the floor measured as `rag serve` runs the model
+        os.environ.setdefault(name, value)
     quick = arguments.quick
     work = arguments.work_dir or PROJECT_ROOT / ".rag" / "bench" / ("quick" if quick else "")
     reports = PROJECT_ROOT / "eval" / "reports"

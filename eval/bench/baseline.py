@@ -44,6 +44,7 @@ from eval.bench.build_compare import timed_build, worktree
 from eval.bench.encoding import floor_process
 from eval.bench.load import LoadFigures, pooled, run_load
 from eval.bench.server import RunningServer, ServerError, code_environment, running_code
+from service.cli import OPENMP_ENVIRONMENT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CORPUS = PROJECT_ROOT / "corpus" / "articles"
@@ -159,7 +160,8 @@ def baseline_phase(
             say(f"  no baseline ({choice.reason}): the floor only")
         environment = {**code_environment(PROJECT_ROOT), "TOKENIZERS_PARALLELISM": "false"}
         # As `rag serve` sets it for itself (service.cli): the floor runs as the servers do.
-        environment.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        for name, value in OPENMP_ENVIRONMENT.items():
+            environment.setdefault(name, value)
         say("  floor: load the model in a process of its own")
         floor = stack.enter_context(floor_process(questions, (8,), environment, Path(scratch) / "floor.log"))
         runs, floors = _rounds(servers, questions, floor, rounds, requests, say)

@@ -105,8 +105,8 @@ def floor_process(
 ) -> Iterator[Callable[[], dict[str, float]]]:
     """A process that keeps the model loaded; each call of the function yielded measures
     `question_floor` there once. Its own process because the floor must run under the thread
-    settings the servers run with (`rag serve` sets OMP_WAIT_POLICY=PASSIVE before torch loads,
-    which a process that has loaded torch cannot change): with OpenMP's default, spinning
+    settings the servers run with (`rag serve` sets `service.cli.OPENMP_ENVIRONMENT` before torch
+    loads, which a process that has loaded torch cannot change): with OpenMP's default, spinning
     threads, a busy shared machine made one question ~3x slower (129 against 44 ms p50)."""
     with open(log_path, "wb") as log:  # a file, not a pipe: the model's warnings would fill a pipe
         process = subprocess.Popen(
