@@ -21,7 +21,7 @@ what the stages do with it (`index.search.retrieval` wires them).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -90,20 +90,12 @@ class Query:
 
     def passage_cosines(self, rows: Sequence[int]) -> Cosines:
         """``cos(q, p)`` of each passage row in `rows`, computed only for rows not seen before."""
-        known = self._passage_cosines
-        missing = list(dict.fromkeys(row for row in rows if row not in known))
-        if missing:
-            self.keep_passage_cosines(missing, self.reader.chunk_vectors(missing) @ self.vector)
-        return np.array([known[row] for row in rows], dtype=np.float64)
+        return self._cosines(self._passage_cosines, rows, self.reader.chunk_vectors)
 
     def sentence_cosines(self, rows: Sequence[int]) -> Cosines:
         """``cos(q, t)`` of each global sentence row in `rows`, computed only for rows not seen
         before."""
-        known = self._sentence_cosines
-        missing = list(dict.fromkeys(row for row in rows if row not in known))
-        if missing:
-            self.keep_sentence_cosines(missing, self.reader.sentence_vectors(missing) @ self.vector)
-        return np.array([known[row] for row in rows], dtype=np.float64)
+        return self._cosines(self._sentence_cosines, rows, self.reader.sentence_vectors)
 
     def keep_passage_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
         """Remember cosines a stage computed itself (in bulk, from the stored vectors)."""
@@ -111,3 +103,11 @@ class Query:
 
     def keep_sentence_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
         self._sentence_cosines.update(zip(rows, cosines.tolist(), strict=True))
+
+    def _cosines(
+        self, known: dict[int, float], rows: Sequence[int], vectors_of: Callable[[Sequence[int]], Vectors]
+    ) -> Cosines:
+        missing = list(dict.fromkeys(row for row in rows if row not in known))
+        if missing:
+            known.update(zip(missing, (vectors_of(missing) @ self.vector).tolist(), strict=True))
+        return np.array([known[row] for row in rows], dtype=np.float64)

@@ -114,16 +114,8 @@ class Retriever:
     def search(
         self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, query_vector: Vectors | None = None
     ) -> SearchOutcome:
-        return self.answer(self.query(query, query_vector), k, mode)
-
-    def candidate_limit(self, k: int) -> int:
-        """Candidates per signal for a search of `k` hits."""
-        return max(self.options.candidates, 4 * k)
-
-    def answer(self, question: Query, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE) -> SearchOutcome:
-        """Stages 1-5 for `question` (with its vector)."""
-        query = question.text
-        ranking = self.ranking(question, mode, self.candidate_limit(k))
+        question = self.query(query, query_vector)
+        ranking = self.ranking(question, mode, max(self.options.candidates, 4 * k))
         kept = distinct(
             ranking.ordered,
             self.reader.chunk,
