@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from eval.bench.server import wait_or_kill
 from index.embedding import Embedder, SentenceTransformerEmbedder
 
 Encode = Callable[[Sequence[str]], object]
@@ -143,8 +144,4 @@ def floor_process(
         yield measure
     finally:
         stdin.close()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        wait_or_kill(process)

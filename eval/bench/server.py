@@ -170,11 +170,7 @@ def _serving(
         yield RunningServer(process, url, time.perf_counter() - started)
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        wait_or_kill(process)
 
 
 def _ready(
@@ -200,3 +196,12 @@ def _status_kb(pid: int, field: str) -> float | None:
     except OSError:
         return None
     return None
+
+
+def wait_or_kill(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: float = 30.0) -> None:
+    """Wait for a process asked to stop; kill it if it has not within `timeout` seconds."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
