@@ -34,6 +34,7 @@ from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedd
 from index.errors import DamagedSnapshotError, IndexError_, IndexMismatchError
 from index.search.context import widen_outcome
 from index.search.document_ranking import DocumentSearchOutcome, search_documents
+from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.reader import IndexReader
 from index.search.retrieval import Retriever, SearchOutcome
@@ -177,23 +178,33 @@ class Engine:
         with self._swap:
             return None if self._retriever is None else self._retriever.reader
 
-    def search(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
-        """`context` > 0 widens each passage by that many neighbouring chunks (index/search/context.py)."""
+    def search(
+        self, query: str, k: int, mode: Mode, context: int = 0, filter: Filter | None = None
+    ) -> SearchOutcome:
+        """`context` > 0 widens each passage by that many neighbouring chunks (index/search/context.py);
+        `filter`: only passages of the documents it matches (index/search/filters.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
-        return _answer(self.retriever, self._query_batcher.embed(query), query, k, mode, context)
+        vector = self._query_batcher.embed(query)
+        return _answer(self.retriever, vector, query, k, mode, context, filter)
 
-    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0) -> SearchOutcome:
+    async def search_async(
+        self, query: str, k: int, mode: Mode, context: int = 0, filter: Filter | None = None
+    ) -> SearchOutcome:
         """`search` for request handlers: the question waits for its batch on the event loop,
         then is searched (`_searching`)."""
         vector = await self._query_batcher.embed_async(query)
-        return await self._searching(lambda retriever: _answer(retriever, vector, query, k, mode, context))
+        return await self._searching(
+            lambda retriever: _answer(retriever, vector, query, k, mode, context, filter)
+        )
 
-    async def search_documents_async(self, query: str, k: int, feedback: bool) -> DocumentSearchOutcome:
+    async def search_documents_async(
+        self, query: str, k: int, feedback: bool, filter: Filter | None = None
+    ) -> DocumentSearchOutcome:
         """Documents ranked by document-level fusion (index/search/document_ranking.py), each cited by its
-        closest passage; with `feedback`, after one round of Rocchio feedback."""
+        closest passage; with `feedback`, after one round of Rocchio feedback; only those `filter` matches."""
         vector = await self._query_batcher.embed_async(query)
         return await self._searching(
-            lambda retriever: search_documents(retriever, query, vector, k, feedback)
+            lambda retriever: search_documents(retriever, query, vector, k, feedback, filter)
         )
 
     async def _searching(self, search: Callable[[Retriever], Searched]) -> Searched:
@@ -354,10 +365,16 @@ class Engine:
 
 
 def _answer(
-    retriever: Retriever, vector: Vectors, query: str, k: int, mode: Mode, context: int
+    retriever: Retriever,
+    vector: Vectors,
+    query: str,
+    k: int,
+    mode: Mode,
+    context: int,
+    filter: Filter | None,
 ) -> SearchOutcome:
     """The search over one commit (`retriever`), its context window from the same commit."""
-    outcome = retriever.search(query, k=k, mode=mode, query_vector=vector)
+    outcome = retriever.search(query, k=k, mode=mode, query_vector=vector, filter=filter)
     return widen_outcome(outcome, retriever.reader, context)
 
 

@@ -61,6 +61,7 @@ def search_response(outcome: SearchOutcome) -> SearchResponse:
         answerable=outcome.answerable,
         confidence=outcome.confidence,
         results=[search_result(hit) for hit in outcome.hits],
+        filter=None if outcome.filter is None else outcome.filter.to_dict(),
     )
 
 
@@ -81,6 +82,7 @@ def document_search_response(outcome: DocumentSearchOutcome) -> DocumentSearchRe
         index_version=outcome.index_version,
         feedback=outcome.feedback,
         results=[document_result(hit) for hit in outcome.hits],
+        filter=None if outcome.filter is None else outcome.filter.to_dict(),
     )
 
 

@@ -12,8 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from index.search.filters import Filter
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
+from service.filter_schema import QueryFilter, SearchFilter
 
 MODE_DESCRIPTION = (
     "`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best overall; `dense` "
@@ -55,7 +57,7 @@ class QueryRequest(BaseModel):
     )
 
 
-class SearchRequest(QueryRequest):
+class SearchOptions(QueryRequest):
     k: int = Field(
         DEFAULT_K, ge=1, description=f"How many passages to return: 1 to RAG_MAX_K; {DEFAULT_K} by default."
     )
@@ -70,13 +72,35 @@ class SearchRequest(QueryRequest):
     )
 
 
-class SearchParams(SearchRequest):
+FILTER_DESCRIPTION = (
+    "Answer only from the documents this filter matches (Qdrant's shape: `must`, `should`, "
+    "`must_not` lists of conditions on `id`, `title`, `source`, `author`, `url`, `published` or "
+    "`metadata.<key>`). The results are the best passages among the matching ones."
+)
+
+
+class SearchRequest(SearchOptions):
+    filter: SearchFilter | None = Field(
+        None,
+        description=FILTER_DESCRIPTION,
+        examples=[{"must": [{"key": "source", "match": {"value": "Nournews"}}]}],
+    )
+
+    def search_filter(self) -> Filter | None:
+        return None if self.filter is None else self.filter.to_filter()
+
+
+class SearchParams(SearchOptions, QueryFilter):
     """`GET /search`'s query string: the same fields (the question as `q`), read from text, so
-    numbers are parsed; unknown parameters are refused as in the JSON body."""
+    numbers are parsed; unknown parameters are refused as in the JSON body. The common filter
+    conditions are parameters of their own (`QueryFilter`)."""
 
     model_config = ConfigDict(extra="forbid", strict=False, populate_by_name=False)
 
     query: str = Field(alias="q", description="The question, in natural language.")
+
+    def search_filter(self) -> Filter | None:
+        return self.query_filter()
 
 
 class DocumentSearchRequest(QueryRequest):
@@ -90,6 +114,10 @@ class DocumentSearchRequest(QueryRequest):
         description="Rank again after moving the query vector towards the top document's closest "
         "passage (Rocchio feedback): slightly better on SciFact, about twice the work.",
     )
+    filter: SearchFilter | None = Field(None, description=FILTER_DESCRIPTION.replace("passages", "documents"))
+
+    def search_filter(self) -> Filter | None:
+        return None if self.filter is None else self.filter.to_filter()
 
 
 class DocumentMetadata(BaseModel):
@@ -161,6 +189,9 @@ class SearchResponse(BaseModel):
         "RAG_ANSWERABLE_THRESHOLD` (0.35 by default)."
     )
     results: list[SearchResultItem] = Field(description="Passages, best first.")
+    filter: dict[str, Any] | None = Field(
+        None, description="The filter the search applied, in its JSON form; null when none."
+    )
 
 
 class DocumentResultItem(BaseModel):
@@ -178,6 +209,9 @@ class DocumentSearchResponse(BaseModel):
     index_version: str = Field(description="Index generation that answered.")
     feedback: bool = Field(description="Whether Rocchio feedback was applied.")
     results: list[DocumentResultItem] = Field(description="Documents, best first.")
+    filter: dict[str, Any] | None = Field(
+        None, description="The filter the search applied, in its JSON form; null when none."
+    )
 
 
 class DocumentSummary(DocumentRef):

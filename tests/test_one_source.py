@@ -78,16 +78,16 @@ class RecordingEngine:
         self.real = real
         self.calls: list[tuple[str, int, str, int]] = []
 
-    def search(self, query: str, k: int, mode: Mode, context: int = 0) -> Any:
+    def search(self, query: str, k: int, mode: Mode, context: int = 0, filter: Any = None) -> Any:
         self.calls.append((query, k, mode, context))
-        return self.real.search(query, k, mode, context)
+        return self.real.search(query, k, mode, context, filter)
 
-    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0) -> Any:
-        return self.search(query, k, mode, context)
+    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0, filter: Any = None) -> Any:
+        return self.search(query, k, mode, context, filter)
 
-    async def search_documents_async(self, query: str, k: int, feedback: bool) -> Any:
+    async def search_documents_async(self, query: str, k: int, feedback: bool, filter: Any = None) -> Any:
         self.calls.append((query, k, "documents", int(feedback)))
-        return await self.real.search_documents_async(query, k, feedback)
+        return await self.real.search_documents_async(query, k, feedback, filter)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

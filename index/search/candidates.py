@@ -27,6 +27,7 @@ from index.embedding import Vectors
 from index.search.query import Query
 from index.search.reader import IndexReader
 from index.storage.arrays import ranges
+from index.storage.fields import Mask
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,17 @@ class Candidates:
 NO_CANDIDATES = Candidates([], [])
 
 
-def dense_candidates(reader: IndexReader, vector: Vectors, limit: int) -> Candidates:
-    return Candidates(*reader.dense_search(vector.reshape(-1), limit))
+def dense_candidates(
+    reader: IndexReader, vector: Vectors, limit: int, allowed: Mask | None = None
+) -> Candidates:
+    """The `limit` passages nearest `vector`, among the `allowed` ones when given (a query's)."""
+    return Candidates(*reader.dense_search(vector.reshape(-1), limit, allowed))
 
 
 def lexical_candidates(query: Query, limit: int, k1: float, b: float) -> Candidates:
-    return Candidates(*query.reader.lexical_search(query.terms, limit, k1, b, query.statistics))
+    """The `limit` passages with the best BM25 score, among those the query's filter allows."""
+    reader = query.reader
+    return Candidates(*reader.lexical_search(query.terms, limit, k1, b, query.statistics, query.allowed))
 
 
 def dense_scores(query: Query, rows: list[int], sentence_weight: float) -> npt.NDArray[np.float64]:

@@ -22,6 +22,7 @@ from index.embedding import Vectors
 from index.search.answers import AnswerSpan
 from index.search.candidates import Candidates, dense_candidates, lexical_candidates
 from index.search.feedback import rocchio
+from index.search.filters import Filter
 from index.search.fusion import document_convex_combination
 from index.search.modes import Mode
 from index.search.query import Query
@@ -51,27 +52,39 @@ class DocumentSearchOutcome:
     index_version: str
     feedback: bool
     hits: list[DocumentHit] = field(default_factory=list)
+    filter: Filter | None = None  # the filter the search applied
 
 
 def rank_documents(
-    retriever: Retriever, query: str, vector: Vectors, limit: int, feedback: bool = False
+    retriever: Retriever,
+    query: str,
+    vector: Vectors,
+    limit: int,
+    feedback: bool = False,
+    filter: Filter | None = None,
 ) -> list[RankedDocument]:
     """Documents best first, fused from `limit` dense and `limit` BM25 passages; with `feedback`,
-    ranked again after one round of Rocchio feedback."""
-    question = retriever.query(query, vector)
-    dense = dense_candidates(retriever.reader, question.vector, limit)
+    ranked again after one round of Rocchio feedback; only documents `filter` matches."""
+    question = retriever.query(query, vector, filter)
+    dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
     lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
     return _ranked(retriever, question, dense, lexical, limit, feedback)
 
 
 def search_documents(
-    retriever: Retriever, query: str, vector: Vectors, k: int, feedback: bool = False
+    retriever: Retriever,
+    query: str,
+    vector: Vectors,
+    k: int,
+    feedback: bool = False,
+    filter: Filter | None = None,
 ) -> DocumentSearchOutcome:
-    """The `k` best documents, each cited by its best passage and that passage's answer sentence."""
+    """The `k` best documents (among those `filter` matches), each cited by its best passage and
+    that passage's answer sentence."""
     limit = max(retriever.options.document_candidates, k)
-    question = retriever.query(query, vector)
+    question = retriever.query(query, vector, filter)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
-    dense = dense_candidates(retriever.reader, question.vector, limit)
+    dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
     lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
     ranked = _ranked(retriever, question, dense, lexical, limit, feedback)[:k]
     reader = retriever.reader
@@ -84,7 +97,7 @@ def search_documents(
         DocumentHit(rank, entry.score, retriever.document(entry.document_id), reader.chunk(row), answer)
         for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)
     ]
-    return DocumentSearchOutcome(query, retriever.version, feedback, hits)
+    return DocumentSearchOutcome(query, retriever.version, feedback, hits, question.filter)
 
 
 def _ranked(
@@ -103,10 +116,9 @@ def _ranked(
             retriever.options.feedback_weight,
         )
         # The moved vector has cosines of its own; the question's text is unchanged.
-        moved_query = retriever.query(query.text, moved)
-        ranked = _fused(
-            retriever, moved_query, dense_candidates(retriever.reader, moved, limit).rows, lexical.score
-        )
+        moved_query = query.with_vector(moved)
+        moved_dense = dense_candidates(retriever.reader, moved, limit, moved_query.allowed)
+        ranked = _fused(retriever, moved_query, moved_dense.rows, lexical.score)
     return ranked
 
 

@@ -9,6 +9,9 @@ analysis and the statistics are made on first use, and cosines are kept per pass
 sentence row, so a stage asking for rows another stage already scored reads them instead of
 computing them again.
 
+A query may carry a filter (`index.search.filters`); `allowed` then marks the chunks it may
+answer from, and the candidate stages search only those.
+
 Invariants: `terms` is ``analysis.terms(text)`` (in text order, repeats kept: BM25 counts a term
 asked twice twice); `term_weights` maps each distinct term to its idf under `statistics`; a cosine
 is ``dot(vector, v)`` in float32 (the stored vectors' precision), read back as a float, whichever
@@ -28,7 +31,9 @@ import numpy.typing as npt
 
 from index.embedding import Vectors
 from index.search.answer_types import ExpectedAnswer, expected_answer
+from index.search.filters import Filter
 from index.search.reader import IndexReader
+from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import matched_terms, term_set, terms
 from index.text.metadata import asked_field
@@ -37,12 +42,19 @@ Cosines = npt.NDArray[np.float64]
 
 
 class Query:
-    def __init__(self, reader: IndexReader, text: str, vector: Vectors) -> None:
+    def __init__(self, reader: IndexReader, text: str, vector: Vectors, filter: Filter | None = None) -> None:
         self.reader = reader
         self.text = text
         self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)  # unit length
+        self.filter = None if filter is None or filter.is_empty else filter
+        # The chunks a search may answer from (`IndexReader.allowed`); None: every live chunk.
+        self.allowed: Mask | None = None if self.filter is None else reader.allowed(self.filter)
         self._passage_cosines: dict[int, float] = {}
         self._sentence_cosines: dict[int, float] = {}
+
+    def with_vector(self, vector: Vectors) -> Query:
+        """The same question and filter with another vector (feedback moves it), cosines of its own."""
+        return Query(self.reader, self.text, vector, self.filter)
 
     # --- the text --------------------------------------------------------------------------
 

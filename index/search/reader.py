@@ -32,9 +32,11 @@ import numpy.typing as npt
 from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
+from index.search.filters import Filter
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.commits import CommitPoint
+from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
 from index.storage.segments import IvfSearch, IvfVectors, Segment
 from index.storage.store import IndexStore
@@ -44,6 +46,7 @@ from index.text.chunking import Chunk
 LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer commit
 # BM25 scores consecutive segments together up to this many chunks (`index.storage.postings.score`).
 SCORING_BLOCK_CHUNKS = 65_536
+RECENT_FILTERS = 32  # filters whose allowed chunks a reader keeps (`IndexReader.allowed`)
 
 
 class Sentence(NamedTuple):
@@ -95,6 +98,7 @@ class IndexReader:
             if isinstance(view.segment.vectors, IvfVectors)
         ]
         self.scoring_blocks = blocks(counts, SCORING_BLOCK_CHUNKS)
+        self._allowed = functools.lru_cache(maxsize=RECENT_FILTERS)(self._allowed_chunks)
 
     @classmethod
     def open(cls, store: IndexStore, previous: IndexReader | None = None) -> IndexReader:
@@ -244,14 +248,38 @@ class IndexReader:
 
     # --- search --------------------------------------------------------------------------------
 
-    def dense_search(self, vector: Vectors, limit: int) -> tuple[list[int], list[float]]:
+    def allowed(self, filter: Filter) -> Mask:
+        """Which chunks (by global row) are live and in a document `filter` matches. Kept for
+        the last few filters: a page or a client tends to send the same one again."""
+        return self._allowed(filter)
+
+    def _allowed_chunks(self, filter: Filter) -> Mask:
+        parts = [np.zeros(0, dtype=bool)]
+        for view in self.views:
+            documents = filter.documents(view.segment.fields)
+            if view.deleted:
+                documents[np.fromiter(view.deleted, dtype=np.int64)] = False
+            parts.append(documents[np.asarray(view.segment.chunks[:, 0], dtype=np.int64)])
+        allowed: Mask = np.concatenate(parts)
+        allowed.flags.writeable = False  # shared by every search with this filter
+        return allowed
+
+    def dense_search(
+        self, vector: Vectors, limit: int, allowed: Mask | None = None
+    ) -> tuple[list[int], list[float]]:
         """The `limit` live chunks nearest `vector` (cosine), best first, from every segment: the
-        exact segments' cosines in one scan (`ExactScan`), each approximate segment's own search."""
+        exact segments' cosines in one scan (`ExactScan`), each approximate segment's own search.
+        With `allowed` (`allowed(filter)`), the `limit` nearest among the allowed chunks."""
         query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
-        rows, scores = self.exact_scan.search(query, limit)
+        rows, scores = self.exact_scan.search(query, limit, allowed)
         all_rows, all_scores = [rows], [scores]
         for base, search in self.approximate:
-            local, cosines = search.search(query, limit)
+            local_allowed = None
+            if allowed is not None:
+                local_allowed = allowed[base : base + search.vectors.count]
+                if not local_allowed.any():
+                    continue
+            local, cosines = search.search(query, limit, local_allowed)
             all_rows.append(local + base)
             all_scores.append(cosines)
         return top(all_rows, all_scores, limit)
@@ -263,16 +291,24 @@ class IndexReader:
         k1: float,
         b: float,
         statistics: CollectionStatistics | None = None,
+        allowed: Mask | None = None,
     ) -> tuple[list[int], list[float]]:
         """The `limit` live chunks with the best positive BM25 score (parameters `k1`, `b`) for
-        `terms`, best first; `statistics`: this reader's `statistics(terms)`, when already at hand."""
+        `terms`, best first; `statistics`: this reader's `statistics(terms)`, when already at hand.
+        With `allowed` (`allowed(filter)`), the best among the allowed chunks, scored with the
+        statistics of every live chunk: a filter narrows the answers, not what a term weighs."""
         if not terms:
             return [], []
         if statistics is None:
             statistics = self.statistics(terms)
         best = Best(limit)
         for first, last in self.scoring_blocks:
+            block_allowed = None if allowed is None else allowed[self.bases[first] : self.bases[last]]
+            if block_allowed is not None and not block_allowed.any():
+                continue
             scores = score(self.postings[first:last], terms, statistics, k1, b)
+            if block_allowed is not None:
+                scores[~block_allowed] = 0.0
             local, values = positive_top(scores, limit, best.floor)
             best.add(local + self.bases[first], values.astype(np.float32))
         return best.result()

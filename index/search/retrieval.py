@@ -32,6 +32,7 @@ from index.search.candidates import (
     lexical_candidates,
 )
 from index.search.duplicates import distinct
+from index.search.filters import Filter
 from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
@@ -71,6 +72,7 @@ class SearchOutcome:
     confidence: float
     hits: list[Hit] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
+    filter: Filter | None = None  # the filter the search applied
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,22 @@ class Retriever:
         """The query's unit vector (1-D)."""
         return self.embedder.embed_batch([query]).reshape(-1)
 
-    def query(self, text: str, vector: Vectors | None = None) -> Query:
-        """The search's `Query` over this reader: `text`, with its vector (encoded when not given)."""
-        return Query(self.reader, text, self.encode(text) if vector is None else vector)
+    def query(self, text: str, vector: Vectors | None = None, filter: Filter | None = None) -> Query:
+        """The search's `Query` over this reader: `text`, with its vector (encoded when not given),
+        answered from the documents `filter` matches (all, without one)."""
+        return Query(self.reader, text, self.encode(text) if vector is None else vector, filter)
 
     def search(
-        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, query_vector: Vectors | None = None
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        query_vector: Vectors | None = None,
+        filter: Filter | None = None,
     ) -> SearchOutcome:
-        question = self.query(query, query_vector)
+        """The `k` best passages for `query`, from the documents `filter` matches when given: the
+        `k` best of those, as the unfiltered search would rank them (`index.search.filters`)."""
+        question = self.query(query, query_vector, filter)
         ranking = self.ranking(question, mode, max(self.options.candidates, 4 * k))
         kept = distinct(
             ranking.ordered,
@@ -138,7 +148,14 @@ class Retriever:
             [hit.chunk.text for hit in hits],
         )
         return SearchOutcome(
-            query, mode, self.version, verdict.answerable, verdict.confidence, hits[:k], verdict.signals
+            query,
+            mode,
+            self.version,
+            verdict.answerable,
+            verdict.confidence,
+            hits[:k],
+            verdict.signals,
+            question.filter,
         )
 
     def rank(
@@ -147,13 +164,19 @@ class Retriever:
         mode: Mode = DEFAULT_MODE,
         limit: int | None = None,
         query_vector: Vectors | None = None,
+        filter: Filter | None = None,
     ) -> list[tuple[int, float]]:
         """Passage rows and scores, best first, before near-duplicates are dropped (what ranking
         metrics need); `limit` candidates per signal (default: the `candidates` option)."""
-        return self.ranking(self.query(query, query_vector), mode, limit or self.options.candidates).ordered
+        question = self.query(query, query_vector, filter)
+        return self.ranking(question, mode, limit or self.options.candidates).ordered
 
     def ranking(self, query: Query, mode: Mode, limit: int) -> Ranking:
-        dense = dense_candidates(self.reader, query.vector, limit) if mode != Mode.BM25 else NO_CANDIDATES
+        dense = (
+            dense_candidates(self.reader, query.vector, limit, query.allowed)
+            if mode != Mode.BM25
+            else NO_CANDIDATES
+        )
         lexical = (
             lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
             if mode != Mode.DENSE

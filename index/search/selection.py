@@ -16,7 +16,11 @@ import numpy.typing as npt
 
 from index.embedding import Vectors
 from index.storage.arrays import contenders
+from index.storage.fields import Mask
 from index.storage.segments import FlatVectors, Segment
+
+# A filtered scan gathers the allowed chunks' vectors when they are under 1 / GATHER_SHARE of all.
+GATHER_SHARE = 4
 
 
 def top(
@@ -115,16 +119,58 @@ class ExactScan:
             np.concatenate(deleted).astype(np.int64) if deleted else np.zeros(0, dtype=np.int64),
         )
 
-    def search(self, query: Vectors, limit: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def search(
+        self, query: Vectors, limit: int, allowed: Mask | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Global rows and cosines of the `limit` live chunks nearest `query` (a contiguous
-        float32 unit vector), with any tied with the last of them, in no order."""
+        float32 unit vector), with any tied with the last of them, in no order; with `allowed`
+        (a mask over global rows, deleted chunks already out), only among the allowed ones.
+
+        A filter that leaves few chunks is answered from theirs alone: gathering a chunk's
+        vector costs a few times scanning it, so below `1 / GATHER_SHARE` of the rows the
+        gather is cheaper than the scan."""
+        total = int(self.starts[-1])
+        if allowed is None:
+            cosines = self._scan(query)
+            cosines[self.deleted] = -np.inf
+            return self._best(cosines, limit)
+        keep = self._positions(allowed)
+        count = int(keep.sum())
+        if count * GATHER_SHARE >= total:
+            cosines = self._scan(query)
+            cosines[~keep] = -np.inf
+            return self._best(cosines, limit)
+        positions = np.flatnonzero(keep)
+        part = np.searchsorted(self.starts, positions, side="right") - 1
+        gathered = np.empty(len(positions), dtype=np.float32)
+        for index in np.unique(part).tolist():
+            inside = np.flatnonzero(part == index)
+            local = positions[inside] - self.starts[index]
+            gathered[inside] = self.parts[index].inner_products_of(local, query)
+        best = contenders(gathered, limit)
+        return positions[best] + self.shifts[part[best]], gathered[best]
+
+    def _scan(self, query: Vectors) -> npt.NDArray[np.float32]:
         cosines = np.empty(int(self.starts[-1]), dtype=np.float32)
         for vectors, start, end in zip(
             self.parts, self.starts[:-1].tolist(), self.starts[1:].tolist(), strict=True
         ):
             vectors.inner_products(query, cosines[start:end])
-        cosines[self.deleted] = -np.inf
+        return cosines
+
+    def _best(
+        self, cosines: npt.NDArray[np.float32], limit: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         positions = contenders(cosines, limit)
         positions = positions[cosines[positions] > -np.inf]
         part = np.searchsorted(self.starts, positions, side="right") - 1
         return positions + self.shifts[part], cosines[positions]
+
+    def _positions(self, allowed: Mask) -> Mask:
+        """`allowed` (over global rows) laid out as this scan's positions."""
+        keep = np.zeros(int(self.starts[-1]), dtype=bool)
+        for start, end, shift in zip(
+            self.starts[:-1].tolist(), self.starts[1:].tolist(), self.shifts.tolist(), strict=True
+        ):
+            keep[start:end] = allowed[start + shift : end + shift]
+        return keep

@@ -51,7 +51,8 @@ from corpus import Document
 from index.embedding import Vectors
 from index.errors import IndexCorruptError
 from index.settings import IndexSettings
-from index.storage.arrays import load_array, mapped_array
+from index.storage.arrays import contenders, load_array, mapped_array
+from index.storage.fields import DocumentFields, Mask
 from index.storage.files import (
     checksummed_json,
     fsync_directory,
@@ -74,6 +75,9 @@ UNCHECKED_SEGMENT_FORMAT = 2
 LEXICAL_TEXT = 2
 _DOCUMENT_CACHE = 256  # parsed documents kept per segment
 _CHUNK_CACHE = 4096  # chunks (passage texts) kept per segment
+# An IVF segment searches a filter's rows exactly up to this many (`IvfSearch.search`).
+EXACT_FILTERED_ROWS = 20_000
+EXACT_BLOCK_ROWS = 65_536  # vectors read back at once by an exact search of an IVF segment
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,12 @@ class Segment:
         """The stored line of document `row`, as written (merges copy it without parsing)."""
         return bytes(self._texts[int(self._offsets[row]) : int(self._offsets[row + 1])])
 
+    @functools.cached_property
+    def fields(self) -> DocumentFields:
+        """The documents' fields as columns, for filters (read from documents.jsonl on first use)."""
+        rows = range(self.document_count)
+        return DocumentFields.of_lines((self.document_line(row) for row in rows), self.document_count)
+
     def chunk(self, row: int) -> Chunk:
         return self._chunk(row)
 
@@ -344,6 +354,14 @@ class FlatVectors:
             len(self.vectors),
         )
 
+    def inner_products_of(self, rows: npt.NDArray[np.int64], query: Vectors) -> npt.NDArray[np.float32]:
+        """``query . v`` for the vectors of `rows` only, by the same kernel as `inner_products`
+        (so a filtered search gives the very scores an unfiltered one does)."""
+        gathered = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
+        out = np.empty(len(rows), dtype=np.float32)
+        FlatVectors(gathered).inner_products(query, out)
+        return out
+
 
 class IvfVectors:
     """An approximate segment's vectors: a FAISS IVF index, which also gives them back by row."""
@@ -353,6 +371,7 @@ class IvfVectors:
         ivf = faiss.extract_index_ivf(index)
         self.lists = int(ivf.nlist)
         self.probes = int(ivf.nprobe)  # as built: what a search of this segment alone scans
+        self.count = int(index.ntotal)  # vectors, one per chunk row
 
     def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32)
@@ -386,12 +405,47 @@ class IvfSearch:
             nprobe=probes, **({"sel": self._selector} if self._selector is not None else {})
         )
 
-    def search(self, query: Vectors, limit: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    def search(
+        self, query: Vectors, limit: int, allowed: Mask | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Rows and cosines of (about) the `limit` vectors nearest `query` among the live rows,
-        in no particular order."""
+        in no particular order; with `allowed` (a mask over the segment's rows, deleted rows
+        already out), among the allowed rows only, and never fewer than `limit` when as many
+        are allowed.
+
+        A filter's rows are searched exactly when they are few (`EXACT_FILTERED_ROWS`): the
+        probed cells may hold none of them. Otherwise the IVF search skips the others (FAISS's
+        `IDSelectorBitmap`), and if the probed cells held fewer than `limit` allowed rows, the
+        allowed rows are searched exactly."""
         if limit <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        scores, rows = self.vectors.index.search(query, limit, params=self.parameters)
+        if allowed is None:
+            scores, rows = self.vectors.index.search(query, limit, params=self.parameters)
+            found = rows[0] >= 0
+            return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
+        allowed_rows = np.flatnonzero(allowed).astype(np.int64)
+        if len(allowed_rows) <= EXACT_FILTERED_ROWS:
+            return self._exact(query.reshape(-1), allowed_rows, limit)
+        bitmap = np.packbits(allowed, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+        parameters = faiss.SearchParametersIVF(nprobe=self.probes, sel=selector)  # type: ignore[call-arg]
+        scores, rows = self.vectors.index.search(query, limit, params=parameters)
         found = rows[0] >= 0
+        if int(found.sum()) < min(limit, len(allowed_rows)):
+            return self._exact(query.reshape(-1), allowed_rows, limit)
         return rows[0][found].astype(np.int64), scores[0][found].astype(np.float32)
+
+    def _exact(
+        self, query: Vectors, rows: npt.NDArray[np.int64], limit: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The `limit` best of `rows` by exact cosine (vectors read back a block at a time)."""
+        cosines = np.concatenate(
+            [
+                self.vectors.rows(rows[start : start + EXACT_BLOCK_ROWS]) @ query
+                for start in range(0, len(rows), EXACT_BLOCK_ROWS)
+            ]
+            or [np.zeros(0, dtype=np.float32)]
+        ).astype(np.float32)
+        best = contenders(cosines, limit)
+        return rows[best], cosines[best]

@@ -27,7 +27,7 @@ router = APIRouter(tags=["llm formats"])
 
 async def _outcome(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchOutcome:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return await engine.search_async(query, k, request.mode, request.context)
+    return await engine.search_async(query, k, request.mode, request.context, request.search_filter())
 
 
 @router.post(

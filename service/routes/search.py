@@ -22,7 +22,11 @@ router = APIRouter(tags=["search"])
 
 ERRORS = {
     400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
-    422: {"model": ErrorResponse, "description": "Empty or too long query, k out of range, unknown mode."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Empty or too long query, k out of range, unknown mode, a filter on an unknown "
+        "field, with a bad operator or a bad date.",
+    },
     503: {"model": ErrorResponse, "description": "No index has been built yet."},
 }
 
@@ -35,9 +39,12 @@ DESCRIPTION = (
 )
 
 
-async def _search(engine: EngineDep, settings: SettingsDep, request: SearchRequest) -> SearchResponse:
+async def _search(
+    engine: EngineDep, settings: SettingsDep, request: SearchRequest | SearchParams
+) -> SearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return search_response(await engine.search_async(query, k, request.mode, request.context))
+    outcome = await engine.search_async(query, k, request.mode, request.context, request.search_filter())
+    return search_response(outcome)
 
 
 @router.post(
@@ -81,4 +88,5 @@ async def search_documents_post(
     request: DocumentSearchRequest, engine: EngineDep, settings: SettingsDep
 ) -> DocumentSearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return document_search_response(await engine.search_documents_async(query, k, request.feedback))
+    outcome = await engine.search_documents_async(query, k, request.feedback, request.search_filter())
+    return document_search_response(outcome)
