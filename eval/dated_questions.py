@@ -170,7 +170,9 @@ def _show(range_: Range | None) -> str:
 
 
 @click.command()
-@click.option("--set", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=DEFAULT_SET)
+@click.option(
+    "--set", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=DEFAULT_SET
+)
 @click.option("--split", type=click.Choice([*SPLITS, "all"]), default="all", show_default=True)
 @click.option("--verbose", is_flag=True, help="Print every question that is wrong.")
 def main(path: Path, split: str, verbose: bool) -> None:

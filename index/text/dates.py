@@ -94,7 +94,10 @@ _MAY_HAVE_DATE = re.compile(
 )
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 # Punctuation that ends a date expression; a comma does not ("May 5, 2024").
-_STOP = {"?", "!", ".", ";", ":", '"', "“", "”", "(", ")", "[", "]"}
+_STOP = frozenset({"?", "!", ".", ";", ":", '"', "“", "”", "(", ")", "[", "]"})
+# Joiners of compounds: a date joined to more ("2024-25", "2024/2025") is not read as one date
+# (dateparser reads "2024-25" as 25 December 2024); "from P - Q" still joins two dates.
+_COMPOUND = frozenset({"-", "–", "/"})
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”")
 # Cue words, each with how the period it governs bounds the range.
 _CUES = {
@@ -213,9 +216,7 @@ def _two_ended(
 ) -> tuple[datetime.date, datetime.date, int] | None:
     """`between P and Q` or `from P to Q`: P's first day to Q's last."""
     words = _window(question, tokens, first)
-    join = next(
-        (index for index in range(1, len(words)) if words[index].lower() in _RANGE_JOINS[cue]), None
-    )
+    join = next((index for index in range(1, len(words)) if words[index].lower() in _RANGE_JOINS[cue]), None)
     if join is None:
         return None
     second = _date_after(question, tokens, first + join + 1, as_of)
@@ -242,12 +243,16 @@ def _date_after(
 ) -> _Found | None:
     """The date expression that starts at token `first`: the shortest run of tokens that gives
     the same date as the longest run the parser reads (so trailing words it skips are left out)."""
-    words = _window(question, tokens, first)
-    if not words or words[0].lower() in _DETERMINERS and (len(words) < 3 or words[1].lower() not in _EDGES):
+    words = _window(question, tokens, first, _STOP | _COMPOUND)
+    if not words:
         return None
     edge = None
-    if words[0].lower() == "the" and words[2].lower() == "of":
-        edge, first, words = _EDGES[words[1].lower()], first + 3, words[3:]
+    if words[0].lower() in _DETERMINERS:
+        # Only "the end/start/beginning of P" is a date after a determiner; "the 2024 election" is a name.
+        lowered = [word.lower() for word in words[:3]]
+        if len(lowered) < 3 or lowered[0] != "the" or lowered[1] not in _EDGES or lowered[2] != "of":
+            return None
+        edge, first, words = _EDGES[lowered[1]], first + 3, words[3:]
     best: tuple[_Period, int] | None = None
     for count in range(1, len(words) + 1):
         if not _may_be_date(words[:count]):
@@ -267,6 +272,13 @@ def _date_after(
     period, count = best
     if count < len(words) and words[count].lower().endswith(("'s", "’s")):
         return None
+    following = first + count
+    if (
+        following < len(tokens)
+        and question[slice(*tokens[following])] in _COMPOUND
+        and tokens[following][0] == tokens[following - 1][1]
+    ):
+        return None
     if edge == "last":
         period = _Period(period.last, period.last)
     elif edge == "first":
@@ -284,11 +296,13 @@ def _may_be_date(words: list[str]) -> bool:
     return not (len(words) == 1 and words[0].isdigit() and not _YEAR.fullmatch(words[0]))
 
 
-def _window(question: str, tokens: list[tuple[int, int]], first: int) -> list[str]:
+def _window(
+    question: str, tokens: list[tuple[int, int]], first: int, stops: frozenset[str] = _STOP
+) -> list[str]:
     words: list[str] = []
     for start, end in tokens[first : first + _WINDOW]:
         word = question[start:end]
-        if word in _STOP:
+        if word in stops:
             break
         words.append(word)
     return words
