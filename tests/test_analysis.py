@@ -152,7 +152,7 @@ def english_sentences() -> list[str]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 item = json.loads(line)
-                sentences += [item["question"], *item["answers"]]
+                sentences += [item["question"], *item.get("answers", [])]  # dated_questions has none
     return sentences
 
 
