@@ -19,6 +19,7 @@ pick and build without any lock and queue only their commit, so queries never wa
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import threading
@@ -179,32 +180,51 @@ class Engine:
             return None if self._retriever is None else self._retriever.reader
 
     def search(
-        self, query: str, k: int, mode: Mode, context: int = 0, filter: Filter | None = None
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        context: int = 0,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
     ) -> SearchOutcome:
         """`context` > 0 widens each passage by that many neighbouring chunks (index/search/context.py);
-        `filter`: only passages of the documents it matches (index/search/filters.py)."""
+        `filter`: only passages of the documents it matches (index/search/filters.py); `as_of`: also
+        within the time range the question states, read as of that date (index/search/question_dates.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
         vector = self._query_batcher.embed(query)
-        return _answer(self.retriever, vector, query, k, mode, context, filter)
+        return _answer(self.retriever, vector, query, k, mode, context, filter, as_of)
 
     async def search_async(
-        self, query: str, k: int, mode: Mode, context: int = 0, filter: Filter | None = None
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        context: int = 0,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
     ) -> SearchOutcome:
         """`search` for request handlers: the question waits for its batch on the event loop,
         then is searched (`_searching`)."""
         vector = await self._query_batcher.embed_async(query)
         return await self._searching(
-            lambda retriever: _answer(retriever, vector, query, k, mode, context, filter)
+            lambda retriever: _answer(retriever, vector, query, k, mode, context, filter, as_of)
         )
 
     async def search_documents_async(
-        self, query: str, k: int, feedback: bool, filter: Filter | None = None
+        self,
+        query: str,
+        k: int,
+        feedback: bool,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
     ) -> DocumentSearchOutcome:
         """Documents ranked by document-level fusion (index/search/document_ranking.py), each cited by its
-        closest passage; with `feedback`, after one round of Rocchio feedback; only those `filter` matches."""
+        closest passage; with `feedback`, after one round of Rocchio feedback; `filter` and `as_of`
+        as for `search`."""
         vector = await self._query_batcher.embed_async(query)
         return await self._searching(
-            lambda retriever: search_documents(retriever, query, vector, k, feedback, filter)
+            lambda retriever: search_documents(retriever, query, vector, k, feedback, filter, as_of)
         )
 
     async def _searching(self, search: Callable[[Retriever], Searched]) -> Searched:
@@ -372,9 +392,10 @@ def _answer(
     mode: Mode,
     context: int,
     filter: Filter | None,
+    as_of: dt.date | None,
 ) -> SearchOutcome:
     """The search over one commit (`retriever`), its context window from the same commit."""
-    outcome = retriever.search(query, k=k, mode=mode, query_vector=vector, filter=filter)
+    outcome = retriever.search(query, k=k, mode=mode, query_vector=vector, filter=filter, as_of=as_of)
     return widen_outcome(outcome, retriever.reader, context)
 
 

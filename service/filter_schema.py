@@ -59,16 +59,21 @@ class RangeBounds(_Strict):
     lte: StrictInt | StrictFloat | StrictStr | None = Field(None, description="Less than or equal.")
 
 
+def _match_kind(value: Any) -> str | None:
+    """`any` or `value`, by the key a match object has; None (a validation error) if not an object."""
+    if isinstance(value, dict):
+        return "any" if "any" in value else "value"
+    if isinstance(value, MatchAny | MatchValue):
+        return "any" if isinstance(value, MatchAny) else "value"
+    return None
+
+
 class FieldCondition(_Strict):
     key: str = Field(description=KEY_DESCRIPTION, examples=["source", "published", "metadata.section"])
     match: (
         Annotated[
             Annotated[MatchValue, Tag("value")] | Annotated[MatchAny, Tag("any")],
-            Discriminator(
-                lambda value: (
-                    "any" if "any" in (value if isinstance(value, dict) else vars(value)) else "value"
-                )
-            ),
+            Discriminator(_match_kind),
         ]
         | None
     ) = Field(None, description="Equality: `value`, or `any` of several.")
@@ -176,6 +181,36 @@ def parse_date(name: str, value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name} {value!r} is not a date: use an ISO 8601 date such as 2025-11-01") from None
+
+
+class QuestionDates(BaseModel):
+    """Whether a search also keeps to the time range its question states, and as of when."""
+
+    dates_from_question: bool = Field(
+        True,
+        description="Also keep to the time range the question states ('in November 2025', 'since 1 "
+        "October', 'this year'), when the documents have dates; the response's `filter_from_question` "
+        "says what was applied. `false` turns it off.",
+    )
+    as_of: str | None = Field(
+        None,
+        description="The date relative phrases ('this year', 'last month') are read against: an ISO "
+        "8601 date; today (UTC) by default.",
+        examples=["2025-12-01"],
+    )
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_is_a_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_date("as_of", value)
+        return value
+
+    def question_as_of(self) -> dt.date | None:
+        """The date to read the question's own dates against; None when they are not to be read."""
+        if not self.dates_from_question:
+            return None
+        return dt.datetime.now(dt.UTC).date() if self.as_of is None else parse_date("as_of", self.as_of)
 
 
 class QueryFilter(BaseModel):

@@ -62,6 +62,7 @@ def search_response(outcome: SearchOutcome) -> SearchResponse:
         confidence=outcome.confidence,
         results=[search_result(hit) for hit in outcome.hits],
         filter=None if outcome.filter is None else outcome.filter.to_dict(),
+        filter_from_question=None if outcome.dates is None else outcome.dates.to_dict(),
     )
 
 
@@ -83,6 +84,7 @@ def document_search_response(outcome: DocumentSearchOutcome) -> DocumentSearchRe
         feedback=outcome.feedback,
         results=[document_result(hit) for hit in outcome.hits],
         filter=None if outcome.filter is None else outcome.filter.to_dict(),
+        filter_from_question=None if outcome.dates is None else outcome.dates.to_dict(),
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from index.search.filters import Filter
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
-from service.filter_schema import QueryFilter, SearchFilter
+from service.filter_schema import QueryFilter, QuestionDates, SearchFilter
 
 MODE_DESCRIPTION = (
     "`hybrid` fuses dense (embedding) and BM25 (keyword) rankings and is best overall; `dense` "
@@ -79,7 +79,7 @@ FILTER_DESCRIPTION = (
 )
 
 
-class SearchRequest(SearchOptions):
+class SearchRequest(SearchOptions, QuestionDates):
     filter: SearchFilter | None = Field(
         None,
         description=FILTER_DESCRIPTION,
@@ -90,7 +90,7 @@ class SearchRequest(SearchOptions):
         return None if self.filter is None else self.filter.to_filter()
 
 
-class SearchParams(SearchOptions, QueryFilter):
+class SearchParams(SearchOptions, QueryFilter, QuestionDates):
     """`GET /search`'s query string: the same fields (the question as `q`), read from text, so
     numbers are parsed; unknown parameters are refused as in the JSON body. The common filter
     conditions are parameters of their own (`QueryFilter`)."""
@@ -103,7 +103,7 @@ class SearchParams(SearchOptions, QueryFilter):
         return self.query_filter()
 
 
-class DocumentSearchRequest(QueryRequest):
+class DocumentSearchRequest(QueryRequest, QuestionDates):
     k: int = Field(
         DEFAULT_DOCUMENT_K,
         ge=1,
@@ -175,7 +175,21 @@ class SearchResultItem(PassageOut):
     explain: ExplainOut = Field(description="Where the score came from.")
 
 
-class SearchResponse(BaseModel):
+class AppliedFilters(BaseModel):
+    """What a search kept to, besides its question."""
+
+    filter: dict[str, Any] | None = Field(
+        None, description="The request's filter, as applied, in its JSON form; null when none."
+    )
+    filter_from_question: dict[str, Any] | None = Field(
+        None,
+        description="The publication-date range the question itself states, applied as well (a "
+        "`published` range condition, with the question's words it came from: `phrase`, `start`, "
+        "`end`); null when none was read (or `dates_from_question` was false).",
+    )
+
+
+class SearchResponse(AppliedFilters):
     query: str = Field(description="The question as received.")
     mode: Mode = Field(description="The retrieval mode used.")
     index_version: str = Field(description="Index generation that answered; cite it with the offsets.")
@@ -189,9 +203,6 @@ class SearchResponse(BaseModel):
         "RAG_ANSWERABLE_THRESHOLD` (0.35 by default)."
     )
     results: list[SearchResultItem] = Field(description="Passages, best first.")
-    filter: dict[str, Any] | None = Field(
-        None, description="The filter the search applied, in its JSON form; null when none."
-    )
 
 
 class DocumentResultItem(BaseModel):
@@ -204,14 +215,11 @@ class DocumentResultItem(BaseModel):
     answer: AnswerOut = Field(description="The answer sentence inside that passage, with offsets.")
 
 
-class DocumentSearchResponse(BaseModel):
+class DocumentSearchResponse(AppliedFilters):
     query: str = Field(description="The question as received.")
     index_version: str = Field(description="Index generation that answered.")
     feedback: bool = Field(description="Whether Rocchio feedback was applied.")
     results: list[DocumentResultItem] = Field(description="Documents, best first.")
-    filter: dict[str, Any] | None = Field(
-        None, description="The filter the search applied, in its JSON form; null when none."
-    )
 
 
 class DocumentSummary(DocumentRef):

@@ -55,7 +55,16 @@ def test_ask_human_and_json(runner: CliRunner) -> None:
     as_json = runner.invoke(cli_module.cli, ["ask", "Peace Pipeline", "--json", "-k", "1"])
     body = json.loads(as_json.output)
     assert body["results"][0]["document"]["id"] == "nournews-larijani-visit"
-    assert set(body) == {"query", "mode", "index_version", "answerable", "confidence", "results", "filter"}
+    assert set(body) == {
+        "query",
+        "mode",
+        "index_version",
+        "answerable",
+        "confidence",
+        "results",
+        "filter",
+        "filter_from_question",
+    }
 
 
 def test_errors_are_messages_not_tracebacks(runner: CliRunner, tmp_path: Path) -> None:

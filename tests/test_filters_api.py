@@ -150,3 +150,58 @@ def test_get_search_refuses_a_bad_date(dated_client: TestClient, params: dict[st
     response = dated_client.get("/search", params={"q": QUESTION, **params})
     assert response.status_code == 422
     assert next(iter(params)) in response.text and "is not a date" in response.text
+
+
+def test_a_question_that_states_a_time_range_is_searched_within_it(dated_client: TestClient) -> None:
+    question = "What did officials say about security cooperation in November 2025?"
+    result = search(dated_client, None, query=question)
+    assert set(ids(result)) == {d.id for d in DATED}
+    assert result["filter_from_question"] == {
+        "key": "published",
+        "range": {"gte": "2025-11-01", "lte": "2025-11-30"},
+        "phrase": "in November 2025",
+        "start": question.index("in November"),
+        "end": len(question) - 1,
+    }
+    assert result["filter"] is None  # the request's own filter: none
+    whole = search(dated_client, None, query=question, dates_from_question=False)
+    assert whole["filter_from_question"] is None and set(ids(whole)) - {d.id for d in DATED}
+    # Relative dates are read as of the request's date; both filters hold together.
+    this_month = "security cooperation this month"
+    later = search(
+        dated_client,
+        {"must": [{"key": "metadata.section", "match": {"value": "world"}}]},
+        query=this_month,
+        as_of="2025-11-20",
+    )
+    assert set(ids(later)) == {"dawn-10", "dawn-24"}
+    assert later["filter_from_question"]["range"] == {"gte": "2025-11-01", "lte": "2025-11-30"}
+    get = dated_client.get("/search", params={"q": this_month, "as_of": "2025-12-02", "k": 10}).json()
+    assert (
+        get["filter_from_question"]["range"] == {"gte": "2025-12-01", "lte": "2025-12-31"}
+        and get["results"] == []
+    )
+
+
+def test_a_year_in_a_name_is_not_a_time_range(dated_client: TestClient) -> None:
+    result = search(dated_client, None, query="What does the 2025 agreement on security cooperation say?")
+    found = set(ids(result))
+    assert result["filter_from_question"] is None
+    assert found & {d.id for d in DATED} and found - {d.id for d in DATED}
+
+
+def test_without_dated_documents_the_question_is_searched_whole(client: TestClient) -> None:
+    result = search(client, None, query="security cooperation in November 2025")
+    assert result["filter_from_question"] is None and result["results"]
+
+
+def test_a_bad_as_of_is_a_422(dated_client: TestClient) -> None:
+    response = dated_client.post("/search", json={"query": QUESTION, "as_of": "next week"})
+    assert response.status_code == 422 and "as_of 'next week' is not a date" in response.text
+
+
+def test_document_search_keeps_to_the_question_dates(dated_client: TestClient) -> None:
+    body = {"query": "security cooperation since 15 November 2025", "as_of": "2025-12-01"}
+    result = dated_client.post("/search/documents", json=body).json()
+    assert {item["document"]["id"] for item in result["results"]} == {"dawn-17", "dawn-24"}
+    assert result["filter_from_question"]["range"] == {"gte": "2025-11-15"}

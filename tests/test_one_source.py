@@ -78,16 +78,16 @@ class RecordingEngine:
         self.real = real
         self.calls: list[tuple[str, int, str, int]] = []
 
-    def search(self, query: str, k: int, mode: Mode, context: int = 0, filter: Any = None) -> Any:
+    def search(self, query: str, k: int, mode: Mode, context: int = 0, *scope: Any) -> Any:
         self.calls.append((query, k, mode, context))
-        return self.real.search(query, k, mode, context, filter)
+        return self.real.search(query, k, mode, context, *scope)
 
-    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0, filter: Any = None) -> Any:
-        return self.search(query, k, mode, context, filter)
+    async def search_async(self, query: str, k: int, mode: Mode, context: int = 0, *scope: Any) -> Any:
+        return self.search(query, k, mode, context, *scope)
 
-    async def search_documents_async(self, query: str, k: int, feedback: bool, filter: Any = None) -> Any:
+    async def search_documents_async(self, query: str, k: int, feedback: bool, *scope: Any) -> Any:
         self.calls.append((query, k, "documents", int(feedback)))
-        return await self.real.search_documents_async(query, k, feedback, filter)
+        return await self.real.search_documents_async(query, k, feedback, *scope)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)

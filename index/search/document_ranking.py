@@ -15,6 +15,7 @@ that passage's answer sentence. Only the retriever's public stages are used: can
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from corpus import Document
@@ -26,6 +27,7 @@ from index.search.filters import Filter
 from index.search.fusion import document_convex_combination
 from index.search.modes import Mode
 from index.search.query import Query
+from index.search.question_dates import QuestionDates
 from index.search.retrieval import Retriever
 from index.text.chunking import Chunk
 
@@ -52,7 +54,8 @@ class DocumentSearchOutcome:
     index_version: str
     feedback: bool
     hits: list[DocumentHit] = field(default_factory=list)
-    filter: Filter | None = None  # the filter the search applied
+    filter: Filter | None = None  # the request's filter
+    dates: QuestionDates | None = None  # the question's own dates, applied too
 
 
 def rank_documents(
@@ -78,11 +81,12 @@ def search_documents(
     k: int,
     feedback: bool = False,
     filter: Filter | None = None,
+    as_of: dt.date | None = None,
 ) -> DocumentSearchOutcome:
-    """The `k` best documents (among those `filter` matches), each cited by its best passage and
-    that passage's answer sentence."""
+    """The `k` best documents (among those `filter` matches and, with `as_of`, in the time range
+    the question states), each cited by its best passage and that passage's answer sentence."""
     limit = max(retriever.options.document_candidates, k)
-    question = retriever.query(query, vector, filter)
+    question = retriever.query(query, vector, filter, as_of)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
     dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
     lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
@@ -97,7 +101,9 @@ def search_documents(
         DocumentHit(rank, entry.score, retriever.document(entry.document_id), reader.chunk(row), answer)
         for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)
     ]
-    return DocumentSearchOutcome(query, retriever.version, feedback, hits, question.filter)
+    return DocumentSearchOutcome(
+        query, retriever.version, feedback, hits, question.requested_filter, question.dates
+    )
 
 
 def _ranked(

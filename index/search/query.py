@@ -32,6 +32,7 @@ import numpy.typing as npt
 from index.embedding import Vectors
 from index.search.answer_types import ExpectedAnswer, expected_answer
 from index.search.filters import Filter
+from index.search.question_dates import QuestionDates
 from index.search.reader import IndexReader
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics
@@ -42,19 +43,32 @@ Cosines = npt.NDArray[np.float64]
 
 
 class Query:
-    def __init__(self, reader: IndexReader, text: str, vector: Vectors, filter: Filter | None = None) -> None:
+    def __init__(
+        self,
+        reader: IndexReader,
+        text: str,
+        vector: Vectors,
+        filter: Filter | None = None,
+        dates: QuestionDates | None = None,
+    ) -> None:
+        """`filter`: the request's; `dates`: the question's own dates (`index.search.question_dates`),
+        searched within too."""
         self.reader = reader
         self.text = text
         self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)  # unit length
-        self.filter = None if filter is None or filter.is_empty else filter
+        self.requested_filter = None if filter is None or filter.is_empty else filter
+        self.dates = dates
+        self.filter = self.requested_filter
+        if self.dates is not None:
+            self.filter = Filter(must=(self.dates.condition,)).and_(self.requested_filter)
         # The chunks a search may answer from (`IndexReader.allowed`); None: every live chunk.
         self.allowed: Mask | None = None if self.filter is None else reader.allowed(self.filter)
         self._passage_cosines: dict[int, float] = {}
         self._sentence_cosines: dict[int, float] = {}
 
     def with_vector(self, vector: Vectors) -> Query:
-        """The same question and filter with another vector (feedback moves it), cosines of its own."""
-        return Query(self.reader, self.text, vector, self.filter)
+        """The same question and filters with another vector (feedback moves it), cosines of its own."""
+        return Query(self.reader, self.text, vector, self.requested_filter, self.dates)
 
     # --- the text --------------------------------------------------------------------------
 

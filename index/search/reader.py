@@ -32,7 +32,7 @@ import numpy.typing as npt
 from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
-from index.search.filters import Filter
+from index.search.filters import Filter, IsEmpty
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.commits import CommitPoint
@@ -145,6 +145,11 @@ class IndexReader:
     @functools.cached_property
     def document_count(self) -> int:
         return self.commit.documents
+
+    @functools.cached_property
+    def has_dates(self) -> bool:
+        """Whether some live document has a publication date."""
+        return bool(self.allowed(Filter(must_not=(IsEmpty("published"),))).any())
 
     @functools.cached_property
     def chunk_count(self) -> int:

@@ -18,6 +18,7 @@ A search runs five stages, each in its own module and testable alone:
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from corpus import Document
@@ -37,6 +38,7 @@ from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
 from index.search.query import Query
+from index.search.question_dates import QuestionDates, dates_in_question
 from index.search.reader import IndexReader
 from index.text.chunking import Chunk
 
@@ -72,7 +74,8 @@ class SearchOutcome:
     confidence: float
     hits: list[Hit] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)  # what `confidence` was computed from
-    filter: Filter | None = None  # the filter the search applied
+    filter: Filter | None = None  # the request's filter
+    dates: QuestionDates | None = None  # the question's own dates, applied too
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,18 @@ class Retriever:
         """The query's unit vector (1-D)."""
         return self.embedder.embed_batch([query]).reshape(-1)
 
-    def query(self, text: str, vector: Vectors | None = None, filter: Filter | None = None) -> Query:
+    def query(
+        self,
+        text: str,
+        vector: Vectors | None = None,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> Query:
         """The search's `Query` over this reader: `text`, with its vector (encoded when not given),
-        answered from the documents `filter` matches (all, without one)."""
-        return Query(self.reader, text, self.encode(text) if vector is None else vector, filter)
+        answered from the documents `filter` matches (all, without one) and, with `as_of` (the
+        request's date), published in the time range the question states, if it states one."""
+        dates = None if as_of is None else dates_in_question(self.reader, text, as_of)
+        return Query(self.reader, text, self.encode(text) if vector is None else vector, filter, dates)
 
     def search(
         self,
@@ -121,10 +132,12 @@ class Retriever:
         mode: Mode = DEFAULT_MODE,
         query_vector: Vectors | None = None,
         filter: Filter | None = None,
+        as_of: dt.date | None = None,
     ) -> SearchOutcome:
         """The `k` best passages for `query`, from the documents `filter` matches when given: the
-        `k` best of those, as the unfiltered search would rank them (`index.search.filters`)."""
-        question = self.query(query, query_vector, filter)
+        `k` best of those, as the unfiltered search would rank them (`index.search.filters`).
+        With `as_of`, also within the time range the question states (`index.search.question_dates`)."""
+        question = self.query(query, query_vector, filter, as_of)
         ranking = self.ranking(question, mode, max(self.options.candidates, 4 * k))
         kept = distinct(
             ranking.ordered,
@@ -155,7 +168,8 @@ class Retriever:
             verdict.confidence,
             hits[:k],
             verdict.signals,
-            question.filter,
+            question.requested_filter,
+            question.dates,
         )
 
     def rank(

@@ -27,7 +27,9 @@ router = APIRouter(tags=["llm formats"])
 
 async def _outcome(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchOutcome:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return await engine.search_async(query, k, request.mode, request.context, request.search_filter())
+    return await engine.search_async(
+        query, k, request.mode, request.context, request.search_filter(), request.question_as_of()
+    )
 
 
 @router.post(

@@ -43,7 +43,9 @@ async def _search(
     engine: EngineDep, settings: SettingsDep, request: SearchRequest | SearchParams
 ) -> SearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    outcome = await engine.search_async(query, k, request.mode, request.context, request.search_filter())
+    outcome = await engine.search_async(
+        query, k, request.mode, request.context, request.search_filter(), request.question_as_of()
+    )
     return search_response(outcome)
 
 
@@ -88,5 +90,7 @@ async def search_documents_post(
     request: DocumentSearchRequest, engine: EngineDep, settings: SettingsDep
 ) -> DocumentSearchResponse:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    outcome = await engine.search_documents_async(query, k, request.feedback, request.search_filter())
+    outcome = await engine.search_documents_async(
+        query, k, request.feedback, request.search_filter(), request.question_as_of()
+    )
     return document_search_response(outcome)
