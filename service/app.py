@@ -1,4 +1,5 @@
-"""The FastAPI application: the index is loaded once, at start-up, and shared by every request."""
+"""The FastAPI application: the default collection's index is loaded once, at start-up, and shared
+by every request; named collections (service/collections.py) are opened on first use."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.auth import READ_DEPENDENCIES, ReadKeyGuard
+from service.collections import Collections
 from service.config import Settings, get_settings
 from service.engine import Engine
 from service.errors import UnexpectedErrors, install_error_handlers
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
-from service.routes import admin, documents, health, llm, search, web
+from service.routes import admin, collections, documents, health, llm, search, web
 from service.schemas import ErrorResponse
 from service.storage import remove_leftovers
 
@@ -29,24 +31,25 @@ API_DESCRIPTION = (
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
-    mcp = build_mcp_server(lambda: app.state.engine, settings)
+    mcp = build_mcp_server(lambda name: app.state.collections.get(name), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if engine is None:
             app.state.engine = Engine.from_settings(settings)
+            app.state.collections = Collections(app.state.engine, settings)
         _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
         remove_leftovers(app.state.engine.store)  # of writes that failed before a restart
         # The model and the index are ~500k long-lived objects: left to the cyclic collector, every
         # full collection scans them all, a pause of ~0.2 s every few dozen queries.
         gc.collect()
         gc.freeze()
-        app.state.engine.start_merging()
+        app.state.collections.start_merging()
         try:
             async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
                 yield
         finally:
-            app.state.engine.stop_merging()
+            app.state.collections.stop_merging()
             gc.unfreeze()
 
     app = FastAPI(
@@ -58,12 +61,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     if engine is not None:
         app.state.engine = engine
+        app.state.collections = Collections(engine, settings)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(search.router, dependencies=READ_DEPENDENCIES)  # keys: service/auth.py
     app.include_router(documents.router)
     app.include_router(admin.router)
     app.include_router(llm.router, dependencies=READ_DEPENDENCIES)
+    collections.install(app)  # GET /collections and every route above under /collections/{name}
     app.router.routes.append(streamable_http_route(mcp, settings))  # MCP streamable HTTP at /mcp
     web.install(app)
     app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))

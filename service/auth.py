@@ -1,6 +1,7 @@
-"""Who may read and who may change the corpus: optional API keys, checked in constant time.
+"""Who may read and who may change which collection: optional API keys, checked in constant time.
 
-In scope: the `ReadAccess` and `AdminAccess` dependencies and the rule for servers without keys.
+In scope: the `ReadAccess`, `AdminAccess` and `CollectionAccess` dependencies, key scopes, and
+the rule for servers without keys.
 
 - No keys configured (neither RAG_API_KEYS nor RAG_ADMIN_KEYS): anyone may read; writes are
   accepted only when the server listens on loopback (127.0.0.0/8, ::1, localhost), so a server
@@ -8,23 +9,33 @@ In scope: the `ReadAccess` and `AdminAccess` dependencies and the rule for serve
 - Keys configured: every route but `/healthz` needs `Authorization: Bearer <key>` or
   `X-API-Key: <key>`. A read key or an admin key may read; only an admin key may write. With
   read keys but no admin keys, writes again need a loopback server (and a read key).
+- A key entry `key@news+sport` may use only those collections (`default` is the routes' without
+  a prefix): on any other, 403 `forbidden_collection` (service/collection_names.py has the syntax).
 
 Both header schemes are declared in OpenAPI through FastAPI's security classes. A key is compared
 with every configured key by `secrets.compare_digest`, without stopping at the first match, and
-is never logged or echoed. Out of scope: users, scopes beyond read/admin, rate limits.
+is never logged or echoed. Out of scope: users, rate limits.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.collection_names import (
+    COLLECTION_NAME_PATTERN,
+    COLLECTION_NAME_RULE,
+    collection_of,
+    scoped_key,
+)
 from service.config import Settings
 from service.errors import ApiError, error_response
 
@@ -45,13 +56,48 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def key_matches(candidate: str, keys: list[str]) -> bool:
-    """True if `candidate` equals one of `keys`; every key is compared, in constant time each."""
+@dataclass(frozen=True)
+class Grant:
+    """What a presented key may use: `collections`, or every collection when None."""
+
+    collections: frozenset[str] | None = None
+
+    def allows(self, collection: str | None) -> bool:
+        """`collection` None asks only whether the key is valid (the MCP endpoint's guard)."""
+        return self.collections is None or collection is None or collection in self.collections
+
+
+EVERY_COLLECTION = Grant()
+
+
+def key_grant(candidate: str, entries: list[str]) -> Grant | None:
+    """The grant of `candidate` among the key `entries` (`key` or `key@a+b`), None if it is none
+    of them. Every entry is compared, in constant time each; a key listed more than once may use
+    what all its entries allow."""
     given = candidate.encode("utf-8")
-    found = False
-    for key in keys:
-        found |= secrets.compare_digest(given, key.encode("utf-8"))
-    return found
+    found, unscoped, collections = False, False, set[str]()
+    for entry in entries:
+        key, scope = scoped_key(entry)
+        if secrets.compare_digest(given, key.encode("utf-8")):
+            found = True
+            unscoped |= scope is None
+            collections |= scope or set()
+    if not found:
+        return None
+    return EVERY_COLLECTION if unscoped else Grant(frozenset(collections))
+
+
+def key_matches(candidate: str, entries: list[str]) -> bool:
+    """True if `candidate` is the key of one of `entries`, whatever its scope."""
+    return key_grant(candidate, entries) is not None
+
+
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The key sent as `Authorization: Bearer <key>` or, failing that, `X-API-Key: <key>`."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("x-api-key") or None
 
 
 # The dependencies are async: they do no I/O, and a plain `def` would cost a worker thread hop.
@@ -73,34 +119,70 @@ def _settings(request: Request) -> Settings:
 
 
 async def require_read(request: Request, key: PresentedKey) -> None:
-    check_read(_settings(request), key)
+    check_read(_settings(request), key, collection_of(request.path_params))
 
 
-def check_read(settings: Settings, key: str | None) -> None:
-    allowed = [*settings.api_keys, *settings.admin_keys]
-    if not allowed:
-        return
+async def require_collection_read(
+    request: Request,
+    key: PresentedKey,
+    collection: Annotated[
+        str,
+        Path(pattern=COLLECTION_NAME_PATTERN, description=COLLECTION_NAME_RULE, examples=["default", "news"]),
+    ],
+) -> None:
+    """`require_read` for the routes under `/collections/{collection}`, run before any other of
+    their dependencies: a key that may not use the collection learns nothing of it (not even
+    whether it exists), and the path parameter is declared for OpenAPI here, once."""
+    check_read(_settings(request), key, collection)
+
+
+async def readable_collections(request: Request, key: PresentedKey) -> Grant:
+    """The collections the presented key may read (`GET /collections` lists only those)."""
+    return check_read(_settings(request), key, None)
+
+
+def check_read(settings: Settings, key: str | None, collection: str | None) -> Grant:
+    """The key's grant; 401 without a valid key (when keys are configured), 403 if it may not use
+    `collection` (None: any collection will do)."""
+    entries = [*settings.api_keys, *settings.admin_keys]
+    if not entries:
+        return EVERY_COLLECTION
     if key is None:
         raise ApiError(
             401, "missing_api_key", "this server needs an API key: send `Authorization: Bearer <key>`"
         )
-    if not key_matches(key, allowed):
+    grant = key_grant(key, entries)
+    if grant is None:
         raise ApiError(401, "invalid_api_key", "the API key is not valid for this server")
+    return _within_scope(grant, collection)
+
+
+def _within_scope(grant: Grant, collection: str | None) -> Grant:
+    if not grant.allows(collection):
+        raise ApiError(
+            403,
+            "forbidden_collection",
+            f"this key may not use collection {collection!r}; it may use: "
+            f"{', '.join(sorted(grant.collections or ()))}",
+        )
+    return grant
 
 
 async def require_admin(request: Request, key: PresentedKey) -> None:
-    settings = _settings(request)
+    settings, collection = _settings(request), collection_of(request.path_params)
     if settings.admin_keys:
         if key is None:
             raise ApiError(
                 401, "missing_api_key", "changing documents needs an admin key (one of RAG_ADMIN_KEYS)"
             )
-        if key_matches(key, settings.admin_keys):
+        grant = key_grant(key, settings.admin_keys)
+        if grant is not None:
+            _within_scope(grant, collection)
             return
         if key_matches(key, settings.api_keys):
             raise ApiError(403, "admin_key_required", "this key may read but not change documents")
         raise ApiError(401, "invalid_api_key", "the API key is not valid for this server")
-    check_read(settings, key)
+    check_read(settings, key, collection)
     if not is_loopback_host(settings.host):
         raise ApiError(
             403,
@@ -112,7 +194,9 @@ async def require_admin(request: Request, key: PresentedKey) -> None:
 
 ReadAccess = Annotated[None, Depends(require_read)]
 AdminAccess = Annotated[None, Depends(require_admin)]
+ReadableCollections = Annotated[Grant, Depends(readable_collections)]
 READ_DEPENDENCIES = [Depends(require_read)]
+COLLECTION_DEPENDENCIES = [Depends(require_collection_read)]
 
 
 class ReadKeyGuard:
@@ -125,12 +209,9 @@ class ReadKeyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
         if scope["type"] == "http" and path.startswith(self.prefixes) and scope.get("method") != "OPTIONS":
-            headers = Headers(scope=scope)
-            authorization = headers.get("authorization", "")
-            scheme, _, credentials = authorization.partition(" ")
-            key = credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
             try:
-                check_read(self.settings, key or headers.get("x-api-key") or None)
+                # Any collection will do here: the MCP tools check the one they are asked for.
+                check_read(self.settings, key_from_headers(Headers(scope=scope)), None)
             except ApiError as error:
                 await error_response(error.status, error.code, error.message)(scope, receive, send)
                 return

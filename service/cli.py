@@ -23,6 +23,8 @@ from index.search.retrieval import SearchOutcome
 from index.storage.commits import CommitPoint
 from index.write.changes import WriteResult
 from index.write.restoring import Recovery
+from service.collection_names import DEFAULT_COLLECTION, InvalidCollectionNameError, checked_collection_name
+from service.collections import CollectionNotFoundError, Collections, open_collection
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.queries import InvalidQueryError, checked_k, checked_query
@@ -60,8 +62,10 @@ def _index_disk_full(reason: str) -> str:
 
 
 friendly_errors = errors_as_messages(
-    CorpusError, IndexError_, DocumentNotFoundError, full_disk=_index_disk_full
+    CorpusError, IndexError_, DocumentNotFoundError, CollectionNotFoundError, full_disk=_index_disk_full
 )
+CREATES = "created if it does not exist"
+MUST_EXIST = "it must exist"
 
 
 # How torch's OpenMP threads wait between parallel regions, for `rag serve` (and the benchmark's
@@ -87,15 +91,34 @@ def cli() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _engine(settings: Settings) -> Engine:
-    return Engine.from_settings(settings)
+def _engine(settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False) -> Engine:
+    """The engine of `collection`; one that does not exist is an error unless `create`."""
+    return open_collection(settings, collection, create=create)
 
 
-def _writing_engine(settings: Settings) -> Engine:
+def _writing_engine(settings: Settings, collection: str, create: bool = False) -> Engine:
     """The engine of a command that writes, once what failed writes left behind is removed."""
-    engine = _engine(settings)
+    engine = _engine(settings, collection, create)
     remove_leftovers(engine.store)
     return engine
+
+
+def _checked_collection(_: click.Context, __: click.Parameter, name: str) -> str:
+    try:
+        return checked_collection_name(name)
+    except InvalidCollectionNameError as error:
+        raise click.BadParameter(error.message) from error
+
+
+def collection_option(writes: str) -> Callable[[F], F]:
+    """`--collection NAME`; `writes` says what the command does to a collection not there yet."""
+    return click.option(
+        "--collection",
+        default=DEFAULT_COLLECTION,
+        show_default=True,
+        callback=_checked_collection,
+        help=f"The collection to use (docs/collections.md); {writes}.",
+    )
 
 
 def _merge_after_write(engine: Engine) -> None:
@@ -120,8 +143,9 @@ def _merge_after_write(engine: Engine) -> None:
     "--exact", is_flag=True, help="Make the index hold exactly these documents (remove all others)."
 )
 @click.option("--force", is_flag=True, help="Re-embed and rebuild everything, even when nothing changed.")
+@collection_option(CREATES)
 @friendly_errors
-def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
+def build(paths: tuple[Path, ...], exact: bool, force: bool, collection: str) -> None:
     """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
 
     \b
@@ -134,9 +158,10 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
       rag build
       rag build corpus/articles my-articles/ extra.jsonl
       rag build --exact corpus/articles
+      rag build --collection sport sport-articles/
     """
     settings = get_settings()
-    engine = _writing_engine(settings)
+    engine = _writing_engine(settings, collection, create=True)
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
@@ -155,7 +180,7 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool) -> None:
     click.echo(
         f"built index {engine.retriever.version}: {reader.document_count} documents, {reader.chunk_count} "
         f"chunks (from files: added {len(result.added)}, replaced {len(result.replaced)}, removed "
-        f"{len(result.removed)}{others}) in {settings.index_dir}"
+        f"{len(result.removed)}{others}) in {engine.store.root}"
     )
 
 
@@ -194,8 +219,9 @@ def serve(host: str | None, port: int | None) -> None:
     "--mode", type=click.Choice([mode.value for mode in Mode]), default=DEFAULT_MODE.value, show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response instead.")
+@collection_option(MUST_EXIST)
 @friendly_errors
-def ask(question: str, k: int, mode: str, as_json: bool) -> None:
+def ask(question: str, k: int, mode: str, as_json: bool, collection: str) -> None:
     """Ask QUESTION and print the best passages with citations.
 
     \b
@@ -209,7 +235,7 @@ def ask(question: str, k: int, mode: str, as_json: bool) -> None:
         k = checked_k(k, settings.max_k)
     except InvalidQueryError as error:
         raise click.UsageError(error.message) from error
-    outcome = _engine(settings).search(query, k, Mode(mode))
+    outcome = _engine(settings, collection).search(query, k, Mode(mode))
     if as_json:
         click.echo(search_response(outcome).model_dump_json(indent=2))
         return
@@ -219,7 +245,8 @@ def ask(question: str, k: int, mode: str, as_json: bool) -> None:
 @cli.command()
 @friendly_errors
 def mcp() -> None:
-    """Serve the MCP tools `search` and `fetch` over stdio, for desktop MCP clients.
+    """Serve the MCP tools `search` and `fetch` over stdio, for desktop MCP clients (every
+    collection: the tools take `collection`).
 
     \b
     The index must exist (`rag build`); it is loaded before the first message, so a missing
@@ -233,13 +260,15 @@ def mcp() -> None:
     settings = get_settings()
     engine = _engine(settings)
     _ = engine.retriever
-    build_mcp_server(lambda: engine, settings).run("stdio")
+    collections = Collections(engine, settings)
+    build_mcp_server(collections.get, settings, check_keys=False).run("stdio")
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@collection_option(CREATES)
 @friendly_errors
-def add(paths: tuple[Path, ...]) -> None:
+def add(paths: tuple[Path, ...], collection: str) -> None:
     """Add or replace the documents in PATHS in the index: .txt, .md, .html, .htm and .jsonl
     files, or directories of them (read as `rag build` reads them).
 
@@ -255,29 +284,31 @@ def add(paths: tuple[Path, ...]) -> None:
     documents = load_corpus(paths)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    engine = _writing_engine(settings)
+    engine = _writing_engine(settings, collection, create=True)
     _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
     _merge_after_write(engine)
 
 
 @cli.command()
 @click.argument("document_ids", nargs=-1, required=True)
+@collection_option(MUST_EXIST)
 @friendly_errors
-def remove(document_ids: tuple[str, ...]) -> None:
+def remove(document_ids: tuple[str, ...], collection: str) -> None:
     """Remove the documents DOCUMENT_IDS from the index (all or none: an unknown id changes nothing).
 
     \b
     Example:
       rag remove nournews-larijani-visit
     """
-    engine = _writing_engine(get_settings())
+    engine = _writing_engine(get_settings(), collection)
     _report_update(engine.remove(list(document_ids)), f"{len(document_ids)} id(s) given")
     _merge_after_write(engine)
 
 
 @cli.command()
+@collection_option(MUST_EXIST)
 @friendly_errors
-def optimize() -> None:
+def optimize(collection: str) -> None:
     """Merge every segment into one, dropping deleted documents (after bulk loads).
 
     \b
@@ -285,7 +316,7 @@ def optimize() -> None:
     Example:
       rag optimize
     """
-    engine = _writing_engine(get_settings())
+    engine = _writing_engine(get_settings(), collection)
     outcome = engine.merge(force=True)
     reader = outcome.reader or engine.retriever.reader
     if not outcome.results:
@@ -298,8 +329,9 @@ def optimize() -> None:
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--list", "list_them", is_flag=True, help="List the snapshots instead.")
+@collection_option(MUST_EXIST)
 @friendly_errors
-def snapshot(name: str | None, list_them: bool) -> None:
+def snapshot(name: str | None, list_them: bool, collection: str) -> None:
     """Keep the live index as snapshot NAME (hard links: nearly free), or --list them.
 
     \b
@@ -310,7 +342,7 @@ def snapshot(name: str | None, list_them: bool) -> None:
     """
     settings = get_settings()
     if list_them:
-        intact, damaged = _engine(settings).snapshots()
+        intact, damaged = _engine(settings, collection).snapshots()
         for kept_name, commit in intact:
             click.echo(f"{kept_name}\t{commit.version}\t{commit.documents} documents\t{commit.created_at}")
         for damaged_name, problem in damaged:
@@ -318,7 +350,7 @@ def snapshot(name: str | None, list_them: bool) -> None:
         return
     if not name:
         raise click.UsageError("give a NAME, or --list")
-    engine = _writing_engine(settings)
+    engine = _writing_engine(settings, collection)
     commit = _snapshot_errors(lambda: engine.snapshot(name))
     click.echo(f"snapshot {name!r} keeps index {commit.version} ({commit.documents} documents)")
 
@@ -330,8 +362,9 @@ def snapshot(name: str | None, list_them: bool) -> None:
     is_flag=True,
     help="Go back to the newest intact commit point, if the live one is damaged.",
 )
+@collection_option(MUST_EXIST)
 @friendly_errors
-def restore(name: str | None, last_good: bool) -> None:
+def restore(name: str | None, last_good: bool, collection: str) -> None:
     """Make snapshot NAME the live index again, or (--last-good) the newest intact commit point.
 
     \b
@@ -348,9 +381,9 @@ def restore(name: str | None, last_good: bool) -> None:
       rag restore --last-good
     """
     if last_good and name is None:
-        _report_recovery(_engine(get_settings()).recover())
+        _report_recovery(_engine(get_settings(), collection).recover())
     elif name is not None and not last_good:
-        commit = _snapshot_errors(lambda: _writing_engine(get_settings()).restore(name))
+        commit = _snapshot_errors(lambda: _writing_engine(get_settings(), collection).restore(name))
         click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
     else:
         raise click.UsageError("give a snapshot NAME, or --last-good")

@@ -24,6 +24,7 @@ from index.search.modes import FusionMethod
 from index.search.options import RetrievalOptions
 from index.settings import ChunkerSettings, IndexSettings, SentenceVectors, VectorIndexSettings
 from index.write.merging import TieredMergePolicy
+from service.collection_names import scoped_key
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 README = PROJECT_ROOT / "README.md"
@@ -40,7 +41,13 @@ class EmbedderKind(StrEnum):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
 
-    index_dir: Path = Field(PROJECT_ROOT / ".rag" / "index", description="Where the index lives.")
+    index_dir: Path = Field(
+        PROJECT_ROOT / ".rag" / "index", description="Where the index lives (the `default` collection's)."
+    )
+    collections_dir: Path = Field(
+        PROJECT_ROOT / ".rag" / "collections",
+        description="Where named collections live, one index directory per name (docs/collections.md).",
+    )
     corpus_dirs: list[Path] = Field(
         [PROJECT_ROOT / "corpus" / "articles"],
         description="What `rag build` reads when given no paths (a JSON list).",
@@ -138,10 +145,15 @@ class Settings(BaseSettings):
 
     # NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Keys that may read (comma-separated); admin keys may read too."
+        default_factory=list,
+        description="Keys that may read (comma-separated); admin keys may read too. `key@news+sport` "
+        "limits a key to the collections named (`default` is the routes' without a prefix); a key "
+        "without `@` may use every collection.",
     )
     admin_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Keys that may add and remove documents (comma-separated)."
+        default_factory=list,
+        description="Keys that may add and remove documents (comma-separated), scoped to collections "
+        "as in RAG_API_KEYS.",
     )
     max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body, in bytes.")
     max_document_chars: int = Field(1_000_000, ge=1, description="Longest document text, in characters.")
@@ -169,6 +181,13 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("api_keys", "admin_keys")
+    @classmethod
+    def _valid_scopes(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            scoped_key(entry)  # a ValueError naming the bad collection name
+        return entries
 
     def index_settings(self) -> IndexSettings:
         return IndexSettings(

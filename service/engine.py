@@ -71,11 +71,14 @@ class Engine:
     embedder: Embedder
     store: IndexStore
 
+    # Given by `over`: the engines of one process's collections encode questions in one batcher.
+    query_batcher: MicroBatcher | None = None
+
     def __post_init__(self) -> None:
         self._retriever: Retriever | None = None
         self._swap = threading.Lock()
         self._write = threading.Lock()  # writes and reloads; readers never wait for it
-        self._query_batcher = MicroBatcher(
+        self._query_batcher = self.query_batcher or MicroBatcher(
             self.embedder.embed_batch,
             max_batch=self.settings.query_batch_size,
             max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
@@ -95,6 +98,11 @@ class Engine:
             embedder=embedder or embedder_for(settings),
             store=IndexStore(settings.index_dir),
         )
+
+    def over(self, store: IndexStore) -> Engine:
+        """An engine over another index (a collection's) sharing this one's model and its query
+        batcher: the model is loaded once per process, whatever the number of collections."""
+        return Engine(self.settings, self.embedder, store, query_batcher=self._query_batcher)
 
     def writer(self, show_progress: bool = False) -> IndexWriter:
         """A writer whose every commit is installed as the live index before its lock is released."""

@@ -1,7 +1,7 @@
 """One JSON error shape for every failure, and the mapping from named errors to HTTP statuses.
 
 Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
-422 (400 for a body that is not JSON), unknown ids 404, a missing index 503, a write on a full
+422 (400 for a body that is not JSON), unknown ids and collections 404, a missing index 503, a write on a full
 disk 507; anything unforeseen is logged and answered with a plain 500 message, never a stack
 trace.
 
@@ -25,6 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from corpus import CorpusError
 from index.errors import IndexError_, IndexNotFoundError, StorageFullError
+from service.collection_names import InvalidCollectionNameError
+from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
 from service.queries import InvalidQueryError
 from service.storage import full_disk_reason
@@ -89,6 +91,14 @@ async def _document_not_found(_: Request, exc: Exception) -> JSONResponse:
     return error_response(404, "document_not_found", str(exc))
 
 
+async def _collection_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "collection_not_found", str(exc))
+
+
+async def _invalid_collection_name(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, "invalid_collection_name", str(exc))
+
+
 async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_document", str(exc))
 
@@ -149,6 +159,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(InvalidQueryError, _invalid_query)
     app.add_exception_handler(DocumentNotFoundError, _document_not_found)
+    app.add_exception_handler(CollectionNotFoundError, _collection_not_found)
+    app.add_exception_handler(InvalidCollectionNameError, _invalid_collection_name)
     app.add_exception_handler(CorpusError, _corpus_error)
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)

@@ -3,9 +3,11 @@
 Served two ways: mounted into the FastAPI app at `/mcp` (streamable HTTP, stateless, see
 `mount_streamable_http`) and over stdio by `rag mcp` for desktop clients. Tool results are
 structured content (the pydantic models below) with the same JSON as text for older clients.
-Bad arguments become tool errors with a message the model can act on.
+Bad arguments become tool errors with a message the model can act on. Both tools take an
+optional `collection` (default `default`); over HTTP it must be one the request's API key may use
+(service/auth.py), and an unknown or badly named collection is a tool error naming it.
 
-Out of scope: MCP resources and prompts, authentication (put the service behind a proxy).
+Out of scope: MCP resources and prompts.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
@@ -26,9 +28,12 @@ from corpus import Document
 from index.errors import IndexError_
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
+from service.auth import check_read, key_from_headers
+from service.collection_names import COLLECTION_NAME_RULE, DEFAULT_COLLECTION, InvalidCollectionNameError
+from service.collections import CollectionNotFoundError
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
-from service.errors import error_response
+from service.errors import ApiError, error_response
 from service.llm_formats import citation_line, cited_passage, note_for
 from service.llm_schemas import FetchToolResult, SearchToolResult
 from service.queries import InvalidQueryError, checked_context, checked_k, checked_query
@@ -54,6 +59,10 @@ FETCH_DESCRIPTION = (
 )
 K_DESCRIPTION = f"How many passages, 1 to the server's RAG_MAX_K; {DEFAULT_K} by default."
 CONTEXT_DESCRIPTION = f"Neighbouring chunks to add on each side of each passage, 0 to {MAX_CONTEXT}."
+COLLECTION_DESCRIPTION = (
+    "The collection to use (docs/collections.md); `default` unless the user names another. "
+    f"{COLLECTION_NAME_RULE[0].upper()}{COLLECTION_NAME_RULE[1:]}."
+)
 _PASSAGE_ID = re.compile(r"^(?P<document>[^#]+)#(?P<start>\d+)-(?P<end>\d+)$")
 
 
@@ -68,8 +77,24 @@ def fetch_result(document: Document, requested_id: str, start: int, end: int) ->
     )
 
 
-def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCPServer:
-    """An MCP server whose tools call the engine `engine_of()` returns at call time."""
+def build_mcp_server(
+    engine_of: Callable[[str], Engine], settings: Settings, check_keys: bool = True
+) -> MCPServer:
+    """An MCP server whose tools call the engine `engine_of(collection)` returns at call time.
+    With `check_keys` (over HTTP), a tool call's collection must be one its API key may use;
+    over stdio there are no keys: the client runs the server itself."""
+
+    def collection_engine(collection: str, context: Context) -> Engine:
+        """The collection's engine, or a tool error naming what is wrong with `collection`."""
+        try:
+            if check_keys:
+                check_read(settings, key_from_headers(context.headers or {}), collection)
+            return engine_of(collection)
+        except ApiError as error:
+            raise ToolError(error.message) from error
+        except (CollectionNotFoundError, InvalidCollectionNameError) as error:
+            raise ToolError(str(error)) from error
+
     server = MCPServer("rag-service", instructions=INSTRUCTIONS, version="0.1.0", log_level="WARNING")
     read_only = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 
@@ -77,6 +102,7 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
         name="search", title="Search news passages", description=SEARCH_DESCRIPTION, annotations=read_only
     )
     def search(
+        ctx: Context,  # filled by the SDK, not in the input schema: its HTTP headers carry the key
         question: Annotated[str, Field(description="The question, in natural language.")],
         k: Annotated[int, Field(description=K_DESCRIPTION)] = DEFAULT_K,
         mode: Annotated[Mode, Field(description=MODE_DESCRIPTION)] = DEFAULT_MODE,
@@ -86,10 +112,12 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
                 description=f"Neighbouring chunks to add on each side of each passage, 0 to {MAX_CONTEXT}."
             ),
         ] = 0,
+        collection: Annotated[str, Field(description=COLLECTION_DESCRIPTION)] = DEFAULT_COLLECTION,
     ) -> SearchToolResult:
+        engine = collection_engine(collection, ctx)
         try:
             query = checked_query(question, settings.max_query_chars)
-            outcome = engine_of().search(query, checked_k(k, settings.max_k), mode, checked_context(context))
+            outcome = engine.search(query, checked_k(k, settings.max_k), mode, checked_context(context))
         except (InvalidQueryError, IndexError_) as error:
             raise ToolError(str(error)) from error
         return SearchToolResult(
@@ -105,14 +133,17 @@ def build_mcp_server(engine_of: Callable[[], Engine], settings: Settings) -> MCP
         name="fetch", title="Read a document or passage", description=FETCH_DESCRIPTION, annotations=read_only
     )
     def fetch(
+        ctx: Context,
         id: Annotated[
             str, Field(description="A document id, or a passage id `<document id>#<start>-<end>`.")
         ],
+        collection: Annotated[str, Field(description=COLLECTION_DESCRIPTION)] = DEFAULT_COLLECTION,
     ) -> FetchToolResult:
+        engine = collection_engine(collection, ctx)
         match = _PASSAGE_ID.match(id.strip())
         document_id = match["document"] if match else id.strip()
         try:
-            document = engine_of().document(document_id)
+            document = engine.document(document_id)
         except DocumentNotFoundError as error:
             raise ToolError(f"{error}; use a document id or passage id returned by `search`") from error
         except IndexError_ as error:

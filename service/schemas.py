@@ -46,6 +46,27 @@ class HealthResponse(BaseModel):
     )
 
 
+class CollectionOut(BaseModel):
+    name: str = Field(
+        description="The collection's name; `default` is served by the routes without a prefix."
+    )
+    index_version: str = Field(description="Version of its live index generation.")
+    documents: int = Field(description="Number of documents it holds.")
+    chunks: int = Field(description="Number of passages (chunks) it holds.")
+
+
+class UnavailableCollectionOut(BaseModel):
+    name: str = Field(description="The collection's name.")
+    problem: str = Field(description="Why its index cannot be loaded.")
+
+
+class CollectionListResponse(BaseModel):
+    collections: list[CollectionOut] = Field(description="The collections this key may use, `default` first.")
+    unavailable: list[UnavailableCollectionOut] = Field(
+        description="Collections this key may use whose index cannot be loaded, with the reason."
+    )
+
+
 class QueryRequest(BaseModel):
     # Strict: `"k": "3"` or `"k": true` is a client bug to report, not a value to guess at.
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -11,18 +11,23 @@ from click.testing import CliRunner
 
 from index.embedding import HashingEmbedder
 from service import cli as cli_module
+from service.collection_names import DEFAULT_COLLECTION
+from service.collections import open_collection
 from service.config import Settings, get_settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS
+
+
+def fake_engine(settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False) -> Engine:
+    """The CLI's engine of `collection`, with the fake embedder."""
+    return open_collection(settings, collection, create=create, embedder=HashingEmbedder())
 
 
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
-    monkeypatch.setattr(
-        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
-    )
+    monkeypatch.setattr(cli_module, "_engine", fake_engine)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

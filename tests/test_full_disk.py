@@ -302,7 +302,7 @@ def test_a_full_disk_after_the_write_only_puts_the_merges_off(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(engine, "merge", no_room)
-    monkeypatch.setattr(cli_module, "_engine", lambda settings: engine)
+    monkeypatch.setattr(cli_module, "_engine", lambda *_: engine)
     article = tmp_path / "two.md"
     article.write_text("---\nid: two\n---\nA second dispatch.", "utf-8")
     result = CliRunner().invoke(rag, ["add", str(article)])

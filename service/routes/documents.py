@@ -4,7 +4,9 @@ Reads take one snapshot of the live generation, so a listing and the `index_vers
 always agree even while documents change. Writes need admin access (service/auth.py), are
 checked against the limits (service/limits.py), run one at a time, and answer only once the new
 generation is on disk and live. `POST /documents` takes either a JSON document or a multipart
-file upload (`.txt`, `.md`, `.html`); both become the same canonical `Document`.
+file upload (`.txt`, `.md`, `.html`); both become the same canonical `Document`. Under
+`/collections/{collection}` (service/routes/collections.py) the same routes work on a named
+collection, which `POST` creates when it does not exist yet.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from corpus import Document, parse_file_bytes
 from corpus.cleaning import clean_article_text
 from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
 from service.auth import AdminAccess, ReadAccess
-from service.deps import EngineDep, SettingsDep
+from service.deps import EngineDep, SettingsDep, WritableEngineDep
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.limits import checked_document, checked_upload
 from service.results import document_response, document_summary, write_response
@@ -139,7 +141,7 @@ def get_document(
     },
 )
 async def add_document(
-    request: Request, engine: EngineDep, settings: SettingsDep, _: AdminAccess
+    request: Request, _: AdminAccess, settings: SettingsDep, engine: WritableEngineDep
 ) -> DocumentWriteResponse:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
