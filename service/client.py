@@ -7,7 +7,8 @@
 
 Every error response becomes a `RagClientError` carrying the API's `code` and `message`; a
 server that cannot be reached becomes one too (code `unreachable`). Only httpx and the pure
-pydantic schemas are imported: no FastAPI, FAISS, torch, bm25s or scikit-learn. Out of scope:
+pydantic schemas are imported: no FastAPI, FAISS, torch, bm25s or scikit-learn. A client is for one
+collection, `default` unless `collection=` names another. Out of scope:
 retries and the write routes (add and remove documents).
 """
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from index.search.modes import Mode
 from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE
+from service.collection_names import DEFAULT_COLLECTION
 from service.llm_schemas import AnthropicSearchResponse, OpenAIToolOutput
 from service.schemas import (
     DocumentListResponse,
@@ -47,9 +49,14 @@ class RagClient:
         api_key: str | None = None,
         timeout: float = 30.0,
         http: httpx.Client | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
-        """`http` lets a caller bring its own client (e.g. FastAPI's TestClient in tests)."""
+        """`http` lets a caller bring its own client (e.g. FastAPI's TestClient in tests);
+        `collection` sends every request to that collection's routes (docs/collections.md)."""
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._prefix = (
+            "" if collection == DEFAULT_COLLECTION else f"/collections/{quote(collection, safe='')}"
+        )
         self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
         self._http.headers.update(headers)
 
@@ -66,7 +73,7 @@ class RagClient:
 
     def _call(self, model: type[ModelT], method: str, path: str, **kwargs: Any) -> ModelT:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(method, f"{self._prefix}{path}", **kwargs)
         except httpx.HTTPError as error:
             raise RagClientError(None, "unreachable", f"{type(error).__name__}: {error}") from error
         if response.is_error:
