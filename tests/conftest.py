@@ -36,7 +36,12 @@ class CountingEmbedder(HashingEmbedder):
 
 def make_settings(index_dir: Path, **overrides: Any) -> Settings:
     """Settings for a test: explicit values only, never the developer's environment or .env."""
-    values: dict[str, Any] = {"index_dir": index_dir, "corpus_dirs": [BUNDLED_CORPUS], **overrides}
+    values: dict[str, Any] = {
+        "index_dir": index_dir,
+        "collections_dir": index_dir.parent / "collections",  # never the project's own .rag/
+        "corpus_dirs": [BUNDLED_CORPUS],
+        **overrides,
+    }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

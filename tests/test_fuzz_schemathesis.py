@@ -33,6 +33,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 from corpus import load_corpus
 from index.embedding import HashingEmbedder
 from service.app import create_app
+from service.collections import open_collection
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings
 from tests.live_server import live_server
@@ -65,6 +66,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     engine = Engine.from_settings(settings, embedder=HashingEmbedder())
     engine.sync(load_corpus([BUNDLED_CORPUS]))
+    # `news`, the path parameter's other example, exists too: fuzzing reaches a named collection's
+    # routes as well as the 404 of one that does not exist.
+    news = open_collection(settings, "news", create=True, embedder=engine.embedder)
+    news.sync(load_corpus([BUNDLED_CORPUS]))
     with live_server(create_app(engine.settings, engine=engine)) as url:
         yield url
 
@@ -94,12 +99,30 @@ def test_operation_conforms_to_spec(base_url: str, label: str, mode: GenerationM
         check()
     except Unsatisfiable:
         pytest.skip(f"{label} takes no input, so no invalid request exists")
+    except BaseExceptionGroup as error:
+        if not _only_recursion(error):
+            raise
+        # Schemathesis recursed without end building an invalid case from the recursive filter
+        # schema, before sending anything; the same body is fuzzed on the unprefixed route.
+        pytest.skip(f"schemathesis cannot generate negative cases for {label} (RecursionError)")
+
+
+def _only_recursion(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_only_recursion(inner) for inner in error.exceptions)
+    return isinstance(error, RecursionError)
 
 
 def test_every_route_is_fuzzed() -> None:
-    assert {"GET /healthz", "POST /search", "POST /documents", "DELETE /documents/{document_id}"} <= set(
-        OPERATIONS
-    )
+    assert {
+        "GET /healthz",
+        "POST /search",
+        "POST /documents",
+        "DELETE /documents/{document_id}",
+        "GET /collections",
+        "GET /collections/{collection}/search",
+        "POST /collections/{collection}/documents",
+    } <= set(OPERATIONS)
 
 
 def test_spec_documents_only_our_error_shape(base_url: str) -> None:

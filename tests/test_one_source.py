@@ -26,6 +26,7 @@ from index.search.modes import Mode
 from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT, RetrievalOptions
 from index.write.building import IndexSettings
 from service.client import RagClient
+from service.collections import Collections
 from service.config import README, Settings, readme_with_settings_table, settings_table
 from service.engine import Engine
 from tests.conftest import PROJECT_ROOT
@@ -97,7 +98,7 @@ def test_every_http_surface_takes_the_defaults_from_one_place(
     client: TestClient, fake_engine: Engine
 ) -> None:
     recorder = RecordingEngine(fake_engine)
-    client.app.state.engine = recorder  # type: ignore[attr-defined]
+    client.app.state.collections = Collections(recorder, fake_engine.settings)  # type: ignore[attr-defined, arg-type]
     client.post("/search", json={"query": "ports"})
     client.get("/search", params={"q": "ports"})
     client.post("/search/anthropic", json={"query": "ports"})
