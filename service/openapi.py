@@ -24,7 +24,7 @@ COMMON_ERRORS = {
 }
 KEYED_ERRORS = {
     "401": "An API key is configured and none, or an unknown one, was sent.",
-    "403": "The key may not do this (writes need an admin key).",
+    "403": "The key may not do this: writes need an admin key, and a scoped key only its collections.",
 }
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 

@@ -18,7 +18,9 @@ from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS
 
 
-def fake_engine(settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False) -> Engine:
+def engine_with_fake_embedder(
+    settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False
+) -> Engine:
     """The CLI's engine of `collection`, with the fake embedder."""
     return open_collection(settings, collection, create=create, embedder=HashingEmbedder())
 
@@ -27,7 +29,7 @@ def fake_engine(settings: Settings, collection: str = DEFAULT_COLLECTION, create
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
-    monkeypatch.setattr(cli_module, "_engine", fake_engine)
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

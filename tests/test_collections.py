@@ -18,7 +18,7 @@ from service import cli as cli_module
 from service.app import create_app
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings
-from tests.test_cli import fake_engine
+from tests.test_cli import engine_with_fake_embedder
 
 ZEBRA = {
     "id": "zebra-crossing",
@@ -209,7 +209,7 @@ def cli_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliR
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("RAG_COLLECTIONS_DIR", str(tmp_path / "collections"))
     monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
-    monkeypatch.setattr(cli_module, "_engine", fake_engine)
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()

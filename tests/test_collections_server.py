@@ -16,7 +16,7 @@ from service.client import RagClient, RagClientError
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, make_settings
 from tests.rag_server_process import ServerProcess
-from tests.test_collections import GIRAFFE, ZEBRA
+from tests.test_collections import GIRAFFE, ZEBRA, bearer
 
 READER, ADMIN = "news-reader-key", "admin-key"
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "mcp-protocol-version": "2025-06-18"}
@@ -41,10 +41,6 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         yield process
     finally:
         process.stop()
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def call_tool(url: str, key: str, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
