@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, Vectors
+from service import cli as cli_module
 from service.app import create_app
-from service.config import Settings
+from service.config import Settings, get_settings
 from service.engine import Engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,6 +41,19 @@ def make_settings(index_dir: Path, **overrides: Any) -> Settings:
     """Settings for a test: explicit values only, never the developer's environment or .env."""
     values: dict[str, Any] = {"index_dir": index_dir, "corpus_dirs": [BUNDLED_CORPUS], **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The `rag` CLI over an index in `tmp_path` and the bundled corpus, with the fake embedder."""
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
+    monkeypatch.setattr(
+        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
+    )
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
