@@ -16,7 +16,7 @@ Refused with `InvalidDateError`, whose message names the value and the accepted 
 * a year in two figures (`3 Nov 25`): the century would be a guess;
 * anything short of a day, a month and a year (`November 2025`, `2025`), relative phrases
   (`yesterday`, `2 days ago`, `last Monday`) and POSIX timestamps;
-* a weekday that is not the date's (`Tuesday, 3 November 2025`: that day was a Monday);
+* a weekday that is not the date's (`Tuesday, 3 November 2025`: that day is a Monday);
 * a zone dateparser does not know (`09:00 XYZ`, `Asia/Tehran`), or an abbreviation several
   zones share (`IST`: India, Israel or Ireland), which dateparser would read as just one of them;
 * words around the date (`Published 3 November 2025`), and text over 100 characters.
@@ -101,7 +101,7 @@ def _from_words(text: str) -> str:
         raise _refused(text, "its year is not written in four figures")
     stated_weekdays = {_weekday(word) for word in _WORD.findall(text)} - {None}
     if stated_weekdays - {moment.weekday()}:
-        raise _refused(text, f"{moment.date().isoformat()} was a {_WEEKDAYS[moment.weekday()].title()}")
+        raise _refused(text, f"{moment.date().isoformat()} is a {_WEEKDAYS[moment.weekday()].title()}")
     if moment.tzinfo is not None and _SHARED_ZONE_ABBREVIATIONS & {w.upper() for w in _WORD.findall(text)}:
         raise _refused(text, "its zone abbreviation names several zones: give the offset (+05:30)")
     return moment.isoformat() if has_time else moment.date().isoformat()
