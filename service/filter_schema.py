@@ -29,6 +29,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -173,6 +174,16 @@ def _bound(name: str, value: int | float | str | None) -> RangeBound | None:
         return dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"range bound {name} {value!r} is not a date: use {DATE_RULE}") from None
+
+
+def validation_message(error: ValidationError) -> str:
+    """A broken filter or option in one line per problem, `where: what` (for the CLI and MCP,
+    which have no 422 body to put the details in)."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        problems.append(f"{where}: {problem['msg']}" if where else problem["msg"])
+    return "; ".join(problems)
 
 
 def parse_date(name: str, value: str) -> dt.date:

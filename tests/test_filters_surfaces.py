@@ -1,0 +1,102 @@
+"""The filter on every surface besides `POST /search`: the MCP `search` tool, the Python client,
+the LangChain retriever and the OpenAI tool. Each takes the same filter (Qdrant's shape, or the
+client's `SearchFilter`), answers only from the documents it matches, says which filter applied,
+and refuses a broken one with a message naming the problem. `rag ask` is in tests/test_cli_filters.py,
+the web page in tests/test_web_browser.py. Fake embedder; the corpus of tests/test_filters_api.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from service.app import create_app
+from service.client import RagClient, RagClientError
+from service.engine import Engine
+from service.filter_schema import SearchFilter
+from service.langchain_retriever import RagRetriever
+from tests.live_server import live_server
+from tests.test_filters_api import DATED, QUESTION
+
+DAWN = {"must": [{"key": "source", "match": {"value": "Dawn"}}]}
+MID_NOVEMBER = {"must": [{"key": "published", "range": {"gte": "2025-11-10", "lte": "2025-11-17"}}]}
+BROKEN = {"must": [{"key": "sorce", "match": {"value": "Dawn"}}]}
+DAWN_IDS = {document.id for document in DATED}
+
+
+@pytest.fixture
+def base_url(fake_engine: Engine) -> Iterator[str]:
+    fake_engine.upsert(DATED)
+    with live_server(create_app(fake_engine.settings, engine=fake_engine)) as url:
+        yield url
+
+
+@pytest.fixture
+def rag(base_url: str) -> Iterator[RagClient]:
+    with RagClient(base_url) as client:
+        yield client
+
+
+def call_search(base_url: str, *calls: dict[str, Any]) -> list[Any]:
+    async def run() -> list[Any]:
+        async with Client(f"{base_url}/mcp") as client:
+            return [await client.call_tool("search", {"question": QUESTION, "k": 10, **c}) for c in calls]
+
+    return anyio.run(run)
+
+
+def passage_documents(result: Any) -> set[str]:
+    assert not result.is_error, result.content
+    return {passage["document_id"] for passage in result.structured_content["passages"]}
+
+
+def test_mcp_search_takes_a_filter_and_says_which_applied(base_url: str) -> None:
+    dawn, november, unfiltered = call_search(base_url, {"filter": DAWN}, {"filter": MID_NOVEMBER}, {})
+    assert passage_documents(dawn) == DAWN_IDS
+    assert dawn.structured_content["filter"] == DAWN
+    assert passage_documents(november) == {"dawn-10", "dawn-17"}
+    assert passage_documents(unfiltered) - DAWN_IDS
+    assert unfiltered.structured_content["filter"] is None
+
+
+def test_mcp_search_reads_dates_from_the_question_unless_told_not_to(base_url: str) -> None:
+    question = "security cooperation this month"
+    within, whole = call_search(
+        base_url,
+        {"question": question, "as_of": "2025-11-20"},
+        {"question": question, "as_of": "2025-11-20", "dates_from_question": False},
+    )
+    assert passage_documents(within) == DAWN_IDS
+    assert within.structured_content["filter_from_question"]["range"] == {
+        "gte": "2025-11-01",
+        "lte": "2025-11-30",
+    }
+    assert whole.structured_content["filter_from_question"] is None
+    assert passage_documents(whole) - DAWN_IDS
+
+
+def test_mcp_search_refuses_a_broken_filter_naming_the_problem(base_url: str) -> None:
+    broken, bad_date, bad_as_of = call_search(
+        base_url,
+        {"filter": BROKEN},
+        {"filter": {"must": [{"key": "published", "range": {"gte": "2025-13-01"}}]}},
+        {"as_of": "next week"},
+    )
+    assert broken.is_error and "unknown field 'sorce'" in broken.content[0].text
+    assert bad_date.is_error and "'2025-13-01' is not a date" in bad_date.content[0].text
+    assert bad_as_of.is_error and "as_of 'next week' is not a date" in bad_as_of.content[0].text
+
+
+def test_mcp_search_shows_models_the_filter_shape(base_url: str) -> None:
+    async def listing() -> Any:
+        async with Client(f"{base_url}/mcp") as client:
+            return next(tool for tool in (await client.list_tools()).tools if tool.name == "search")
+
+    schema = anyio.run(listing).input_schema
+    assert {"filter", "dates_from_question", "as_of"} <= set(schema["properties"])
+    shape = schema["$defs"]["SearchFilter"]
+    assert set(shape["properties"]) == {"must", "should", "must_not"}
+    assert "metadata.<key>" in schema["$defs"]["FieldCondition"]["properties"]["key"]["description"]
