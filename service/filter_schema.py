@@ -166,6 +166,10 @@ class SearchFilter(_Strict):
     def to_condition(self) -> Filter:
         return self.to_filter()
 
+    def to_json(self) -> dict[str, Any]:
+        """The filter as a request body carries it (unset parts left out)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+
 
 def _bound(name: str, value: int | float | str | None) -> RangeBound | None:
     if value is None or isinstance(value, int | float):
@@ -182,7 +186,8 @@ def validation_message(error: ValidationError) -> str:
     problems = []
     for problem in error.errors(include_url=False):
         where = ".".join(str(part) for part in problem["loc"])
-        problems.append(f"{where}: {problem['msg']}" if where else problem["msg"])
+        what = problem["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own rules
+        problems.append(what if not where or what.startswith(where) else f"{where}: {what}")
     return "; ".join(problems)
 
 

@@ -29,10 +29,10 @@ from index.search.options import DEFAULT_K, DEFAULT_MODE, MAX_CONTEXT
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
 from service.errors import error_response
+from service.filter_schema import QuestionDates, SearchFilter, validation_message
 from service.llm_formats import citation_line, cited_passage, note_for
 from service.llm_schemas import FetchToolResult, SearchToolResult
 from service.queries import InvalidQueryError, checked_context, checked_k, checked_query
-from service.filter_schema import QuestionDates, SearchFilter, validation_message
 from service.results import applied_filters, citation_fields
 from service.schemas import FILTER_DESCRIPTION, MODE_DESCRIPTION
 

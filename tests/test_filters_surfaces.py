@@ -6,12 +6,14 @@ the web page in tests/test_web_browser.py. Fake embedder; the corpus of tests/te
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
+from pydantic import ValidationError
 
 from service.app import create_app
 from service.client import RagClient, RagClientError
@@ -100,3 +102,47 @@ def test_mcp_search_shows_models_the_filter_shape(base_url: str) -> None:
     shape = schema["$defs"]["SearchFilter"]
     assert set(shape["properties"]) == {"must", "should", "must_not"}
     assert "metadata.<key>" in schema["$defs"]["FieldCondition"]["properties"]["key"]["description"]
+
+
+def test_client_search_takes_a_dict_or_a_search_filter(rag: RagClient) -> None:
+    as_dict = rag.search(QUESTION, k=10, filter=DAWN)
+    as_model = rag.search(QUESTION, k=10, filter=SearchFilter.model_validate(MID_NOVEMBER))
+    assert {item.document.id for item in as_dict.results} == DAWN_IDS and as_dict.filter == DAWN
+    assert {item.document.id for item in as_model.results} == {"dawn-10", "dawn-17"}
+    assert as_model.filter == MID_NOVEMBER
+    documents = rag.search_documents(QUESTION, filter=MID_NOVEMBER)
+    assert {item.document.id for item in documents.results} == {"dawn-10", "dawn-17"}
+
+
+def test_client_question_dates_and_as_of(rag: RagClient) -> None:
+    question = "security cooperation this month"
+    within = rag.search(question, k=10, as_of=dt.date(2025, 11, 20))
+    assert {item.document.id for item in within.results} == DAWN_IDS
+    assert within.filter_from_question is not None and within.filter_from_question["phrase"] == "this month"
+    whole = rag.search(question, k=10, as_of="2025-11-20", dates_from_question=False)
+    assert whole.filter_from_question is None
+    documents = rag.search_documents(question, as_of="2025-12-02")
+    assert documents.results == [] and documents.filter_from_question is not None
+
+
+def test_client_reports_a_broken_filter(rag: RagClient) -> None:
+    with pytest.raises(RagClientError) as raised:
+        rag.search(QUESTION, filter=BROKEN)
+    assert raised.value.status == 422 and "unknown field 'sorce'" in raised.value.message
+    with pytest.raises(TypeError, match="fitler"):
+        rag.search(QUESTION, fitler=DAWN)  # type: ignore[call-arg]
+
+
+def test_langchain_retriever_filter_field_and_per_call_override(rag: RagClient) -> None:
+    retriever = RagRetriever(client=rag, k=10, filter=DAWN)
+    assert {doc.metadata["document_id"] for doc in retriever.invoke(QUESTION)} == DAWN_IDS
+    override = retriever.invoke(QUESTION, filter=MID_NOVEMBER)
+    assert {doc.metadata["document_id"] for doc in override} == {"dawn-10", "dawn-17"}
+    later = anyio.run(lambda: retriever.ainvoke(QUESTION, filter={"must": [{"has_id": ["dawn-24"]}]}))
+    assert {doc.metadata["document_id"] for doc in later} == {"dawn-24"}
+    dated = RagRetriever(client=rag, k=10, as_of="2025-11-20")
+    assert {
+        doc.metadata["document_id"] for doc in dated.invoke("security cooperation this month")
+    } == DAWN_IDS
+    with pytest.raises(ValidationError, match="unknown field 'sorce'"):
+        RagRetriever(client=rag, filter=BROKEN)
