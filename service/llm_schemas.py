@@ -87,7 +87,7 @@ class PassageSpans(BaseModel):
     )
 
 
-class AnthropicSearchResponse(BaseModel):
+class AnthropicSearchResponse(AppliedFilters):
     query: str = Field(description="The question as received.")
     index_version: str = Field(description="Index generation that answered.")
     answerable: bool = Field(description="False when the corpus most likely does not answer the question.")

@@ -7,10 +7,13 @@ the web page in tests/test_web_browser.py. Fake embedder; the corpus of tests/te
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import httpx
+import jsonschema
 import pytest
 from mcp import Client
 from pydantic import ValidationError
@@ -146,3 +149,26 @@ def test_langchain_retriever_filter_field_and_per_call_override(rag: RagClient) 
     } == DAWN_IDS
     with pytest.raises(ValidationError, match="unknown field 'sorce'"):
         RagRetriever(client=rag, filter=BROKEN)
+
+
+def test_openai_tool_declares_the_filter_and_its_route_applies_it(base_url: str, rag: RagClient) -> None:
+    tools = httpx.get(f"{base_url}/search/openai/tool").json()
+    parameters = tools["chat_completions"]["function"]["parameters"]
+    assert parameters == tools["responses"]["parameters"]
+    jsonschema.Draft202012Validator.check_schema(parameters)
+    checker = jsonschema.Draft202012Validator(parameters)
+    for good in (DAWN, MID_NOVEMBER, {"should": [{"must_not": [{"is_empty": {"key": "author"}}]}]}):
+        checker.validate({"query": QUESTION, "filter": good})  # every $ref resolves, nesting too
+    assert not checker.is_valid({"query": QUESTION, "filter": {"always": []}})
+    # OpenAI's schema subset: anyOf, never oneOf.
+    assert "oneOf" not in json.dumps(parameters) and "anyOf" in json.dumps(parameters)
+
+    output = json.loads(rag.search_openai(QUESTION, k=10, filter=DAWN).output)
+    assert {passage["passage_id"].split("#")[0] for passage in output["passages"]} == DAWN_IDS
+    assert output["filter"] == DAWN and output["filter_from_question"] is None
+
+
+def test_anthropic_blocks_keep_to_the_filter_and_say_so(rag: RagClient) -> None:
+    found = rag.search_anthropic(QUESTION, k=10, filter=MID_NOVEMBER)
+    assert {passage.document_id for passage in found.passages} == {"dawn-10", "dawn-17"}
+    assert found.filter == MID_NOVEMBER
