@@ -13,7 +13,7 @@ from typing import Any
 
 import anyio
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 from mcp import Client
 from pydantic import ValidationError
