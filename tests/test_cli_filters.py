@@ -14,10 +14,8 @@ from corpus import load_corpus
 from service import cli as cli_module
 from service.config import get_settings
 from tests.conftest import BUNDLED_CORPUS
-from tests.test_cli import runner
 from tests.test_filters_api import DATED, QUESTION
 
-__all__ = ["runner"]  # the fixture, shared with tests/test_cli.py
 DAWN_IDS = {document.id for document in DATED}
 
 
