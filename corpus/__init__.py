@@ -1,8 +1,9 @@
 """Documents and the loaders that read them from disk.
 
 In scope: the `Document` model (one canonical text per document; every offset anywhere in the
-system is a character offset into it), removal of print/web artefacts, and loading `.txt`, `.md`
-(YAML front matter), `.html` news pages and BEIR-style `.jsonl` files. Out of scope: chunking, embedding and search,
+system is a character offset into it), removal of print/web artefacts, publication dates in ISO
+8601 (`corpus.dates`), and loading `.txt`, `.md` (YAML front matter), `.html` news pages and
+BEIR-style `.jsonl` files. Out of scope: chunking, embedding and search,
 which live in `index/`.
 """
 

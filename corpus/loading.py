@@ -8,7 +8,9 @@ hold a README or notes. Every loader returns canonical text: artefacts removed (
 gets one from its name (`corpus.documents.id_from_name`).
 
 Metadata fields are text: a list (say two authors in front matter) is joined with ", " on
-purpose; a mapping in a text field is an error. Further fields are kept as metadata, as given.
+purpose; a mapping in a text field is an error. `published` becomes ISO 8601
+(`corpus.dates.normalise_published`), and a date that cannot be read without guessing is an error
+naming the file. Further fields are kept as metadata, as given.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import yaml
 
 from corpus.cleaning import clean_article_text
+from corpus.dates import normalise_published
 from corpus.documents import Document, id_from_name
 from corpus.errors import CorpusError
 from corpus.html import HTML_SUFFIXES, extract_article
@@ -136,6 +139,7 @@ def _document_from_fields(origin: str, fields: dict[str, Any], body: str) -> Doc
         metadata.update(extra)
     try:
         texts = {name: _as_text(name, fields.get(name)) for name in TEXT_FIELDS}
+        texts["published"] = normalise_published(texts["published"])
         return Document(
             id=str(fields["id"]),
             text=clean_article_text(body),

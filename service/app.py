@@ -3,6 +3,7 @@ by every request; named collections (service/collections.py) are opened on first
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from corpus.dates import warm_date_reader
 from service.auth import READ_DEPENDENCIES, ReadKeyGuard
 from service.collections import Collections
 from service.config import Settings, get_settings
@@ -40,6 +42,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             app.state.collections = Collections(app.state.engine, settings)
         _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
         remove_leftovers(app.state.engine.store)  # of writes that failed before a restart
+        # dateparser's data, loaded in a worker thread before the first document with a date in
+        # words needs it; once per process, and frozen with the index below.
+        await asyncio.to_thread(warm_date_reader)
         # The model and the index are ~500k long-lived objects: left to the cyclic collector, every
         # full collection scans them all, a pause of ~0.2 s every few dozen queries.
         gc.collect()

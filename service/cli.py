@@ -7,6 +7,7 @@ evaluation code that measures it.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -14,9 +15,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
 from index.errors import IndexError_, StorageFullError
+from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE
 from index.search.retrieval import SearchOutcome
@@ -27,8 +30,9 @@ from service.collection_names import DEFAULT_COLLECTION, InvalidCollectionNameEr
 from service.collections import CollectionNotFoundError, Collections, open_collection
 from service.config import Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
+from service.filter_schema import QueryFilter, QuestionDates, SearchFilter, validation_message
 from service.queries import InvalidQueryError, checked_k, checked_query
-from service.results import search_response
+from service.results import applied_filters, search_response
 from service.storage import full_disk_reason, remove_leftovers
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -219,15 +223,55 @@ def serve(host: str | None, port: int | None) -> None:
     "--mode", type=click.Choice([mode.value for mode in Mode]), default=DEFAULT_MODE.value, show_default=True
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON response instead.")
+@click.option(
+    "--filter",
+    "filter_json",
+    metavar="JSON",
+    help="Answer only from the documents this filter matches: the API's `filter` (must, should, must_not).",
+)
+@click.option("--source", multiple=True, help="Only this publication (repeatable: any of them).")
+@click.option("--author", multiple=True, help="Only this author (repeatable: any of them).")
+@click.option("--document-id", multiple=True, help="Only this document (repeatable: any of them).")
+@click.option(
+    "--published-after", metavar="DATE", help="Only documents published on or after DATE (ISO 8601)."
+)
+@click.option(
+    "--published-before", metavar="DATE", help="Only documents published on or before DATE (ISO 8601)."
+)
+@click.option(
+    "--no-dates-from-question",
+    "ignore_question_dates",
+    is_flag=True,
+    help="Do not keep to the time range the question states ('in November 2025').",
+)
+@click.option("--as-of", metavar="DATE", help="Read 'this year', 'last month' as of DATE (default: today).")
 @collection_option(MUST_EXIST)
 @friendly_errors
-def ask(question: str, k: int, mode: str, as_json: bool, collection: str) -> None:
+def ask(
+    question: str,
+    k: int,
+    mode: str,
+    as_json: bool,
+    filter_json: str | None,
+    ignore_question_dates: bool,
+    as_of: str | None,
+    collection: str,
+    **shortcuts: Any,
+) -> None:
     """Ask QUESTION and print the best passages with citations.
 
+    \b
+    --filter takes the HTTP API's filter; --source, --author, --document-id, --published-after and
+    --published-before are its common conditions (as GET /search's parameters). All given must
+    hold. A question that states a time range is searched within it when documents have dates.
     \b
     Examples:
       rag ask "what projects could Larijani's visit accelerate?"
       rag ask "who is Syed Ali Abbas?" -k 3 --mode bm25 --json
+      rag ask "security talks" --source Dawn --source Nournews --published-after 2025-11-01
+      rag ask "security talks" --filter '{"must_not": [{"key": "author", "match": {"value": "Ahmed Ali"}}]}'
+      rag ask "what was agreed this month?" --as-of 2025-11-20
+      rag ask "the 2025 agreement" --no-dates-from-question
     """
     settings = get_settings()
     try:
@@ -235,11 +279,35 @@ def ask(question: str, k: int, mode: str, as_json: bool, collection: str) -> Non
         k = checked_k(k, settings.max_k)
     except InvalidQueryError as error:
         raise click.UsageError(error.message) from error
-    outcome = _engine(settings, collection).search(query, k, Mode(mode))
+    search_filter = _ask_filter(filter_json, shortcuts)
+    try:
+        dates = QuestionDates(dates_from_question=not ignore_question_dates, as_of=as_of)
+    except ValidationError as error:
+        raise click.BadParameter(validation_message(error), param_hint="--as-of") from error
+    outcome = _engine(settings, collection).search(
+        query, k, Mode(mode), 0, search_filter, dates.question_as_of()
+    )
     if as_json:
         click.echo(search_response(outcome).model_dump_json(indent=2))
         return
     click.echo(render_outcome(outcome, color=sys.stdout.isatty()))
+
+
+def _ask_filter(filter_json: str | None, shortcuts: dict[str, tuple[str, ...] | str | None]) -> Filter | None:
+    """`--filter` and the shortcut options together, checked by the API's own schemas; a broken
+    one is a usage error (exit 2) before anything is searched."""
+    try:
+        given = None if filter_json is None else SearchFilter.model_validate_json(filter_json).to_filter()
+    except ValidationError as error:
+        raise click.BadParameter(validation_message(error), param_hint="--filter") from error
+    try:
+        common = QueryFilter.model_validate({name: value for name, value in shortcuts.items() if value})
+    except ValidationError as error:
+        message = validation_message(error)
+        for name in QueryFilter.model_fields:  # the options' names, not the API's
+            message = message.replace(name, "--" + name.replace("_", "-"))
+        raise click.UsageError(message) from error
+    return common.query_filter() if given is None else given.and_(common.query_filter())
 
 
 @cli.command()
@@ -425,6 +493,11 @@ def _report_update(result: WriteResult, what: str) -> None:
 
 def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
     lines = [f"Q: {outcome.query}   [{outcome.mode}, index {outcome.index_version}]"]
+    applied = applied_filters(outcome)
+    if applied.filter is not None:
+        lines.append(f"Filter: {json.dumps(applied.filter)}")
+    if applied.filter_from_question is not None:
+        lines.append(f"Filter from the question: {json.dumps(applied.filter_from_question)}")
     if not outcome.answerable:
         lines.append("No confident answer in the corpus (the closest passages follow).")
     for hit in outcome.hits:

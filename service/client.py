@@ -5,7 +5,8 @@
         response = rag.search("what projects could Larijani's visit accelerate?", k=3)
         print(response.results[0].answer.text)
 
-Every error response becomes a `RagClientError` carrying the API's `code` and `message`; a
+The search methods take the filters of `POST /search` as keyword arguments (`FilterOptions`:
+`filter`, `dates_from_question`, `as_of`; docs/filters.md). Every error response becomes a `RagClientError` carrying the API's `code` and `message`; a
 server that cannot be reached becomes one too (code `unreachable`). Only httpx and the pure
 pydantic schemas are imported: no FastAPI, FAISS, torch, bm25s or scikit-learn. A client is for one
 collection, `default` unless `collection=` names another. Out of scope:
@@ -14,8 +15,10 @@ retries and the write routes (add and remove documents).
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +27,7 @@ from pydantic import BaseModel
 from index.search.modes import Mode
 from index.search.options import DEFAULT_DOCUMENT_K, DEFAULT_K, DEFAULT_MODE
 from service.collection_names import DEFAULT_COLLECTION
+from service.filter_schema import SearchFilter
 from service.llm_schemas import AnthropicSearchResponse, OpenAIToolOutput
 from service.schemas import (
     DocumentListResponse,
@@ -34,6 +38,16 @@ from service.schemas import (
 )
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class FilterOptions(TypedDict, total=False):
+    """What a search keeps to, as `POST /search` takes it (docs/filters.md): `filter` as a
+    `SearchFilter` or as its JSON (a dict, sent as given: the server checks it); `as_of` as an ISO
+    8601 date or a `date`."""
+
+    filter: SearchFilter | Mapping[str, Any]
+    dates_from_question: bool
+    as_of: str | dt.date
 
 
 class RagClientError(Exception):
@@ -84,28 +98,47 @@ class RagClient:
         return self._call(HealthResponse, "GET", "/healthz")
 
     def search(
-        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        context: int = 0,
+        **filters: Unpack[FilterOptions],
     ) -> SearchResponse:
-        return self._call(SearchResponse, "POST", "/search", json=_search_body(query, k, mode, context))
+        body = _search_body(query, k, mode, context) | _filter_body(filters)
+        return self._call(SearchResponse, "POST", "/search", json=body)
 
     def search_documents(
-        self, query: str, k: int = DEFAULT_DOCUMENT_K, feedback: bool = False
+        self,
+        query: str,
+        k: int = DEFAULT_DOCUMENT_K,
+        feedback: bool = False,
+        **filters: Unpack[FilterOptions],
     ) -> DocumentSearchResponse:
-        body = {"query": query, "k": k, "feedback": feedback}
+        body = {"query": query, "k": k, "feedback": feedback} | _filter_body(filters)
         return self._call(DocumentSearchResponse, "POST", "/search/documents", json=body)
 
     def search_anthropic(
-        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        context: int = 0,
+        **filters: Unpack[FilterOptions],
     ) -> AnthropicSearchResponse:
-        body = _search_body(query, k, mode, context)
+        body = _search_body(query, k, mode, context) | _filter_body(filters)
         return self._call(AnthropicSearchResponse, "POST", "/search/anthropic", json=body)
 
     def search_openai(
-        self, query: str, k: int = DEFAULT_K, mode: Mode = DEFAULT_MODE, context: int = 0
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        context: int = 0,
+        **filters: Unpack[FilterOptions],
     ) -> OpenAIToolOutput:
-        return self._call(
-            OpenAIToolOutput, "POST", "/search/openai", json=_search_body(query, k, mode, context)
-        )
+        body = _search_body(query, k, mode, context) | _filter_body(filters)
+        return self._call(OpenAIToolOutput, "POST", "/search/openai", json=body)
 
     def documents(self) -> DocumentListResponse:
         return self._call(DocumentListResponse, "GET", "/documents")
@@ -116,6 +149,22 @@ class RagClient:
 
 def _search_body(query: str, k: int, mode: Mode, context: int) -> dict[str, object]:
     return {"query": query, "k": k, "mode": str(mode), "context": context}
+
+
+def _filter_body(options: FilterOptions) -> dict[str, object]:
+    unknown = set(options) - set(FilterOptions.__annotations__)
+    if unknown:  # mypy catches these; an untyped caller's typo must not search unfiltered
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    body: dict[str, object] = {}
+    if "filter" in options:
+        given = options["filter"]
+        body["filter"] = given.to_json() if isinstance(given, SearchFilter) else dict(given)
+    if "dates_from_question" in options:
+        body["dates_from_question"] = options["dates_from_question"]
+    if "as_of" in options:
+        as_of = options["as_of"]
+        body["as_of"] = as_of if isinstance(as_of, str) else as_of.isoformat()
+    return body
 
 
 def _error_from(response: httpx.Response) -> RagClientError:

@@ -29,6 +29,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -165,6 +166,10 @@ class SearchFilter(_Strict):
     def to_condition(self) -> Filter:
         return self.to_filter()
 
+    def to_json(self) -> dict[str, Any]:
+        """The filter as a request body carries it (unset parts left out)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+
 
 def _bound(name: str, value: int | float | str | None) -> RangeBound | None:
     if value is None or isinstance(value, int | float):
@@ -173,6 +178,17 @@ def _bound(name: str, value: int | float | str | None) -> RangeBound | None:
         return dt.date.fromisoformat(value) if len(value) == 10 else dt.datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"range bound {name} {value!r} is not a date: use {DATE_RULE}") from None
+
+
+def validation_message(error: ValidationError) -> str:
+    """A broken filter or option in one line per problem, `where: what` (for the CLI and MCP,
+    which have no 422 body to put the details in)."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"])
+        what = problem["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own rules
+        problems.append(what if not where or what.startswith(where) else f"{where}: {what}")
+    return "; ".join(problems)
 
 
 def parse_date(name: str, value: str) -> dt.date:

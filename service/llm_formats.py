@@ -5,8 +5,9 @@
 - Anthropic Messages API: one `search_result` content block per passage, its text split into one
   text block per sentence so a citation can point at a single sentence; ready to put in a
   `tool_result`. `passage_spans` maps each (result, block) back to exact document offsets.
-- OpenAI: a function tool definition for `search`, and its result as the JSON string a `tool`
-  message (Chat Completions) or `function_call_output` (Responses) carries.
+- OpenAI: a function tool definition for `search` (its `filter` parameter's schema derived from
+  the API's `SearchFilter`), and its result as the JSON string a `tool` message (Chat
+  Completions) or `function_call_output` (Responses) carries.
 
 The dicts follow the official SDKs' TypedDicts (tests validate them against `anthropic` and
 `openai`), but neither SDK is imported here: they are not runtime dependencies.
@@ -22,6 +23,7 @@ from corpus import Document
 from index.search.options import DEFAULT_K
 from index.search.retrieval import Hit, SearchOutcome
 from index.text.text_spans import sentence_spans
+from service.filter_schema import SearchFilter
 from service.llm_schemas import (
     CitationsOut,
     CitedPassage,
@@ -30,7 +32,8 @@ from service.llm_schemas import (
     TextBlockOut,
     format_citation,
 )
-from service.results import answer_out, citation_fields
+from service.results import answer_out, applied_filters, citation_fields
+from service.schemas import FILTER_DESCRIPTION
 
 NO_ANSWER_NOTE = (
     "No passage is a confident match: the corpus most likely does not answer this question. "
@@ -111,11 +114,36 @@ OPENAI_TOOL_NAME = "search_news_corpus"
 OPENAI_TOOL_DESCRIPTION = (
     "Search a corpus of news articles for the passages that best answer a question. Returns "
     "passages with citation lines and the answer sentence of each; `answerable` false means the "
-    "corpus does not answer the question. Cite passages by their `citation`."
+    "corpus does not answer the question. Cite passages by their `citation`. `filter` keeps to some "
+    "documents (a publication, an author, a date range); a time range stated in the question is "
+    "applied too, and the result's `filter_from_question` says which."
 )
 
 
+def _openai_subset(node: Any) -> Any:
+    """A JSON schema in the subset OpenAI's function parameters document: `oneOf` becomes `anyOf`
+    (the branches never overlap, so both mean the same), and titles go (noise for a model)."""
+    if isinstance(node, dict):
+        return {
+            ("anyOf" if key == "oneOf" else key): _openai_subset(value)
+            for key, value in node.items()
+            if not (key == "title" and isinstance(value, str))  # a property named `title` stays
+        }
+    if isinstance(node, list):
+        return [_openai_subset(value) for value in node]
+    return node
+
+
+def openai_filter_schema() -> dict[str, Any]:
+    """`SearchFilter`'s JSON schema for OpenAI: `{"$ref": ..., "$defs": {...}}` (it is recursive, so
+    its parts are `$defs` of the parameters object)."""
+    schema: dict[str, Any] = _openai_subset(SearchFilter.model_json_schema())
+    return schema
+
+
 def openai_function_parameters(max_k: int) -> dict[str, Any]:
+    """Not strict (`strict: false`): strict mode would make `k` and `filter` required."""
+    filter_schema = openai_filter_schema()
     return {
         "type": "object",
         "properties": {
@@ -126,9 +154,11 @@ def openai_function_parameters(max_k: int) -> dict[str, Any]:
                 "maximum": max_k,
                 "description": f"How many passages to return (default {DEFAULT_K}).",
             },
+            "filter": {"$ref": filter_schema["$ref"], "description": FILTER_DESCRIPTION},
         },
         "required": ["query"],
         "additionalProperties": False,
+        "$defs": filter_schema["$defs"],
     }
 
 
@@ -161,6 +191,7 @@ def openai_tool_output(outcome: SearchOutcome) -> str:
         "query": outcome.query,
         "answerable": outcome.answerable,
         "note": note_for(outcome),
+        **applied_filters(outcome).model_dump(),
         "passages": [
             cited_passage(hit).model_dump(include={"rank", "passage_id", "citation", "url", "text", "answer"})
             for hit in outcome.hits

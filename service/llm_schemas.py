@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from service.schemas import AnswerOut, DocumentMetadata
+from service.schemas import AnswerOut, AppliedFilters, DocumentMetadata
 
 
 def format_citation(
@@ -40,8 +40,8 @@ class CitedPassage(CitationFields):
     citation: str = Field(description="A ready-made citation line for this passage.")
 
 
-class SearchToolResult(BaseModel):
-    """The MCP `search` tool's result."""
+class SearchToolResult(AppliedFilters):
+    """The MCP `search` tool's result, with the filters it kept to (`filter`, `filter_from_question`)."""
 
     query: str = Field(description="The question as searched.")
     answerable: bool = Field(description="False when the corpus most likely does not answer the question.")
@@ -87,7 +87,7 @@ class PassageSpans(BaseModel):
     )
 
 
-class AnthropicSearchResponse(BaseModel):
+class AnthropicSearchResponse(AppliedFilters):
     query: str = Field(description="The question as received.")
     index_version: str = Field(description="Index generation that answered.")
     answerable: bool = Field(description="False when the corpus most likely does not answer the question.")

@@ -20,7 +20,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,11 +34,12 @@ from service.collections import CollectionNotFoundError
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine
 from service.errors import ApiError, error_response
+from service.filter_schema import QuestionDates, SearchFilter, validation_message
 from service.llm_formats import citation_line, cited_passage, note_for
 from service.llm_schemas import FetchToolResult, SearchToolResult
 from service.queries import InvalidQueryError, checked_context, checked_k, checked_query
-from service.results import citation_fields
-from service.schemas import MODE_DESCRIPTION
+from service.results import applied_filters, citation_fields
+from service.schemas import FILTER_DESCRIPTION, MODE_DESCRIPTION
 
 INSTRUCTIONS = (
     "Retrieval over a corpus of news articles. Call `search` with the user's question to get the "
@@ -51,7 +52,11 @@ SEARCH_DESCRIPTION = (
     "question (`answer`), a ready-made `citation` line (title, publication, author, date, character "
     "offsets) and a `passage_id`. `answerable` is false when no passage is a confident match: then "
     "tell the user the corpus does not answer the question instead of guessing. Use `context` "
-    f"(1-{MAX_CONTEXT}) to widen each passage by neighbouring text when it is cut short."
+    f"(1-{MAX_CONTEXT}) to widen each passage by neighbouring text when it is cut short. Use "
+    "`filter` to answer only from some documents (a publication, an author, a date range), e.g. "
+    '`{"must": [{"key": "source", "match": {"value": "Dawn"}}]}`; a '
+    "question that states a time range ('in November 2025') is searched within it when the documents "
+    "have dates. The result's `filter` and `filter_from_question` say what was applied."
 )
 FETCH_DESCRIPTION = (
     "Read a whole document or one exact passage, with its citation. `id` is a document id (e.g. "
@@ -63,6 +68,8 @@ COLLECTION_DESCRIPTION = (
     "The collection to use (docs/collections.md); `default` unless the user names another. "
     f"{COLLECTION_NAME_RULE[0].upper()}{COLLECTION_NAME_RULE[1:]}."
 )
+DATES_FROM_QUESTION_DESCRIPTION = QuestionDates.model_fields["dates_from_question"].description
+AS_OF_DESCRIPTION = QuestionDates.model_fields["as_of"].description
 _PASSAGE_ID = re.compile(r"^(?P<document>[^#]+)#(?P<start>\d+)-(?P<end>\d+)$")
 
 
@@ -106,21 +113,30 @@ def build_mcp_server(
         question: Annotated[str, Field(description="The question, in natural language.")],
         k: Annotated[int, Field(description=K_DESCRIPTION)] = DEFAULT_K,
         mode: Annotated[Mode, Field(description=MODE_DESCRIPTION)] = DEFAULT_MODE,
-        context: Annotated[
-            int,
-            Field(
-                description=f"Neighbouring chunks to add on each side of each passage, 0 to {MAX_CONTEXT}."
-            ),
-        ] = 0,
+        context: Annotated[int, Field(description=CONTEXT_DESCRIPTION)] = 0,
+        filter: Annotated[SearchFilter | None, Field(description=FILTER_DESCRIPTION)] = None,
+        dates_from_question: Annotated[bool, Field(description=DATES_FROM_QUESTION_DESCRIPTION)] = True,
+        as_of: Annotated[str | None, Field(description=AS_OF_DESCRIPTION)] = None,
         collection: Annotated[str, Field(description=COLLECTION_DESCRIPTION)] = DEFAULT_COLLECTION,
     ) -> SearchToolResult:
         engine = collection_engine(collection, ctx)
         try:
             query = checked_query(question, settings.max_query_chars)
-            outcome = engine.search(query, checked_k(k, settings.max_k), mode, checked_context(context))
+            dates = QuestionDates(dates_from_question=dates_from_question, as_of=as_of)
+            outcome = engine.search(
+                query,
+                checked_k(k, settings.max_k),
+                mode,
+                checked_context(context),
+                None if filter is None else filter.to_filter(),
+                dates.question_as_of(),
+            )
+        except ValidationError as error:
+            raise ToolError(validation_message(error)) from error
         except (InvalidQueryError, IndexError_) as error:
             raise ToolError(str(error)) from error
         return SearchToolResult(
+            **applied_filters(outcome).model_dump(),
             query=outcome.query,
             answerable=outcome.answerable,
             confidence=outcome.confidence,

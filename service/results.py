@@ -14,6 +14,7 @@ from index.text.chunking import Chunk
 from index.write.changes import WriteResult
 from service.schemas import (
     AnswerOut,
+    AppliedFilters,
     DocumentRef,
     DocumentResponse,
     DocumentResultItem,
@@ -53,6 +54,14 @@ def passage_out(chunk: Chunk) -> PassageOut:
     return PassageOut(chunk_id=chunk.id, text=chunk.text, start=chunk.start, end=chunk.end)
 
 
+def applied_filters(outcome: SearchOutcome | DocumentSearchOutcome) -> AppliedFilters:
+    """The filters a search kept to, in their JSON form (every surface reports them the same way)."""
+    return AppliedFilters(
+        filter=None if outcome.filter is None else outcome.filter.to_dict(),
+        filter_from_question=None if outcome.dates is None else outcome.dates.to_dict(),
+    )
+
+
 def search_response(outcome: SearchOutcome) -> SearchResponse:
     return SearchResponse(
         query=outcome.query,
@@ -61,8 +70,7 @@ def search_response(outcome: SearchOutcome) -> SearchResponse:
         answerable=outcome.answerable,
         confidence=outcome.confidence,
         results=[search_result(hit) for hit in outcome.hits],
-        filter=None if outcome.filter is None else outcome.filter.to_dict(),
-        filter_from_question=None if outcome.dates is None else outcome.dates.to_dict(),
+        **applied_filters(outcome).model_dump(),
     )
 
 
@@ -83,8 +91,7 @@ def document_search_response(outcome: DocumentSearchOutcome) -> DocumentSearchRe
         index_version=outcome.index_version,
         feedback=outcome.feedback,
         results=[document_result(hit) for hit in outcome.hits],
-        filter=None if outcome.filter is None else outcome.filter.to_dict(),
-        filter_from_question=None if outcome.dates is None else outcome.dates.to_dict(),
+        **applied_filters(outcome).model_dump(),
     )
 
 

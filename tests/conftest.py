@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, Vectors
+from service import cli as cli_module
 from service.app import create_app
-from service.config import Settings
+from service.collection_names import DEFAULT_COLLECTION
+from service.collections import open_collection
+from service.config import Settings, get_settings
 from service.engine import Engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -43,6 +48,24 @@ def make_settings(index_dir: Path, **overrides: Any) -> Settings:
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def engine_with_fake_embedder(
+    settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False
+) -> Engine:
+    """The CLI's engine of `collection`, with the fake embedder."""
+    return open_collection(settings, collection, create=create, embedder=HashingEmbedder())
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The `rag` CLI over an index in `tmp_path` and the bundled corpus, with the fake embedder."""
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

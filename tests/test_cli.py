@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from index.embedding import HashingEmbedder
 from service import cli as cli_module
-from service.collection_names import DEFAULT_COLLECTION
-from service.collections import open_collection
-from service.config import Settings, get_settings
-from service.engine import Engine
-from tests.conftest import BUNDLED_CORPUS
-
-
-def engine_with_fake_embedder(
-    settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False
-) -> Engine:
-    """The CLI's engine of `collection`, with the fake embedder."""
-    return open_collection(settings, collection, create=create, embedder=HashingEmbedder())
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
-    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+from service.config import Settings
 
 
 def test_build_then_rebuild_is_a_no_op(runner: CliRunner) -> None:

@@ -17,8 +17,7 @@ from pydantic import ValidationError
 from service import cli as cli_module
 from service.app import create_app
 from service.engine import Engine
-from tests.conftest import BUNDLED_CORPUS, make_settings
-from tests.test_cli import engine_with_fake_embedder
+from tests.conftest import BUNDLED_CORPUS, engine_with_fake_embedder, make_settings
 
 ZEBRA = {
     "id": "zebra-crossing",

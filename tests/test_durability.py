@@ -130,16 +130,14 @@ def test_the_cli_and_the_server_refuse_a_damaged_index(
 
     from service import cli as cli_module
     from service.config import get_settings
-    from service.engine import Engine
+    from tests.conftest import engine_with_fake_embedder
 
     index = tmp_path / "index"
     writer_for(index).sync(bundled_documents)
     damage_file(index)
     before = snapshot(index)
     monkeypatch.setenv("RAG_INDEX_DIR", str(index))
-    monkeypatch.setattr(
-        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
-    )
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     article = tmp_path / "new.md"
     article.write_text("---\nid: new\n---\nA new article.", "utf-8")

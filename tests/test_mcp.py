@@ -61,7 +61,16 @@ def test_tools_are_described_for_a_model(mcp_url: str) -> None:
     tools = {tool.name: tool for tool in anyio.run(listing)}
     search = tools["search"]
     assert "answerable" in (search.description or "")
-    assert set(search.input_schema["properties"]) == {"question", "k", "mode", "context", "collection"}
+    assert set(search.input_schema["properties"]) == {
+        "question",
+        "k",
+        "mode",
+        "context",
+        "filter",
+        "dates_from_question",
+        "as_of",
+        "collection",
+    }
     assert search.input_schema["required"] == ["question"]
     assert all(p.get("description") for p in search.input_schema["properties"].values())
     assert search.output_schema is not None and "passages" in search.output_schema["properties"]

@@ -19,7 +19,7 @@ from service import cli as cli_module
 from service.app import create_app
 from service.config import get_settings
 from service.engine import Engine
-from tests.conftest import make_settings
+from tests.conftest import engine_with_fake_embedder, make_settings
 from tests.test_store import EXTRA, flip_byte, with_an_added_document, writer_for
 
 
@@ -38,9 +38,7 @@ def damage_in_place(path: Path) -> None:
 
 def run_cli(root: Path, monkeypatch: pytest.MonkeyPatch, *arguments: str) -> tuple[int, str]:
     monkeypatch.setenv("RAG_INDEX_DIR", str(root))
-    monkeypatch.setattr(
-        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
-    )
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli_module.cli, list(arguments))

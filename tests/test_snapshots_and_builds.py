@@ -22,7 +22,7 @@ from index.write.building import build_segment_data
 from index.write.writer import IndexWriter
 from service.app import create_app
 from service.engine import Engine
-from tests.conftest import CountingEmbedder, make_settings
+from tests.conftest import CountingEmbedder, engine_with_fake_embedder, make_settings
 
 QUESTION = "what projects could Larijani's visit accelerate?"
 
@@ -128,9 +128,7 @@ def test_make_run_keeps_a_document_added_over_http(
     from service.config import get_settings
 
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setattr(
-        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
-    )
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     try:
         runner = CliRunner()
@@ -272,9 +270,7 @@ def test_rag_restore_refuses_a_damaged_snapshot(
     damaged = damage_snapshot(index, "s", "segment file")
     current = (index / "CURRENT").read_bytes()
     monkeypatch.setenv("RAG_INDEX_DIR", str(index))
-    monkeypatch.setattr(
-        cli_module, "_engine", lambda settings: Engine.from_settings(settings, embedder=HashingEmbedder())
-    )
+    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(cli_module.cli, ["restore", "s"])
@@ -295,6 +291,8 @@ def test_the_restore_route_refuses_a_damaged_snapshot_with_409(
     snapshot_then_change(engine.writer())
     engine.snapshot("t")
     damaged = damage_snapshot(engine.store.root, "s", "commit point")
+    while engine.merge().results:  # now, so that the app's merge thread finds nothing to commit
+        pass
     current = (engine.store.root / "CURRENT").read_bytes()
     admin = {"Authorization": "Bearer admin"}
     with TestClient(create_app(settings, engine=engine), raise_server_exceptions=False) as client:

@@ -8,15 +8,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from corpus import Document
+from index.embedding import HashingEmbedder
 from service.app import create_app
 from service.engine import Engine
-from tests.conftest import EXAMPLE_QUESTION, PROJECT_ROOT
+from tests.conftest import EXAMPLE_QUESTION, PROJECT_ROOT, make_settings
 from tests.live_server import live_server
+from tests.test_filters_api import DATED, QUESTION
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +77,7 @@ def test_ask_on_the_page_and_open_the_article(browser: Browser, base_url: str, r
     expect(first.locator("h2")).to_have_text("Larijani's visit to Pakistan (Nournews commentary)")
     expect(first.locator(".meta")).to_contain_text("Nournews")
     expect(first.locator(".score")).to_have_text(re.compile(r"score \d\.\d{4}"))
-    assert page.url.endswith("/?q=" + quote(EXAMPLE_QUESTION, safe=""))  # shareable link
+    assert parse_qs(urlparse(page.url).query) == {"q": [EXAMPLE_QUESTION]}  # shareable link
     page.screenshot(path=str(ARTIFACTS / "web-desktop-results.png"), full_page=True)
 
     first.locator("a.open").click()
@@ -107,4 +110,69 @@ def test_shared_link_on_a_phone_and_no_confident_answer(browser: Browser, base_u
     expect(status).to_have_class("no-answer")
     expect(status).to_contain_text("No confident answer")
     page.screenshot(path=str(ARTIFACTS / "web-phone-no-answer.png"))
+    assert page.external_requests == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def dated_url(tmp_path_factory: pytest.TempPathFactory, bundled_documents: list[Document]) -> Iterator[str]:
+    """A server over the bundled corpus and the dated Dawn reports (fake embedder: the test is
+    about which documents come back, not their order)."""
+    settings = make_settings(tmp_path_factory.mktemp("dated") / "index")
+    engine = Engine.from_settings(settings, embedder=HashingEmbedder())
+    engine.sync([*bundled_documents, *DATED])
+    with live_server(create_app(settings, engine=engine)) as url:
+        yield url
+
+
+def shown_documents(page: Page) -> set[str]:
+    return {cite.split(",")[0] for cite in page.locator("li.result .cite").all_text_contents()}
+
+
+def test_pick_a_source_and_dates_and_share_the_link(browser: Browser, dated_url: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = new_page(browser, 1280, 900)
+    page.goto(f"{dated_url}/")
+    page.locator("#filters summary").click()
+    sources = page.locator("#sources input")
+    expect(sources).to_have_count(4)  # the corpus's publications, sorted
+    assert [sources.nth(i).get_attribute("value") for i in range(4)] == [
+        "Dawn",
+        "Iran Daily",
+        "Nournews",
+        "The Pen PK",
+    ]
+    page.get_by_label("Dawn").check()
+    page.locator("#published_after").fill("2025-11-10")
+    page.locator("#published_before").fill("2025-11-17")
+    page.locator("#q").fill(QUESTION)
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_class("ok")
+    assert shown_documents(page) == {"dawn-10", "dawn-17"}
+    expect(page.locator("li.result .meta").first).to_contain_text("Dawn")
+    assert parse_qs(urlparse(page.url).query) == {
+        "q": [QUESTION],
+        "source": ["Dawn"],
+        "published_after": ["2025-11-10"],
+        "published_before": ["2025-11-17"],
+    }
+    page.screenshot(path=str(ARTIFACTS / "web-filtered-results.png"), full_page=True)
+
+    page.reload()  # the shared link: question and filters restored, the same documents
+    expect(page.get_by_label("Dawn")).to_be_checked()
+    expect(page.get_by_label("Nournews")).not_to_be_checked()
+    expect(page.locator("#published_after")).to_have_value("2025-11-10")
+    expect(page.locator("#status")).to_have_class("ok")
+    assert shown_documents(page) == {"dawn-10", "dawn-17"}
+
+    page.locator("li.result a.open").first.click()  # the article, then back to the same filters
+    expect(page.locator("#passage")).to_be_visible()
+    page.locator("#back").click()
+    expect(page.locator("#status")).to_have_class("ok")
+    assert shown_documents(page) == {"dawn-10", "dawn-17"}
+    expect(page.get_by_label("Dawn")).to_be_checked()
+
+    page.goto(f"{dated_url}/?q={quote(QUESTION)}&source=Nournews")  # another publication
+    expect(page.locator("#status")).to_have_class("ok")
+    assert shown_documents(page) == {"nournews-larijani-visit"}
+    expect(page.get_by_label("Dawn")).not_to_be_checked()
     assert page.external_requests == []  # type: ignore[attr-defined]

@@ -15,12 +15,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from corpus import Document, parse_file_bytes
 from corpus.cleaning import clean_article_text
+from corpus.dates import ACCEPTED_DATE_FORMS, normalise_published
 from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep, WritableEngineDep
@@ -57,8 +58,19 @@ class DocumentIn(BaseModel):
     source: str = Field("", description="Publication the article comes from.")
     author: str = Field("", description="Author.")
     url: str = Field("", description="Canonical URL.")
-    published: str = Field("", description="Publication date.")
+    published: str = Field(
+        "",
+        description=f"Publication date, stored as ISO 8601. Accepted: {ACCEPTED_DATE_FORMS}. A date "
+        "that cannot be read without guessing (03/04/2025, a two-digit year, 'yesterday', a "
+        "weekday that is not the date's, an unknown zone) is a 422.",
+        examples=["2025-11-03", "3 November 2025", "2025-11-03T09:00:00+03:30"],
+    )
     metadata: dict[str, Any] = Field(default_factory=dict, description="Any further metadata.")
+
+    @field_validator("published")
+    @classmethod
+    def _published_as_iso(cls, value: str) -> str:
+        return normalise_published(value)
 
 
 UPLOAD_SCHEMA: dict[str, Any] = {
@@ -77,7 +89,10 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorResponse, "description": "Not an admin key, or writes disabled on this server."},
     413: {"model": ErrorResponse, "description": "Body or document over its size limit."},
     415: {"model": ErrorResponse, "description": "Unsupported content type, upload type or binary file."},
-    422: {"model": ErrorResponse, "description": "Invalid document: empty text, bad id, bad field."},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid document: empty text, bad id, bad field, a date that cannot be read without guessing.",
+    },
     **FULL_DISK_RESPONSES,
 }
 
@@ -197,7 +212,7 @@ def _document_from_json(body: bytes) -> Document:
         source=record.source.strip(),
         author=record.author.strip(),
         url=record.url.strip(),
-        published=record.published.strip(),
+        published=record.published,
         metadata=record.metadata,
     )
 

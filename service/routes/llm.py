@@ -19,6 +19,7 @@ from service.llm_formats import (
     search_result_block,
 )
 from service.llm_schemas import AnthropicSearchResponse, OpenAIToolDefinitions, OpenAIToolOutput
+from service.results import applied_filters
 from service.routes.search import ERRORS
 from service.schemas import SearchRequest
 
@@ -54,6 +55,7 @@ async def search_anthropic(
         note=note_for(outcome),
         content=[search_result_block(hit) for hit in outcome.hits],
         passages=[passage_spans(hit) for hit in outcome.hits],
+        **applied_filters(outcome).model_dump(),
     )
 
 

@@ -1,7 +1,9 @@
 """The web page: `GET /` serves a single page (service/static) that calls the JSON API.
 
-The page asks `GET /search` and shows the passages; `/?q=...` opens with a question asked and
-`/?doc=ID&start=S&end=E` shows a whole article with text[S:E] highlighted. Everything it loads
+The page asks `GET /search` and shows the passages; `/?q=...` opens with a question asked (with
+`GET /search`'s filter parameters `source`, `published_after`, `published_before` when given; the
+publications to choose from come from `GET /documents`) and `/?doc=ID&start=S&end=E` shows a
+whole article with text[S:E] highlighted. Everything it loads
 comes from this service (no CDN). The page is not part of the API, so not in the OpenAPI spec.
 """
 

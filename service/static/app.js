@@ -1,8 +1,12 @@
 // The page: ask GET /search and show the passages; ?doc=ID&start=S&end=E shows one article with
-// text[S:E] highlighted. All text goes into the DOM as text nodes (never as HTML).
+// text[S:E] highlighted. The page's own query string is GET /search's (q, source, published_after,
+// published_before), so a link keeps the question and its filters. All text goes into the DOM as
+// text nodes (never as HTML).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const DATE_PARAMS = ["published_after", "published_before"];
+const ARTICLE_PARAMS = ["doc", "start", "end", "astart", "aend"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -33,16 +37,59 @@ async function getJSON(url) {
   return body;
 }
 
+function sourceBoxes() {
+  return [...document.querySelectorAll("#sources input")];
+}
+
+function addSource(source) {
+  if (sourceBoxes().some((box) => box.value === source)) return;
+  $("sources").append(el("label", {}, el("input", { type: "checkbox", name: "source", value: source }), ` ${source}`));
+}
+
+// The publications to choose from: those of the corpus's documents.
+async function loadSources() {
+  try {
+    const body = await getJSON("/documents");
+    [...new Set(body.documents.map((doc) => doc.source).filter(Boolean))].sort().forEach(addSource);
+  } catch (error) {
+    $("sources").append(el("p", { class: "hint" }, `Publications could not be listed: ${error.message}`));
+  }
+}
+
+// The question and its filters from the form, as GET /search's parameters.
+function formParams() {
+  const params = new URLSearchParams({ q: $("q").value.trim() });
+  for (const box of sourceBoxes()) if (box.checked) params.append("source", box.value);
+  for (const name of DATE_PARAMS) if ($(name).value) params.set(name, $(name).value);
+  return params;
+}
+
+// A link's question and filters back into the form.
+function restoreForm(params) {
+  $("q").value = (params.get("q") || "").trim();
+  const sources = params.getAll("source");
+  sources.forEach(addSource); // a publication the corpus no longer has stays visible, checked
+  for (const box of sourceBoxes()) box.checked = sources.includes(box.value);
+  for (const name of DATE_PARAMS) $(name).value = params.get(name) || "";
+  if (sources.length || DATE_PARAMS.some((name) => params.get(name))) $("filters").open = true;
+}
+
+function withoutArticle(params) {
+  const search = new URLSearchParams(params);
+  ARTICLE_PARAMS.forEach((name) => search.delete(name));
+  return search;
+}
+
 function showStatus(text, kind = "") {
   const status = $("status");
   status.className = kind;
   status.textContent = text;
 }
 
-function renderResult(result, question) {
+function renderResult(result, search) {
   const doc = result.document;
   const articleUrl = `/?doc=${encodeURIComponent(doc.id)}&start=${result.start}&end=${result.end}` +
-    `&astart=${result.answer.start}&aend=${result.answer.end}&q=${encodeURIComponent(question)}`;
+    `&astart=${result.answer.start}&aend=${result.answer.end}&${search}`;
   const title = el("h2", {}, doc.title || doc.id);
   const meta = el("p", { class: "meta" }, byline(doc) || doc.id);
   const score = el("span", { class: "score", title: "Ranking score (higher is better)" },
@@ -58,7 +105,7 @@ function renderResult(result, question) {
     meta, passage, el("div", { class: "result-foot" }, link, cite));
 }
 
-async function ask(question) {
+async function ask(search) {
   $("article").hidden = true;
   $("ask").hidden = false;
   const results = $("results");
@@ -66,14 +113,18 @@ async function ask(question) {
   results.replaceChildren();
   showStatus("Searching…", "busy");
   try {
-    const body = await getJSON(`/search?q=${encodeURIComponent(question)}&k=5`);
-    const list = el("ol", { class: "results" }, ...body.results.map((result) => renderResult(result, question)));
-    if (!body.answerable) {
+    const body = await getJSON(`/search?${search}&k=5`);
+    const list = el("ol", { class: "results" }, ...body.results.map((result) => renderResult(result, search)));
+    const within = body.filter_from_question
+      ? ` Searched within “${body.filter_from_question.phrase}”, the time the question states.` : "";
+    if (body.results.length === 0 && (body.filter || within)) {
+      showStatus(`No article matches the filters.${within}`, "no-answer");
+    } else if (!body.answerable) {
       showStatus("No confident answer: the corpus most likely does not answer this question. " +
         "The closest passages are listed below, but treat them with care.", "no-answer");
       list.classList.add("weak");
     } else {
-      showStatus(`${body.results.length} passages, best first. The answer sentence is highlighted.`, "ok");
+      showStatus(`${body.results.length} passages, best first. The answer sentence is highlighted.${within}`, "ok");
     }
     results.append(list);
   } catch (error) {
@@ -86,9 +137,9 @@ async function showArticle(params) {
   $("article").hidden = false;
   const start = Number(params.get("start"));
   const end = Number(params.get("end"));
-  const question = params.get("q") || "";
-  $("back").href = question ? `/?q=${encodeURIComponent(question)}` : "/";
-  $("back").textContent = question ? "← Back to the passages" : "← Ask a question";
+  const search = withoutArticle(params);
+  $("back").href = search.get("q") ? `/?${search}` : "/";
+  $("back").textContent = search.get("q") ? "← Back to the passages" : "← Ask a question";
   showStatus("Loading the article…", "busy");
   try {
     const doc = await getJSON(`/documents/${encodeURIComponent(params.get("doc"))}`);
@@ -117,19 +168,18 @@ async function showArticle(params) {
 function route() {
   const params = new URLSearchParams(location.search);
   if (params.get("doc")) return showArticle(params);
-  const question = (params.get("q") || "").trim();
-  $("q").value = question;
-  if (question) return ask(question);
+  restoreForm(params);
+  if ($("q").value) return ask(formParams());
   $("results").replaceChildren();
   showStatus("");
 }
 
 $("ask").addEventListener("submit", (event) => {
   event.preventDefault();
-  const question = $("q").value.trim();
-  if (!question) return;
-  history.pushState(null, "", `/?q=${encodeURIComponent(question)}`);
-  ask(question);
+  if (!$("q").value.trim()) return;
+  const search = formParams();
+  history.pushState(null, "", `/?${search}`);
+  ask(search);
 });
 
 document.addEventListener("keydown", (event) => {
@@ -141,4 +191,4 @@ document.addEventListener("keydown", (event) => {
 });
 
 window.addEventListener("popstate", route);
-route();
+loadSources().then(route); // a link's sources are checked once the choices exist
