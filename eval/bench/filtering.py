@@ -367,7 +367,14 @@ class _Worker:
         # `import index` is that checkout's, whichever has this module.
         source = (PROJECT_ROOT / "eval" / "bench" / "search_worker.py").read_text("utf-8")
         process = subprocess.Popen(
-            [sys.executable, "-c", source, str(root), str(vectors), str(questions), str(K)],
+            # Absolute paths: the worker runs in `code`, and `--work-dir` may be relative.
+            [
+                sys.executable,
+                "-c",
+                source,
+                *(str(path.resolve()) for path in (root, vectors, questions)),
+                str(K),
+            ],
             cwd=code,
             env={**os.environ, "PYTHONPATH": str(code)},
             stdin=subprocess.PIPE,
