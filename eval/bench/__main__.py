@@ -152,7 +152,7 @@ def main() -> None:
     results["scaling"] = {"rows": []}
     _scaling_phase(embedder, served, questions, arguments, results["scaling"], save)
     save("scaling")
-    say("filters: hybrid search over 100k chunks with and without filters")
+    say("filters: hybrid search with and without filters (synthetic index)")
     if scifact is None:
         results["filters"] = {"skipped": "no SciFact (--scifact): its index is made of SciFact's sentences"}
     else:

@@ -173,6 +173,8 @@ def filters_phase(
     reference: str | None,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
+    """Write (or find) the two indexes of `chunks` chunks, time every variant over `queries`
+    questions for `rounds` rounds, and, with `reference`, its unfiltered searches beside ours."""
     texts = list(questions[:queries])
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((len(texts), DIMENSION), dtype=np.float32)
