@@ -46,7 +46,8 @@ loadtest: install
 # Speed against the floor (the embedding model alone): HTTP latency and throughput at concurrency
 # 1/8/32, build throughput (both sentence-vector modes; SciFact: its first 2000 documents), the
 # current code's HTTP figures beside a baseline's (newest v* tag before HEAD, else origin/main or
-# main; BENCH_ARGS="--baseline REF"), index growth to 1M chunks, the int8 ONNX backend. About 30 min
+# main; BENCH_ARGS="--baseline REF"), index growth to 1M chunks, hybrid search over 100k chunks with
+# and without filters (the first run writes its two indexes, ~2 GB), the int8 ONNX backend. About 30 min
 # on 2 quiet cores; writes eval/reports/bench.{json,md,png}. SciFact is read from SCIFACT, never copied. More options
 # (python -m eval.bench --help) through BENCH_ARGS, e.g. BENCH_ARGS="--scifact-docs 0" (all of it);
 # BENCH_ARGS=--quick is a ~3 min smoke run that writes .rag/bench/quick-report instead.

@@ -314,6 +314,30 @@ def test_ivf_segments_under_a_filter_give_the_nearest_matching_passages(
         index.storage.segments.EXACT_FILTERED_ROWS = original
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents=corpora(), condition=conditions())
+def test_ivf_segments_score_a_filter_s_rows_as_their_own_scan_does(
+    documents: list[Document], condition: Any
+) -> None:
+    """Searched exactly (few rows), an IVF segment's filtered cosines are bit for bit those its
+    unfiltered scan gives the same rows (its 2 cells are all probed, so that scan is exact too),
+    and its vectors read back on one thread equal those `rows` reads."""
+    filter = condition if isinstance(condition, Filter) else Filter(must=(condition,))
+    with tempfile.TemporaryDirectory() as directory:
+        reader = write(Path(directory), documents, approximate=True)
+        allowed = reader.allowed(filter)
+        vector = HashingEmbedder().embed_batch(["trade talks"])[0]
+        everything = dict(zip(*reader.dense_search(vector, reader.chunk_count), strict=True))
+        rows, scores = reader.dense_search(vector, 50, allowed)
+        assert scores == [everything[row] for row in rows]
+        for segment in reader.segments:
+            vectors = segment.vectors
+            if not isinstance(vectors, index.storage.segments.IvfVectors):
+                continue  # a segment of fewer chunks than the threshold is exact
+            local = np.arange(segment.chunk_count, dtype=np.int64)[::-1].copy()
+            assert np.array_equal(vectors.rows_in_this_thread(local), vectors.rows(local))
+
+
 def test_a_selective_filter_still_fills_k(tmp_path: Path) -> None:
     """Five matching documents among many: a search for k=5 returns all five, whatever their
     rank in the unfiltered search."""

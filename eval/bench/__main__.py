@@ -4,8 +4,9 @@ Phases, in order (the JSON is rewritten after each one, so a failure keeps what 
 floor (bare encoding), builds (bundled corpus, then the first 2000 SciFact documents, each in
 both sentence-vector modes), HTTP load against a real server (concurrency 1, 8, 32 for each
 mode), baseline (the current code's HTTP figures beside an earlier commit's, interleaved, on the
-bundled corpus: `eval.bench.baseline`), index growth (10k to 1M chunks), the int8 ONNX backend:
-about 30 min on 2 quiet cores.
+bundled corpus: `eval.bench.baseline`), index growth (10k to 1M chunks), filters (hybrid search
+over 100k synthetic chunks with and without filters: `eval.bench.filtering`), the int8 ONNX
+backend: about 30 min on 2 quiet cores.
 
 `--quick` is a smoke run of every phase in about 3 min (100 SciFact documents, growth to 100k,
 short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/bench/quick-report,
@@ -14,7 +15,8 @@ never to eval/reports, and its report says it is a quick run: its figures are no
 `--phase NAME` (repeatable) runs the segmented index's phases instead (writes, ingest, segments,
 footprint, build, writers: `eval.bench.phases`), adding their sections to the report in `--out`
 (eval/reports/segments by default); with `--quick`, each shrunk to a smoke run. `--phase
-baseline` alone runs the baseline phase and updates its section of eval/reports/bench.md.
+baseline` or `--phase filters` alone runs that phase and updates its section of
+eval/reports/bench.md.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from eval.bench.load import run_load
 from eval.bench.report import write_reports
 from eval.bench.scaling import bm25_scaling, vector_scaling
 from eval.bench.server import running_server
+from eval.bench.synthetic import scifact_documents, scifact_questions
 from index.embedding import SentenceTransformerEmbedder
 from index.search.modes import Mode
 from index.search.options import RetrievalOptions
@@ -74,7 +77,7 @@ def main() -> None:
     quick = arguments.quick
     work = arguments.work_dir or PROJECT_ROOT / ".rag" / "bench" / ("quick" if quick else "")
     reports = PROJECT_ROOT / "eval" / "reports"
-    from eval.bench.phases import MAIN_REPORT_PHASES, run_baseline
+    from eval.bench.phases import MAIN_REPORT_PHASES, run_baseline, run_filters
 
     segmented = bool(set(arguments.phase) - MAIN_REPORT_PHASES)
     out = arguments.out or (QUICK_REPORT if quick else reports / "segments" if segmented else reports)
@@ -149,6 +152,14 @@ def main() -> None:
     results["scaling"] = {"rows": []}
     _scaling_phase(embedder, served, questions, arguments, results["scaling"], save)
     save("scaling")
+    say("filters: hybrid search with and without filters (synthetic index)")
+    if scifact is None:
+        results["filters"] = {"skipped": "no SciFact (--scifact): its index is made of SciFact's sentences"}
+    else:
+        results["filters"] = run_filters(
+            arguments, scifact_documents(scifact), scifact_questions(scifact), say
+        )
+    save("filters")
     onnx_subset = _onnx_subset(arguments)
     if onnx_subset:
         say("onnx: int8 backend against the default")
@@ -376,6 +387,13 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--large-queries", type=int, help="large: searches per probe run (100; quick 50).")
     group.add_argument("--large-rounds", type=int, help="large: probe runs per code (2; quick 1).")
     group.add_argument(
+        "--filters-chunks", type=int, help="filters: chunks of each index (100000; quick 20000)."
+    )
+    group.add_argument(
+        "--filters-queries", type=int, help="filters: questions per round and variant (100; quick 30)."
+    )
+    group.add_argument("--filters-rounds", type=int, help="filters: rounds over the questions (2; quick 1).")
+    group.add_argument(
         "--baseline",
         metavar="REF",
         help="baseline: the git ref the current code is measured against (a temporary worktree); "
@@ -395,7 +413,8 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--compare-ref",
-        help="build, large: also run with the code at this git ref (a temporary worktree), e.g. 8be8d17.",
+        help="build, large, filters: also run with the code at this git ref (a temporary worktree), "
+        "e.g. 8be8d17 (filters: its unfiltered searches beside the current code's).",
     )
 
 

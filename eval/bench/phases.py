@@ -12,6 +12,10 @@ Phases (each adds its own section to the report; see its module for what it meas
   against another commit, `--compare-ref`) and dense recall@10 by probes per segment;
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
   live segment count against the server's ceiling (needs no SciFact);
+* `filters` (`eval.bench.filtering`): hybrid search over 100k chunks (exact and IVF) unfiltered
+  against filters matching 1%, 10% and 50% of the chunks by source and 1% by date, the mask's
+  first-use cost, and optionally the unfiltered search against another commit (`--compare-ref`);
+  also part of the default run; alone, it updates the main report (eval/reports);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
@@ -30,13 +34,15 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from corpus import Document
 from eval.bench.baseline import baseline_phase
 from eval.bench.bases import cached_base_index, working_copy
 from eval.bench.build_compare import build_phase
+from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
@@ -58,9 +64,9 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline")
+PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline", "filters")
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
-MAIN_REPORT_PHASES = {"baseline"}  # phases of the default run: alone, they update eval/reports
+MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -84,6 +90,9 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "large_queries": (100, 50),
     "large_rounds": (2, 1),
     "writers_clients": (8, 8),
+    "filters_chunks": (100_000, 20_000),
+    "filters_queries": (100, 30),
+    "filters_rounds": (2, 1),
     # Odd, so the median of the rounds' ratios is one round's; 3 rounds outvote one hit by a burst.
     "baseline_rounds": (5, 3),
     "baseline_c1_requests": (60, 16),  # per side and round
@@ -206,6 +215,8 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             )
         elif phase == "baseline":
             results[key] = run_baseline(arguments, say)
+        elif phase == "filters":
+            results[key] = run_filters(arguments, corpus, questions, say)
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])
@@ -226,6 +237,24 @@ def run_baseline(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
         arguments.baseline,
         option(arguments, "baseline_rounds"),
         requests,
+        say,
+    )
+
+
+def run_filters(
+    arguments: Any, corpus: Sequence[Document], questions: Sequence[str], say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The filters phase with its options (`--filters-*`, `--compare-ref`), full or quick."""
+    say("  filters: sentence pool (terms of every SciFact sentence)")
+    pool = SentencePool.of(sentences_of(corpus), [document.title for document in corpus if document.title])
+    return filters_phase(
+        arguments.work_dir,
+        pool,
+        questions,
+        option(arguments, "filters_chunks"),
+        option(arguments, "filters_queries"),
+        option(arguments, "filters_rounds"),
+        arguments.compare_ref,
         say,
     )
 

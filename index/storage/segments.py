@@ -78,6 +78,8 @@ _CHUNK_CACHE = 4096  # chunks (passage texts) kept per segment
 # An IVF segment searches a filter's rows exactly up to this many (`IvfSearch.search`).
 EXACT_FILTERED_ROWS = 20_000
 EXACT_BLOCK_ROWS = 65_536  # vectors read back at once by an exact search of an IVF segment
+# FAISS's `reconstruct_batch` spreads more keys than this over OpenMP threads (`Index::reconstruct_batch`).
+SERIAL_RECONSTRUCT_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -376,6 +378,16 @@ class IvfVectors:
     def rows(self, rows: npt.NDArray[np.int64]) -> Vectors:
         return np.asarray(self.index.reconstruct_batch(rows), dtype=np.float32)
 
+    def rows_in_this_thread(self, rows: npt.NDArray[np.int64]) -> Vectors:
+        """`rows` read back on the calling thread alone, `SERIAL_RECONSTRUCT_ROWS` at a time, each
+        piece straight into the result: spread over OpenMP threads, a query's read-back of 10k
+        rows took 7.9 ms on two busy cores against 1.5 ms on one thread (`reconstruct_batch`)."""
+        out = np.empty((len(rows), self.index.d), dtype=np.float32)
+        for start in range(0, len(rows), SERIAL_RECONSTRUCT_ROWS):
+            piece = np.ascontiguousarray(rows[start : start + SERIAL_RECONSTRUCT_ROWS], dtype=np.int64)
+            self.index.reconstruct_batch(piece, out[start : start + len(piece)])
+        return out
+
     def prepared(self, deleted: npt.NDArray[np.int64], probes: int | None = None) -> IvfSearch:
         """A search of this segment as one commit reads it: rows `deleted` left out, `probes`
         cells scanned (default: the segment's own)."""
@@ -439,13 +451,15 @@ class IvfSearch:
     def _exact(
         self, query: Vectors, rows: npt.NDArray[np.int64], limit: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """The `limit` best of `rows` by exact cosine (vectors read back a block at a time)."""
-        cosines = np.concatenate(
-            [
-                self.vectors.rows(rows[start : start + EXACT_BLOCK_ROWS]) @ query
-                for start in range(0, len(rows), EXACT_BLOCK_ROWS)
-            ]
-            or [np.zeros(0, dtype=np.float32)]
-        ).astype(np.float32)
+        """The `limit` best of `rows` by exact cosine, vectors read back a block at a time, all on
+        the calling thread (`IvfVectors.rows_in_this_thread`), cosines by FAISS's loop
+        (`FlatVectors.inner_products`): the very scores the IVF scan gives these rows, where
+        numpy's product differed in the last bit for half of them, and no OpenBLAS threads (10k
+        rows: 0.5 ms, against 0.3 to 8 ms for numpy's on two busy cores)."""
+        cosines = np.empty(len(rows), dtype=np.float32)
+        for start in range(0, len(rows), EXACT_BLOCK_ROWS):
+            block = rows[start : start + EXACT_BLOCK_ROWS]
+            vectors = FlatVectors(self.vectors.rows_in_this_thread(block))
+            vectors.inner_products(query, cosines[start : start + len(block)])
         best = contenders(cosines, limit)
         return rows[best], cosines[best]
