@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from index.search.filters import Range
-from index.search.reader import IndexReader
+from index.search.passage_index import PassageIndex
 from index.text.dates import date_range_in
 
 
@@ -34,7 +34,7 @@ class QuestionDates:
         return {**self.condition.to_dict(), "phrase": self.phrase, "start": self.start, "end": self.end}
 
 
-def dates_in_question(reader: IndexReader, text: str, as_of: dt.date) -> QuestionDates | None:
+def dates_in_question(reader: PassageIndex, text: str, as_of: dt.date) -> QuestionDates | None:
     """The range of publication dates `text` states, as of `as_of`, if the index has dated documents."""
     if not reader.has_dates:
         return None
