@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from corpus import Document
 from index.search.answer_types import offers_answer
-from index.search.query import Query
 from index.search.passage_index import PassageIndex
+from index.search.query import Query
 from index.text.metadata import TEXT
 
 

@@ -32,8 +32,8 @@ import numpy.typing as npt
 from index.embedding import Vectors
 from index.search.answer_types import ExpectedAnswer, expected_answer
 from index.search.filters import Filter
-from index.search.question_dates import QuestionDates
 from index.search.passage_index import PassageIndex
+from index.search.question_dates import QuestionDates
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import matched_terms, term_set, terms

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -34,8 +35,8 @@ from index.search.filters import Filter, IsEmpty
 from index.search.passage_index import PassageVectors, Sentence, SentenceVectors
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
-from index.storage.commits import CommitPoint
 from index.storage.arrays import ranges
+from index.storage.commits import CommitPoint
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
 from index.storage.segments import IvfSearch, IvfVectors, Segment

@@ -39,10 +39,10 @@ from index.search.filters import Filter
 from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.passage_index import PassageIndex
 from index.search.query import Query
 from index.search.question_dates import QuestionDates, dates_in_question
 from index.search.reader import IndexReader
-from index.search.passage_index import PassageIndex
 from index.text.chunking import Chunk
 
 
@@ -127,7 +127,7 @@ class PassageRetriever:
         """The search's `Query` over this reader: `text`, with its vector (encoded when not given),
         answered from the documents `filter` matches (all, without one) and, with `as_of` (the
         request's date), published in the time range the question states, if it states one."""
-        dates = None if as_of is None else dates_in_question(self.reader, text, as_of)
+        dates = None if as_of is None else dates_in_question(self.reader.has_dates, text, as_of)
         return Query(self.reader, text, self.encode(text) if vector is None else vector, filter, dates)
 
     def search(
@@ -143,7 +143,7 @@ class PassageRetriever:
         `k` best of those, as the unfiltered search would rank them (`index.search.filters`).
         With `as_of`, also within the time range the question states (`index.search.question_dates`)."""
         question = self.query(query, query_vector, filter, as_of)
-        ranking = self.ranking(question, mode, self.candidate_limit(k))
+        ranking = self.ranking(question, mode, self.options.candidates_for(k))
         kept = distinct(
             ranking.ordered,
             self.reader.chunk,
@@ -176,10 +176,6 @@ class PassageRetriever:
             question.requested_filter,
             question.dates,
         )
-
-    def candidate_limit(self, k: int) -> int:
-        """How many candidates per signal `search` takes for `k` hits."""
-        return max(self.options.candidates, 4 * k)
 
     def rank(
         self,

@@ -1,0 +1,136 @@
+"""A search over a sharded index: fan out to the shards, merge, run the unchanged stages.
+
+`ShardedSearcher.search` answers as `Retriever.search` does over one index of the same
+documents, with the same `SearchOutcome`:
+
+1. the question's vector (the coordinator's embedder) and terms (`index.text.analysis`);
+2. first call to every shard, `state(terms)`: its commit, its part of the statistics, whether
+   it has dated documents; the statistics are summed (`CollectionStatistics.summed`), so BM25's
+   N, df and avgdl are the whole collection's;
+3. the question's dates (as of `as_of`, when any shard has dated documents) and the request's
+   filter make the filter every shard applies (`index.search.query.searched_filter`);
+4. second call, `candidates(request)`: each shard's dense and BM25 top-`limit`, from the commit
+   of its first answer, with the global statistics (`index.sharding.shard`);
+5. the answers merged (`index.sharding.gathered.GatheredCandidates`) and handed to
+   `PassageRetriever.search`: fusion, near-duplicates, answer spans and answerability are the
+   single-process code itself.
+
+The shards are called one after another through `fan_out`, the one place a remote version
+replaces with `handle.method.remote(...)` calls and one `ray.get`. `index_version` is the
+shards' commit versions joined by "," in shard order (`sharded_version`).
+
+What a query sees while a write spans shards: each shard's commit as of the query's first call
+to that shard. A sharded write commits shard by shard (`index.sharding.writer`), so a query may
+see it on some shards and not yet on others; its `index_version` names exactly which commit of
+each shard answered. There is no cross-shard snapshot.
+
+Exactly equal to one index: the same passages in the same order, the same scores (to float
+rounding), answers and `answerable`, for dense, bm25 and hybrid modes, with filters and question
+dates, when the vectors are exact (flat) in both; IVF segments are searched per shard, so
+approximate results may differ. Exact ties break by row, which is content order (document id,
+chunk start) in the gathered candidates and in an index built in one go; in an index whose
+later writes added segments, rows are not in content order and exact ties may break otherwise.
+Out of scope: document search (`index.search.document_ranking`) and context windows
+(`index.search.context`) over shards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Protocol, TypeVar
+
+from index.embedding import Embedder, Vectors
+from index.search.filters import Filter
+from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.query import searched_filter
+from index.search.question_dates import dates_in_question
+from index.search.retrieval import PassageRetriever, SearchOutcome
+from index.sharding.gathered import GatheredCandidates
+from index.sharding.layout import ShardedLayout
+from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState
+from index.sharding.shard import Shard
+from index.storage.postings import CollectionStatistics
+from index.text.analysis import terms as analysed
+
+Answer = TypeVar("Answer")
+
+
+class ShardCalls(Protocol):
+    """What the coordinator asks of a shard (`index.sharding.shard.Shard`, or a remote one)."""
+
+    def state(self, terms: Sequence[str]) -> ShardState: ...
+
+    def candidates(self, request: CandidateRequest) -> ShardCandidates: ...
+
+
+def fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
+    """Every call's answer, in order: in-process, one after another."""
+    return [call() for call in calls]
+
+
+def sharded_version(states: Sequence[ShardState]) -> str:
+    return ",".join(state.version for state in states)
+
+
+class ShardedSearcher:
+    def __init__(self, shards: Sequence[ShardCalls], embedder: Embedder, options: RetrievalOptions) -> None:
+        self.shards = list(shards)
+        self.embedder = embedder
+        self.options = options
+
+    @classmethod
+    def open(cls, layout: ShardedLayout, embedder: Embedder, options: RetrievalOptions) -> ShardedSearcher:
+        """A searcher over the shards of `layout`, each an in-process `Shard`."""
+        return cls([Shard(i, store) for i, store in enumerate(layout.stores())], embedder, options)
+
+    def search(
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        query_vector: Vectors | None = None,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> SearchOutcome:
+        """`Retriever.search` over every shard (module docstring)."""
+        vector = self.embedder.embed_batch([query]).reshape(-1) if query_vector is None else query_vector
+        terms = tuple(analysed(query))
+        states = fan_out([functools.partial(shard.state, terms) for shard in self.shards])
+        statistics = CollectionStatistics.summed([state.statistics for state in states])
+        has_dates = any(state.has_dates for state in states)
+        dates = None if as_of is None else dates_in_question(has_dates, query, as_of)
+        limit = self.options.candidates_for(k)
+        request = CandidateRequest(
+            version="",
+            vector=vector.reshape(-1),
+            terms=terms,
+            statistics=statistics,
+            limit=limit,
+            k1=self.options.bm25_k1,
+            b=self.options.bm25_b,
+            filter=searched_filter(filter, dates),
+            dense=mode != Mode.BM25,
+            lexical=mode != Mode.DENSE,
+        )
+        answers = fan_out(
+            [
+                functools.partial(shard.candidates, replace(request, version=state.version))
+                for shard, state in zip(self.shards, states, strict=True)
+            ]
+        )
+        gathered = GatheredCandidates(
+            sharded_version(states),
+            has_dates,
+            statistics,
+            limit,
+            answers,
+            request.dense,
+            request.lexical,
+            self.embedder.dimension,
+        )
+        retriever = PassageRetriever(gathered, self.embedder, self.options)
+        return retriever.search(query, k, mode, vector, filter, as_of)
