@@ -43,6 +43,7 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from index.embedding import Embedder, Vectors
+from index.errors import IndexNotFoundError
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
@@ -52,7 +53,7 @@ from index.search.retrieval import PassageRetriever, SearchOutcome
 from index.sharding.gathered import GatheredCandidates
 from index.sharding.layout import ShardedLayout
 from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState
-from index.sharding.shard import Shard
+from index.sharding.shard import EMPTY_VERSION, Shard
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
 
@@ -98,18 +99,33 @@ class ShardedSearcher:
     ) -> SearchOutcome:
         """`Retriever.search` over every shard (module docstring)."""
         vector = self.embedder.embed_batch([query]).reshape(-1) if query_vector is None else query_vector
+        gathered = self.gather(query, k, mode, vector, filter, as_of)
+        retriever = PassageRetriever(gathered, self.embedder, self.options)
+        return retriever.search(query, k, mode, vector, filter, as_of)
+
+    def gather(
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        vector: Vectors,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> GatheredCandidates:
+        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over."""
         terms = tuple(analysed(query))
         states = fan_out([functools.partial(shard.state, terms) for shard in self.shards])
+        if all(state.version == EMPTY_VERSION for state in states):
+            raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
         has_dates = any(state.has_dates for state in states)
         dates = None if as_of is None else dates_in_question(has_dates, query, as_of)
-        limit = self.options.candidates_for(k)
         request = CandidateRequest(
             version="",
             vector=vector.reshape(-1),
             terms=terms,
             statistics=statistics,
-            limit=limit,
+            limit=self.options.candidates_for(k),
             k1=self.options.bm25_k1,
             b=self.options.bm25_b,
             filter=searched_filter(filter, dates),
@@ -122,15 +138,13 @@ class ShardedSearcher:
                 for shard, state in zip(self.shards, states, strict=True)
             ]
         )
-        gathered = GatheredCandidates(
+        return GatheredCandidates(
             sharded_version(states),
             has_dates,
             statistics,
-            limit,
+            request.limit,
             answers,
             request.dense,
             request.lexical,
             self.embedder.dimension,
         )
-        retriever = PassageRetriever(gathered, self.embedder, self.options)
-        return retriever.search(query, k, mode, vector, filter, as_of)

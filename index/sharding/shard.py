@@ -8,7 +8,8 @@ another, re-using what the previous reader shares) and says which one it is; `ca
 answers from exactly that commit (`CandidateRequest.version`), even if a write has committed on
 the shard in between: the shard keeps its last `KEPT_READERS` readers. So the statistics and the
 candidates of one query always come from the same commit of each shard. A version it no longer
-keeps is `ShardVersionGoneError` (the coordinator asks again). The BM25 scores use the request's
+keeps is `ShardVersionGoneError` (the coordinator asks again). A shard no document was written
+to yet (a small index over many shards) answers as an empty index, as `EMPTY_VERSION`. The BM25 scores use the request's
 global statistics, so they are those one index of every shard's chunks gives (`index.storage.postings`).
 
 Out of scope: merging shards' answers (`index.sharding.gathered`), writes (`index.sharding.writer`).
@@ -23,12 +24,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from corpus import Document
-from index.errors import IndexError_
+from index.errors import IndexError_, IndexNotFoundError
 from index.search.reader import IndexReader
 from index.sharding.messages import CandidateRequest, ShardCandidates, ShardPassage, ShardState
+from index.storage.postings import CollectionStatistics
 from index.storage.store import IndexStore
 
 KEPT_READERS = 4  # commits a shard still answers from after a newer one is live
+EMPTY_VERSION = "empty"  # the version of a shard nothing was written to yet
 
 
 class ShardVersionGoneError(IndexError_):
@@ -43,12 +46,18 @@ class Shard:
         self._lock = threading.Lock()  # a deployment may serve calls concurrently
 
     def state(self, terms: Sequence[str]) -> ShardState:
-        """The live commit's version and what the global statistics for `terms` sum from."""
-        reader = self.live()
+        """The live commit's version and what the global statistics for `terms` sum from; a
+        shard nothing was written to yet is `EMPTY_VERSION`, with no chunks."""
+        try:
+            reader = self.live()
+        except IndexNotFoundError:
+            return ShardState(self.shard, EMPTY_VERSION, CollectionStatistics.of([], terms), False)
         return ShardState(self.shard, reader.version, reader.statistics(terms), reader.has_dates)
 
     def candidates(self, request: CandidateRequest) -> ShardCandidates:
         """The dense and BM25 candidates of commit `request.version` (module docstring)."""
+        if request.version == EMPTY_VERSION:
+            return ShardCandidates(self.shard, EMPTY_VERSION, (), (), (), {})
         reader = self.reader_at(request.version)
         allowed = None if request.filter is None else reader.allowed(request.filter)
         dense_rows, dense_scores = (

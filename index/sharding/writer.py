@@ -129,6 +129,8 @@ class ShardedWriter:
             {
                 shard: writer.sync(part, exact=exact, force=force)
                 for shard, (writer, part) in enumerate(zip(self.writers, parts, strict=True))
+                # A shard that has no index and gets no documents stays without one.
+                if part or writer.store.current_pointer() is not None
             }
         )
 
