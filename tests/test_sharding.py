@@ -28,10 +28,9 @@ from index.write.writer import build_index
 
 
 def test_shard_of_is_the_first_eight_bytes_of_sha256_modulo_the_count() -> None:
-    # sha256(b"doc-0") starts bd45690cb1c5ea92: 0xbd45690cb1c5ea92 = 13638422549804477074,
-    # which is even (-> 0 of 2) and has digit sum 84 (-> 0 of 3), minus 1 ... worked below.
-    assert 0xBD45690CB1C5EA92 == 13638422549804477074
-    assert 13638422549804477074 == 3 * 4546140849934825691 + 1
+    # sha256(b"doc-0") starts bd45690cb1c5ea92 (big-endian: 13638422549804477074), even, so
+    # shard 0 of 2, and 3 * 4546140849934825691 + 1, so shard 1 of 3.
+    assert 0xBD45690CB1C5EA92 == 13638422549804477074 == 3 * 4546140849934825691 + 1
     assert [shard_of("doc-0", n) for n in (1, 2, 3)] == [0, 0, 1]
     # sha256(b"doc-1") starts bb0e4f49443794d9 = 13478797910862173401 = 3 * 4492932636954057800 + 1
     assert 0xBB0E4F49443794D9 == 3 * 4492932636954057800 + 1
