@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from corpus import Document
 from index.embedding import HashingEmbedder
 from index.errors import IndexNotFoundError
+from index.search.context import widen_outcome
 from index.search.filters import Filter
 from index.search.modes import FusionMethod, Mode
 from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
 from index.search.retrieval import Retriever, SearchOutcome
 from index.settings import ChunkerSettings, IndexSettings
 from index.sharding.coordinator import ShardedSearcher
@@ -84,7 +86,7 @@ def same(expected: SearchOutcome, actual: SearchOutcome) -> None:
     assert actual.signals == pytest.approx(expected.signals, abs=1e-6)
 
 
-def build_both(root: Path, corpus: list[Document], shard_count: int) -> tuple[Any, ShardedLayout]:
+def build_both(root: Path, corpus: list[Document], shard_count: int) -> tuple[IndexReader, ShardedLayout]:
     single = build_index(root / "single", corpus, HashingEmbedder(), settings=SETTINGS)
     layout = ShardedLayout.open_or_create(root / "sharded", shard_count)
     ShardedWriter(layout, HashingEmbedder(), settings=SETTINGS).sync(corpus, exact=True)
@@ -119,7 +121,15 @@ def test_a_sharded_search_equals_the_search_of_one_index(
         searcher = ShardedSearcher.open(layout, HashingEmbedder(), options)
         for mode in Mode:
             expected = retriever.search(question, k, mode, filter=filter, as_of=AS_OF)
-            same(expected, searcher.search(question, k, mode, filter=filter, as_of=AS_OF))
+            actual = searcher.search(question, k, mode, filter=filter, as_of=AS_OF)
+            same(expected, actual)
+        # Context windows, fetched from the shards the hits came from.
+        for n in (1, 2):
+            widened = searcher.widened(actual, n)
+            assert [(h.chunk.id, h.chunk.start, h.chunk.end, h.chunk.text) for h in widened.hits] == [
+                (h.chunk.id, h.chunk.start, h.chunk.end, h.chunk.text)
+                for h in widen_outcome(expected, single, n).hits
+            ]
 
 
 def test_the_sharded_version_names_each_shard_s_commit(tmp_path: Path) -> None:

@@ -30,8 +30,9 @@ dates, when the vectors are exact (flat) in both; IVF segments are searched per 
 approximate results may differ. Exact ties break by row, which is content order (document id,
 chunk start) in the gathered candidates and in an index built in one go; in an index whose
 later writes added segments, rows are not in content order and exact ties may break otherwise.
-Out of scope: document search (`index.search.document_ranking`) and context windows
-(`index.search.context`) over shards.
+`widened` adds context windows (`index.search.context`) with a third call to the shards holding
+hits, answered from the commit the hits came from. Out of scope: document search
+(`index.search.document_ranking`) over shards.
 """
 
 from __future__ import annotations
@@ -39,20 +40,22 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 
 from index.embedding import Embedder, Vectors
 from index.errors import IndexNotFoundError
+from index.search.context import widen_outcome
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
 from index.search.query import searched_filter
 from index.search.question_dates import dates_in_question
 from index.search.retrieval import PassageRetriever, SearchOutcome
-from index.sharding.gathered import GatheredCandidates
+from index.sharding.assignment import shard_of
+from index.sharding.gathered import GatheredCandidates, NotGatheredError
 from index.sharding.layout import ShardedLayout
-from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState
+from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, Shard
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
@@ -65,6 +68,8 @@ class ShardCalls(Protocol):
 
     def state(self, terms: Sequence[str]) -> ShardState: ...
 
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]: ...
+
     def candidates(self, request: CandidateRequest) -> ShardCandidates: ...
 
 
@@ -75,6 +80,19 @@ def fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
 
 def sharded_version(states: Sequence[ShardState]) -> str:
     return ",".join(state.version for state in states)
+
+
+@dataclass(frozen=True)
+class FetchedWindows:
+    """The windows the shards computed for one outcome's hits (by the hit's row), for `n`."""
+
+    spans: dict[int, tuple[int, int]]
+    n: int
+
+    def chunk_window(self, row: int, n: int) -> tuple[int, int]:
+        if n != self.n or row not in self.spans:
+            raise NotGatheredError(f"no window of {n} chunks fetched for row {row}")
+        return self.spans[row]
 
 
 class ShardedSearcher:
@@ -102,6 +120,34 @@ class ShardedSearcher:
         gathered = self.gather(query, k, mode, vector, filter, as_of)
         retriever = PassageRetriever(gathered, self.embedder, self.options)
         return retriever.search(query, k, mode, vector, filter, as_of)
+
+    def widened(self, outcome: SearchOutcome, n: int) -> SearchOutcome:
+        """`outcome` (this searcher's) with each hit widened by `n` chunks on each side
+        (`index.search.context.widen_outcome`), one more call to each shard holding a hit,
+        answered from the commit the hit came from."""
+        if n <= 0 or not outcome.hits:
+            return outcome
+        versions = outcome.index_version.split(",")
+        owners = {hit.row: shard_of(hit.document.id, len(self.shards)) for hit in outcome.hits}
+        asked = {
+            shard: [hit for hit in outcome.hits if owners[hit.row] == shard]
+            for shard in sorted(set(owners.values()))
+        }
+        answers = fan_out(
+            [
+                functools.partial(
+                    self.shards[shard].windows,
+                    WindowRequest(versions[shard], tuple((h.document.id, h.chunk.start) for h in hits), n),
+                )
+                for shard, hits in asked.items()
+            ]
+        )
+        spans = {
+            hit.row: span
+            for hits, found in zip(asked.values(), answers, strict=True)
+            for hit, span in zip(hits, found, strict=True)
+        }
+        return widen_outcome(outcome, FetchedWindows(spans, n), n)
 
     def gather(
         self,

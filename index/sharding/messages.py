@@ -11,6 +11,9 @@ A sharded search asks each shard twice (`index.sharding.coordinator`):
    `filter` allows, and everything the later stages read about each returned passage: its chunk
    (text and offsets), vector, sentences (offsets, question flags, vectors) and its document.
 
+A context window (`index.search.context`) takes a third call, `Shard.windows(WindowRequest)`:
+the span of each hit's chunk widened by `n` chunks of its document on each side.
+
 Only ints, floats, strings, numpy arrays and frozen dataclasses of them (`Chunk`, `Document`,
 `Filter`, `CollectionStatistics`): no readers, no open files. Out of scope: computing them
 (`index.sharding.shard`) and merging them (`index.sharding.gathered`).
@@ -69,3 +72,10 @@ class ShardCandidates:
     dense: tuple[tuple[int, float], ...]  # (position in `passages`, cosine), best first
     lexical: tuple[tuple[int, float], ...]  # (position in `passages`, BM25 score), best first
     documents: dict[str, Document]  # the passages' documents, by id
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    version: str  # the shard's commit the hits came from
+    chunks: tuple[tuple[str, int], ...]  # (document id, chunk start) of each hit on the shard
+    n: int  # neighbouring chunks on each side

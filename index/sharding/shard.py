@@ -26,7 +26,13 @@ import numpy as np
 from corpus import Document
 from index.errors import IndexError_, IndexNotFoundError
 from index.search.reader import IndexReader
-from index.sharding.messages import CandidateRequest, ShardCandidates, ShardPassage, ShardState
+from index.sharding.messages import (
+    CandidateRequest,
+    ShardCandidates,
+    ShardPassage,
+    ShardState,
+    WindowRequest,
+)
 from index.storage.postings import CollectionStatistics
 from index.storage.store import IndexStore
 
@@ -83,6 +89,12 @@ class Shard:
             {document_id: _document(reader, document_id) for document_id in sorted(documents)},
         )
 
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
+        """(start, end) of each chunk of `request` widened by `request.n` chunks of its document on
+        each side (`IndexReader.chunk_window`), from commit `request.version`."""
+        reader = self.reader_at(request.version)
+        return tuple(reader.chunk_window(_row_of(reader, *chunk), request.n) for chunk in request.chunks)
+
     def live(self) -> IndexReader:
         """A reader on the shard's live commit, kept for later `candidates` calls."""
         with self._lock:
@@ -104,6 +116,19 @@ class Shard:
                 f"shard {self.shard} no longer keeps commit {version}: ask for its state again"
             )
         return reader
+
+
+def _row_of(reader: IndexReader, document_id: str, start: int) -> int:
+    """The global row of the live chunk of `document_id` starting at `start`."""
+    found = reader.location(document_id)
+    if found is not None:
+        index, document_row = found
+        segment = reader.segments[index]
+        first, last = int(segment.chunk_ptr[document_row]), int(segment.chunk_ptr[document_row + 1])
+        local = first + int(np.searchsorted(segment.chunks[first:last, 1], start))
+        if local < last and int(segment.chunks[local, 1]) == start:
+            return int(reader.bases[index]) + local
+    raise LookupError(f"no chunk of {document_id!r} starts at {start} in {reader.version}")
 
 
 def _passages(reader: IndexReader, rows: list[int]) -> tuple[ShardPassage, ...]:
