@@ -67,3 +67,22 @@ class NoIntactCommitError(DamagedIndexError):
     """The live commit is damaged and no commit point on disk passes every check to go back to."""
 
     advice = f"There is no commit point to go back to: {_START_AGAIN}"
+
+
+class ShardCountMismatchError(IndexMismatchError):
+    """A sharded index was opened with another shard count than the one it was built with; raised
+    before anything is read or written."""
+
+    def __init__(self, root: object, recorded: int, asked: int) -> None:
+        super().__init__(
+            f"the sharded index in {root} has {recorded} shards but {asked} were asked for: documents "
+            f"are placed by a hash of their id modulo the shard count, so open it with {recorded} "
+            "shards, or build a new sharded index elsewhere"
+        )
+        self.recorded = recorded
+        self.asked = asked
+
+
+class ShardLayoutError(IndexMismatchError):
+    """A folder that is not a sharded index this code can read (another hash rule, a newer
+    format, shard folders without a manifest)."""

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from corpus import Document
 from index.search.answer_types import offers_answer
+from index.search.passage_index import PassageIndex
 from index.search.query import Query
-from index.search.reader import IndexReader
 from index.text.metadata import TEXT
 
 
@@ -37,7 +37,7 @@ class AnswerSpan:
 
 @dataclass(frozen=True)
 class AnswerFinder:
-    reader: IndexReader
+    reader: PassageIndex
     term_weight: float
     type_weight: float
 

@@ -24,9 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from index.embedding import Vectors
+from index.search.passage_index import PassageIndex
 from index.search.query import Query
-from index.search.reader import IndexReader
-from index.storage.arrays import ranges
 from index.storage.fields import Mask
 
 
@@ -55,7 +54,7 @@ NO_CANDIDATES = Candidates([], [])
 
 
 def dense_candidates(
-    reader: IndexReader, vector: Vectors, limit: int, allowed: Mask | None = None
+    reader: PassageIndex, vector: Vectors, limit: int, allowed: Mask | None = None
 ) -> Candidates:
     """The `limit` passages nearest `vector`, among the `allowed` ones when given (a query's)."""
     return Candidates(*reader.dense_search(vector.reshape(-1), limit, allowed))
@@ -71,26 +70,22 @@ def dense_scores(query: Query, rows: list[int], sentence_weight: float) -> npt.N
     """The dense signal of each of `rows` (formula in the module docstring), in float64 so that
     equal inputs give equal scores and rankings whatever the batch. The passage and sentence
     cosines it computes are kept in `query` for the later stages."""
-    reader, vector = query.reader, query.vector
+    vector = query.vector
     order, cosines, counts, sentence_cosines = [], [], [], []
-    # Each segment only gathers its rows' vectors and takes their cosines; the rest runs once
-    # over all segments' cosines, so a query pays little per segment.
-    for index, positions, local in reader.by_segment(rows):
-        segment = reader.segments[index]
-        order.append(positions)
-        passage = segment.chunk_vectors(local) @ vector
-        query.keep_passage_cosines([rows[position] for position in positions.tolist()], passage)
+    # Each part (a segment of a reader) only gathers its rows' vectors and takes their cosines;
+    # the rest runs once over all parts' cosines, so a query pays little per segment.
+    for part in query.reader.passage_vectors(rows, with_sentences=sentence_weight > 0):
+        order.append(part.positions)
+        passage = part.vectors @ vector
+        query.keep_passage_cosines([rows[position] for position in part.positions.tolist()], passage)
         cosines.append(passage)
-        if sentence_weight > 0 and len(segment.sentence_spans):
-            starts, ends = segment.sentence_ptr[local], segment.sentence_ptr[local + 1]
-            sentence_rows = ranges(starts, ends)
-            counts.append(ends - starts)
-            sentence = segment.sentence_vectors[sentence_rows] @ vector
-            query.keep_sentence_cosines((sentence_rows + reader.sentence_bases[index]).tolist(), sentence)
-            questions = segment.sentence_questions[sentence_rows].astype(bool)
-            sentence_cosines.append(np.where(questions, -np.inf, sentence))
+        if part.sentences is not None:
+            counts.append(part.sentences.counts)
+            sentence = part.sentences.vectors @ vector
+            query.keep_sentence_cosines(part.sentences.rows.tolist(), sentence)
+            sentence_cosines.append(np.where(part.sentences.questions, -np.inf, sentence))
         else:
-            counts.append(np.zeros(len(local), dtype=np.int64))
+            counts.append(np.zeros(len(part.positions), dtype=np.int64))
     scores = np.zeros(len(rows), dtype=np.float64)
     if not order:
         return scores

@@ -14,13 +14,20 @@ Out of scope: widening across documents, and merging two hits whose widened span
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Protocol
 
-from index.search.reader import IndexReader
 from index.search.retrieval import Hit, SearchOutcome
 from index.text.chunking import Chunk
 
 
-def widen_outcome(outcome: SearchOutcome, reader: IndexReader, n: int) -> SearchOutcome:
+class ChunkWindows(Protocol):
+    """What widening reads: an `IndexReader`, or a sharded search's windows
+    (`index.sharding.coordinator.ShardedSearcher.windows`)."""
+
+    def chunk_window(self, row: int, n: int) -> tuple[int, int]: ...
+
+
+def widen_outcome(outcome: SearchOutcome, reader: ChunkWindows, n: int) -> SearchOutcome:
     """The outcome with every hit's passage widened by `n` neighbouring chunks (0: unchanged)."""
     if n <= 0:
         return outcome
@@ -28,7 +35,7 @@ def widen_outcome(outcome: SearchOutcome, reader: IndexReader, n: int) -> Search
     return replace(outcome, hits=hits)
 
 
-def _widened(reader: IndexReader, hit: Hit, n: int) -> Chunk:
+def _widened(reader: ChunkWindows, hit: Hit, n: int) -> Chunk:
     start, end = reader.chunk_window(hit.row, n)
     chunk = hit.chunk
     if (start, end) == (chunk.start, chunk.end):

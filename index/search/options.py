@@ -44,3 +44,7 @@ class RetrievalOptions:
     duplicate_jaccard: float = 0.85  # chunks whose word sets overlap this much are duplicates
     document_candidates: int = 300  # passages per signal when ranking documents
     feedback_weight: float = 0.3  # Rocchio beta of document search with feedback
+
+    def candidates_for(self, k: int) -> int:
+        """Candidates per signal a search for `k` passages takes: `candidates`, and at least 4k."""
+        return max(self.candidates, 4 * k)

@@ -32,8 +32,8 @@ import numpy.typing as npt
 from index.embedding import Vectors
 from index.search.answer_types import ExpectedAnswer, expected_answer
 from index.search.filters import Filter
+from index.search.passage_index import PassageIndex
 from index.search.question_dates import QuestionDates
-from index.search.reader import IndexReader
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import matched_terms, term_set, terms
@@ -42,10 +42,19 @@ from index.text.metadata import asked_field
 Cosines = npt.NDArray[np.float64]
 
 
+def searched_filter(requested: Filter | None, dates: QuestionDates | None) -> Filter | None:
+    """What a search keeps to: the request's filter (None or empty: everything) and the
+    question's own dates."""
+    requested = None if requested is None or requested.is_empty else requested
+    if dates is None:
+        return requested
+    return Filter(must=(dates.condition,)).and_(requested)
+
+
 class Query:
     def __init__(
         self,
-        reader: IndexReader,
+        reader: PassageIndex,
         text: str,
         vector: Vectors,
         filter: Filter | None = None,
@@ -58,9 +67,7 @@ class Query:
         self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)  # unit length
         self.requested_filter = None if filter is None or filter.is_empty else filter
         self.dates = dates
-        self.filter = self.requested_filter
-        if self.dates is not None:
-            self.filter = Filter(must=(self.dates.condition,)).and_(self.requested_filter)
+        self.filter = searched_filter(self.requested_filter, dates)
         # The chunks a search may answer from (`IndexReader.allowed`); None: every live chunk.
         self.allowed: Mask | None = None if self.filter is None else reader.allowed(self.filter)
         self._passage_cosines: dict[int, float] = {}

@@ -1,6 +1,6 @@
 """A question's own dates as a filter: "what did Dawn say in November 2025?" searches November 2025.
 
-`dates_in_question(reader, text, as_of)` reads the time range a question states
+`dates_in_question(has_dates, text, as_of)` reads the time range a question states
 (`index.text.dates.date_range_in`, against the request's date `as_of`) and turns it into a
 `published` range (`index.search.filters.Range`, both ends inclusive days), which the search
 adds to the request's own filter. Only when the index has dated documents: over a corpus
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from index.search.filters import Range
-from index.search.reader import IndexReader
 from index.text.dates import date_range_in
 
 
@@ -34,9 +33,10 @@ class QuestionDates:
         return {**self.condition.to_dict(), "phrase": self.phrase, "start": self.start, "end": self.end}
 
 
-def dates_in_question(reader: IndexReader, text: str, as_of: dt.date) -> QuestionDates | None:
-    """The range of publication dates `text` states, as of `as_of`, if the index has dated documents."""
-    if not reader.has_dates:
+def dates_in_question(has_dates: bool, text: str, as_of: dt.date) -> QuestionDates | None:
+    """The range of publication dates `text` states, as of `as_of`, if the index has dated
+    documents (`has_dates`: a reader's, or any shard's)."""
+    if not has_dates:
         return None
     found = date_range_in(text, as_of)
     if found is None or (found.after is None and found.before is None):

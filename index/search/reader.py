@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +32,10 @@ from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
 from index.search.filters import Filter, IsEmpty
+from index.search.passage_index import PassageVectors, Sentence, SentenceVectors
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
+from index.storage.arrays import ranges
 from index.storage.commits import CommitPoint
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics, SegmentPostings, positive_top, score
@@ -47,15 +48,6 @@ LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer co
 # BM25 scores consecutive segments together up to this many chunks (`index.storage.postings.score`).
 SCORING_BLOCK_CHUNKS = 65_536
 RECENT_FILTERS = 32  # filters whose allowed chunks a reader keeps (`IndexReader.allowed`)
-
-
-class Sentence(NamedTuple):
-    """A NamedTuple, not a dataclass: a search makes dozens per answer span."""
-
-    row: int  # global sentence row
-    start: int
-    end: int
-    is_question: bool
 
 
 @dataclass(frozen=True)
@@ -242,6 +234,23 @@ class IndexReader:
                 array[positions] - self.sentence_bases[index]
             ]
         return vectors
+
+    def passage_vectors(self, rows: Sequence[int], with_sentences: bool) -> Iterator[PassageVectors]:
+        """Segment by segment, the rows of `rows` it holds (their positions in `rows`), their
+        vectors and, with `with_sentences` and when the segment stores them, their sentences'."""
+        for index, positions, local in self.by_segment(rows):
+            segment = self.segments[index]
+            sentences = None
+            if with_sentences and len(segment.sentence_spans):
+                starts, ends = segment.sentence_ptr[local], segment.sentence_ptr[local + 1]
+                sentence_rows = ranges(starts, ends)
+                sentences = SentenceVectors(
+                    (ends - starts).astype(np.int64),
+                    sentence_rows + self.sentence_bases[index],
+                    segment.sentence_vectors[sentence_rows],
+                    segment.sentence_questions[sentence_rows].astype(bool),
+                )
+            yield PassageVectors(positions, segment.chunk_vectors(local), sentences)
 
     def chunk_window(self, row: int, n: int) -> tuple[int, int]:
         """(start, end) of the union of chunk `row` and up to `n` chunks of its document on each side."""

@@ -10,7 +10,9 @@ A search runs five stages, each in its own module and testable alone:
    answer overlaps one already listed (in the same document) is dropped too;
 5. answerability (`index.search.answerability`): `answerable` and its `confidence`.
 
-`Retriever` wires them over one index generation, the stages sharing one `Query`
+`PassageRetriever` wires them over any `PassageIndex` (`index.search.passage_index`): `Retriever`
+over one index generation (`IndexReader`), the sharded coordinator (`index.sharding`) over the
+candidates it gathered from the shards, the stages sharing one `Query`
 (`index.search.query`: the question's terms, statistics, vector and the cosines already computed);
 `rank` stops after stage 2 (what ranking metrics and document ranking need). Out of scope: document-level ranking
 (`index.search.document_ranking`, which re-uses these stages) and context windows (`index.search.context`).
@@ -37,6 +39,7 @@ from index.search.filters import Filter
 from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.passage_index import PassageIndex
 from index.search.query import Query
 from index.search.question_dates import QuestionDates, dates_in_question
 from index.search.reader import IndexReader
@@ -98,8 +101,10 @@ def same_answer(document_id: str, answer: AnswerSpan, hit: Hit) -> bool:
     )
 
 
-class Retriever:
-    def __init__(self, reader: IndexReader, embedder: Embedder, options: RetrievalOptions) -> None:
+class PassageRetriever:
+    """The stages over any `PassageIndex`: an index's reader, or a sharded query's gathered candidates."""
+
+    def __init__(self, reader: PassageIndex, embedder: Embedder, options: RetrievalOptions) -> None:
         self.reader = reader
         self.version = reader.version
         self.embedder = embedder
@@ -122,7 +127,7 @@ class Retriever:
         """The search's `Query` over this reader: `text`, with its vector (encoded when not given),
         answered from the documents `filter` matches (all, without one) and, with `as_of` (the
         request's date), published in the time range the question states, if it states one."""
-        dates = None if as_of is None else dates_in_question(self.reader, text, as_of)
+        dates = None if as_of is None else dates_in_question(self.reader.has_dates, text, as_of)
         return Query(self.reader, text, self.encode(text) if vector is None else vector, filter, dates)
 
     def search(
@@ -138,7 +143,7 @@ class Retriever:
         `k` best of those, as the unfiltered search would rank them (`index.search.filters`).
         With `as_of`, also within the time range the question states (`index.search.question_dates`)."""
         question = self.query(query, query_vector, filter, as_of)
-        ranking = self.ranking(question, mode, max(self.options.candidates, 4 * k))
+        ranking = self.ranking(question, mode, self.options.candidates_for(k))
         kept = distinct(
             ranking.ordered,
             self.reader.chunk,
@@ -248,3 +253,12 @@ class Retriever:
                 fusion=self.fusion.method if hybrid else None,
             ),
         )
+
+
+class Retriever(PassageRetriever):
+    """The stages over one commit of one index (`IndexReader`)."""
+
+    reader: IndexReader
+
+    def __init__(self, reader: IndexReader, embedder: Embedder, options: RetrievalOptions) -> None:
+        super().__init__(reader, embedder, options)

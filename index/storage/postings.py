@@ -214,10 +214,13 @@ def _joined(parts: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArr
 
 @dataclass(frozen=True)
 class CollectionStatistics:
-    """N, df and avgdl over every live segment, for one query's terms."""
+    """N (`chunks`), the live chunks' total length and df over every live segment, for one
+    query's terms. Plain numbers, so the statistics of disjoint parts of a collection (the shards
+    of a sharded index) add up to the whole's (`summed`): N, the total length and each df are
+    sums, and avgdl is taken from the sums, so the idf and avgdl of the whole follow exactly."""
 
     chunks: int
-    average_length: float
+    total_length: int
     document_frequency: dict[str, int]
 
     @classmethod
@@ -227,9 +230,21 @@ class CollectionStatistics:
         frequency = np.zeros(len(terms), dtype=np.int64)
         for segment in segments:
             frequency += segment.matches(terms).sizes
-        return cls(
-            chunks, total / chunks if chunks else 0.0, dict(zip(terms, frequency.tolist(), strict=True))
-        )
+        return cls(chunks, total, dict(zip(terms, frequency.tolist(), strict=True)))
+
+    @classmethod
+    def summed(cls, parts: Sequence[CollectionStatistics]) -> CollectionStatistics:
+        """The statistics of disjoint parts' chunks together (every part for the same terms)."""
+        frequency: dict[str, int] = {}
+        for part in parts:
+            for term, count in part.document_frequency.items():
+                frequency[term] = frequency.get(term, 0) + count
+        return cls(sum(p.chunks for p in parts), sum(p.total_length for p in parts), frequency)
+
+    @property
+    def average_length(self) -> float:
+        """avgdl: the live chunks' mean length in terms (0 without chunks)."""
+        return self.total_length / self.chunks if self.chunks else 0.0
 
     def idf(self, term: str) -> float:
         df = self.document_frequency.get(term, 0)

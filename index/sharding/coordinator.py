@@ -1,0 +1,196 @@
+"""A search over a sharded index: fan out to the shards, merge, run the unchanged stages.
+
+`ShardedSearcher.search` answers as `Retriever.search` does over one index of the same
+documents, with the same `SearchOutcome`:
+
+1. the question's vector (the coordinator's embedder) and terms (`index.text.analysis`);
+2. first call to every shard, `state(terms)`: its commit, its part of the statistics, whether
+   it has dated documents; the statistics are summed (`CollectionStatistics.summed`), so BM25's
+   N, df and avgdl are the whole collection's;
+3. the question's dates (as of `as_of`, when any shard has dated documents) and the request's
+   filter make the filter every shard applies (`index.search.query.searched_filter`);
+4. second call, `candidates(request)`: each shard's dense and BM25 top-`limit`, from the commit
+   of its first answer, with the global statistics (`index.sharding.shard`);
+5. the answers merged (`index.sharding.gathered.GatheredCandidates`) and handed to
+   `PassageRetriever.search`: fusion, near-duplicates, answer spans and answerability are the
+   single-process code itself.
+
+The shards are called one after another through `fan_out`, the one place a remote version
+replaces with `handle.method.remote(...)` calls and one `ray.get`. `index_version` is the
+shards' commit versions joined by "," in shard order (`sharded_version`).
+
+What a query sees while a write spans shards: each shard's commit as of the query's first call
+to that shard. A sharded write commits shard by shard (`index.sharding.writer`), so a query may
+see it on some shards and not yet on others; its `index_version` names exactly which commit of
+each shard answered. There is no cross-shard snapshot.
+
+Exactly equal to one index: the same passages in the same order, the same scores (to float
+rounding), answers and `answerable`, for dense, bm25 and hybrid modes, with filters and question
+dates, when the vectors are exact (flat) in both; IVF segments are searched per shard, so
+approximate results may differ. Exact ties break by row, which is content order (document id,
+chunk start) in the gathered candidates and in an index built in one go; in an index whose
+later writes added segments, rows are not in content order and exact ties may break otherwise.
+`widened` adds context windows (`index.search.context`) with a third call to the shards holding
+hits, answered from the commit the hits came from. Out of scope: document search
+(`index.search.document_ranking`) over shards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
+
+from index.embedding import Embedder, Vectors
+from index.errors import IndexNotFoundError
+from index.search.context import widen_outcome
+from index.search.filters import Filter
+from index.search.modes import Mode
+from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.query import searched_filter
+from index.search.question_dates import dates_in_question
+from index.search.retrieval import PassageRetriever, SearchOutcome
+from index.sharding.assignment import shard_of
+from index.sharding.gathered import GatheredCandidates, NotGatheredError
+from index.sharding.layout import ShardedLayout
+from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.shard import EMPTY_VERSION, Shard
+from index.storage.postings import CollectionStatistics
+from index.text.analysis import terms as analysed
+
+Answer = TypeVar("Answer")
+
+
+class ShardCalls(Protocol):
+    """What the coordinator asks of a shard (`index.sharding.shard.Shard`, or a remote one)."""
+
+    def state(self, terms: Sequence[str]) -> ShardState: ...
+
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]: ...
+
+    def candidates(self, request: CandidateRequest) -> ShardCandidates: ...
+
+
+def fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
+    """Every call's answer, in order: in-process, one after another."""
+    return [call() for call in calls]
+
+
+def sharded_version(states: Sequence[ShardState]) -> str:
+    return ",".join(state.version for state in states)
+
+
+@dataclass(frozen=True)
+class FetchedWindows:
+    """The windows the shards computed for one outcome's hits (by the hit's row), for `n`."""
+
+    spans: dict[int, tuple[int, int]]
+    n: int
+
+    def chunk_window(self, row: int, n: int) -> tuple[int, int]:
+        if n != self.n or row not in self.spans:
+            raise NotGatheredError(f"no window of {n} chunks fetched for row {row}")
+        return self.spans[row]
+
+
+class ShardedSearcher:
+    def __init__(self, shards: Sequence[ShardCalls], embedder: Embedder, options: RetrievalOptions) -> None:
+        self.shards = list(shards)
+        self.embedder = embedder
+        self.options = options
+
+    @classmethod
+    def open(cls, layout: ShardedLayout, embedder: Embedder, options: RetrievalOptions) -> ShardedSearcher:
+        """A searcher over the shards of `layout`, each an in-process `Shard`."""
+        return cls([Shard(i, store) for i, store in enumerate(layout.stores())], embedder, options)
+
+    def search(
+        self,
+        query: str,
+        k: int = DEFAULT_K,
+        mode: Mode = DEFAULT_MODE,
+        query_vector: Vectors | None = None,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> SearchOutcome:
+        """`Retriever.search` over every shard (module docstring)."""
+        vector = self.embedder.embed_batch([query]).reshape(-1) if query_vector is None else query_vector
+        gathered = self.gather(query, k, mode, vector, filter, as_of)
+        retriever = PassageRetriever(gathered, self.embedder, self.options)
+        return retriever.search(query, k, mode, vector, filter, as_of)
+
+    def widened(self, outcome: SearchOutcome, n: int) -> SearchOutcome:
+        """`outcome` (this searcher's) with each hit widened by `n` chunks on each side
+        (`index.search.context.widen_outcome`), one more call to each shard holding a hit,
+        answered from the commit the hit came from."""
+        if n <= 0 or not outcome.hits:
+            return outcome
+        versions = outcome.index_version.split(",")
+        owners = {hit.row: shard_of(hit.document.id, len(self.shards)) for hit in outcome.hits}
+        asked = {
+            shard: [hit for hit in outcome.hits if owners[hit.row] == shard]
+            for shard in sorted(set(owners.values()))
+        }
+        answers = fan_out(
+            [
+                functools.partial(
+                    self.shards[shard].windows,
+                    WindowRequest(versions[shard], tuple((h.document.id, h.chunk.start) for h in hits), n),
+                )
+                for shard, hits in asked.items()
+            ]
+        )
+        spans = {
+            hit.row: span
+            for hits, found in zip(asked.values(), answers, strict=True)
+            for hit, span in zip(hits, found, strict=True)
+        }
+        return widen_outcome(outcome, FetchedWindows(spans, n), n)
+
+    def gather(
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        vector: Vectors,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> GatheredCandidates:
+        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over."""
+        terms = tuple(analysed(query))
+        states = fan_out([functools.partial(shard.state, terms) for shard in self.shards])
+        if all(state.version == EMPTY_VERSION for state in states):
+            raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
+        statistics = CollectionStatistics.summed([state.statistics for state in states])
+        has_dates = any(state.has_dates for state in states)
+        dates = None if as_of is None else dates_in_question(has_dates, query, as_of)
+        request = CandidateRequest(
+            version="",
+            vector=vector.reshape(-1),
+            terms=terms,
+            statistics=statistics,
+            limit=self.options.candidates_for(k),
+            k1=self.options.bm25_k1,
+            b=self.options.bm25_b,
+            filter=searched_filter(filter, dates),
+            dense=mode != Mode.BM25,
+            lexical=mode != Mode.DENSE,
+        )
+        answers = fan_out(
+            [
+                functools.partial(shard.candidates, replace(request, version=state.version))
+                for shard, state in zip(self.shards, states, strict=True)
+            ]
+        )
+        return GatheredCandidates(
+            sharded_version(states),
+            has_dates,
+            statistics,
+            request.limit,
+            answers,
+            request.dense,
+            request.lexical,
+            self.embedder.dimension,
+        )

@@ -1,0 +1,158 @@
+"""One shard's side of a sharded search: two calls, each plain data in and out.
+
+`Shard` holds one ordinary index (`IndexStore`) and answers `state` and `candidates`
+(`index.sharding.messages`); a Ray Serve deployment will expose the same two methods.
+
+What a query sees: `state` opens the shard's live commit (re-opening only when CURRENT names
+another, re-using what the previous reader shares) and says which one it is; `candidates`
+answers from exactly that commit (`CandidateRequest.version`), even if a write has committed on
+the shard in between: the shard keeps its last `KEPT_READERS` readers. So the statistics and the
+candidates of one query always come from the same commit of each shard. A version it no longer
+keeps is `ShardVersionGoneError` (the coordinator asks again). A shard no document was written
+to yet (a small index over many shards) answers as an empty index, as `EMPTY_VERSION`. The BM25 scores use the request's
+global statistics, so they are those one index of every shard's chunks gives (`index.storage.postings`).
+
+Out of scope: merging shards' answers (`index.sharding.gathered`), writes (`index.sharding.writer`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import numpy as np
+
+from corpus import Document
+from index.errors import IndexError_, IndexNotFoundError
+from index.search.reader import IndexReader
+from index.sharding.messages import (
+    CandidateRequest,
+    ShardCandidates,
+    ShardPassage,
+    ShardState,
+    WindowRequest,
+)
+from index.storage.postings import CollectionStatistics
+from index.storage.store import IndexStore
+
+KEPT_READERS = 4  # commits a shard still answers from after a newer one is live
+EMPTY_VERSION = "empty"  # the version of a shard nothing was written to yet
+
+
+class ShardVersionGoneError(IndexError_):
+    """A shard was asked for candidates of a commit it no longer keeps a reader of."""
+
+
+class Shard:
+    def __init__(self, shard: int, store: IndexStore) -> None:
+        self.shard = shard
+        self.store = store
+        self._readers: OrderedDict[str, IndexReader] = OrderedDict()  # by version, newest last
+        self._lock = threading.Lock()  # a deployment may serve calls concurrently
+
+    def state(self, terms: Sequence[str]) -> ShardState:
+        """The live commit's version and what the global statistics for `terms` sum from; a
+        shard nothing was written to yet is `EMPTY_VERSION`, with no chunks."""
+        try:
+            reader = self.live()
+        except IndexNotFoundError:
+            return ShardState(self.shard, EMPTY_VERSION, CollectionStatistics.of([], terms), False)
+        return ShardState(self.shard, reader.version, reader.statistics(terms), reader.has_dates)
+
+    def candidates(self, request: CandidateRequest) -> ShardCandidates:
+        """The dense and BM25 candidates of commit `request.version` (module docstring)."""
+        if request.version == EMPTY_VERSION:
+            return ShardCandidates(self.shard, EMPTY_VERSION, (), (), (), {})
+        reader = self.reader_at(request.version)
+        allowed = None if request.filter is None else reader.allowed(request.filter)
+        dense_rows, dense_scores = (
+            reader.dense_search(request.vector, request.limit, allowed) if request.dense else ([], [])
+        )
+        lexical_rows, lexical_scores = (
+            reader.lexical_search(
+                request.terms, request.limit, request.k1, request.b, request.statistics, allowed
+            )
+            if request.lexical
+            else ([], [])
+        )
+        rows = list(dict.fromkeys(dense_rows + lexical_rows))
+        position = {row: index for index, row in enumerate(rows)}
+        passages = _passages(reader, rows)
+        documents = {passage.chunk.document_id for passage in passages}
+        return ShardCandidates(
+            self.shard,
+            reader.version,
+            passages,
+            tuple((position[row], score) for row, score in zip(dense_rows, dense_scores, strict=True)),
+            tuple((position[row], score) for row, score in zip(lexical_rows, lexical_scores, strict=True)),
+            {document_id: _document(reader, document_id) for document_id in sorted(documents)},
+        )
+
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
+        """(start, end) of each chunk of `request` widened by `request.n` chunks of its document on
+        each side (`IndexReader.chunk_window`), from commit `request.version`."""
+        reader = self.reader_at(request.version)
+        return tuple(reader.chunk_window(_row_of(reader, *chunk), request.n) for chunk in request.chunks)
+
+    def live(self) -> IndexReader:
+        """A reader on the shard's live commit, kept for later `candidates` calls."""
+        with self._lock:
+            newest = next(reversed(self._readers.values()), None)
+            if newest is not None and self.store.current_name() == newest.commit.file_name:
+                return newest
+            reader = IndexReader.open(self.store, newest)
+            self._readers[reader.version] = reader
+            self._readers.move_to_end(reader.version)
+            while len(self._readers) > KEPT_READERS:
+                self._readers.popitem(last=False)
+            return reader
+
+    def reader_at(self, version: str) -> IndexReader:
+        with self._lock:
+            reader = self._readers.get(version)
+        if reader is None:
+            raise ShardVersionGoneError(
+                f"shard {self.shard} no longer keeps commit {version}: ask for its state again"
+            )
+        return reader
+
+
+def _row_of(reader: IndexReader, document_id: str, start: int) -> int:
+    """The global row of the live chunk of `document_id` starting at `start`."""
+    found = reader.location(document_id)
+    if found is not None:
+        index, document_row = found
+        segment = reader.segments[index]
+        first, last = int(segment.chunk_ptr[document_row]), int(segment.chunk_ptr[document_row + 1])
+        local = first + int(np.searchsorted(segment.chunks[first:last, 1], start))
+        if local < last and int(segment.chunks[local, 1]) == start:
+            return int(reader.bases[index]) + local
+    raise LookupError(f"no chunk of {document_id!r} starts at {start} in {reader.version}")
+
+
+def _passages(reader: IndexReader, rows: list[int]) -> tuple[ShardPassage, ...]:
+    vectors = reader.chunk_vectors(rows)
+    sentences = [reader.sentences(row) for row in rows]
+    sentence_vectors = reader.sentence_vectors([s.row for listed in sentences for s in listed])
+    passages, first = [], 0
+    for row, vector, listed in zip(rows, vectors, sentences, strict=True):
+        last = first + len(listed)
+        passages.append(
+            ShardPassage(
+                reader.chunk(row),
+                vector,
+                np.array([(s.start, s.end) for s in listed], dtype=np.int64).reshape(-1, 2),
+                np.array([s.is_question for s in listed], dtype=bool),
+                sentence_vectors[first:last],
+            )
+        )
+        first = last
+    return tuple(passages)
+
+
+def _document(reader: IndexReader, document_id: str) -> Document:
+    document = reader.document(document_id)
+    if document is None:  # pragma: no cover - a live chunk's document is always live
+        raise LookupError(f"no live document {document_id!r} in {reader.version}")
+    return document

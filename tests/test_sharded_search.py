@@ -1,0 +1,168 @@
+"""A sharded search returns exactly what one index of the same documents returns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus import Document
+from index.embedding import HashingEmbedder
+from index.errors import IndexNotFoundError
+from index.search.context import widen_outcome
+from index.search.filters import Filter
+from index.search.modes import FusionMethod, Mode
+from index.search.options import RetrievalOptions
+from index.search.reader import IndexReader
+from index.search.retrieval import Retriever, SearchOutcome
+from index.settings import ChunkerSettings, IndexSettings
+from index.sharding.coordinator import ShardedSearcher
+from index.sharding.gathered import NotGatheredError
+from index.sharding.layout import ShardedLayout
+from index.sharding.writer import ShardedWriter
+from index.write.writer import build_index
+from tests.test_filters import QUESTIONS, WORDS, conditions, corpora
+
+# Small chunks, so that documents have several overlapping ones and several sentences each.
+SETTINGS = IndexSettings(chunker=ChunkerSettings(chunk_size=24, chunk_overlap=6))
+AS_OF = dt.date(2026, 1, 15)
+DATED_QUESTIONS = ["what trade deal was made in November 2025?", "gas talks last month"]
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> list[Document]:
+    """The filter tests' corpora, with texts of several sentences (one may be a question) and
+    now and then a document repeated under another id (a syndicated article)."""
+    result = []
+    for document in draw(corpora()):
+        sentences = draw(
+            st.lists(st.lists(st.sampled_from(WORDS), min_size=3, max_size=9), min_size=1, max_size=5)
+        )
+        text = " ".join(" ".join(words).capitalize() + "." for words in sentences)
+        if draw(st.booleans()):
+            text += f" What about the {draw(st.sampled_from(WORDS))}?"
+        result.append(replace(document, text=f"{document.text} {text}"))
+    if draw(st.booleans()):
+        result.append(replace(result[0], id="doc-copy"))
+    return result
+
+
+def same(expected: SearchOutcome, actual: SearchOutcome) -> None:
+    assert (actual.query, actual.mode, actual.filter, actual.dates) == (
+        expected.query,
+        expected.mode,
+        expected.filter,
+        expected.dates,
+    )
+    assert [(h.document.id, h.chunk.start, h.chunk.end) for h in actual.hits] == [
+        (h.document.id, h.chunk.start, h.chunk.end) for h in expected.hits
+    ]
+    assert [h.score for h in actual.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-6)
+    assert [h.document for h in actual.hits] == [h.document for h in expected.hits]
+    assert [h.chunk.text for h in actual.hits] == [h.chunk.text for h in expected.hits]
+    for got, wanted in zip(actual.hits, expected.hits, strict=True):
+        assert (got.answer.text, got.answer.start, got.answer.end, got.answer.field) == (
+            wanted.answer.text,
+            wanted.answer.start,
+            wanted.answer.end,
+            wanted.answer.field,
+        )
+        assert got.answer.score == pytest.approx(wanted.answer.score, abs=1e-6)
+        assert (got.explain.dense_rank, got.explain.bm25_rank, got.explain.matched_terms) == (
+            wanted.explain.dense_rank,
+            wanted.explain.bm25_rank,
+            wanted.explain.matched_terms,
+        )
+        assert got.explain.dense_score == pytest.approx(wanted.explain.dense_score, abs=1e-6)
+        assert got.explain.bm25_score == pytest.approx(wanted.explain.bm25_score, abs=1e-6)
+    assert actual.answerable == expected.answerable
+    assert actual.confidence == pytest.approx(expected.confidence, abs=1e-6)
+    assert actual.signals == pytest.approx(expected.signals, abs=1e-6)
+
+
+def build_both(root: Path, corpus: list[Document], shard_count: int) -> tuple[IndexReader, ShardedLayout]:
+    single = build_index(root / "single", corpus, HashingEmbedder(), settings=SETTINGS)
+    layout = ShardedLayout.open_or_create(root / "sharded", shard_count)
+    ShardedWriter(layout, HashingEmbedder(), settings=SETTINGS).sync(corpus, exact=True)
+    return single, layout
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    corpus=documents(),
+    shard_count=st.integers(1, 3),
+    condition=st.none() | conditions(),
+    question=st.sampled_from(QUESTIONS + DATED_QUESTIONS),
+    k=st.integers(1, 4),
+    candidates=st.sampled_from([2, 5, 100]),
+    fusion=st.sampled_from(list(FusionMethod)),
+)
+def test_a_sharded_search_equals_the_search_of_one_index(
+    corpus: list[Document],
+    shard_count: int,
+    condition: Any,
+    question: str,
+    k: int,
+    candidates: int,
+    fusion: FusionMethod,
+) -> None:
+    filter = condition if condition is None or isinstance(condition, Filter) else Filter(must=(condition,))
+    # Few candidates per signal: the merge of the shards' top lists is cut, as at scale.
+    options = RetrievalOptions(candidates=candidates, fusion=fusion)
+    with tempfile.TemporaryDirectory() as directory:
+        single, layout = build_both(Path(directory), corpus, shard_count)
+        retriever = Retriever(single, HashingEmbedder(), options)
+        searcher = ShardedSearcher.open(layout, HashingEmbedder(), options)
+        for mode in Mode:
+            expected = retriever.search(question, k, mode, filter=filter, as_of=AS_OF)
+            actual = searcher.search(question, k, mode, filter=filter, as_of=AS_OF)
+            same(expected, actual)
+        # Context windows, fetched from the shards the hits came from.
+        for n in (1, 2):
+            widened = searcher.widened(actual, n)
+            assert [(h.chunk.id, h.chunk.start, h.chunk.end, h.chunk.text) for h in widened.hits] == [
+                (h.chunk.id, h.chunk.start, h.chunk.end, h.chunk.text)
+                for h in widen_outcome(expected, single, n).hits
+            ]
+
+
+def test_the_sharded_version_names_each_shard_s_commit(tmp_path: Path) -> None:
+    corpus = [
+        Document(id=f"doc-{n}", text=f"Report {n}: gas pipeline talks on the border.") for n in range(6)
+    ]
+    _, layout = build_both(tmp_path, corpus, 3)
+    outcome = ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions()).search("gas pipeline")
+    versions = []
+    for store in layout.stores():
+        pointer = store.current()
+        assert pointer is not None
+        versions.append(pointer.version)
+    assert outcome.index_version == ",".join(versions)
+    assert len({hit.document.id for hit in outcome.hits}) == len(outcome.hits) > 0
+
+
+def test_an_empty_sharded_index_is_not_found(tmp_path: Path) -> None:
+    layout = ShardedLayout.open_or_create(tmp_path / "sharded", 2)
+    with pytest.raises(IndexNotFoundError):
+        ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions()).search("gas")
+
+
+def test_gathered_candidates_refuse_what_was_not_gathered(tmp_path: Path) -> None:
+    corpus = [Document(id=f"doc-{n}", text=f"Report {n}: wheat and rail.") for n in range(4)]
+    _, layout = build_both(tmp_path, corpus, 2)
+    searcher = ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions(candidates=3))
+    gathered = searcher.gather("wheat", 1, Mode.DENSE, searcher.embedder.embed_batch(["wheat"]))
+    vector = searcher.embedder.embed_batch(["wheat"]).reshape(-1)
+    assert len(gathered.dense_search(vector, 4)[0]) == 4
+    with pytest.raises(NotGatheredError):
+        gathered.dense_search(vector, 5)  # more than gathered
+    with pytest.raises(NotGatheredError):
+        gathered.lexical_search(["wheat"], 4, 0.9, 0.4)  # a dense search gathers no BM25 list
+    with pytest.raises(NotGatheredError):
+        gathered.statistics(["rail"])  # not a term of the question
