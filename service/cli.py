@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
-from corpus import SUPPORTED_SUFFIXES, CorpusError, load_corpus
+from corpus import SUPPORTED_SUFFIXES, CorpusError, Document, load_corpus
 from index.errors import IndexError_, StorageFullError
 from index.search.filters import Filter
 from index.search.modes import Mode
@@ -26,9 +26,10 @@ from index.search.retrieval import SearchOutcome
 from index.storage.commits import CommitPoint
 from index.write.changes import WriteResult
 from index.write.restoring import Recovery
+from service.cluster.commands import cluster
 from service.collection_names import DEFAULT_COLLECTION, InvalidCollectionNameError, checked_collection_name
-from service.collections import CollectionNotFoundError, Collections, open_collection
-from service.config import Settings, get_settings
+from service.collections import CollectionNotFoundError, Collections, collection_dir, open_collection
+from service.config import EmbedderKind, Settings, get_settings
 from service.engine import DocumentNotFoundError, Engine
 from service.filter_schema import QueryFilter, QuestionDates, SearchFilter, validation_message
 from service.queries import InvalidQueryError, checked_k, checked_query
@@ -147,9 +148,17 @@ def _merge_after_write(engine: Engine) -> None:
     "--exact", is_flag=True, help="Make the index hold exactly these documents (remove all others)."
 )
 @click.option("--force", is_flag=True, help="Re-embed and rebuild everything, even when nothing changed.")
+@click.option(
+    "--cluster",
+    "cluster_address",
+    metavar="HOST:PORT",
+    help="Embed on the Ray cluster whose head is here (default RAG_CLUSTER_ADDRESS; docs/scale.md).",
+)
 @collection_option(CREATES)
 @friendly_errors
-def build(paths: tuple[Path, ...], exact: bool, force: bool, collection: str) -> None:
+def build(
+    paths: tuple[Path, ...], exact: bool, force: bool, cluster_address: str | None, collection: str
+) -> None:
     """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
 
     \b
@@ -157,18 +166,61 @@ def build(paths: tuple[Path, ...], exact: bool, force: bool, collection: str) ->
     them. A build applies what changed in these files since the last build: new and changed
     documents are indexed, documents whose file is gone are removed. Documents added over HTTP or
     with `rag add` are kept (and counted); --exact removes them too. Nothing changed: nothing done.
+    With --cluster, the documents are embedded by RAG_CLUSTER_EMBED_ACTORS models on a Ray
+    cluster, once the cluster answers and the index directory is the same writable directory on
+    every node; the index written is the same ordinary index.
     \b
     Examples:
       rag build
       rag build corpus/articles my-articles/ extra.jsonl
       rag build --exact corpus/articles
       rag build --collection sport sport-articles/
+      rag build --cluster 127.0.0.1:6379 corpus/articles
+      rag build --cluster "$(rag cluster address)"
     """
     settings = get_settings()
+    address = cluster_address or settings.cluster_address
+    if address:
+        _build_on_cluster(settings, address, paths, exact, force, collection)
+        return
     engine = _writing_engine(settings, collection, create=True)
+    _sync_and_report(engine, _documents(paths, settings), exact, force)
+
+
+def _documents(paths: tuple[Path, ...], settings: Settings) -> list[Document]:
     documents = load_corpus(paths or settings.corpus_dirs)
     if not documents:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    return documents
+
+
+def _build_on_cluster(
+    settings: Settings, address: str, paths: tuple[Path, ...], exact: bool, force: bool, collection: str
+) -> None:
+    """`rag build --cluster`: the cluster and the index directory are checked before anything is
+    embedded or written (index/cluster); then an ordinary build whose embedder is the cluster."""
+    if settings.embedder != EmbedderKind.SENTENCE_TRANSFORMERS:
+        raise click.UsageError("a cluster build embeds with the model: unset RAG_EMBEDDER=hashing")
+    from index.cluster.connect import check_storage, connected
+    from index.cluster.embedding import ClusterEmbedder
+
+    documents = _documents(paths, settings)
+    embedder = ClusterEmbedder(
+        documents, settings.model, settings.index_settings(), settings.cluster_embed_actors
+    )
+    with connected(address):
+        check_storage(collection_dir(settings, collection))
+        engine = open_collection(settings, collection, create=True, embedder=embedder)
+        remove_leftovers(engine.store)
+        _sync_and_report(engine, documents, exact, force)
+    if embedder.nodes:
+        click.echo(
+            f"embedded on the cluster at {address}: {settings.cluster_embed_actors} actor(s) "
+            f"on {len(embedder.nodes)} node(s)"
+        )
+
+
+def _sync_and_report(engine: Engine, documents: list[Document], exact: bool, force: bool) -> None:
     result = engine.sync(documents, exact=exact, force=force, show_progress=True)
     reader = result.reader
     others = f"; {len(result.kept)} kept as other writers left them" if result.kept else ""
@@ -521,3 +573,6 @@ def render_outcome(outcome: SearchOutcome, color: bool = False) -> str:
         after = hit.chunk.text[hit.answer.end - hit.chunk.start :]
         lines.append("    " + (before + answer + after).replace("\n", "\n    "))
     return "\n".join(lines)
+
+
+cli.add_command(cluster)

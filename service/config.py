@@ -20,6 +20,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from index.cluster import DEFAULT_EMBED_ACTORS
 from index.search.modes import FusionMethod
 from index.search.options import RetrievalOptions
 from index.settings import ChunkerSettings, IndexSettings, SentenceVectors, VectorIndexSettings
@@ -61,6 +62,16 @@ class Settings(BaseSettings):
         EmbedderKind.SENTENCE_TRANSFORMERS,
         description="`hashing` swaps the model for a bag-of-words fake, for benchmarks and load "
         "tests at scale only: its answers are not real retrieval.",
+    )
+    cluster_address: str | None = Field(
+        None,
+        description="Ray cluster (head `HOST:PORT`) `rag build` embeds on, as `--cluster` does; none: "
+        "this machine alone (docs/scale.md).",
+    )
+    cluster_embed_actors: int = Field(
+        DEFAULT_EMBED_ACTORS,
+        ge=1,
+        description="Embedding actors of a cluster build, one model each, spread over the nodes.",
     )
     host: str = Field("127.0.0.1", description="Where `rag serve` listens.")
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")

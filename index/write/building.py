@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,65 @@ def lexical_passage(chunk: Chunk, document: Document, settings: IndexSettings) -
     return "\n".join([*fields, chunk.text])
 
 
+@dataclass(frozen=True)
+class ChunkLayout:
+    """What a build cuts `documents` into, before anything is embedded: the documents in id
+    order, their chunks (`chunk_rows`: document row, start, end), each chunk's sentence spans in
+    the document (`sentence_spans[sentence_ptr[i]:sentence_ptr[i + 1]]`), the passage embedded for
+    each chunk and its sentence spans inside that passage. Each document's part depends on that
+    document alone, so a cluster can lay documents out in parallel (`index.cluster.embedding`)."""
+
+    documents: list[Document]
+    by_id: dict[str, Document]
+    chunks: list[Chunk]
+    chunk_rows: list[tuple[int, int, int]]
+    sentence_spans: list[tuple[int, int]]
+    sentence_ptr: list[int]
+    passages: list[str]
+    passage_spans: list[list[tuple[int, int]]]
+
+    def texts_to_embed(self) -> list[str]:
+        """The texts a build with standalone sentence vectors embeds: every passage, then every
+        sentence of every passage."""
+        sentences = [
+            passage[start:end]
+            for passage, spans in zip(self.passages, self.passage_spans, strict=True)
+            for start, end in spans
+        ]
+        return self.passages + sentences
+
+
+def chunk_layout(
+    documents: Sequence[Document],
+    count_tokens: Callable[[str], int],
+    settings: IndexSettings,
+    with_sentences: bool = True,
+) -> ChunkLayout:
+    """`documents` chunked (chunk lengths counted by `count_tokens`, the model's word pieces)
+    and their passages and sentence spans laid out, as `build_segment_data` embeds them."""
+    splitter = make_splitter(settings.chunker, count_tokens)
+    ordered = sorted(documents, key=lambda d: d.id)
+    chunks: list[Chunk] = []
+    chunk_rows: list[tuple[int, int, int]] = []
+    for row, document in enumerate(ordered):
+        for chunk in chunk_document(document, splitter):
+            chunks.append(chunk)
+            chunk_rows.append((row, chunk.start, chunk.end))
+    by_id = {document.id: document for document in ordered}
+    spans: list[tuple[int, int]] = []
+    pointer = [0]
+    for chunk in chunks:
+        if with_sentences:
+            spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
+        pointer.append(len(spans))
+    passages = [embedded_passage(c, by_id[c.document_id], settings) for c in chunks]
+    passage_spans = [
+        _spans_in_passage(passage, chunk, spans[first:last])
+        for passage, chunk, first, last in zip(passages, chunks, pointer, pointer[1:], strict=False)
+    ]
+    return ChunkLayout(ordered, by_id, chunks, chunk_rows, spans, pointer, passages, passage_spans)
+
+
 def build_segment_data(
     documents: Sequence[Document],
     embedder: Embedder,
@@ -69,43 +129,22 @@ def build_segment_data(
     to the whole chunk): ranking-only indexes, such as a BEIR corpus under evaluation, need
     neither and embedding every sentence would double the cost.
     """
-    splitter = make_splitter(settings.chunker, embedder.count_tokens)
-    ordered = sorted(documents, key=lambda d: d.id)
-    chunks: list[Chunk] = []
-    chunk_rows: list[tuple[int, int, int]] = []
-    for row, document in enumerate(ordered):
-        for chunk in chunk_document(document, splitter):
-            chunks.append(chunk)
-            chunk_rows.append((row, chunk.start, chunk.end))
-    by_id = {document.id: document for document in ordered}
-
-    spans: list[tuple[int, int]] = []
-    pointer = [0]
-    for chunk in chunks:
-        if with_sentences:
-            spans.extend(sentence_spans(by_id[chunk.document_id].text, chunk.start, chunk.end))
-        pointer.append(len(spans))
-    sentence_offsets = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    passages = [embedded_passage(c, by_id[c.document_id], settings) for c in chunks]
-    passage_spans = [
-        _spans_in_passage(passage, chunk, spans[first:last])
-        for passage, chunk, first, last in zip(passages, chunks, pointer, pointer[1:], strict=False)
-    ]
+    layout = chunk_layout(documents, embedder.count_tokens, settings, with_sentences)
+    ordered, by_id, chunks = layout.documents, layout.by_id, layout.chunks
+    pointer, passages, passage_spans = layout.sentence_ptr, layout.passages, layout.passage_spans
+    sentence_offsets = np.asarray(layout.sentence_spans, dtype=np.int64).reshape(-1, 2)
     if settings.sentence_vectors == SentenceVectors.CONTEXTUAL:
         chunk_vectors, sentence_vectors = _embed_with_reuse(
             passages, passage_spans, embedder, known_vectors or {}, show_progress
         )
     else:
-        sentences = [
-            p[start:end]
-            for p, spans_of in zip(passages, passage_spans, strict=True)
-            for start, end in spans_of
-        ]
-        vectors = _embed_texts_with_reuse(passages + sentences, embedder, known_vectors or {}, show_progress)
+        vectors = _embed_texts_with_reuse(
+            layout.texts_to_embed(), embedder, known_vectors or {}, show_progress
+        )
         chunk_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages) :]
     return SegmentData(
         documents=StoredDocuments.of(ordered),
-        chunks=np.asarray(chunk_rows, dtype=np.int64).reshape(-1, 3),
+        chunks=np.asarray(layout.chunk_rows, dtype=np.int64).reshape(-1, 3),
         chunk_vectors=chunk_vectors,
         sentence_ptr=np.asarray(pointer, dtype=np.int64),
         sentence_spans=sentence_offsets,
