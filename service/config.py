@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         description="`hashing` swaps the model for a bag-of-words fake, for benchmarks and load "
         "tests at scale only: its answers are not real retrieval.",
     )
+    cluster_address: str | None = Field(
+        None,
+        description="Ray cluster (head `HOST:PORT`) `rag serve` deploys the sharded service on, as "
+        "`--cluster` does; none: one process (docs/cluster-serving.md).",
+    )
     host: str = Field("127.0.0.1", description="Where `rag serve` listens.")
     port: int = Field(8000, ge=1, le=65535, description="Port `rag serve` listens on.")
 
@@ -141,6 +146,19 @@ class Settings(BaseSettings):
     )
     query_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long a lone question waits for company; 0 encodes it at once."
+    )
+
+    shards: int | None = Field(
+        None,
+        ge=1,
+        description="Shard count the sharded index in RAG_INDEX_DIR must have when served on a "
+        "cluster (checked against its manifest); none: the manifest's.",
+    )
+    shard_replicas: int = Field(
+        1, ge=1, description="Replicas of each shard's deployment when served on a cluster."
+    )
+    encoder_replicas: int = Field(
+        1, ge=1, description="Replicas of the question encoder's deployment when served on a cluster."
     )
 
     # NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
