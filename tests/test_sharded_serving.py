@@ -1,6 +1,7 @@
 """The sharded service on Ray Serve answers as the single-process service does (`cluster` marker).
 
-One Ray instance and one Serve deployment per module (~15 s to start): a sharded index of the
+One Ray instance and one Serve deployment per module (~15 s to start): 2 shards of 2 replicas
+each (so one query's calls to a shard may reach two replicas), over a sharded index of the
 bundled corpus plus a syndicated copy of each article (so both of the 2 shards hold documents,
 and exact duplicates sit on different shards), the fake embedder; the single-process app over
 one index of the same documents is the reference.
@@ -31,6 +32,7 @@ from service.config import EmbedderKind, Settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, EXAMPLE_QUESTION, make_settings
 from tests.live_server import free_port
+from tests.test_collections_server import MCP_HEADERS
 
 pytestmark = pytest.mark.cluster
 ray = pytest.importorskip("ray")
@@ -66,7 +68,9 @@ def deployed() -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
     single = Engine.from_settings(make_settings(root / "single", **common), embedder=HashingEmbedder())
     single.sync(documents)
     port = free_port()
-    settings = make_settings(root / "sharded", host="127.0.0.1", port=port, shards=SHARDS, **common)
+    settings = make_settings(
+        root / "sharded", host="127.0.0.1", port=port, shards=SHARDS, shard_replicas=2, **common
+    )
     layout = ShardedLayout.open_or_create(settings.index_dir, SHARDS)
     ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
     from service.sharded.deployments import deploy
@@ -124,6 +128,7 @@ def test_sharded_search_answers_as_the_single_process_service(
     deployed: tuple[str, TestClient, Settings, ShardedLayout], mode: str
 ) -> None:
     url, client, _, _ = deployed
+    version = httpx.get(f"{url}/healthz", timeout=30).json()["index_version"]
     answered = 0
     with httpx.Client(base_url=url, timeout=60) as sharded:
         for question in QUESTIONS:
@@ -134,6 +139,7 @@ def test_sharded_search_answers_as_the_single_process_service(
                     actual = sharded.post("/search", json=body)
                     assert (expected.status_code, actual.status_code) == (200, 200), actual.text
                     same(without_version(expected.json()), without_version(actual.json()), f"{body}")
+                    assert actual.json()["index_version"] == version
                     answered += len(actual.json()["results"])
             params = {"q": question, "k": 3, "mode": mode, "source": "Syndicated", "context": 1}
             expected, actual = client.get("/search", params=params), sharded.get("/search", params=params)
@@ -151,6 +157,27 @@ def test_the_llm_formats_answer_as_the_single_process_service(
         expected, actual = client.post(route, json=body), httpx.post(f"{url}{route}", json=body, timeout=60)
         assert (expected.status_code, actual.status_code) == (200, 200), actual.text
         same(without_version(expected.json()), without_version(actual.json()), route)
+
+
+def test_the_mcp_search_tool_answers_as_the_single_process_service(
+    deployed: tuple[str, TestClient, Settings, ShardedLayout],
+) -> None:
+    url, client, _, _ = deployed
+    for arguments in ({"question": EXAMPLE_QUESTION, "k": 3}, {"question": "defence pact", "mode": "bm25"}):
+        message = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "search", "arguments": arguments},
+        }
+        # The MCP transport refuses TestClient's host name (DNS rebinding protection).
+        expected = client.post("/mcp", json=message, headers={**MCP_HEADERS, "host": "127.0.0.1:80"})
+        actual = httpx.post(f"{url}/mcp", json=message, headers=MCP_HEADERS, timeout=60)
+        assert (expected.status_code, actual.status_code) == (200, 200), actual.text
+        wanted, got = expected.json()["result"], actual.json()["result"]
+        assert not got.get("isError"), got
+        assert got["structuredContent"]["passages"], got
+        same(without_version(wanted["structuredContent"]), without_version(got["structuredContent"]))
 
 
 @pytest.mark.parametrize(
