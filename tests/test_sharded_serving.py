@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
-from index.embedding import HashingEmbedder
+from index.embedding import HashingEmbedder, SentenceTransformerEmbedder
 from index.search.reader import IndexReader
 from index.sharding.assignment import shard_of
 from index.sharding.layout import ShardedLayout
@@ -188,6 +188,9 @@ def test_the_mcp_search_tool_answers_as_the_single_process_service(
         ("GET", "/documents/nournews-larijani-visit", None),
         ("DELETE", "/documents/nournews-larijani-visit", None),
         ("POST", "/documents", {"id": "new", "text": "A new article about gas pipelines."}),
+        ("GET", "/collections", None),
+        ("POST", "/admin/optimize", None),
+        ("GET", "/admin/snapshots", None),
     ],
 )
 def test_what_is_not_served_yet_is_a_clear_501(
@@ -202,3 +205,36 @@ def test_what_is_not_served_yet_is_a_clear_501(
     error = response.json()["error"]
     assert error["code"] == "not_supported_in_cluster_mode"
     assert "docs/cluster-serving.md" in error["message"]
+
+
+@pytest.mark.integration
+def test_with_the_real_model_a_sharded_search_answers_as_the_single_process_service(
+    deployed: tuple[str, TestClient, Settings, ShardedLayout],
+    real_engine: Engine,
+    real_embedder: SentenceTransformerEmbedder,
+    bundled_documents: list[Document],
+) -> None:
+    """The bundled corpus over 3 shards (shards 1 and 2 hold its articles, shard 0 none), the
+    real model in the encoder deployment; replaces the fake-embedder deployment, so it runs last."""
+    url, _, fake_settings, _ = deployed
+    settings = make_settings(
+        fake_settings.index_dir.parent / "real", host="127.0.0.1", port=fake_settings.port, shards=3
+    )
+    layout = ShardedLayout.open_or_create(settings.index_dir, 3)
+    ShardedWriter(layout, real_embedder, settings=settings.index_settings()).sync(bundled_documents)
+    from service.sharded.deployments import APP_NAME, application
+
+    serve.run(application(settings), name=APP_NAME, route_prefix="/")
+    with TestClient(create_app(real_engine.settings, engine=real_engine)) as client:
+        for question in QUESTIONS:
+            for mode in ("hybrid", "dense", "bm25"):
+                body = {"query": question, "k": 5, "mode": mode}
+                expected, actual = (
+                    client.post("/search", json=body),
+                    httpx.post(f"{url}/search", json=body, timeout=60),
+                )
+                assert (expected.status_code, actual.status_code) == (200, 200), actual.text
+                same(without_version(expected.json()), without_version(actual.json()), f"{body}")
+        assert httpx.post(f"{url}/search", json={"query": EXAMPLE_QUESTION, "k": 1}, timeout=60).json()[
+            "answerable"
+        ]
