@@ -22,7 +22,6 @@ from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
 from service.routes import admin, collections, documents, health, llm, search, web
 from service.schemas import ErrorResponse
-from service.storage import remove_leftovers
 
 API_DESCRIPTION = (
     "Retrieval over a corpus of news articles: ask a question, get the passages that best answer "
@@ -40,8 +39,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if engine is None:
             app.state.engine = Engine.from_settings(settings)
             app.state.collections = Collections(app.state.engine, settings)
-        _ = app.state.engine.retriever  # load now: fail at start-up, not on the first query
-        remove_leftovers(app.state.engine.store)  # of writes that failed before a restart
+        app.state.engine.load()  # fail at start-up, not on the first query
         # dateparser's data, loaded in a worker thread before the first document with a date in
         # words needs it; once per process, and frozen with the index below.
         await asyncio.to_thread(warm_date_reader)

@@ -243,16 +243,26 @@ def _sync_and_report(engine: Engine, documents: list[Document], exact: bool, for
 @cli.command()
 @click.option("--host", help="Interface to listen on (default RAG_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default RAG_PORT, 8000).")
+@click.option(
+    "--cluster",
+    "cluster_address",
+    metavar="HOST:PORT",
+    help="Deploy the sharded index in RAG_INDEX_DIR on this Ray cluster with Ray Serve, then exit "
+    "(default RAG_CLUSTER_ADDRESS; docs/scale.md).",
+)
 @friendly_errors
-def serve(host: str | None, port: int | None) -> None:
+def serve(host: str | None, port: int | None, cluster_address: str | None) -> None:
     """Serve the HTTP API (docs at /docs, OpenAPI at /openapi.json).
 
     \b
     The index is loaded before the server starts listening: a missing or damaged index stops
     here with a message, never serves as an empty corpus.
+    With --cluster, RAG_INDEX_DIR holds a sharded index: each shard, the question encoder and the
+    API are Ray Serve deployments on the cluster, which keep serving after this command exits.
     \b
-    Example:
+    Examples:
       rag serve --port 9000
+      rag serve --cluster 127.0.0.1:6379
     """
     import uvicorn
 
@@ -263,6 +273,16 @@ def serve(host: str | None, port: int | None) -> None:
     settings = get_settings()
     # The app sees the host it really listens on: writes without admin keys need loopback.
     settings = settings.model_copy(update={"host": host or settings.host, "port": port or settings.port})
+    address = cluster_address or settings.cluster_address
+    if address:
+        from service.sharded.deployments import deploy
+
+        try:
+            url = deploy(settings, address)
+        except ConnectionError as error:
+            raise click.ClickException(f"no Ray cluster answers at {address}: {error}") from error
+        click.echo(f"serving the sharded index {settings.index_dir} at {url}")
+        return
     engine = _engine(settings)
     _ = engine.retriever
     uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port)

@@ -65,8 +65,9 @@ class Settings(BaseSettings):
     )
     cluster_address: str | None = Field(
         None,
-        description="Ray cluster (head `HOST:PORT`) `rag build` embeds on, as `--cluster` does; none: "
-        "this machine alone (docs/scale.md).",
+        description="Ray cluster (head `HOST:PORT`) `rag build` embeds on and `rag serve` deploys the "
+        "sharded service on, as their `--cluster` does; none: this machine alone, one process "
+        "(docs/scale.md).",
     )
     cluster_embed_actors: int = Field(
         DEFAULT_EMBED_ACTORS,
@@ -152,6 +153,19 @@ class Settings(BaseSettings):
     )
     query_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long a lone question waits for company; 0 encodes it at once."
+    )
+
+    shards: int | None = Field(
+        None,
+        ge=1,
+        description="Shard count the sharded index in RAG_INDEX_DIR must have when served on a "
+        "cluster (checked against its manifest); none: the manifest's.",
+    )
+    shard_replicas: int = Field(
+        1, ge=1, description="Replicas of each shard's deployment when served on a cluster."
+    )
+    encoder_replicas: int = Field(
+        1, ge=1, description="Replicas of the question encoder's deployment when served on a cluster."
     )
 
     # NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.

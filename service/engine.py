@@ -47,6 +47,7 @@ from index.write.restoring import Recovery
 from index.write.writer import IndexWriter, MergeOutcome
 from service.batching import MicroBatcher
 from service.config import EmbedderKind, Settings
+from service.storage import remove_leftovers
 
 logger = logging.getLogger("rag.engine")
 CURRENT_RECHECK_SECONDS = 1.0
@@ -63,6 +64,17 @@ class DocumentNotFoundError(LookupError):
     def __init__(self, document_id: str) -> None:
         super().__init__(f"no document with id {document_id!r}")
         self.document_id = document_id
+
+
+@dataclass(frozen=True)
+class IndexHealth:
+    """What `/healthz` reports of the live index."""
+
+    version: str
+    documents: int
+    chunks: int
+    segments: int
+    segment_ceiling: int  # the segment count at which writers wait for merges
 
 
 @dataclass
@@ -116,6 +128,23 @@ class Engine:
         )
 
     # --- reading -------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the live index now (a server fails at start-up, not on its first query) and
+        remove what writes that failed before a restart left behind."""
+        _ = self.retriever
+        remove_leftovers(self.store)
+
+    def health(self) -> IndexHealth:
+        retriever = self.retriever
+        reader = retriever.reader
+        return IndexHealth(
+            retriever.version,
+            reader.document_count,
+            reader.chunk_count,
+            len(reader.segments),
+            self.segment_ceiling(reader),
+        )
 
     @property
     def retriever(self) -> Retriever:

@@ -2,7 +2,7 @@
 
 Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
 422 (400 for a body that is not JSON), unknown ids and collections 404, a missing index 503, a write on a full
-disk 507; anything unforeseen is logged and answered with a plain 500 message, never a stack
+disk 507, what the sharded (cluster) service does not serve yet 501 `not_supported_in_cluster_mode`; anything unforeseen is logged and answered with a plain 500 message, never a stack
 trace.
 
 Starlette gives a handler registered for `Exception` to its ServerErrorMiddleware, which raises
@@ -29,6 +29,7 @@ from service.collection_names import InvalidCollectionNameError
 from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
 from service.queries import InvalidQueryError
+from service.sharded.engine import NotSupportedInClusterModeError
 from service.storage import full_disk_reason
 
 logger = logging.getLogger("rag.service")
@@ -99,6 +100,10 @@ async def _invalid_collection_name(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_collection_name", str(exc))
 
 
+async def _not_supported_in_cluster_mode(_: Request, exc: Exception) -> JSONResponse:
+    return error_response(501, "not_supported_in_cluster_mode", str(exc))
+
+
 async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_document", str(exc))
 
@@ -162,6 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CollectionNotFoundError, _collection_not_found)
     app.add_exception_handler(InvalidCollectionNameError, _invalid_collection_name)
     app.add_exception_handler(CorpusError, _corpus_error)
+    app.add_exception_handler(NotSupportedInClusterModeError, _not_supported_in_cluster_mode)
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)
     app.add_exception_handler(OSError, _os_error)

@@ -16,7 +16,8 @@ documents, with the same `SearchOutcome`:
    single-process code itself.
 
 The shards are called one after another through `fan_out`, the one place a remote version
-replaces with `handle.method.remote(...)` calls and one `ray.get`. `index_version` is the
+replaces (`ShardedSearcher(fan_out=...)`: `service.sharded` issues every shard's call as a Ray
+Serve `handle.method.remote(...)`, then waits for them together). `index_version` is the
 shards' commit versions joined by "," in shard order (`sharded_version`).
 
 What a query sees while a write spans shards: each shard's commit as of the query's first call
@@ -78,6 +79,12 @@ def fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
     return [call() for call in calls]
 
 
+class FanOut(Protocol):
+    """What calls the shards: `fan_out`, or a remote version with the same contract."""
+
+    def __call__(self, calls: Sequence[Callable[[], Answer]]) -> list[Answer]: ...
+
+
 def sharded_version(states: Sequence[ShardState]) -> str:
     return ",".join(state.version for state in states)
 
@@ -96,10 +103,17 @@ class FetchedWindows:
 
 
 class ShardedSearcher:
-    def __init__(self, shards: Sequence[ShardCalls], embedder: Embedder, options: RetrievalOptions) -> None:
+    def __init__(
+        self,
+        shards: Sequence[ShardCalls],
+        embedder: Embedder,
+        options: RetrievalOptions,
+        fan_out: FanOut = fan_out,
+    ) -> None:
         self.shards = list(shards)
         self.embedder = embedder
         self.options = options
+        self.fan_out = fan_out
 
     @classmethod
     def open(cls, layout: ShardedLayout, embedder: Embedder, options: RetrievalOptions) -> ShardedSearcher:
@@ -133,7 +147,7 @@ class ShardedSearcher:
             shard: [hit for hit in outcome.hits if owners[hit.row] == shard]
             for shard in sorted(set(owners.values()))
         }
-        answers = fan_out(
+        answers = self.fan_out(
             [
                 functools.partial(
                     self.shards[shard].windows,
@@ -160,7 +174,7 @@ class ShardedSearcher:
     ) -> GatheredCandidates:
         """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over."""
         terms = tuple(analysed(query))
-        states = fan_out([functools.partial(shard.state, terms) for shard in self.shards])
+        states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
@@ -178,7 +192,7 @@ class ShardedSearcher:
             dense=mode != Mode.BM25,
             lexical=mode != Mode.DENSE,
         )
-        answers = fan_out(
+        answers = self.fan_out(
             [
                 functools.partial(shard.candidates, replace(request, version=state.version))
                 for shard, state in zip(self.shards, states, strict=True)

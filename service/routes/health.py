@@ -19,18 +19,18 @@ router = APIRouter(tags=["health"])
     responses={503: {"model": ErrorResponse, "description": "No index is loaded."}},
 )
 def health(engine: EngineDep) -> HealthResponse:
-    retriever = engine.retriever
+    health = engine.health()
     return HealthResponse(
         status="ok",
-        index_version=retriever.version,
-        documents=retriever.reader.document_count,
-        chunks=retriever.reader.chunk_count,
-        segments=len(retriever.reader.segments),
-        segment_ceiling=engine.segment_ceiling(retriever.reader),
+        index_version=health.version,
+        documents=health.documents,
+        chunks=health.chunks,
+        segments=health.segments,
+        segment_ceiling=health.segment_ceiling,
     )
 
 
 @router.head("/healthz", include_in_schema=False)
 def health_head(engine: EngineDep) -> None:
     """`HEAD /healthz` for load balancers and uptime checks: the GET's status without the body."""
-    _ = engine.retriever
+    engine.health()

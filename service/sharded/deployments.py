@@ -1,0 +1,154 @@
+"""The Ray Serve deployments of the sharded service, and `deploy` (what `rag serve --cluster` runs).
+
+* `ShardDeployment`, one per shard (`shard-<i>`, `RAG_SHARD_REPLICAS` replicas each): an
+  `index.sharding.shard.Shard` over that shard's folder of the sharded index in `RAG_INDEX_DIR`
+  (which every node must see at the same path), answering `state`, `candidates`, `windows` and
+  `health`. Each replica keeps its own readers: a call for a commit it has not opened yet (the
+  query's first call went to another replica) opens the live commit once and answers if that is
+  the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks again.
+* `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's embedder (`embedder_for`),
+  encoding questions in batches (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions,
+  waiting at most `RAG_QUERY_BATCH_WAIT_MS` for company).
+* `Ingress`: the service's own FastAPI app (`service.app.create_app`) over a
+  `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
+
+The CPU reservations (`*_CPUS`) are logical (Ray's scheduling), so small that a 2-CPU machine
+holds two shards, the encoder and the ingress. Out of scope: starting or stopping a cluster,
+building the sharded index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import ray
+from fastapi import FastAPI
+from ray import serve
+from ray.serve import Application, Deployment
+from ray.serve.handle import DeploymentHandle
+
+from index.embedding import Vectors
+from index.errors import IndexNotFoundError
+from index.sharding.layout import ShardedLayout
+from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
+from service.app import create_app
+from service.config import Settings
+from service.engine import embedder_for
+from service.sharded.engine import ShardedEngine, ShardHealth
+
+APP_NAME = "rag"
+SHARD_CPUS = 0.25
+ENCODER_CPUS = 0.5
+INGRESS_CPUS = 0.25
+Answer = TypeVar("Answer")
+
+
+class ShardDeployment:
+    def __init__(self, settings: Settings, shard: int, shard_count: int) -> None:
+        layout = ShardedLayout.open(settings.index_dir, shard_count)
+        self.shard = Shard(shard, layout.store(shard))
+        self.merge_policy = settings.merge_policy()
+
+    def state(self, terms: tuple[str, ...]) -> ShardState:
+        return self.shard.state(terms)
+
+    def candidates(self, request: CandidateRequest) -> ShardCandidates:
+        return self._at(request.version, lambda: self.shard.candidates(request))
+
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
+        return self._at(request.version, lambda: self.shard.windows(request))
+
+    def health(self) -> ShardHealth:
+        try:
+            reader = self.shard.live()
+        except IndexNotFoundError:
+            return ShardHealth(self.shard.shard, EMPTY_VERSION, 0, 0, 0, 0, None, 0)
+        segments = reader.commit.segments
+        return ShardHealth(
+            self.shard.shard,
+            reader.version,
+            reader.document_count,
+            reader.chunk_count,
+            len(reader.segments),
+            self.merge_policy.ceiling(segments),
+            reader.model_name if segments else None,
+            reader.dimension,
+        )
+
+    def _at(self, version: str, answer: Callable[[], Answer]) -> Answer:
+        """`answer()`, once more after opening the live commit when this replica did not keep
+        `version` (module docstring)."""
+        try:
+            return answer()
+        except ShardVersionGoneError:
+            if self.shard.live().version != version:
+                raise
+            return answer()
+
+
+class QuestionEncoder:
+    def __init__(self, settings: Settings) -> None:
+        self.embedder = embedder_for(settings)
+        batcher: Any = self.encode  # Serve's batch wrapper, whose limits are set here
+        batcher.set_max_batch_size(settings.query_batch_size)
+        batcher.set_batch_wait_timeout_s(settings.query_batch_wait_ms / 1000)
+
+    def describe(self) -> tuple[str, int]:
+        return self.embedder.model_name, self.embedder.dimension
+
+    def count_tokens(self, text: str) -> int:
+        return self.embedder.count_tokens(text)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)  # replaced from the settings above
+    async def encode(self, questions: list[str]) -> list[Vectors]:
+        """Each question's unit vector (1-D float32); the model runs off the event loop."""
+        vectors = await asyncio.to_thread(self.embedder.embed_batch, questions)
+        return [vectors[row] for row in range(len(questions))]
+
+
+class Ingress:
+    async def __init__(  # type: ignore[misc]  # Serve awaits an ingress's async constructor
+        self, settings: Settings, shards: list[DeploymentHandle[Any]], encoder: DeploymentHandle[Any]
+    ) -> None:
+        self.settings = settings
+        self.engine = await ShardedEngine.connect(settings, shards, encoder)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_app(self.settings, engine=self.engine)
+
+
+SHARD: Deployment = serve.deployment(ray_actor_options={"num_cpus": SHARD_CPUS})(ShardDeployment)
+ENCODER: Deployment = serve.deployment(ray_actor_options={"num_cpus": ENCODER_CPUS})(QuestionEncoder)
+INGRESS: Deployment = serve.deployment(ray_actor_options={"num_cpus": INGRESS_CPUS})(serve.ingress()(Ingress))
+
+
+def application(settings: Settings) -> Application:
+    """The whole sharded service, ready for `serve.run`: one deployment per shard of the sharded
+    index in `settings.index_dir` (checked against `settings.shards` when set), the encoder and
+    the ingress."""
+    shard_count = ShardedLayout.open(settings.index_dir, settings.shards).shard_count
+    shards = [
+        SHARD.options(name=f"shard-{shard}", num_replicas=settings.shard_replicas).bind(
+            settings, shard, shard_count
+        )
+        for shard in range(shard_count)
+    ]
+    encoder = ENCODER.options(num_replicas=settings.encoder_replicas).bind(settings)
+    built: Application = INGRESS.bind(settings, shards, encoder)
+    return built
+
+
+def deploy(settings: Settings, address: str | None = None, **init_options: Any) -> str:
+    """Deploy the sharded service on the Ray cluster at `address` (unless this process is
+    connected to one already), its HTTP proxy on `settings.host`:`settings.port`; returns the URL
+    once every deployment is running. The service keeps running on the cluster after this
+    process exits."""
+    app = application(settings)  # the index is checked before the cluster is touched
+    if not ray.is_initialized():
+        ray.init(address=address, **init_options)
+    serve.start(http_options={"host": settings.host, "port": settings.port})
+    serve.run(app, name=APP_NAME, route_prefix="/")
+    return f"http://{settings.host}:{settings.port}"

@@ -1,0 +1,276 @@
+"""`ShardedEngine`: the `Engine` the routes call when the index is sharded and its shards are Ray
+Serve deployments (`service.sharded.deployments`).
+
+In scope: passage search (`search`, `search_async`: `/search` GET and POST, the LLM formats, the
+MCP `search` tool) and `health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
+with `remote_fan_out`: every shard's call is issued (`handle.method.remote(...)`) before any is
+waited for. The question's vector comes from the encoder deployment, which batches questions.
+A search therefore returns what the single-process service returns over one index of the same
+documents (`index.sharding.coordinator`), its `index_version` being the shards' versions joined
+by ",". A shard replica asked for a commit it no longer keeps (`ShardVersionGoneError`: a write
+landed between a query's calls, or the calls went to different replicas and the second could not
+open it) makes the search start again, up to `SEARCH_ATTEMPTS` times.
+
+Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
+document search, listing and reading documents, writes, merges, snapshots, restores and
+collections other than `default` (the sharding core has no remote call for them yet). This module
+imports no Ray: handles are used only through their `.remote(...)` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from corpus import Document
+from index.embedding import Vectors
+from index.errors import IndexMismatchError, IndexNotFoundError
+from index.search.filters import Filter
+from index.search.modes import Mode
+from index.search.retrieval import Retriever, SearchOutcome
+from index.sharding.coordinator import ShardedSearcher
+from index.sharding.messages import CandidateRequest, WindowRequest
+from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
+from index.storage.store import IndexStore
+from service.config import Settings
+from service.engine import Engine, IndexHealth
+
+Answer = TypeVar("Answer")
+SEARCH_ATTEMPTS = 3
+CALL_TIMEOUT_SECONDS = 60.0
+DOCS = "docs/scale.md"
+
+
+class NotSupportedInClusterModeError(Exception):
+    """A route the sharded service does not serve yet (HTTP 501)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is not served in cluster mode yet ({DOCS}); use the single-process service")
+
+
+@dataclass(frozen=True)
+class ShardHealth:
+    """One shard's live commit, as a shard deployment reports it."""
+
+    shard: int
+    version: str  # EMPTY_VERSION for a shard nothing was written to
+    documents: int
+    chunks: int
+    segments: int
+    segment_ceiling: int
+    model_name: str | None  # None when the commit holds no segment
+    dimension: int
+
+
+def remote_fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
+    """`index.sharding.coordinator.fan_out` for `RemoteShard`s: each call issues a remote call
+    and returns its pending response; all are issued, then waited for, in order. Called on a
+    worker thread (Serve forbids waiting on the event loop's)."""
+    pending: list[Any] = [call() for call in calls]
+    return [response.result(timeout_s=CALL_TIMEOUT_SECONDS) for response in pending]
+
+
+class RemoteShard:
+    """`ShardCalls` over a shard deployment's handle. Each method returns the pending
+    `DeploymentResponse`, not the answer: only `remote_fan_out` may call them."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def state(self, terms: Sequence[str]) -> Any:
+        return self.handle.state.remote(tuple(terms))
+
+    def candidates(self, request: CandidateRequest) -> Any:
+        return self.handle.candidates.remote(request)
+
+    def windows(self, request: WindowRequest) -> Any:
+        return self.handle.windows.remote(request)
+
+
+class RemoteEmbedder:
+    """The question encoder deployment as an `Embedder` (for the searcher's fallback when no vector
+    is given; searches here always give one). Blocking: for worker threads only."""
+
+    def __init__(self, handle: Any, model_name: str, dimension: int) -> None:
+        self.handle, self._model_name, self._dimension = handle, model_name, dimension
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed_batch(self, texts: Sequence[str]) -> Vectors:
+        pending = [self.handle.encode.remote(text) for text in texts]
+        rows = [response.result(timeout_s=CALL_TIMEOUT_SECONDS) for response in pending]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self._dimension)
+
+    def count_tokens(self, text: str) -> int:
+        count: int = self.handle.count_tokens.remote(text).result(timeout_s=CALL_TIMEOUT_SECONDS)
+        return count
+
+
+class ShardedEngine(Engine):
+    def __init__(
+        self, settings: Settings, shards: Sequence[Any], encoder: Any, model: tuple[str, int]
+    ) -> None:
+        """`shards`: each shard deployment's handle, in shard order; `encoder`: the question
+        encoder's; `model`: its (model name, dimension). Use `connect`, which checks them."""
+        embedder = RemoteEmbedder(encoder, *model)
+        super().__init__(settings, embedder, IndexStore(settings.index_dir))
+        self.encoder = encoder
+        self.shard_handles = list(shards)
+        self.searcher = ShardedSearcher(
+            [RemoteShard(handle) for handle in shards],
+            embedder,
+            settings.retrieval_options(),
+            fan_out=remote_fan_out,
+        )
+
+    @classmethod
+    async def connect(cls, settings: Settings, shards: Sequence[Any], encoder: Any) -> ShardedEngine:
+        """An engine over these deployments, once every one answers: no shard holding a commit
+        is `IndexNotFoundError`, a shard built with another model `IndexMismatchError`."""
+        model_name, dimension = await encoder.describe.remote()
+        found: list[ShardHealth] = await asyncio.gather(*(shard.health.remote() for shard in shards))
+        _checked(found, model_name, dimension)
+        return cls(settings, shards, encoder, (model_name, dimension))
+
+    # --- served ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Nothing to load here: `connect` checked the shards when the ingress started."""
+
+    def health(self) -> IndexHealth:
+        """The shards' live commits: the version as a search's (joined by ","), counts summed."""
+        found: list[ShardHealth] = remote_fan_out(
+            [handle.health.remote for handle in self.shard_handles]  # already issues on call
+        )
+        _checked(found, self.embedder.model_name, self.embedder.dimension)
+        return IndexHealth(
+            ",".join(shard.version for shard in found),
+            sum(shard.documents for shard in found),
+            sum(shard.chunks for shard in found),
+            sum(shard.segments for shard in found),
+            sum(shard.segment_ceiling for shard in found),
+        )
+
+    def search(
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        context: int = 0,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> SearchOutcome:
+        """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run)."""
+        vector = self.embedder.embed_batch([query]).reshape(-1)
+        return self._searched(vector, query, k, mode, context, filter, as_of)
+
+    async def search_async(
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        context: int = 0,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> SearchOutcome:
+        """The question's vector is awaited from the encoder; the shards are asked from a worker
+        thread, all at once per step."""
+        vector = np.asarray(await self.encoder.encode.remote(query), dtype=np.float32).reshape(-1)
+        return await run_in_threadpool(self._searched, vector, query, k, mode, context, filter, as_of)
+
+    def _searched(
+        self,
+        vector: Vectors,
+        query: str,
+        k: int,
+        mode: Mode,
+        context: int,
+        filter: Filter | None,
+        as_of: dt.date | None,
+    ) -> SearchOutcome:
+        for attempt in range(1, SEARCH_ATTEMPTS + 1):
+            try:
+                outcome = self.searcher.search(query, k, mode, vector, filter, as_of)
+                return self.searcher.widened(outcome, context)
+            except ShardVersionGoneError:
+                if attempt == SEARCH_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def start_merging(self) -> None:
+        """Nothing merges here: this server writes to no shard."""
+
+    def stop_merging(self, timeout: float = 30.0) -> None:
+        """Nothing merges here: this server writes to no shard."""
+
+    # --- not served yet: a clear 501 ------------------------------------------------------
+
+    @property
+    def retriever(self) -> Retriever:
+        _unsupported("reading the index outside a search (documents, collections)")
+
+    async def search_documents_async(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("document search (POST /search/documents)")
+
+    def documents(self) -> list[Document]:
+        _unsupported("listing documents")
+
+    def document(self, document_id: str) -> Document:
+        _unsupported("reading a document")
+
+    def sync(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("building")
+
+    def upsert(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("adding documents")
+
+    def remove(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("removing documents")
+
+    def merge(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("merging segments")
+
+    def snapshot(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("snapshots")
+
+    def snapshots(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("snapshots")
+
+    def restore(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("restoring a snapshot")
+
+    def recover(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("recovery")
+
+    def writer(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("writing")
+
+    def over(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _unsupported("collections other than `default`")
+
+
+def _unsupported(what: str) -> NoReturn:
+    raise NotSupportedInClusterModeError(what)
+
+
+def _checked(found: Sequence[ShardHealth], model_name: str, dimension: int) -> None:
+    if all(shard.version == EMPTY_VERSION for shard in found):
+        raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
+    for shard in found:
+        if shard.model_name is not None and (shard.model_name, shard.dimension) != (model_name, dimension):
+            raise IndexMismatchError(
+                f"shard {shard.shard} was built with model {shard.model_name!r} ({shard.dimension} dims) "
+                f"but the encoder runs {model_name!r} ({dimension} dims)"
+            )
