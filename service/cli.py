@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -26,15 +26,19 @@ from index.search.retrieval import SearchOutcome
 from index.storage.commits import CommitPoint
 from index.write.changes import WriteResult
 from index.write.restoring import Recovery
+from service.cluster import use_ray_defaults
 from service.cluster.commands import cluster
 from service.collection_names import DEFAULT_COLLECTION, InvalidCollectionNameError, checked_collection_name
 from service.collections import CollectionNotFoundError, Collections, collection_dir, open_collection
 from service.config import EmbedderKind, Settings, get_settings
-from service.engine import DocumentNotFoundError, Engine
+from service.engine import DocumentNotFoundError, Engine, embedder_for
 from service.filter_schema import QueryFilter, QuestionDates, SearchFilter, validation_message
 from service.queries import InvalidQueryError, checked_k, checked_query
 from service.results import applied_filters, search_response
 from service.storage import full_disk_reason, remove_leftovers
+
+if TYPE_CHECKING:
+    from index.cluster.embedding import ClusterEmbedder  # imports Ray: only for cluster builds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,6 +98,7 @@ def cli() -> None:
       rag serve --port 9000
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    use_ray_defaults()
 
 
 def _engine(settings: Settings, collection: str = DEFAULT_COLLECTION, create: bool = False) -> Engine:
@@ -154,10 +159,21 @@ def _merge_after_write(engine: Engine) -> None:
     metavar="HOST:PORT",
     help="Embed on the Ray cluster whose head is here (default RAG_CLUSTER_ADDRESS; docs/scale.md).",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(min=1),
+    help="Build a sharded index of this many shards in RAG_INDEX_DIR, for `rag serve --cluster` "
+    "(default RAG_SHARDS; none: an ordinary index).",
+)
 @collection_option(CREATES)
 @friendly_errors
 def build(
-    paths: tuple[Path, ...], exact: bool, force: bool, cluster_address: str | None, collection: str
+    paths: tuple[Path, ...],
+    exact: bool,
+    force: bool,
+    cluster_address: str | None,
+    shards: int | None,
+    collection: str,
 ) -> None:
     """Index the documents in PATHS (default: RAG_CORPUS_DIRS, the bundled corpus).
 
@@ -177,9 +193,16 @@ def build(
       rag build --collection sport sport-articles/
       rag build --cluster 127.0.0.1:6379 corpus/articles
       rag build --cluster "$(rag cluster address)"
+      RAG_INDEX_DIR=.rag/sharded rag build --shards 2 --cluster "$(rag cluster address)"
     """
     settings = get_settings()
     address = cluster_address or settings.cluster_address
+    shard_count = shards or settings.shards
+    if shard_count is not None:
+        if collection != DEFAULT_COLLECTION:
+            raise click.UsageError("a sharded index is the default collection's: leave out --collection")
+        _build_sharded(settings, address, paths, shard_count, exact, force)
+        return
     if address:
         _build_on_cluster(settings, address, paths, exact, force, collection)
         return
@@ -194,25 +217,61 @@ def _documents(paths: tuple[Path, ...], settings: Settings) -> list[Document]:
     return documents
 
 
+def _build_sharded(
+    settings: Settings,
+    address: str | None,
+    paths: tuple[Path, ...],
+    shard_count: int,
+    exact: bool,
+    force: bool,
+) -> None:
+    """`rag build --shards N`, embedding here or, with an address, on the cluster (checked first)."""
+    from service.sharded.building import build_sharded
+
+    documents = _documents(paths, settings)
+    if address is None:
+        click.echo(
+            build_sharded(settings, documents, shard_count, embedder_for(settings), exact=exact, force=force)
+        )
+        return
+    embedder = _cluster_embedder(settings, documents)
+    from index.cluster.connect import check_storage, connected
+
+    with connected(address):
+        check_storage(settings.index_dir)
+        click.echo(build_sharded(settings, documents, shard_count, embedder, exact=exact, force=force))
+    _report_cluster_embedding(embedder, address, settings)
+
+
+def _cluster_embedder(settings: Settings, documents: list[Document]) -> ClusterEmbedder:
+    """The embedder of a cluster build: the model's vectors, computed by the cluster's actors."""
+    if settings.embedder != EmbedderKind.SENTENCE_TRANSFORMERS:
+        raise click.UsageError("a cluster build embeds with the model: unset RAG_EMBEDDER=hashing")
+    from index.cluster.embedding import ClusterEmbedder
+
+    return ClusterEmbedder(
+        documents, settings.model, settings.index_settings(), settings.cluster_embed_actors
+    )
+
+
 def _build_on_cluster(
     settings: Settings, address: str, paths: tuple[Path, ...], exact: bool, force: bool, collection: str
 ) -> None:
     """`rag build --cluster`: the cluster and the index directory are checked before anything is
     embedded or written (index/cluster); then an ordinary build whose embedder is the cluster."""
-    if settings.embedder != EmbedderKind.SENTENCE_TRANSFORMERS:
-        raise click.UsageError("a cluster build embeds with the model: unset RAG_EMBEDDER=hashing")
     from index.cluster.connect import check_storage, connected
-    from index.cluster.embedding import ClusterEmbedder
 
     documents = _documents(paths, settings)
-    embedder = ClusterEmbedder(
-        documents, settings.model, settings.index_settings(), settings.cluster_embed_actors
-    )
+    embedder = _cluster_embedder(settings, documents)
     with connected(address):
         check_storage(collection_dir(settings, collection))
         engine = open_collection(settings, collection, create=True, embedder=embedder)
         remove_leftovers(engine.store)
         _sync_and_report(engine, documents, exact, force)
+    _report_cluster_embedding(embedder, address, settings)
+
+
+def _report_cluster_embedding(embedder: ClusterEmbedder, address: str, settings: Settings) -> None:
     if embedder.nodes:
         click.echo(
             f"embedded on the cluster at {address}: {settings.cluster_embed_actors} actor(s) "

@@ -16,12 +16,14 @@ from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from service import cli as cli_module
 from service.app import create_app
+from service.cluster import use_ray_defaults
 from service.collection_names import DEFAULT_COLLECTION
 from service.collections import open_collection
 from service.config import Settings, get_settings
 from service.engine import Engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+use_ray_defaults()
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus" / "articles"
 EXAMPLE_QUESTION = "what projects could Larijani's visit accelerate?"

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from service.cluster import RAY_DEFAULTS
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_STATE_FILE = PROJECT_ROOT / ".rag" / "cluster.json"
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -154,9 +156,9 @@ def _spawn(
         command += [str(path) for path in hidden_paths] + [RAY, "start", *flags]
     log = Path(temp_dir) / f"{role}.log"
     environment = {
+        **RAY_DEFAULTS,
         **os.environ,
         **(environment or {}),
-        "RAY_USAGE_STATS_ENABLED": "0",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         # The nodes' workers import this project (the pipeline's functions, the probe).

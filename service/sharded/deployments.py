@@ -149,6 +149,8 @@ def deploy(settings: Settings, address: str | None = None, **init_options: Any) 
     app = application(settings)  # the index is checked before the cluster is touched
     if not ray.is_initialized():
         ray.init(address=address, **init_options)
-    serve.start(http_options={"host": settings.host, "port": settings.port})
+    # One HTTP proxy, on the head: proxies on several nodes of one machine would contend for the
+    # same port (behind a load balancer, run one per node with Ray's EveryNode instead).
+    serve.start(proxy_location="HeadOnly", http_options={"host": settings.host, "port": settings.port})
     serve.run(app, name=APP_NAME, route_prefix="/")
     return f"http://{settings.host}:{settings.port}"

@@ -1,6 +1,7 @@
 """The sharded service on Ray Serve answers as the single-process service does (`cluster` marker).
 
-One Ray instance and one Serve deployment per module (~15 s to start): 2 shards of 2 replicas
+On the session's real local Ray cluster (a head and a worker node), one Serve deployment per
+module (~15 s to start): 2 shards of 2 replicas
 each (so one query's calls to a shard may reach two replicas), over a sharded index of the
 bundled corpus plus a syndicated copy of each article (so both of the 2 shards hold documents,
 and exact duplicates sit on different shards), the fake embedder; the single-process app over
@@ -28,6 +29,7 @@ from index.sharding.assignment import shard_of
 from index.sharding.layout import ShardedLayout
 from index.sharding.writer import ShardedWriter
 from service.app import create_app
+from service.cluster.local import LocalCluster
 from service.config import EmbedderKind, Settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, EXAMPLE_QUESTION, make_settings
@@ -59,9 +61,9 @@ def corpus() -> list[Document]:
 
 
 @pytest.fixture(scope="module")
-def deployed() -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
+def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
     """(the sharded service's URL, a client of the single-process app, its settings, the layout)."""
-    root = Path(tempfile.mkdtemp(prefix="rs-"))  # short: Ray's socket paths live under it
+    root = Path(tempfile.mkdtemp(prefix="rs-"))
     documents = corpus()
     assert {shard_of(document.id, SHARDS) for document in documents} == set(range(SHARDS))
     common: dict[str, Any] = {"answerable_threshold": 0.2, "embedder": EmbedderKind.HASHING}
@@ -75,13 +77,8 @@ def deployed() -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
     ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
     from service.sharded.deployments import deploy
 
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        _temp_dir=str(root / "ray"),
-        log_to_driver=False,
-        namespace="rag-sharded-serving-test",
-    )
+    # The session's real local cluster: a head and a worker node, separate processes.
+    ray.init(address=local_cluster.address, log_to_driver=False, namespace="rag-sharded-serving-test")
     try:
         url = deploy(settings)
         with TestClient(create_app(single.settings, engine=single)) as client:

@@ -1,0 +1,64 @@
+"""`rag build --shards` writes a sharded index; `rag serve --cluster` checks it before any cluster
+is contacted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from index.search.reader import IndexReader
+from index.sharding.assignment import shard_of
+from index.sharding.layout import ShardedLayout
+from service.cli import cli
+
+pytest.importorskip("ray")
+NO_CLUSTER = "127.0.0.1:1"  # never contacted: each command below stops before
+
+
+def test_serving_a_folder_without_a_sharded_index_says_so(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["serve", "--cluster", NO_CLUSTER])
+    assert result.exit_code == 1
+    assert f"no sharded index in {tmp_path / 'index'}" in result.output
+
+
+def test_serving_with_another_shard_count_than_the_index_is_refused(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ShardedLayout.open_or_create(tmp_path / "index", 3)
+    monkeypatch.setenv("RAG_SHARDS", "2")
+    result = runner.invoke(cli, ["serve", "--cluster", NO_CLUSTER])
+    assert result.exit_code == 1
+    assert "3" in result.output and "2" in result.output, result.output
+
+
+def test_build_shards_writes_each_document_to_its_shard(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_EMBEDDER", "hashing")
+    built = runner.invoke(cli, ["build", "--shards", "3"])
+    assert built.exit_code == 0, built.output
+    assert "built sharded index" in built.output and "added 3" in built.output
+    layout = ShardedLayout.open(tmp_path / "index", 3)
+    held = {
+        document_id: shard
+        for shard, store in enumerate(layout.stores())
+        if store.current_pointer() is not None
+        for document_id in IndexReader.open(store).document_ids()
+    }
+    assert len(held) == 3 and all(shard == shard_of(document_id, 3) for document_id, shard in held.items())
+    again = runner.invoke(cli, ["build", "--shards", "3"])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    before = sorted(path.name for path in (tmp_path / "index").iterdir())
+    other = runner.invoke(cli, ["build", "--shards", "2"])
+    assert other.exit_code == 1 and "has 3 shards but 2 were asked for" in other.output
+    assert sorted(path.name for path in (tmp_path / "index").iterdir()) == before
+    named = runner.invoke(cli, ["build", "--shards", "3", "--collection", "news"])
+    assert named.exit_code == 2 and "default collection" in named.output
+
+
+def test_build_shards_refuses_an_ordinary_index(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(cli, ["build"]).exit_code == 0
+    refused = runner.invoke(cli, ["build", "--shards", "2"])
+    assert refused.exit_code == 1 and "holds an ordinary index" in refused.output
