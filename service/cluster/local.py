@@ -5,7 +5,7 @@ Each node is `ray start ... --block` run as PID 1 of its own PID namespace (`uns
 for the node (raylet, GCS, workers, whatever their process groups) lives in that namespace, and
 when its PID 1 ends the kernel kills the rest. `stop_cluster` ends each node's PID 1 (SIGTERM, so
 Ray shuts down cleanly; SIGKILL after a grace period), waits until the namespace is gone and
-removes the cluster's temp dir. Nothing else is touched: never `ray stop`, which stops every Ray
+removes the cluster's temp dir. Nothing else is touched: never Ray's own stop command, which stops every Ray
 process of the machine. The state file records the `unshare` processes by pid and start time (a
 reused pid is never signalled) so another process (`rag cluster down`) can stop the cluster.
 
