@@ -23,7 +23,7 @@ from corpus import Document
 from index.search.options import DEFAULT_K
 from index.search.retrieval import Hit, SearchOutcome
 from index.text.text_spans import sentence_spans
-from service.filter_schema import SearchFilter
+from service.filter_schema import QuestionDates, SearchFilter
 from service.llm_schemas import (
     CitationsOut,
     CitedPassage,
@@ -142,7 +142,8 @@ def openai_filter_schema() -> dict[str, Any]:
 
 
 def openai_function_parameters(max_k: int) -> dict[str, Any]:
-    """Not strict (`strict: false`): strict mode would make `k` and `filter` required."""
+    """Not strict (`strict: false`): strict mode would make `k`, `filter` and the question-date
+    options required. The options are `POST /search/openai`'s own (`SearchRequest`)."""
     filter_schema = openai_filter_schema()
     return {
         "type": "object",
@@ -155,6 +156,15 @@ def openai_function_parameters(max_k: int) -> dict[str, Any]:
                 "description": f"How many passages to return (default {DEFAULT_K}).",
             },
             "filter": {"$ref": filter_schema["$ref"], "description": FILTER_DESCRIPTION},
+            "dates_from_question": {
+                "type": "boolean",
+                "description": QuestionDates.model_fields["dates_from_question"].description,
+            },
+            "as_of": {
+                "type": "string",
+                "format": "date",
+                "description": QuestionDates.model_fields["as_of"].description,
+            },
         },
         "required": ["query"],
         "additionalProperties": False,

@@ -167,6 +167,20 @@ def test_openai_tool_declares_the_filter_and_its_route_applies_it(base_url: str,
     assert {passage["passage_id"].split("#")[0] for passage in output["passages"]} == DAWN_IDS
     assert output["filter"] == DAWN and output["filter_from_question"] is None
 
+    # The question-date options the tool declares are the ones its route applies.
+    assert {"dates_from_question", "as_of"} <= set(parameters["properties"])
+    question = "security cooperation this month"
+    call = {"query": question, "k": 10, "as_of": "2025-11-20"}
+    checker.validate(call | {"dates_from_question": False})
+    within = json.loads(rag.search_openai(question, k=10, as_of="2025-11-20").output)
+    assert {passage["passage_id"].split("#")[0] for passage in within["passages"]} == DAWN_IDS
+    assert within["filter_from_question"]["range"] == {"gte": "2025-11-01", "lte": "2025-11-30"}
+    whole = json.loads(
+        rag.search_openai(question, k=10, as_of="2025-11-20", dates_from_question=False).output
+    )
+    assert whole["filter_from_question"] is None
+    assert {passage["passage_id"].split("#")[0] for passage in whole["passages"]} - DAWN_IDS
+
 
 def test_anthropic_blocks_keep_to_the_filter_and_say_so(rag: RagClient) -> None:
     found = rag.search_anthropic(QUESTION, k=10, filter=MID_NOVEMBER)
