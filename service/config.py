@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     encoder_replicas: int = Field(
         1, ge=1, description="Replicas of the question encoder's deployment when served on a cluster."
     )
+    shard_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long one step of a sharded search waits for every shard's answer; a shard "
+        "that has not answered by then makes the search a 503 `shard_unavailable`.",
+    )
 
     # NoDecode: the validator below accepts "a,b" as well as '["a","b"]'.
     api_keys: Annotated[list[str], NoDecode] = Field(

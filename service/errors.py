@@ -2,7 +2,8 @@
 
 Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
 422 (400 for a body that is not JSON), unknown ids and collections 404, a missing index 503, a write on a full
-disk 507, what the sharded (cluster) service does not serve yet 501 `not_supported_in_cluster_mode`; anything unforeseen is logged and answered with a plain 500 message, never a stack
+disk 507, what the sharded (cluster) service does not serve yet 501 `not_supported_in_cluster_mode`, a
+shard no replica answers 503 `shard_unavailable` (naming the shards in the message and `details`); anything unforeseen is logged and answered with a plain 500 message, never a stack
 trace.
 
 Starlette gives a handler registered for `Exception` to its ServerErrorMiddleware, which raises
@@ -30,6 +31,7 @@ from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
 from service.queries import InvalidQueryError
 from service.sharded.engine import NotSupportedInClusterModeError
+from service.sharded.failures import ShardUnavailableError
 from service.storage import full_disk_reason
 
 logger = logging.getLogger("rag.service")
@@ -104,6 +106,17 @@ async def _not_supported_in_cluster_mode(_: Request, exc: Exception) -> JSONResp
     return error_response(501, "not_supported_in_cluster_mode", str(exc))
 
 
+async def _shard_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, ShardUnavailableError):  # pragma: no cover
+        raise exc
+    logger.warning("sharded search refused: %s", exc)
+    details = [
+        {"field": "shard", "message": f"shard-{shard} did not answer", "type": "shard_unavailable"}
+        for shard in exc.shards
+    ]
+    return error_response(503, "shard_unavailable", str(exc), details)
+
+
 async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_document", str(exc))
 
@@ -168,6 +181,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidCollectionNameError, _invalid_collection_name)
     app.add_exception_handler(CorpusError, _corpus_error)
     app.add_exception_handler(NotSupportedInClusterModeError, _not_supported_in_cluster_mode)
+    app.add_exception_handler(ShardUnavailableError, _shard_unavailable)
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)
     app.add_exception_handler(OSError, _os_error)

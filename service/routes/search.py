@@ -27,7 +27,11 @@ ERRORS = {
         "description": "Empty or too long query, k out of range, unknown mode, a filter on an unknown "
         "field, with a bad operator or a bad date.",
     },
-    503: {"model": ErrorResponse, "description": "No index has been built yet."},
+    503: {
+        "model": ErrorResponse,
+        "description": "No index has been built yet (`index_not_found`), or, served sharded on a cluster, "
+        "a shard has no replica that answers (`shard_unavailable`, naming the shards): never fewer results.",
+    },
 }
 
 DESCRIPTION = (

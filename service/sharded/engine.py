@@ -3,7 +3,7 @@ Serve deployments (`service.sharded.deployments`).
 
 In scope: passage search (`search`, `search_async`: `/search` GET and POST, the LLM formats, the
 MCP `search` tool) and `health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
-with `remote_fan_out`: every shard's call is issued (`handle.method.remote(...)`) before any is
+with a `RemoteFanOut`: every shard's call is issued (`handle.method.remote(...)`) before any is
 waited for. The question's vector comes from the encoder deployment, which batches questions.
 A search therefore returns what the single-process service returns over one index of the same
 documents (`index.sharding.coordinator`), its `index_version` being the shards' versions joined
@@ -11,16 +11,25 @@ by ",". A shard replica asked for a commit it no longer keeps (`ShardVersionGone
 landed between a query's calls, or the calls went to different replicas and the second could not
 open it) makes the search start again, up to `SEARCH_ATTEMPTS` times.
 
+Failure (`service.sharded.failures`): a shard call whose replica died under it (`ReplicaLostError`)
+makes the search start again too, within the same `SEARCH_ATTEMPTS`, after a short pause
+(`LOST_REPLICA_PAUSE_SECONDS` times the attempt) in which Serve's router drops the dead replica.
+A shard that no replica answers within `RAG_SHARD_TIMEOUT_SECONDS` for a step (all its calls in
+that step), that Serve reports unavailable, or whose replicas are lost on every attempt is
+`ShardUnavailableError` (HTTP 503 `shard_unavailable`, naming the shards): never fewer results.
+
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
 document search, listing and reading documents, writes, merges, snapshots, restores and
 collections other than `default` (the sharding core has no remote call for them yet). This module
-imports no Ray: handles are used only through their `.remote(...)` calls.
+imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
+made): handles are used only through their `.remote(...)` calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -40,10 +49,12 @@ from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
 from service.config import Settings
 from service.engine import Engine, IndexHealth
+from service.sharded.failures import FailureKinds, ReplicaLostError, ShardUnavailableError, ray_failure_kinds
 
 Answer = TypeVar("Answer")
 SEARCH_ATTEMPTS = 3
-CALL_TIMEOUT_SECONDS = 60.0
+CALL_TIMEOUT_SECONDS = 60.0  # the encoder's calls
+LOST_REPLICA_PAUSE_SECONDS = 0.25
 DOCS = "docs/scale.md"
 
 
@@ -68,29 +79,66 @@ class ShardHealth:
     dimension: int
 
 
-def remote_fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
+@dataclass(frozen=True)
+class PendingCall:
+    """A shard call issued and not yet waited for: which shard, and Serve's `DeploymentResponse`."""
+
+    shard: int
+    response: Any
+
+
+class RemoteFanOut:
     """`index.sharding.coordinator.fan_out` for `RemoteShard`s: each call issues a remote call
-    and returns its pending response; all are issued, then waited for, in order. Called on a
-    worker thread (Serve forbids waiting on the event loop's)."""
-    pending: list[Any] = [call() for call in calls]
-    return [response.result(timeout_s=CALL_TIMEOUT_SECONDS) for response in pending]
+    and returns its `PendingCall`; all are issued, then waited for, in order, within one
+    `timeout_s` for the step. Called on a worker thread (Serve forbids waiting on the event
+    loop's). Every shard's call is waited for before a failure is raised, so the error names
+    every shard that did not answer: `ShardUnavailableError` for those down or timed out (their
+    pending calls cancelled), else `ReplicaLostError` for one whose replica died."""
+
+    def __init__(self, kinds: FailureKinds, timeout_s: float) -> None:
+        self.kinds, self.timeout_s = kinds, timeout_s
+
+    def __call__(self, calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
+        pending: list[Any] = [call() for call in calls]
+        deadline = time.monotonic() + self.timeout_s
+        answers: list[Answer] = []
+        down: list[int] = []
+        lost: list[ReplicaLostError] = []
+        for call in pending:
+            try:
+                answers.append(call.response.result(timeout_s=max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                call.response.cancel()
+                down.append(call.shard)
+            except self.kinds.shard_down:
+                down.append(call.shard)
+            except self.kinds.replica_lost as error:
+                lost.append(ReplicaLostError(call.shard, error))
+        if down:
+            raise ShardUnavailableError(down, f"no replica answered within {self.timeout_s:g} s")
+        if lost:
+            raise lost[0]
+        return answers
 
 
 class RemoteShard:
-    """`ShardCalls` over a shard deployment's handle. Each method returns the pending
-    `DeploymentResponse`, not the answer: only `remote_fan_out` may call them."""
+    """`ShardCalls` over a shard deployment's handle. Each method returns a `PendingCall`, not the
+    answer: only a `RemoteFanOut` may call them."""
 
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
+    def __init__(self, shard: int, handle: Any) -> None:
+        self.shard, self.handle = shard, handle
 
     def state(self, terms: Sequence[str]) -> Any:
-        return self.handle.state.remote(tuple(terms))
+        return PendingCall(self.shard, self.handle.state.remote(tuple(terms)))
 
     def candidates(self, request: CandidateRequest) -> Any:
-        return self.handle.candidates.remote(request)
+        return PendingCall(self.shard, self.handle.candidates.remote(request))
 
     def windows(self, request: WindowRequest) -> Any:
-        return self.handle.windows.remote(request)
+        return PendingCall(self.shard, self.handle.windows.remote(request))
+
+    def health(self) -> Any:
+        return PendingCall(self.shard, self.handle.health.remote())
 
 
 class RemoteEmbedder:
@@ -120,19 +168,24 @@ class RemoteEmbedder:
 
 class ShardedEngine(Engine):
     def __init__(
-        self, settings: Settings, shards: Sequence[Any], encoder: Any, model: tuple[str, int]
+        self,
+        settings: Settings,
+        shards: Sequence[Any],
+        encoder: Any,
+        model: tuple[str, int],
+        kinds: FailureKinds | None = None,
     ) -> None:
         """`shards`: each shard deployment's handle, in shard order; `encoder`: the question
-        encoder's; `model`: its (model name, dimension). Use `connect`, which checks them."""
+        encoder's; `model`: its (model name, dimension); `kinds`: which errors are a lost replica
+        or a shard down (Ray's, `ray_failure_kinds`, by default). Use `connect`, which checks
+        them."""
         embedder = RemoteEmbedder(encoder, *model)
         super().__init__(settings, embedder, IndexStore(settings.index_dir))
         self.encoder = encoder
-        self.shard_handles = list(shards)
+        self.shards = [RemoteShard(shard, handle) for shard, handle in enumerate(shards)]
+        self.fan_out = RemoteFanOut(kinds or ray_failure_kinds(), settings.shard_timeout_seconds)
         self.searcher = ShardedSearcher(
-            [RemoteShard(handle) for handle in shards],
-            embedder,
-            settings.retrieval_options(),
-            fan_out=remote_fan_out,
+            self.shards, embedder, settings.retrieval_options(), fan_out=self.fan_out
         )
 
     @classmethod
@@ -151,9 +204,7 @@ class ShardedEngine(Engine):
 
     def health(self) -> IndexHealth:
         """The shards' live commits: the version as a search's (joined by ","), counts summed."""
-        found: list[ShardHealth] = remote_fan_out(
-            [handle.health.remote for handle in self.shard_handles]  # already issues on call
-        )
+        found: list[ShardHealth] = attempted(lambda: self.fan_out([shard.health for shard in self.shards]))
         _checked(found, self.embedder.model_name, self.embedder.dimension)
         return IndexHealth(
             ",".join(shard.version for shard in found),
@@ -200,14 +251,11 @@ class ShardedEngine(Engine):
         filter: Filter | None,
         as_of: dt.date | None,
     ) -> SearchOutcome:
-        for attempt in range(1, SEARCH_ATTEMPTS + 1):
-            try:
-                outcome = self.searcher.search(query, k, mode, vector, filter, as_of)
-                return self.searcher.widened(outcome, context)
-            except ShardVersionGoneError:
-                if attempt == SEARCH_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        def searched() -> SearchOutcome:
+            outcome = self.searcher.search(query, k, mode, vector, filter, as_of)
+            return self.searcher.widened(outcome, context)
+
+        return attempted(searched)
 
     def start_merging(self) -> None:
         """Nothing merges here: this server writes to no shard."""
@@ -259,6 +307,25 @@ class ShardedEngine(Engine):
 
     def over(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("collections other than `default`")
+
+
+def attempted(answer: Callable[[], Answer]) -> Answer:
+    """`answer()`, started again (up to `SEARCH_ATTEMPTS` in all) when a shard's commit went
+    away or a shard's replica was lost under it; replicas lost on every attempt make that
+    shard `ShardUnavailableError`."""
+    for attempt in range(1, SEARCH_ATTEMPTS + 1):
+        try:
+            return answer()
+        except ShardVersionGoneError:
+            if attempt == SEARCH_ATTEMPTS:
+                raise
+        except ReplicaLostError as lost:
+            if attempt == SEARCH_ATTEMPTS:
+                raise ShardUnavailableError(
+                    [lost.shard], f"its replicas were lost on {SEARCH_ATTEMPTS} attempts"
+                ) from lost
+            time.sleep(LOST_REPLICA_PAUSE_SECONDS * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _unsupported(what: str) -> NoReturn:

@@ -1,0 +1,221 @@
+"""Replicas and failure of the sharded service on Ray Serve (`cluster` marker, issue 22).
+
+Its own Serve deployment on the session's real local Ray cluster (2 shards x 2 replicas, the fake
+embedder, `RAG_SHARD_TIMEOUT_SECONDS` 3), over the same documents as `test_sharded_serving`, whose
+single-process app is the reference. Replica processes are found through Ray: Serve's replica actors by
+name, each asked for its pid and node and signalled by a task pinned to that node: each node is its own
+PID namespace, so only a process there may use the pid Ray reports. The task checks that the
+process's title is the replica's before it signals.
+
+* a replica killed (SIGKILL) under load: every query answers 200, as the reference; Serve starts
+  a new replica. (Serve's router asks a replica for a slot before sending it a call, so a dead or
+  stopped one rarely receives calls: the ingress's retry of a call lost in flight is tested with
+  fakes in tests/test_sharded_failures.py);
+* a shard whose replicas are all stopped (SIGSTOP, so none can answer; SIGCONT afterwards):
+  503 `shard_unavailable` naming that shard, for `/search` and `/healthz`, never fewer results.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from index.embedding import HashingEmbedder
+from index.sharding.layout import ShardedLayout
+from index.sharding.writer import ShardedWriter
+from service.app import create_app
+from service.cluster.local import LocalCluster
+from service.config import EmbedderKind
+from service.engine import Engine
+from tests.cluster.test_sharded_serving import QUESTIONS, SHARDS, corpus, same, without_version
+from tests.conftest import make_settings
+from tests.live_server import free_port
+
+pytestmark = pytest.mark.cluster
+ray = pytest.importorskip("ray")
+serve = pytest.importorskip("ray.serve")
+
+REPLICAS = 2
+RESTORE_DEADLINE_SECONDS = 180.0
+LOAD_THREADS = 3
+BODIES = [{"query": question, "k": 3, "mode": mode} for question in QUESTIONS for mode in ("hybrid", "bm25")]
+
+
+@pytest.fixture(scope="module")
+def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(the sharded service's URL, the reference answer to each of BODIES)."""
+    root = Path(tempfile.mkdtemp(prefix="rf-"))
+    documents = corpus()
+    common: dict[str, Any] = {"answerable_threshold": 0.2, "embedder": EmbedderKind.HASHING}
+    single = Engine.from_settings(make_settings(root / "single", **common), embedder=HashingEmbedder())
+    single.sync(documents)
+    settings = make_settings(
+        root / "sharded",
+        host="127.0.0.1",
+        port=free_port(),
+        shards=SHARDS,
+        shard_replicas=REPLICAS,
+        shard_timeout_seconds=3.0,
+        **common,
+    )
+    layout = ShardedLayout.open_or_create(settings.index_dir, SHARDS)
+    ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
+    from service.sharded.deployments import deploy
+
+    ray.init(address=local_cluster.address, log_to_driver=False, namespace="rag-replica-failure-test")
+    try:
+        url = deploy(settings)
+        with TestClient(create_app(single.settings, engine=single)) as client:
+            expected = []
+            for body in BODIES:
+                response = client.post("/search", json=body)
+                assert response.status_code == 200, response.text
+                expected.append(without_version(response.json()))
+        yield url, expected
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Replica:
+    name: str  # the replica actor's name in Serve's namespace
+    title: str  # what Ray titles its process
+    pid: int  # in its node's PID namespace
+    node_id: str
+
+
+def _where() -> tuple[int, str]:
+    return os.getpid(), ray.get_runtime_context().get_node_id()
+
+
+def replicas(shard: int) -> list[Replica]:
+    """The live replicas of `shard-<shard>`: Serve's replica actors, as Ray's GCS names them, each
+    asked for its pid and node (`__ray_call__` runs a function in the actor's process)."""
+    prefix = f"SERVE_REPLICA::rag#shard-{shard}#"
+    names = [
+        actor["name"]
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == "serve" and actor["name"].startswith(prefix)
+    ]
+    found = []
+    for name in sorted(names):
+        handle = ray.get_actor(name, namespace="serve")
+        pid, node_id = ray.get(handle.__ray_call__.remote(lambda _: _where()), timeout=60)
+        found.append(Replica(name, f"ServeReplica:rag:shard-{shard}", pid, node_id))
+    return found
+
+
+@ray.remote(num_cpus=0)
+def _signal_on_this_node(pid: int, title: str, number: int) -> None:
+    """Runs on the replica's node, in its PID namespace: signals `pid` once its title is `title`'s."""
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    if title not in cmdline:
+        raise RuntimeError(f"pid {pid} is {cmdline!r}, not {title}")
+    os.kill(pid, number)
+
+
+def signal_replica(replica: Replica, number: int) -> None:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    pinned = NodeAffinitySchedulingStrategy(node_id=replica.node_id, soft=False)
+    signalled = _signal_on_this_node.options(scheduling_strategy=pinned)
+    ray.get(signalled.remote(replica.pid, replica.title, number), timeout=60)
+
+
+def running_replicas(shard: int) -> int:
+    status = serve.status().applications["rag"].deployments[f"shard-{shard}"]
+    return int(status.replica_states.get("RUNNING", 0))
+
+
+def test_a_replica_killed_under_load_loses_no_query_and_comes_back(
+    deployed: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, expected = deployed
+    before = replicas(1)
+    assert len(before) == REPLICAS and running_replicas(1) == REPLICAS
+    stop, killed = threading.Event(), threading.Event()
+    answered: list[tuple[int, int, dict[str, Any], bool]] = []  # (body, status, json, after the kill)
+    lock = threading.Lock()
+
+    def load(offset: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            sent = offset
+            while not stop.is_set():
+                index = sent % len(BODIES)
+                after_kill = killed.is_set()
+                response = client.post("/search", json=BODIES[index])
+                with lock:
+                    answered.append((index, response.status_code, response.json(), after_kill))
+                sent += 1
+
+    threads = [threading.Thread(target=load, args=(offset,)) for offset in range(LOAD_THREADS)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)  # load running before the kill
+        signal_replica(before[0], signal.SIGKILL)
+        killed.set()
+        time.sleep(2.0)  # and after it
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert sum(1 for *_, after in answered if after) > 0
+    for index, status, body, _ in answered:
+        assert status == 200, body
+        same(expected[index], without_version(body), f"{BODIES[index]}")
+
+    deadline = time.monotonic() + RESTORE_DEADLINE_SECONDS  # generous: how long is not the point
+    while time.monotonic() < deadline:
+        names = {replica.name for replica in replicas(1)}
+        if len(names) == REPLICAS and before[0].name not in names and running_replicas(1) == REPLICAS:
+            break
+        time.sleep(1.0)
+    now = replicas(1)
+    assert before[0].name not in {replica.name for replica in now}
+    assert len(now) == REPLICAS and running_replicas(1) == REPLICAS
+    response = httpx.post(f"{url}/search", json=BODIES[0], timeout=60)
+    assert response.status_code == 200, response.text
+    same(expected[0], without_version(response.json()))
+
+
+def test_a_shard_with_no_replica_answering_is_a_503_naming_it(
+    deployed: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, expected = deployed
+    stopped = replicas(0)
+    assert len(stopped) == REPLICAS
+    try:
+        for actor in stopped:
+            signal_replica(actor, signal.SIGSTOP)
+        for route, call in (
+            ("/search", lambda: httpx.post(f"{url}/search", json=BODIES[0], timeout=60)),
+            ("/healthz", lambda: httpx.get(f"{url}/healthz", timeout=60)),
+        ):
+            response = call()
+            assert response.status_code == 503, (route, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "shard_unavailable", route
+            assert "shard-0" in error["message"] and "shard-1" not in error["message"], error
+            assert [detail["message"] for detail in error["details"]] == ["shard-0 did not answer"]
+    finally:
+        for actor in stopped:
+            signal_replica(actor, signal.SIGCONT)
+    response = httpx.post(f"{url}/search", json=BODIES[0], timeout=60)
+    assert response.status_code == 200, response.text
+    same(expected[0], without_version(response.json()))

@@ -1,0 +1,113 @@
+"""The sharded engine's failure handling without Ray (`service.sharded.engine.RemoteFanOut`,
+`attempted`): fake responses raise fake "replica died" and "deployment unavailable" errors, and a
+real `TimeoutError`, sorted by a `FailureKinds` of the fakes, as Ray's are in the ingress; and the
+503 body the app answers for `ShardUnavailableError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from service.errors import install_error_handlers
+from service.sharded.engine import SEARCH_ATTEMPTS, PendingCall, RemoteFanOut, attempted
+from service.sharded.failures import FailureKinds, ReplicaLostError, ShardUnavailableError
+
+
+class Died(Exception):
+    """Stands for Ray's ActorDiedError."""
+
+
+class Gone(Exception):
+    """Stands for Serve's DeploymentUnavailableError."""
+
+
+KINDS = FailureKinds(replica_lost=(Died,), shard_down=(Gone,))
+
+
+class Response:
+    def __init__(self, answer: Any = None, error: BaseException | None = None) -> None:
+        self.answer, self.error, self.cancelled = answer, error, False
+
+    def result(self, timeout_s: float) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def fan(*responses: Response) -> list[Any]:
+    calls = [lambda shard=shard, r=r: PendingCall(shard, r) for shard, r in enumerate(responses)]
+    return RemoteFanOut(KINDS, timeout_s=5.0)(calls)
+
+
+def test_answers_come_back_in_shard_order() -> None:
+    assert fan(Response("a"), Response("b")) == ["a", "b"]
+
+
+def test_a_replica_that_died_is_a_replica_lost_naming_the_shard() -> None:
+    with pytest.raises(ReplicaLostError) as raised:
+        fan(Response("a"), Response(error=Died()))
+    assert raised.value.shard == 1
+
+
+def test_a_timeout_or_an_unavailable_deployment_names_every_such_shard() -> None:
+    late = Response(error=TimeoutError())
+    with pytest.raises(ShardUnavailableError) as raised:
+        fan(late, Response("b"), Response(error=Gone()), Response(error=Died()))
+    assert raised.value.shards == (0, 2)
+    assert "shard-0, shard-2 unavailable" in str(raised.value)
+    assert late.cancelled
+
+
+def test_other_errors_pass_through() -> None:
+    with pytest.raises(ValueError, match="bad"):
+        fan(Response(error=ValueError("bad")))
+
+
+def test_a_lost_replica_makes_the_search_start_again() -> None:
+    tries: list[int] = []
+
+    def answer() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise ReplicaLostError(1, Died())
+        return "answered"
+
+    assert attempted(answer) == "answered"
+    assert len(tries) == 2
+
+
+def test_replicas_lost_on_every_attempt_make_the_shard_unavailable() -> None:
+    tries: list[int] = []
+
+    def answer() -> str:
+        tries.append(1)
+        raise ReplicaLostError(3, Died())
+
+    with pytest.raises(ShardUnavailableError) as raised:
+        attempted(answer)
+    assert raised.value.shards == (3,)
+    assert len(tries) == SEARCH_ATTEMPTS
+
+
+def test_shard_unavailable_is_a_503_with_the_json_error_body() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/search")
+    def search() -> None:
+        raise ShardUnavailableError([1], "no replica answered within 3 s")
+
+    response = TestClient(app).get("/search")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "shard_unavailable"
+    assert error["message"].startswith("shard-1 unavailable: no replica answered within 3 s")
+    assert error["details"] == [
+        {"field": "shard", "message": "shard-1 did not answer", "type": "shard_unavailable"}
+    ]
