@@ -31,7 +31,7 @@ from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
 from service.queries import InvalidQueryError
 from service.sharded.engine import NotSupportedInClusterModeError
-from service.sharded.failures import ShardUnavailableError
+from service.sharded.failures import EncoderUnavailableError, ShardUnavailableError
 from service.storage import full_disk_reason
 
 logger = logging.getLogger("rag.service")
@@ -117,6 +117,11 @@ async def _shard_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "shard_unavailable", str(exc), details)
 
 
+async def _encoder_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("sharded search refused: %s", exc)
+    return error_response(503, "encoder_unavailable", str(exc))
+
+
 async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_document", str(exc))
 
@@ -182,6 +187,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CorpusError, _corpus_error)
     app.add_exception_handler(NotSupportedInClusterModeError, _not_supported_in_cluster_mode)
     app.add_exception_handler(ShardUnavailableError, _shard_unavailable)
+    app.add_exception_handler(EncoderUnavailableError, _encoder_unavailable)
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)
     app.add_exception_handler(OSError, _os_error)

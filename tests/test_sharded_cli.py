@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from index.errors import IndexNotFoundError
 from index.search.reader import IndexReader
 from index.sharding.assignment import shard_of
 from index.sharding.layout import ShardedLayout
@@ -62,3 +63,18 @@ def test_build_shards_refuses_an_ordinary_index(runner: CliRunner, tmp_path: Pat
     assert runner.invoke(cli, ["build"]).exit_code == 0
     refused = runner.invoke(cli, ["build", "--shards", "2"])
     assert refused.exit_code == 1 and "holds an ordinary index" in refused.output
+
+
+def test_a_serve_config_builds_the_application_from_its_args(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ray.serve import Application
+
+    from service.sharded.deployments import application_from_args
+
+    with pytest.raises(IndexNotFoundError):
+        application_from_args({"index_dir": str(tmp_path / "index")})
+    monkeypatch.setenv("RAG_EMBEDDER", "hashing")
+    assert runner.invoke(cli, ["build", "--shards", "2"]).exit_code == 0
+    built = application_from_args({"index_dir": str(tmp_path / "index"), "shard_replicas": 2})
+    assert isinstance(built, Application)

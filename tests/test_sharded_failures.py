@@ -12,8 +12,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from service.errors import install_error_handlers
-from service.sharded.engine import SEARCH_ATTEMPTS, PendingCall, RemoteFanOut, attempted
-from service.sharded.failures import FailureKinds, ReplicaLostError, ShardUnavailableError
+from service.sharded.engine import SEARCH_ATTEMPTS, PendingCall, RemoteFanOut, attempted, question_vector
+from service.sharded.failures import (
+    EncoderUnavailableError,
+    FailureKinds,
+    ReplicaLostError,
+    ShardUnavailableError,
+)
 
 
 class Died(Exception):
@@ -111,3 +116,47 @@ def test_shard_unavailable_is_a_503_with_the_json_error_body() -> None:
     assert error["details"] == [
         {"field": "shard", "message": "shard-1 did not answer", "type": "shard_unavailable"}
     ]
+
+
+class Encoder:
+    """A fake encoder deployment handle: `encode.remote(query)` answers these responses in turn."""
+
+    def __init__(self, *responses: Response) -> None:
+        self.responses, self.asked = list(responses), 0
+        self.encode = self
+
+    def remote(self, query: str) -> Response:
+        self.asked += 1
+        return self.responses.pop(0)
+
+
+def test_the_encoder_is_asked_again_when_its_replica_is_lost() -> None:
+    encoder = Encoder(Response(error=Died()), Response([0.6, 0.8]))
+    assert question_vector(encoder, "q", KINDS, timeout_s=5.0).tolist() == pytest.approx([0.6, 0.8])
+    assert encoder.asked == 2
+
+
+@pytest.mark.parametrize(
+    "responses",
+    [
+        [Response(error=TimeoutError())],
+        [Response(error=Gone())],
+        [Response(error=Died()) for _ in range(SEARCH_ATTEMPTS)],
+    ],
+    ids=["timeout", "no-replica", "lost-every-time"],
+)
+def test_an_encoder_that_does_not_answer_is_a_503(responses: list[Response]) -> None:
+    with pytest.raises(EncoderUnavailableError) as raised:
+        question_vector(Encoder(*responses), "q", KINDS, timeout_s=5.0)
+    app = FastAPI()
+    install_error_handlers(app)
+    error = raised.value
+
+    @app.get("/search")
+    def search() -> None:
+        raise error
+
+    response = TestClient(app).get("/search")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "encoder_unavailable"
+    assert "question encoder is unavailable" in response.json()["error"]["message"]

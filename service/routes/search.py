@@ -30,7 +30,8 @@ ERRORS = {
     503: {
         "model": ErrorResponse,
         "description": "No index has been built yet (`index_not_found`), or, served sharded on a cluster, "
-        "a shard has no replica that answers (`shard_unavailable`, naming the shards): never fewer results.",
+        "a shard has no replica that answers (`shard_unavailable`, naming the shards: never fewer "
+        "results) or the question encoder none (`encoder_unavailable`).",
     },
 }
 

@@ -141,6 +141,14 @@ def application(settings: Settings) -> Application:
     return built
 
 
+def application_from_args(args: dict[str, Any]) -> Application:
+    """The application builder a Serve config names (`import_path:
+    service.sharded.deployments:application_from_args`, as docs/kuberay/rayservice.yaml does):
+    Serve passes the config's `args`, which are `Settings` fields (`index_dir`, `shard_replicas`,
+    ...); the `RAG_*` environment gives every other setting."""
+    return application(Settings(**args))
+
+
 def deploy(settings: Settings, address: str | None = None, **init_options: Any) -> str:
     """Deploy the sharded service on the Ray cluster at `address` (unless this process is
     connected to one already), its HTTP proxy on `settings.host`:`settings.port`; returns the URL

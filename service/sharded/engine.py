@@ -49,7 +49,13 @@ from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
 from service.config import Settings
 from service.engine import Engine, IndexHealth
-from service.sharded.failures import FailureKinds, ReplicaLostError, ShardUnavailableError, ray_failure_kinds
+from service.sharded.failures import (
+    EncoderUnavailableError,
+    FailureKinds,
+    ReplicaLostError,
+    ShardUnavailableError,
+    ray_failure_kinds,
+)
 
 Answer = TypeVar("Answer")
 SEARCH_ATTEMPTS = 3
@@ -224,8 +230,7 @@ class ShardedEngine(Engine):
         as_of: dt.date | None = None,
     ) -> SearchOutcome:
         """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run)."""
-        vector = self.embedder.embed_batch([query]).reshape(-1)
-        return self._searched(vector, query, k, mode, context, filter, as_of)
+        return self._searched(self._question_vector(query), query, k, mode, context, filter, as_of)
 
     async def search_async(
         self,
@@ -236,10 +241,13 @@ class ShardedEngine(Engine):
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> SearchOutcome:
-        """The question's vector is awaited from the encoder; the shards are asked from a worker
-        thread, all at once per step."""
-        vector = np.asarray(await self.encoder.encode.remote(query), dtype=np.float32).reshape(-1)
-        return await run_in_threadpool(self._searched, vector, query, k, mode, context, filter, as_of)
+        """`search` from a worker thread (Serve forbids waiting on the event loop's): the question's
+        vector from the encoder (which batches concurrent questions), then the shards, all at
+        once per step."""
+        return await run_in_threadpool(self.search, query, k, mode, context, filter, as_of)
+
+    def _question_vector(self, query: str) -> Vectors:
+        return question_vector(self.encoder, query, self.fan_out.kinds, self.fan_out.timeout_s)
 
     def _searched(
         self,
@@ -307,6 +315,26 @@ class ShardedEngine(Engine):
 
     def over(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("collections other than `default`")
+
+
+def question_vector(encoder: Any, query: str, kinds: FailureKinds, timeout_s: float) -> Vectors:
+    """The encoder deployment's vector for `query`. A replica lost under the call is asked again
+    (up to `SEARCH_ATTEMPTS` calls in all); no answer within `timeout_s`, no replica to route to,
+    or replicas lost on every attempt is `EncoderUnavailableError` (503), never a 500."""
+    down_kinds: tuple[type[BaseException], ...] = (TimeoutError, *kinds.shard_down)
+    for attempt in range(1, SEARCH_ATTEMPTS + 1):
+        try:
+            row = encoder.encode.remote(query).result(timeout_s=timeout_s)
+            return np.asarray(row, dtype=np.float32).reshape(-1)
+        except kinds.replica_lost as lost:
+            if attempt == SEARCH_ATTEMPTS:
+                raise EncoderUnavailableError(
+                    f"its replicas were lost on {SEARCH_ATTEMPTS} attempts"
+                ) from lost
+            time.sleep(LOST_REPLICA_PAUSE_SECONDS * attempt)
+        except down_kinds as down:
+            raise EncoderUnavailableError(f"no replica answered ({type(down).__name__})") from down
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def attempted(answer: Callable[[], Answer]) -> Answer:

@@ -3,7 +3,8 @@
 In scope: `ReplicaLostError` (the replica answering a shard call died or became unreachable
 mid-call: the ingress starts the search again, and Serve's router sends it to another replica),
 `ShardUnavailableError` (no replica of a shard answered: HTTP 503 `shard_unavailable` naming the
-shards, never a 200 with fewer results), and `FailureKinds`, which sorts the exceptions a Serve
+shards, never a 200 with fewer results), `EncoderUnavailableError` (no replica of the question
+encoder answered: HTTP 503 `encoder_unavailable`), and `FailureKinds`, which sorts the exceptions a Serve
 `DeploymentResponse.result()` raises into the two. Ray is imported only by `ray_failure_kinds`,
 so the single-process service imports this module without it.
 """
@@ -31,6 +32,13 @@ class ShardUnavailableError(Exception):
         super().__init__(
             f"{names} unavailable: {why}; no partial answer is given (docs/scale.md, Failure); retry later"
         )
+
+
+class EncoderUnavailableError(Exception):
+    """No replica of the question encoder answered (HTTP 503 `encoder_unavailable`)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the question encoder is unavailable: {why}; retry later (docs/scale.md, Failure)")
 
 
 @dataclass(frozen=True)
