@@ -63,6 +63,7 @@ def engine_with_fake_embedder(
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     """The `rag` CLI over an index in `tmp_path` and the bundled corpus, with the fake embedder."""
     monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RAG_COLLECTIONS_DIR", str(tmp_path / "collections"))  # never the project's .rag/
     monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
     monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
     get_settings.cache_clear()

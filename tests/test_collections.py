@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from service import cli as cli_module
 from service.app import create_app
 from service.engine import Engine
-from tests.conftest import BUNDLED_CORPUS, engine_with_fake_embedder, make_settings
+from tests.conftest import make_settings
 
 ZEBRA = {
     "id": "zebra-crossing",
@@ -201,33 +201,20 @@ def test_settings_refuse_a_key_scope_that_is_no_collection_name(tmp_path: Path) 
     assert make_settings(tmp_path, api_keys="k1,k2@news+sport").api_keys == ["k1", "k2@news+sport"]
 
 
-@pytest.fixture
-def cli_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    from service.config import get_settings
-
-    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "index"))
-    monkeypatch.setenv("RAG_COLLECTIONS_DIR", str(tmp_path / "collections"))
-    monkeypatch.setenv("RAG_CORPUS_DIRS", json.dumps([str(BUNDLED_CORPUS)]))
-    monkeypatch.setattr(cli_module, "_engine", engine_with_fake_embedder)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
-
-
-def test_cli_builds_and_asks_a_collection(cli_runner: CliRunner, tmp_path: Path) -> None:
+def test_cli_builds_and_asks_a_collection(runner: CliRunner, tmp_path: Path) -> None:
     article = tmp_path / "zebra.md"
     article.write_text(f"---\nid: zebra-crossing\ntitle: Zebras\n---\n{ZEBRA['text']}", "utf-8")
-    built = cli_runner.invoke(cli_module.cli, ["build", "--collection", "news", str(article)])
+    built = runner.invoke(cli_module.cli, ["build", "--collection", "news", str(article)])
     assert built.exit_code == 0, built.output
     assert str(tmp_path / "collections" / "news") in built.output
-    asked = cli_runner.invoke(cli_module.cli, ["ask", "zebras", "--collection", "news", "--json"])
+    asked = runner.invoke(cli_module.cli, ["ask", "zebras", "--collection", "news", "--json"])
     assert asked.exit_code == 0, asked.output
     assert {r["document"]["id"] for r in json.loads(asked.output)["results"]} == {"zebra-crossing"}
     assert not (tmp_path / "index").exists()  # the default collection was never touched
 
-    missing = cli_runner.invoke(cli_module.cli, ["ask", "zebras", "--collection", "sport"])
+    missing = runner.invoke(cli_module.cli, ["ask", "zebras", "--collection", "sport"])
     assert missing.exit_code == 1
     assert "no collection named 'sport'" in missing.output
-    bad = cli_runner.invoke(cli_module.cli, ["remove", "x", "--collection", "Sport"])
+    bad = runner.invoke(cli_module.cli, ["remove", "x", "--collection", "Sport"])
     assert bad.exit_code == 2
     assert "not a valid collection name" in bad.output

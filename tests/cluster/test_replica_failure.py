@@ -18,9 +18,7 @@ process's title is the replica's before it signals.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,16 +30,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from index.embedding import HashingEmbedder
-from index.sharding.layout import ShardedLayout
-from index.sharding.writer import ShardedWriter
 from service.app import create_app
 from service.cluster.local import LocalCluster
-from service.config import EmbedderKind
-from service.engine import Engine
-from tests.cluster.test_sharded_serving import QUESTIONS, SHARDS, corpus, same, without_version
-from tests.conftest import make_settings
-from tests.live_server import free_port
+from tests.cluster.test_sharded_serving import QUESTIONS, deployment, same, without_version
 
 pytestmark = pytest.mark.cluster
 ray = pytest.importorskip("ray")
@@ -56,27 +47,9 @@ BODIES = [{"query": question, "k": 3, "mode": mode} for question in QUESTIONS fo
 @pytest.fixture(scope="module")
 def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """(the sharded service's URL, the reference answer to each of BODIES)."""
-    root = Path(tempfile.mkdtemp(prefix="rf-"))
-    documents = corpus()
-    common: dict[str, Any] = {"answerable_threshold": 0.2, "embedder": EmbedderKind.HASHING}
-    single = Engine.from_settings(make_settings(root / "single", **common), embedder=HashingEmbedder())
-    single.sync(documents)
-    settings = make_settings(
-        root / "sharded",
-        host="127.0.0.1",
-        port=free_port(),
-        shards=SHARDS,
-        shard_replicas=REPLICAS,
-        shard_timeout_seconds=3.0,
-        **common,
-    )
-    layout = ShardedLayout.open_or_create(settings.index_dir, SHARDS)
-    ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
-    from service.sharded.deployments import deploy
-
-    ray.init(address=local_cluster.address, log_to_driver=False, namespace="rag-replica-failure-test")
-    try:
-        url = deploy(settings)
+    with deployment(
+        local_cluster, "rag-replica-failure-test", shard_replicas=REPLICAS, shard_timeout_seconds=3.0
+    ) as (url, single, _, _):
         with TestClient(create_app(single.settings, engine=single)) as client:
             expected = []
             for body in BODIES:
@@ -84,10 +57,6 @@ def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, list[dict[str, 
                 assert response.status_code == 200, response.text
                 expected.append(without_version(response.json()))
         yield url, expected
-    finally:
-        serve.shutdown()
-        ray.shutdown()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ one index of the same documents is the reference.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import tempfile
@@ -60,33 +61,50 @@ def corpus() -> list[Document]:
     return sorted(articles + copies, key=lambda document: document.id)
 
 
-@pytest.fixture(scope="module")
-def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
-    """(the sharded service's URL, a client of the single-process app, its settings, the layout)."""
+@contextlib.contextmanager
+def deployment(
+    cluster: LocalCluster, namespace: str, **overrides: Any
+) -> Iterator[tuple[str, Engine, Settings, ShardedLayout]]:
+    """The sharded service of `corpus()` (fake embedder, `SHARDS` shards; `overrides` are further
+    settings) deployed on `cluster`, and the single-process engine over one index of the same
+    documents: (the service's URL, that engine, the service's settings, its layout). Serve and the
+    driver's connection are shut down, and the indexes removed, on the way out."""
     root = Path(tempfile.mkdtemp(prefix="rs-"))
     documents = corpus()
-    assert {shard_of(document.id, SHARDS) for document in documents} == set(range(SHARDS))
     common: dict[str, Any] = {"answerable_threshold": 0.2, "embedder": EmbedderKind.HASHING}
     single = Engine.from_settings(make_settings(root / "single", **common), embedder=HashingEmbedder())
     single.sync(documents)
-    port = free_port()
     settings = make_settings(
-        root / "sharded", host="127.0.0.1", port=port, shards=SHARDS, shard_replicas=2, **common
+        root / "sharded", host="127.0.0.1", port=free_port(), shards=SHARDS, **common, **overrides
     )
     layout = ShardedLayout.open_or_create(settings.index_dir, SHARDS)
     ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
     from service.sharded.deployments import deploy
 
-    # The session's real local cluster: a head and a worker node, separate processes.
-    ray.init(address=local_cluster.address, log_to_driver=False, namespace="rag-sharded-serving-test")
+    ray.init(address=cluster.address, log_to_driver=False, namespace=namespace)
     try:
-        url = deploy(settings)
-        with TestClient(create_app(single.settings, engine=single)) as client:
-            yield url, client, settings, layout
+        yield deploy(settings), single, settings, layout
     finally:
         serve.shutdown()
         ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, TestClient, Settings, ShardedLayout]]:
+    """(the sharded service's URL, a client of the single-process app, its settings, the layout),
+    on the session's real local cluster (a head and a worker node, separate processes)."""
+    assert {shard_of(document.id, SHARDS) for document in corpus()} == set(range(SHARDS))
+    with (
+        deployment(local_cluster, "rag-sharded-serving-test", shard_replicas=2) as (
+            url,
+            single,
+            settings,
+            layout,
+        ),
+        TestClient(create_app(single.settings, engine=single)) as client,
+    ):
+        yield url, client, settings, layout
 
 
 def same(expected: Any, actual: Any, where: str = "") -> None:
