@@ -77,6 +77,41 @@ class IndexHealth:
     segment_ceiling: int  # the segment count at which writers wait for merges
 
 
+@dataclass(frozen=True)
+class Written:
+    """A write through the service (`Engine.write`): what it did to which ids, and the live
+    index once it was applied (its version, documents and chunks)."""
+
+    added: list[str]
+    replaced: list[str]
+    removed: list[str]
+    unchanged: list[str]
+    version: str
+    documents: int
+    chunks: int
+
+    @classmethod
+    def of(cls, result: WriteResult) -> Written:
+        reader = result.reader
+        return cls(
+            result.added,
+            result.replaced,
+            result.removed,
+            result.unchanged,
+            reader.version,
+            reader.document_count,
+            reader.chunk_count,
+        )
+
+
+@dataclass(frozen=True)
+class DocumentsAt:
+    """Documents as one live index holds them, and that index's version."""
+
+    version: str
+    documents: list[Document]
+
+
 @dataclass
 class Engine:
     settings: Settings
@@ -282,13 +317,24 @@ class Engine:
         return await run_in_threadpool(lambda: search(self.retriever))
 
     def documents(self) -> list[Document]:
-        return list(self.retriever.reader.documents())
+        return self.listing().documents
 
     def document(self, document_id: str) -> Document:
-        document = self.retriever.reader.document(document_id)
+        return self.document_at(document_id).documents[0]
+
+    def listing(self) -> DocumentsAt:
+        """Every document of one live commit, sorted by id, with that commit's version."""
+        retriever = self.retriever
+        return DocumentsAt(retriever.version, sorted(retriever.reader.documents(), key=lambda d: d.id))
+
+    def document_at(self, document_id: str) -> DocumentsAt:
+        """The document `document_id` (DocumentNotFoundError if it is not indexed) with the version
+        of the commit its text comes from: the one its citations' offsets index into."""
+        retriever = self.retriever
+        document = retriever.reader.document(document_id)
         if document is None:
             raise DocumentNotFoundError(document_id)
-        return document
+        return DocumentsAt(retriever.version, [document])
 
     # --- writing -------------------------------------------------------------------------
 
@@ -320,6 +366,12 @@ class Engine:
             raise DocumentNotFoundError(error.document_ids[0]) from error
         self._merge_wanted.set()
         return result
+
+    def write(self, change: Change) -> Written:
+        """The document routes' write: `upsert` or `remove`, durable and live when it returns."""
+        if isinstance(change, Upsert):
+            return Written.of(self.upsert(change.documents))
+        return Written.of(self.remove(change.document_ids))
 
     def merge(self, force: bool = False) -> MergeOutcome:
         """Run the merges the policy asks for now (with `force`, everything into one segment).

@@ -11,7 +11,7 @@ from index.search.answers import AnswerSpan
 from index.search.document_ranking import DocumentHit, DocumentSearchOutcome
 from index.search.retrieval import Hit, SearchOutcome
 from index.text.chunking import Chunk
-from index.write.changes import WriteResult
+from service.engine import Written
 from service.schemas import (
     AnswerOut,
     AppliedFilters,
@@ -118,11 +118,11 @@ def document_response(document: Document, index_version: str) -> DocumentRespons
     )
 
 
-def write_response(status: WriteStatus, document_id: str, result: WriteResult) -> DocumentWriteResponse:
+def write_response(status: WriteStatus, document_id: str, written: Written) -> DocumentWriteResponse:
     return DocumentWriteResponse(
         status=status,
         document_id=document_id,
-        index_version=result.reader.version,
-        documents=result.reader.document_count,
-        chunks=result.reader.chunk_count,
+        index_version=written.version,
+        documents=written.documents,
+        chunks=written.chunks,
     )

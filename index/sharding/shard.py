@@ -37,6 +37,7 @@ from index.storage.postings import CollectionStatistics
 from index.storage.store import IndexStore
 
 KEPT_READERS = 4  # commits a shard still answers from after a newer one is live
+OPEN_ATTEMPTS = 3  # opens of the live commit while newer commits supersede it
 EMPTY_VERSION = "empty"  # the version of a shard nothing was written to yet
 
 
@@ -101,12 +102,26 @@ class Shard:
             newest = next(reversed(self._readers.values()), None)
             if newest is not None and self.store.current_name() == newest.commit.file_name:
                 return newest
-            reader = IndexReader.open(self.store, newest)
+            reader = self._open(newest)
             self._readers[reader.version] = reader
             self._readers.move_to_end(reader.version)
             while len(self._readers) > KEPT_READERS:
                 self._readers.popitem(last=False)
             return reader
+
+    def _open(self, newest: IndexReader | None) -> IndexReader:
+        """A reader on the live commit. Clean-up keeps only the live commit and the one before
+        it (`index.storage.store`): when two commits land between reading CURRENT and opening
+        its files (a shard's writer and its merge both committing), the files may be gone; the
+        commit CURRENT names by then is opened instead."""
+        for _ in range(OPEN_ATTEMPTS - 1):
+            read = self.store.current_name()
+            try:
+                return IndexReader.open(self.store, newest)
+            except (IndexError_, OSError):
+                if self.store.current_name() == read:
+                    raise
+        return IndexReader.open(self.store, newest)
 
     def reader_at(self, version: str) -> IndexReader:
         with self._lock:

@@ -23,6 +23,7 @@ from corpus import Document, parse_file_bytes
 from corpus.cleaning import clean_article_text
 from corpus.dates import ACCEPTED_DATE_FORMS, normalise_published
 from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
+from index.write.changes import Delete, Upsert
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep, WritableEngineDep
 from service.errors import FULL_DISK_RESPONSES, ApiError
@@ -105,10 +106,9 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=DocumentListResponse,
 )
 def list_documents(engine: EngineDep, _: ReadAccess) -> DocumentListResponse:
-    retriever = engine.retriever
-    documents = sorted(retriever.reader.documents(), key=lambda d: d.id)
+    listing = engine.listing()
     return DocumentListResponse(
-        index_version=retriever.version, documents=[document_summary(d) for d in documents]
+        index_version=listing.version, documents=[document_summary(d) for d in listing.documents]
     )
 
 
@@ -126,11 +126,8 @@ def get_document(
     _: ReadAccess,
     document_id: Annotated[str, Path(description="The document id, as returned by search.")],
 ) -> DocumentResponse:
-    retriever = engine.retriever  # one generation for the text and the version it is cited with
-    document = retriever.reader.document(document_id)
-    if document is None:
-        raise ApiError(404, "document_not_found", f"no document with id {document_id!r}")
-    return document_response(document, retriever.version)
+    found = engine.document_at(document_id)  # one commit for the text and the version it is cited with
+    return document_response(found.documents[0], found.version)
 
 
 @router.post(
@@ -170,7 +167,7 @@ async def add_document(
             f"send application/json or multipart/form-data, not {content_type or 'no content type'!r}",
         )
     checked_document(document, settings)
-    result = await run_in_threadpool(engine.upsert, [document])
+    result = await run_in_threadpool(engine.write, Upsert((document,)))
     status: WriteStatus = (
         "added"
         if document.id in result.added
@@ -195,7 +192,7 @@ async def remove_document(
     _: AdminAccess,
     document_id: Annotated[str, Path(pattern=DOCUMENT_ID_PATTERN.pattern, description=ID_DESCRIPTION)],
 ) -> DocumentWriteResponse:
-    result = await run_in_threadpool(engine.remove, [document_id])
+    result = await run_in_threadpool(engine.write, Delete((document_id,)))
     return write_response("removed", document_id, result)
 
 

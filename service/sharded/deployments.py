@@ -5,7 +5,10 @@
   (which every node must see at the same path), answering `state`, `candidates`, `windows` and
   `health`. Each replica keeps its own readers: a call for a commit it has not opened yet (the
   query's first call went to another replica) opens the live commit once and answers if that is
-  the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks again.
+  the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks again. `listing`
+  and `document` read the live commit for the document routes.
+* `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes, group
+  committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's embedder (`embedder_for`),
   encoding questions in batches (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions,
   waiting at most `RAG_QUERY_BATCH_WAIT_MS` for company).
@@ -13,7 +16,7 @@
   `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
 
 The CPU reservations (`*_CPUS`) are logical (Ray's scheduling), so small that a 2-CPU machine
-holds two shards, the encoder and the ingress. Out of scope: starting or stopping a cluster,
+holds three shards, their writers, the encoder and the ingress. Out of scope: starting or stopping a cluster,
 building the sharded index.
 """
 
@@ -36,13 +39,17 @@ from index.sharding.messages import CandidateRequest, ShardCandidates, ShardStat
 from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from service.app import create_app
 from service.config import Settings
-from service.engine import embedder_for
-from service.sharded.engine import ShardedEngine, ShardHealth
+from service.engine import DocumentsAt, embedder_for
+from service.sharded.engine import ShardedEngine
+from service.sharded.health import ShardHealth
+from service.sharded.writers import ShardWriter
 
 APP_NAME = "rag"
 SHARD_CPUS = 0.25
 ENCODER_CPUS = 0.5
 INGRESS_CPUS = 0.25
+WRITER_CPUS = 0.25
+WRITER_ONGOING = 64  # writes waiting at one shard's writer join its next group commit
 Answer = TypeVar("Answer")
 
 
@@ -78,6 +85,23 @@ class ShardDeployment:
             reader.dimension,
         )
 
+    def listing(self) -> DocumentsAt:
+        """Every document of the shard's live commit, with its version."""
+        try:
+            reader = self.shard.live()
+        except IndexNotFoundError:
+            return DocumentsAt(EMPTY_VERSION, [])
+        return DocumentsAt(reader.version, list(reader.documents()))
+
+    def document(self, document_id: str) -> DocumentsAt:
+        """The document (none if the shard does not hold it) from the live commit, with its version."""
+        try:
+            reader = self.shard.live()
+        except IndexNotFoundError:
+            return DocumentsAt(EMPTY_VERSION, [])
+        document = reader.document(document_id)
+        return DocumentsAt(reader.version, [] if document is None else [document])
+
     def _at(self, version: str, answer: Callable[[], Answer]) -> Answer:
         """`answer()`, once more after opening the live commit when this replica did not keep
         `version` (module docstring)."""
@@ -111,16 +135,24 @@ class QuestionEncoder:
 
 class Ingress:
     async def __init__(  # type: ignore[misc]  # Serve awaits an ingress's async constructor
-        self, settings: Settings, shards: list[DeploymentHandle[Any]], encoder: DeploymentHandle[Any]
+        self,
+        settings: Settings,
+        shards: list[DeploymentHandle[Any]],
+        writers: list[DeploymentHandle[Any]],
+        encoder: DeploymentHandle[Any],
     ) -> None:
         self.settings = settings
-        self.engine = await ShardedEngine.connect(settings, shards, encoder)
+        self.engine = await ShardedEngine.connect(settings, shards, writers, encoder)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.settings, engine=self.engine)
 
 
 SHARD: Deployment = serve.deployment(ray_actor_options={"num_cpus": SHARD_CPUS})(ShardDeployment)
+# Exactly one writer per shard: its group commit is what lets concurrent writes share commits.
+WRITER: Deployment = serve.deployment(
+    num_replicas=1, max_ongoing_requests=WRITER_ONGOING, ray_actor_options={"num_cpus": WRITER_CPUS}
+)(ShardWriter)
 ENCODER: Deployment = serve.deployment(ray_actor_options={"num_cpus": ENCODER_CPUS})(QuestionEncoder)
 INGRESS: Deployment = serve.deployment(ray_actor_options={"num_cpus": INGRESS_CPUS})(serve.ingress()(Ingress))
 
@@ -136,8 +168,12 @@ def application(settings: Settings) -> Application:
         )
         for shard in range(shard_count)
     ]
+    writers = [
+        WRITER.options(name=f"writer-{shard}").bind(settings, shard, shard_count)
+        for shard in range(shard_count)
+    ]
     encoder = ENCODER.options(num_replicas=settings.encoder_replicas).bind(settings)
-    built: Application = INGRESS.bind(settings, shards, encoder)
+    built: Application = INGRESS.bind(settings, shards, writers, encoder)
     return built
 
 

@@ -18,9 +18,12 @@ A shard that no replica answers within `RAG_SHARD_TIMEOUT_SECONDS` for a step (a
 that step), that Serve reports unavailable, or whose replicas are lost on every attempt is
 `ShardUnavailableError` (HTTP 503 `shard_unavailable`, naming the shards): never fewer results.
 
+The document routes (`write`, `listing`, `document_at`) go through `service.sharded.documents`:
+writes to the owning shard's writer deployment, reads from the shards' query replicas.
+
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-document search, listing and reading documents, writes, merges, snapshots, restores and
-collections other than `default` (the sharding core has no remote call for them yet). This module
+document search, snapshots, restores, `/admin` merges and collections other than `default` (the
+sharding core has no remote call for them yet). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
 """
@@ -37,7 +40,6 @@ from typing import Any, NoReturn, TypeVar
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from corpus import Document
 from index.embedding import Vectors
 from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search.filters import Filter
@@ -47,8 +49,10 @@ from index.sharding.coordinator import ShardedSearcher
 from index.sharding.messages import CandidateRequest, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
+from index.write.changes import Change
 from service.config import Settings
-from service.engine import Engine, IndexHealth
+from service.engine import DocumentsAt, Engine, IndexHealth, Written
+from service.sharded.documents import ShardedDocuments
 from service.sharded.failures import (
     EncoderUnavailableError,
     FailureKinds,
@@ -56,10 +60,12 @@ from service.sharded.failures import (
     ShardUnavailableError,
     ray_failure_kinds,
 )
+from service.sharded.health import ShardHealth
 
 Answer = TypeVar("Answer")
 SEARCH_ATTEMPTS = 3
 CALL_TIMEOUT_SECONDS = 60.0  # the encoder's calls
+WRITE_TIMEOUT_SECONDS = 300.0  # a write embeds its documents, and may wait for a merge first
 LOST_REPLICA_PAUSE_SECONDS = 0.25
 DOCS = "docs/scale.md"
 
@@ -69,20 +75,6 @@ class NotSupportedInClusterModeError(Exception):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} is not served in cluster mode yet ({DOCS}); use the single-process service")
-
-
-@dataclass(frozen=True)
-class ShardHealth:
-    """One shard's live commit, as a shard deployment reports it."""
-
-    shard: int
-    version: str  # EMPTY_VERSION for a shard nothing was written to
-    documents: int
-    chunks: int
-    segments: int
-    segment_ceiling: int
-    model_name: str | None  # None when the commit holds no segment
-    dimension: int
 
 
 @dataclass(frozen=True)
@@ -146,6 +138,23 @@ class RemoteShard:
     def health(self) -> Any:
         return PendingCall(self.shard, self.handle.health.remote())
 
+    def listing(self) -> Any:
+        return PendingCall(self.shard, self.handle.listing.remote())
+
+    def document(self, document_id: str) -> Any:
+        return PendingCall(self.shard, self.handle.document.remote(document_id))
+
+
+class RemoteWriter:
+    """A shard writer deployment's handle (`service.sharded.writers`); `write` returns a
+    `PendingCall` for a `RemoteFanOut`."""
+
+    def __init__(self, shard: int, handle: Any) -> None:
+        self.shard, self.handle = shard, handle
+
+    def write(self, change: Change) -> Any:
+        return PendingCall(self.shard, self.handle.write.remote(change))
+
 
 class RemoteEmbedder:
     """The question encoder deployment as an `Embedder` (for the searcher's fallback when no vector
@@ -177,31 +186,40 @@ class ShardedEngine(Engine):
         self,
         settings: Settings,
         shards: Sequence[Any],
+        writers: Sequence[Any],
         encoder: Any,
         model: tuple[str, int],
         kinds: FailureKinds | None = None,
     ) -> None:
-        """`shards`: each shard deployment's handle, in shard order; `encoder`: the question
-        encoder's; `model`: its (model name, dimension); `kinds`: which errors are a lost replica
-        or a shard down (Ray's, `ray_failure_kinds`, by default). Use `connect`, which checks
-        them."""
+        """`shards`, `writers`: each shard's query deployment's and writer deployment's handles,
+        in shard order; `encoder`: the question encoder's; `model`: its (model name, dimension);
+        `kinds`: which errors are a lost replica or a shard down (Ray's, `ray_failure_kinds`, by
+        default). Use `connect`, which checks them."""
         embedder = RemoteEmbedder(encoder, *model)
         super().__init__(settings, embedder, IndexStore(settings.index_dir))
         self.encoder = encoder
         self.shards = [RemoteShard(shard, handle) for shard, handle in enumerate(shards)]
         self.fan_out = RemoteFanOut(kinds or ray_failure_kinds(), settings.shard_timeout_seconds)
+        self.document_routes = ShardedDocuments(
+            self.shards,
+            [RemoteWriter(shard, handle) for shard, handle in enumerate(writers)],
+            self.fan_out,
+            RemoteFanOut(self.fan_out.kinds, WRITE_TIMEOUT_SECONDS),
+        )
         self.searcher = ShardedSearcher(
             self.shards, embedder, settings.retrieval_options(), fan_out=self.fan_out
         )
 
     @classmethod
-    async def connect(cls, settings: Settings, shards: Sequence[Any], encoder: Any) -> ShardedEngine:
+    async def connect(
+        cls, settings: Settings, shards: Sequence[Any], writers: Sequence[Any], encoder: Any
+    ) -> ShardedEngine:
         """An engine over these deployments, once every one answers: no shard holding a commit
         is `IndexNotFoundError`, a shard built with another model `IndexMismatchError`."""
         model_name, dimension = await encoder.describe.remote()
         found: list[ShardHealth] = await asyncio.gather(*(shard.health.remote() for shard in shards))
         _checked(found, model_name, dimension)
-        return cls(settings, shards, encoder, (model_name, dimension))
+        return cls(settings, shards, writers, encoder, (model_name, dimension))
 
     # --- served ---------------------------------------------------------------------------
 
@@ -265,35 +283,39 @@ class ShardedEngine(Engine):
 
         return attempted(searched)
 
+    def write(self, change: Change) -> Written:
+        """A document route's write, through the owning shard's writer (`service.sharded.documents`)."""
+        return self.document_routes.write(change)
+
+    def listing(self) -> DocumentsAt:
+        return attempted(self.document_routes.listing)
+
+    def document_at(self, document_id: str) -> DocumentsAt:
+        return attempted(lambda: self.document_routes.document_at(document_id))
+
     def start_merging(self) -> None:
-        """Nothing merges here: this server writes to no shard."""
+        """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
     def stop_merging(self, timeout: float = 30.0) -> None:
-        """Nothing merges here: this server writes to no shard."""
+        """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
     # --- not served yet: a clear 501 ------------------------------------------------------
 
     @property
     def retriever(self) -> Retriever:
-        _unsupported("reading the index outside a search (documents, collections)")
+        _unsupported("reading the index outside a search (collections)")
 
     async def search_documents_async(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("document search (POST /search/documents)")
-
-    def documents(self) -> list[Document]:
-        _unsupported("listing documents")
-
-    def document(self, document_id: str) -> Document:
-        _unsupported("reading a document")
 
     def sync(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("building")
 
     def upsert(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("adding documents")
+        _unsupported("writing outside the document routes")
 
     def remove(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("removing documents")
+        _unsupported("writing outside the document routes")
 
     def merge(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("merging segments")

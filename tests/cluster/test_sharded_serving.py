@@ -199,10 +199,6 @@ def test_the_mcp_search_tool_answers_as_the_single_process_service(
     ("method", "route", "body"),
     [
         ("POST", "/search/documents", {"query": EXAMPLE_QUESTION}),
-        ("GET", "/documents", None),
-        ("GET", "/documents/nournews-larijani-visit", None),
-        ("DELETE", "/documents/nournews-larijani-visit", None),
-        ("POST", "/documents", {"id": "new", "text": "A new article about gas pipelines."}),
         ("GET", "/collections", None),
         ("POST", "/admin/optimize", None),
         ("GET", "/admin/snapshots", None),

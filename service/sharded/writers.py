@@ -1,0 +1,96 @@
+"""Each shard's writer: one Ray Serve deployment per shard (`writer-<i>`, exactly one replica),
+and its merges, which run as Ray tasks. No process that answers queries writes or merges.
+
+`ShardWriter` holds an ordinary `service.engine.Engine` over its shard's folder of the sharded
+index, so a shard's writes go through the same group commit as `rag serve`'s: writes to one
+shard that arrive together share one commit, each acknowledged once that commit is durable. The
+query replicas of the shard (`ShardDeployment`) notice the new commit on their next call, as a
+server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.live`).
+
+Merges: after each write the writer asks the shard's merge policy whether a merge is due and, if
+so and none is running, starts `merge_shard` as a Ray task (`MERGE_CPUS` logical CPU), in a
+worker process of its own. It merges what the policy asks for, then commits under the store's
+file lock like any writer; writes committed meanwhile are carried over (`IndexWriter.merge`).
+When it ends, the writer asks the policy again. A merge that fails is logged and leaves the
+shard as it was. A writer whose commits reach the policy's ceiling while a merge task runs
+merges in its own process first (back-pressure, `IndexWriter.apply`), so segments stay bounded
+even when merge tasks cannot keep up.
+
+A write goes to one shard (the ingress splits by owner, `service.sharded.documents`). Out of
+scope: the split itself, builds (`rag build --shards N`), snapshots and restores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+
+from index.sharding.layout import ShardedLayout
+from index.write.changes import Change
+from index.write.writer import IndexWriter
+from service.config import Settings
+from service.engine import DocumentNotFoundError, Engine, Written, embedder_for
+
+logger = logging.getLogger("rag.sharded.writers")
+MERGE_CPUS = 0.25  # logical: a merge copies arrays and writes files, mostly outside the GIL
+
+
+def merge_shard(settings: Settings, shard: int, shard_count: int) -> int:
+    """Run the merges shard `shard`'s policy asks for until it asks for none; the number of
+    merges committed. The embedder only names the model (merges copy vectors, never embed), so
+    the model is not loaded."""
+    store = ShardedLayout.open(settings.index_dir, shard_count).store(shard)
+    writer = IndexWriter(
+        store,
+        embedder_for(settings),
+        settings=settings.index_settings(),
+        merge_policy=settings.merge_policy(),
+    )
+    return len(writer.merge().results)
+
+
+class ShardWriter:
+    def __init__(self, settings: Settings, shard: int, shard_count: int) -> None:
+        self.settings, self.shard, self.shard_count = settings, shard, shard_count
+        store = ShardedLayout.open(settings.index_dir, shard_count).store(shard)
+        self.engine = Engine(settings, embedder_for(settings), store)
+        self.merge_policy = settings.merge_policy()
+        self._merging: asyncio.Task[None] | None = None
+        self._merge_task: Any = ray.remote(num_cpus=MERGE_CPUS)(merge_shard)
+        self.merges = 0  # committed by this writer's merge tasks
+
+    async def write(self, change: Change) -> Written | DocumentNotFoundError:
+        """Apply `change` (all of whose ids this shard owns). A delete of an id the shard does not
+        hold changes nothing and is returned, not raised: the ingress raises it (Ray would wrap
+        an exception)."""
+        try:
+            written = await asyncio.to_thread(self.engine.write, change)
+        except DocumentNotFoundError as missing:
+            return missing
+        self._merge_if_due()
+        return written
+
+    def merges_committed(self) -> int:
+        return self.merges
+
+    def _merge_if_due(self) -> None:
+        if self._merging is None or self._merging.done():
+            self._merging = asyncio.create_task(self._merge_while_due())
+
+    async def _merge_while_due(self) -> None:
+        while self._merge_due():
+            try:
+                merged: int = await self._merge_task.remote(self.settings, self.shard, self.shard_count)
+            except ray.exceptions.RayError as error:  # the task's own errors arrive wrapped in it
+                logger.warning("shard %d: merge failed; the shard stays as it was: %s", self.shard, error)
+                return
+            self.merges += merged
+            if not merged:
+                return
+
+    def _merge_due(self) -> bool:
+        commit = self.engine.store.current()
+        return commit is not None and bool(self.merge_policy.find_merges(commit.segments))

@@ -1,0 +1,159 @@
+"""Writes and document reads through the sharded service (`cluster` marker).
+
+One deployment of `test_sharded_serving.deployment` (2 shards, fake embedder) for the module: the
+same writes go to it and to the single-process app over one index, and both must then answer
+alike. Merges run as Ray tasks started by each shard's writer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from index.search.reader import IndexReader
+from index.sharding.assignment import shard_of
+from index.sharding.layout import ShardedLayout
+from service.app import create_app
+from service.cluster.local import LocalCluster
+from service.config import Settings
+from tests.cluster.test_sharded_serving import SHARDS, deployment, same, without_version
+
+pytestmark = pytest.mark.cluster
+ray = pytest.importorskip("ray")
+serve = pytest.importorskip("ray.serve")
+
+Deployed = tuple[str, TestClient, Settings, ShardedLayout]
+QUESTION = "Which port city in the Arctic will the new icebreaker fleet serve?"
+
+
+@pytest.fixture(scope="module")
+def deployed(local_cluster: LocalCluster) -> Iterator[Deployed]:
+    with (
+        deployment(local_cluster, "rag-sharded-writes-test") as (url, single, settings, layout),
+        TestClient(create_app(single.settings, engine=single)) as client,
+    ):
+        yield url, client, settings, layout
+
+
+def article(number: int, shard: int | None = None, topic: str = "icebreaker fleet") -> dict[str, Any]:
+    """A new article whose id lands on `shard` (any shard when None)."""
+    while True:
+        document_id = f"arctic-{number}"
+        if shard is None or shard_of(document_id, SHARDS) == shard:
+            break
+        number += 1000
+    return {
+        "id": document_id,
+        "title": f"Arctic shipping, part {number}",
+        "source": "Polar Wire",
+        "text": f"The {topic} will serve the port city of Murmansk from next winter. "
+        f"Officials said dispatch {number} covers routes, crews and ice conditions.",
+    }
+
+
+def both(client: TestClient, url: str, method: str, route: str, body: Any = None) -> tuple[Any, Any]:
+    expected = client.request(method, route, json=body)
+    actual = httpx.request(method, f"{url}{route}", json=body, timeout=120)
+    assert expected.status_code == actual.status_code, actual.text
+    return expected, actual
+
+
+def test_document_reads_answer_as_the_single_process_service(deployed: Deployed) -> None:
+    url, client, _, layout = deployed
+    expected, actual = both(client, url, "GET", "/documents")
+    assert actual.status_code == 200
+    same(without_version(expected.json()), without_version(actual.json()))
+    versions = [IndexReader.open(store).version for store in layout.stores()]
+    assert actual.json()["index_version"] == ",".join(versions)
+    for summary in expected.json()["documents"]:
+        route = f"/documents/{summary['id']}"
+        wanted, got = both(client, url, "GET", route)
+        same(without_version(wanted.json()), without_version(got.json()), route)
+        assert got.json()["index_version"] == ",".join(versions)
+    missing, _ = both(client, url, "GET", "/documents/no-such-article")
+    assert missing.status_code == 404
+
+
+def test_writes_reach_their_shard_and_answers_stay_equal(deployed: Deployed) -> None:
+    url, client, _, layout = deployed
+    new = [article(1, shard=0), article(2, shard=1), article(3, shard=1)]
+    for document in new:
+        expected, actual = both(client, url, "POST", "/documents", document)
+        assert actual.json()["status"] == "added"
+        assert actual.json()["documents"] == expected.json()["documents"]
+        assert actual.json()["chunks"] == expected.json()["chunks"]
+        versions = [IndexReader.open(store).version for store in layout.stores()]
+        assert actual.json()["index_version"] == ",".join(versions)  # it holds the write
+        owner = shard_of(document["id"], SHARDS)
+        assert IndexReader.open(layout.store(owner)).document(document["id"]) is not None
+        assert IndexReader.open(layout.store(1 - owner)).document(document["id"]) is None
+
+    _, again = both(client, url, "POST", "/documents", new[0])
+    assert again.json()["status"] == "unchanged"
+    changed = {**new[1], "text": new[1]["text"] + " Updated with the winter timetable."}
+    _, replaced = both(client, url, "POST", "/documents", changed)
+    assert replaced.json()["status"] == "replaced"
+
+    for body in ({"query": QUESTION, "k": 5}, {"query": "winter timetable", "k": 3, "mode": "bm25"}):
+        expected, actual = both(client, url, "POST", "/search", body)
+        same(without_version(expected.json()), without_version(actual.json()), str(body))
+        assert {r["document"]["id"] for r in actual.json()["results"]} & {d["id"] for d in new}
+
+    _, removed = both(client, url, "DELETE", f"/documents/{new[2]['id']}")
+    assert removed.json()["status"] == "removed"
+    gone, _ = both(client, url, "DELETE", f"/documents/{new[2]['id']}")
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "document_not_found"
+    expected, actual = both(client, url, "POST", "/search", {"query": QUESTION, "k": 10})
+    same(without_version(expected.json()), without_version(actual.json()))
+    assert new[2]["id"] not in {r["document"]["id"] for r in actual.json()["results"]}
+    listed, got = both(client, url, "GET", "/documents")
+    same(without_version(listed.json()), without_version(got.json()))
+
+
+def tracebacks(cluster: LocalCluster) -> str:
+    """The tracebacks in the cluster's logs, for an assertion's message."""
+    found = []
+    for path in sorted(Path(cluster.temp_dir).glob("session_latest/logs/**/*")):
+        if path.is_file() and path.suffix in {".log", ".err", ".out"}:
+            text = path.read_text(errors="replace")
+            found += [f"{path.name}: {text[i : i + 3000]}" for i in _starts(text, "Traceback")]
+    return "\n".join(found[-5:])
+
+
+def _starts(text: str, word: str) -> list[int]:
+    starts, at = [], text.find(word)
+    while at >= 0:
+        starts.append(at)
+        at = text.find(word, at + 1)
+    return starts
+
+
+def test_a_shards_merges_run_as_ray_tasks_off_the_query_replicas(
+    deployed: Deployed, local_cluster: LocalCluster
+) -> None:
+    url, _, _, layout = deployed
+    from service.sharded.deployments import APP_NAME
+
+    writer = serve.get_deployment_handle("writer-0", app_name=APP_NAME)
+    before = writer.merges_committed.remote().result(timeout_s=30)
+    written = 0
+    with httpx.Client(base_url=url, timeout=120) as service:
+        for number in range(100, 130):
+            response = service.post("/documents", json=article(number, shard=0, topic="dispatch"))
+            assert response.status_code == 200, f"{response.text}\n{tracebacks(local_cluster)}"
+            written += 1
+    deadline = time.monotonic() + 60
+    while writer.merges_committed.remote().result(timeout_s=30) == before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert writer.merges_committed.remote().result(timeout_s=30) > before
+    segments = len(IndexReader.open(layout.store(0)).segments)
+    assert segments < written  # one segment per write, merged down
+    health = httpx.get(f"{url}/healthz", timeout=30).json()
+    assert health["documents"] == len(httpx.get(f"{url}/documents", timeout=60).json()["documents"])
