@@ -84,6 +84,7 @@ def cluster_phase(
         started = time.perf_counter()
         with local_cluster() as cluster:
             figures["cluster_start_s"] = round(time.perf_counter() - started, 1)
+            figures["cluster_nodes"] = {"address": cluster.address, "nodes": len(cluster.nodes)}
             for actors in (1, 2):
                 say(f"  build: `rag build --cluster`, {actors} embedding actor(s)")
                 figures["builds"][f"cluster-{actors}"] = timed_build(
@@ -143,8 +144,8 @@ def run_cluster(
     seed_lines = SEED_QUESTIONS.read_text("utf-8").splitlines()
     seed_questions = [json.loads(line)["question"] for line in seed_lines if line.strip()]
     options = ClusterOptions(
-        seed=arguments.seed,
-        scifact=arguments.scifact,
+        seed=arguments.seed.resolve(),
+        scifact=arguments.scifact.resolve(),
         scifact_documents=option(arguments, "cluster_docs"),
         shards=option(arguments, "cluster_shards"),
         rounds=option(arguments, "cluster_rounds"),

@@ -59,7 +59,7 @@ def timed_build(
     if index_dir.exists():
         raise FileExistsError(f"{index_dir} exists: each build goes into a fresh directory")
     index_dir.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "eval.cli", "build", *options, *(str(path) for path in paths)]
+    command = [sys.executable, "-m", "eval.cli", "build", *options, *(str(p.resolve()) for p in paths)]
     processes, started = process_cpu(), time.perf_counter()
     with open(log_path, "ab") as log:
         done = subprocess.run(

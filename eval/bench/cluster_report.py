@@ -30,6 +30,11 @@ QUERY_FIGURES = (  # (key, label, run, field)
     ("c32_per_s", "c=32 queries/s", "c32", "per_s"),
     ("c32_p50", "c=32 p50 ms", "c32", "p50_ms"),
     ("c32_p99", "c=32 p99 ms", "c32", "p99_ms"),
+    # Server CPU per query (the sharded side: every process of the cluster, its idle work too):
+    # less moved than latency by what else runs on a shared machine.
+    ("c1_cpu_ms", "c=1 server CPU ms per query", "c1", "cpu_ms"),
+    ("c32_cpu_ms", "c=32 server CPU ms per query", "c32", "cpu_ms"),
+    ("errors", "errors (c=1 + c=32)", "", "errors"),
 )
 BUILD_LABELS = {
     "single": "`rag build` on this machine (one process)",
@@ -59,8 +64,9 @@ def query_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
     runs, {"c1": ..., "c32": ...}."""
     rows = []
     for key, label, run, field in QUERY_FIGURES:
-        single = runs.get("single", {}).get(run, {}).get(field)
-        sharded = runs.get("sharded", {}).get(run, {}).get(field)
+        single, sharded = (
+            _field(runs.get(side, {}).get(run, {}) if run else runs.get(side, {}), field) for side in SIDES
+        )
         rows.append(
             {
                 "figure": key,
@@ -71,6 +77,18 @@ def query_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _field(run: dict[str, Any], field: str) -> float | None:
+    """A figure of a side's pooled run (for errors: the side's runs, summed); `cpu_ms` is
+    derived: server cores over queries/s."""
+    if field == "errors":
+        return float(sum(each.get("errors", 0) for each in run.values())) if run else None
+    if field == "cpu_ms":
+        cores, rate = run.get("server_cores"), run.get("per_s")
+        return round(1000 * cores / rate, 1) if cores is not None and rate else None
+    value = run.get(field)
+    return None if value is None else float(value)
 
 
 def not_served_reason(probe: dict[str, Any]) -> str | None:
@@ -229,8 +247,10 @@ def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list
             "|---|---|---|---|",
         ]
         out += [
-            f"| {row['label']} | {_number(row['single'])} | {_number(row['sharded'])} | {_ratio(row['ratio'])} |"
+            f"| {row['label']} | {_number(row['single'], digits)} | {_number(row['sharded'], digits)} | "
+            f"{_ratio(row['ratio'])} |"
             for row in summary["queries"]
+            for digits in [0 if row["figure"] == "errors" else 1]
         ]
     ingest = figures.get("ingest", {})
     if summary["ingest"]:
