@@ -151,6 +151,15 @@ def test_served_writes_are_held_against_the_targets() -> None:
     assert set(v for t, v in verdicts.items() if "sharded service:" in t) == {"NOT met"}
 
 
+def test_a_failed_phase_shows_its_error_and_what_it_measured_before() -> None:
+    figures = {"builds": {"single": _build(10.0)}, "error": "ClusterStartError: the head node exited"}
+    results = {"cluster": {**figures, "summary": summarize(figures)}}
+    markdown = render_markdown(results)
+    assert "**The phase failed**, after what is shown: ClusterStartError: the head node exited" in markdown
+    assert "`rag build` on this machine (one process) | 103 | 300 | 30.0 | 10.00" in markdown
+    assert [line for line in cluster_targets(results) if "c=1 p50" in line[0]] == []
+
+
 def test_no_cluster_phase_adds_nothing_to_the_report() -> None:
     assert cluster_targets({}) == []
     assert "Cluster:" not in render_markdown({"started": "07:00", "cpus": 2, "phase_runs": {}})

@@ -26,22 +26,36 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from eval.bench.cluster_build import corpus_paths, timed_build
 from eval.bench.cluster_report import summarize
 from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service, write_probe
 from eval.bench.ingest import WARM_UP_SECONDS, Served, ingest_load
 from eval.bench.load import LoadFigures, pooled, run_load
-from eval.bench.server import RunningServer, running_server
+from eval.bench.server import RunningServer, ServerError, running_server
 from eval.bench.synthetic import Article
 from service.cluster import use_ray_defaults
+from service.cluster.local import ClusterStartError
 
 MODE = "hybrid"
+# What a cluster that does not start, a failed `rag` command, a server that does not come up or
+# a refused request raise: reported in the figures; anything else is a fault of the benchmark.
+PHASE_FAILURES = (
+    ClusterStartError,
+    ServerError,
+    RuntimeError,
+    OSError,
+    httpx.HTTPError,
+    subprocess.SubprocessError,
+)
 SEED_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "sets" / "seed-articles.jsonl"
 
 
@@ -69,12 +83,31 @@ def cluster_phase(
     save: Callable[[], None],
     say: Callable[[str], None],
 ) -> None:
-    """Run the phase, filling `figures` (saved after each step) and finally its summary."""
+    """Run the phase, filling `figures` (saved after each step) and finally its summary. A
+    cluster that does not start, a build, deployment or server that fails ends the phase with
+    its error in `figures["error"]` and the report shows what was measured before it."""
     use_ray_defaults()
     scratch = work / "cluster"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     figures.update(seed=str(options.seed), shards=options.shards, builds={})
+    try:
+        _measure(scratch, options, questions, sentences, figures, save, say)
+    except PHASE_FAILURES as error:
+        figures["error"] = f"{type(error).__name__}: {error}"[-1500:]
+        say(f"  cluster phase failed: {figures['error']}")
+    figures["summary"] = summarize(figures)
+
+
+def _measure(
+    scratch: Path,
+    options: ClusterOptions,
+    questions: Sequence[str],
+    sentences: Sequence[str],
+    figures: dict[str, Any],
+    save: Callable[[], None],
+    say: Callable[[str], None],
+) -> None:
     with corpus_paths(options.seed, options.scifact, options.scifact_documents) as (paths, documents):
         figures.update(documents=documents, scifact_documents=documents - _count(options.seed))
         say(f"  build: `rag build` here ({documents} documents)")
@@ -126,7 +159,6 @@ def cluster_phase(
                 figures["ingest"] = _ingest(single, sharded, questions, sentences, options, say)
                 figures["servers"]["single"]["peak_memory_mb"] = single.peak_memory_mb()
                 save()
-    figures["summary"] = summarize(figures)
 
 
 def run_cluster(

@@ -213,6 +213,11 @@ def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list
         f"Ray cluster: a head and one worker node as separate processes on this machine's "
         f"{results.get('cpus', '?')} cores (`service.cluster.local`), started for the phase and stopped after "
         "it. On one machine the cluster is not expected to be faster: these figures measure its overhead.",
+        *(
+            ["", f"**The phase failed**, after what is shown: {figures['error']}"]
+            if figures.get("error")
+            else []
+        ),
         "",
         "| build | documents | chunks | seconds | chunks/s | actors on nodes | other processes' cores |",
         "|---|---|---|---|---|---|---|",
