@@ -19,6 +19,11 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
+* `cluster` (`eval.bench.cluster`, issue 22): on a local Ray cluster (head + worker node; needs
+  root for `unshare` and the `cluster` extra), `rag build --cluster` with 2 embedding actors
+  against 1 and against `rag build` here; the sharded service (`rag serve --cluster`) against
+  the single-process one at c=1 and c=32; writes during ingest on both. Not part of the default
+  run; it updates the main report (eval/reports).
 
 `--quick` shrinks each one to a smoke run. The report in `--out` is updated, not replaced: the
 sections of phases not run this time are kept, and each phase records when it ran, on which
@@ -32,7 +37,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,9 +71,12 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline", "filters")
+PHASES: tuple[str, ...] = ("writes", "ingest", "segments", "footprint", "build", "writers", "large")
+PHASES += ("baseline", "filters", "cluster")
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
-MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
+# Phases whose section is in the main report (eval/reports): the default run's baseline and
+# filters, and the cluster phase (run only when asked for).
+MAIN_REPORT_PHASES = {"baseline", "filters", "cluster"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -97,6 +107,15 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "baseline_rounds": (5, 3),
     "baseline_c1_requests": (60, 16),  # per side and round
     "baseline_c32_requests": (320, 96),
+    "cluster_docs": (1_000, 100),  # SciFact documents beside the bundled corpus; 0: all
+    "cluster_shards": (3, 3),
+    "cluster_rounds": (3, 1),
+    "cluster_c1_requests": (100, 20),  # per side and round
+    "cluster_c32_requests": (640, 96),
+    "cluster_clients": (8, 8),
+    "cluster_writers": (1, 1),
+    "cluster_idle_seconds": (60.0, 10.0),
+    "cluster_ingest_seconds": (120.0, 20.0),
 }
 
 
@@ -131,6 +150,7 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             "load_before": [round(value, 2) for value in os.getloadavg()],
             # Thread settings of BLAS change query latency several times over (eval.bench.segmented).
             "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
+            "command": shlex.join(["python", "-m", "eval.bench", *sys.argv[1:]]),
             **git_state(),
         }
         results.setdefault("phase_runs", {})[key] = run
@@ -217,6 +237,10 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = run_baseline(arguments, say)
         elif phase == "filters":
             results[key] = run_filters(arguments, corpus, questions, say)
+        elif phase == "cluster":
+            from eval.bench.cluster import run_cluster
+
+            run_cluster(arguments, questions, sentences, results[key], save, say)
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])
