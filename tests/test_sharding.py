@@ -179,7 +179,7 @@ def test_a_shard_answers_a_query_from_the_commit_its_first_call_saw(tmp_path: Pa
     )
     answer = shard.candidates(request)
     assert answer.version == state.version
-    assert {p.chunk.document_id for p in answer.passages} == {"doc-0"}
+    assert {chunk.document_id for chunk in answer.chunks} == {"doc-0"}
     assert shard.state(["gas"]).statistics.chunks == 2  # the next query sees the write
     for n in range(KEPT_READERS):
         writer.upsert([Document(id=f"more-{n}", text="Gas.")])

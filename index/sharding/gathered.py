@@ -55,11 +55,13 @@ def merged(
 ) -> list[tuple[ContentKey, float, ShardPassage]]:
     """The top `limit` of every shard's dense (or, with `lexical`, BM25) candidates: best score
     first, ties in content order."""
-    found = [
-        (content_key(answer.passages[position]), score, answer.passages[position])
-        for answer in answers
-        for position, score in (answer.lexical if lexical else answer.dense)
-    ]
+    found = []
+    for answer in answers:
+        passages = answer.passages()
+        found += [
+            (content_key(passages[position]), score, passages[position])
+            for position, score in (answer.lexical if lexical else answer.dense)
+        ]
     found.sort(key=lambda item: (-item[1], item[0]))
     return found[:limit]
 

@@ -57,6 +57,8 @@ class CandidateRequest:
 
 @dataclass(frozen=True)
 class ShardPassage:
+    """One candidate passage: views into its `ShardCandidates`' arrays."""
+
     chunk: Chunk
     vector: Vectors  # (dimension,) float32
     sentence_spans: npt.NDArray[np.int64]  # (m, 2): start, end in the document's text
@@ -66,12 +68,34 @@ class ShardPassage:
 
 @dataclass(frozen=True)
 class ShardCandidates:
+    """A shard's candidates, column by column: a few large arrays pickle (and travel between
+    processes) at memory speed, where one small array per passage cost tens of milliseconds a
+    query. `passages()` gives each passage's view."""
+
     shard: int
     version: str
-    passages: tuple[ShardPassage, ...]  # every passage of `dense` and `lexical`, once
-    dense: tuple[tuple[int, float], ...]  # (position in `passages`, cosine), best first
-    lexical: tuple[tuple[int, float], ...]  # (position in `passages`, BM25 score), best first
+    chunks: tuple[Chunk, ...]  # every passage of `dense` and `lexical`, once
+    vectors: Vectors  # (passages, dimension) float32
+    sentence_ptr: npt.NDArray[np.int64]  # (passages + 1,): passage i's sentences are ptr[i]:ptr[i + 1]
+    sentence_spans: npt.NDArray[np.int64]  # (sentences, 2)
+    sentence_questions: npt.NDArray[np.bool_]  # (sentences,)
+    sentence_vectors: Vectors  # (sentences, dimension) float32
+    dense: tuple[tuple[int, float], ...]  # (position in `chunks`, cosine), best first
+    lexical: tuple[tuple[int, float], ...]  # (position in `chunks`, BM25 score), best first
     documents: dict[str, Document]  # the passages' documents, by id
+
+    def passages(self) -> tuple[ShardPassage, ...]:
+        bounds = self.sentence_ptr.tolist()
+        return tuple(
+            ShardPassage(
+                chunk,
+                self.vectors[position],
+                self.sentence_spans[bounds[position] : bounds[position + 1]],
+                self.sentence_questions[bounds[position] : bounds[position + 1]],
+                self.sentence_vectors[bounds[position] : bounds[position + 1]],
+            )
+            for position, chunk in enumerate(self.chunks)
+        )
 
 
 @dataclass(frozen=True)

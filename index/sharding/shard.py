@@ -29,7 +29,6 @@ from index.search.reader import IndexReader
 from index.sharding.messages import (
     CandidateRequest,
     ShardCandidates,
-    ShardPassage,
     ShardState,
     WindowRequest,
 )
@@ -64,7 +63,7 @@ class Shard:
     def candidates(self, request: CandidateRequest) -> ShardCandidates:
         """The dense and BM25 candidates of commit `request.version` (module docstring)."""
         if request.version == EMPTY_VERSION:
-            return ShardCandidates(self.shard, EMPTY_VERSION, (), (), (), {})
+            return _no_candidates(self.shard, request.vector.shape[-1])
         reader = self.reader_at(request.version)
         allowed = None if request.filter is None else reader.allowed(request.filter)
         dense_rows, dense_scores = (
@@ -79,15 +78,25 @@ class Shard:
         )
         rows = list(dict.fromkeys(dense_rows + lexical_rows))
         position = {row: index for index, row in enumerate(rows)}
-        passages = _passages(reader, rows)
-        documents = {passage.chunk.document_id for passage in passages}
+        chunks = tuple(reader.chunk(row) for row in rows)
+        sentences = [reader.sentences(row) for row in rows]
+        listed = [sentence for of_row in sentences for sentence in of_row]
+        counts = np.array([len(of_row) for of_row in sentences], dtype=np.int64)
         return ShardCandidates(
             self.shard,
             reader.version,
-            passages,
+            chunks,
+            reader.chunk_vectors(rows),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            np.array([(s.start, s.end) for s in listed], dtype=np.int64).reshape(-1, 2),
+            np.array([s.is_question for s in listed], dtype=bool),
+            reader.sentence_vectors([s.row for s in listed]),
             tuple((position[row], score) for row, score in zip(dense_rows, dense_scores, strict=True)),
             tuple((position[row], score) for row, score in zip(lexical_rows, lexical_scores, strict=True)),
-            {document_id: _document(reader, document_id) for document_id in sorted(documents)},
+            {
+                document_id: _document(reader, document_id)
+                for document_id in sorted({chunk.document_id for chunk in chunks})
+            },
         )
 
     def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
@@ -146,28 +155,24 @@ def _row_of(reader: IndexReader, document_id: str, start: int) -> int:
     raise LookupError(f"no chunk of {document_id!r} starts at {start} in {reader.version}")
 
 
-def _passages(reader: IndexReader, rows: list[int]) -> tuple[ShardPassage, ...]:
-    vectors = reader.chunk_vectors(rows)
-    sentences = [reader.sentences(row) for row in rows]
-    sentence_vectors = reader.sentence_vectors([s.row for listed in sentences for s in listed])
-    passages, first = [], 0
-    for row, vector, listed in zip(rows, vectors, sentences, strict=True):
-        last = first + len(listed)
-        passages.append(
-            ShardPassage(
-                reader.chunk(row),
-                vector,
-                np.array([(s.start, s.end) for s in listed], dtype=np.int64).reshape(-1, 2),
-                np.array([s.is_question for s in listed], dtype=bool),
-                sentence_vectors[first:last],
-            )
-        )
-        first = last
-    return tuple(passages)
-
-
 def _document(reader: IndexReader, document_id: str) -> Document:
     document = reader.document(document_id)
     if document is None:  # pragma: no cover - a live chunk's document is always live
         raise LookupError(f"no live document {document_id!r} in {reader.version}")
     return document
+
+
+def _no_candidates(shard: int, dimension: int) -> ShardCandidates:
+    return ShardCandidates(
+        shard,
+        EMPTY_VERSION,
+        (),
+        np.zeros((0, dimension), dtype=np.float32),
+        np.zeros(1, dtype=np.int64),
+        np.zeros((0, 2), dtype=np.int64),
+        np.zeros(0, dtype=bool),
+        np.zeros((0, dimension), dtype=np.float32),
+        (),
+        (),
+        {},
+    )
