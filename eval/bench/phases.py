@@ -10,6 +10,8 @@ Phases (each adds its own section to the report; see its module for what it meas
   against another commit (`--compare-ref`);
 * `large` (`eval.bench.large`): hybrid query latency at 1M chunks in 10 IVF segments (optionally
   against another commit, `--compare-ref`) and dense recall@10 by probes per segment;
+* `pq` (`eval.bench.compressed`): recall@10, latency and bytes per vector of IVF-PQ and IVF-SQ8
+  beside the current IVFFlat at 1M chunks (real+noise vectors, as `large`'s recall);
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
   live segment count against the server's ceiling (needs no SciFact);
 * `filters` (`eval.bench.filtering`): hybrid search over 100k chunks (exact and IVF) unfiltered
@@ -42,6 +44,8 @@ from corpus import Document
 from eval.bench.baseline import baseline_phase
 from eval.bench.bases import cached_base_index, working_copy
 from eval.bench.build_compare import build_phase
+from eval.bench.compressed import pq_phase
+from eval.bench.compressed_report import pq_table
 from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
@@ -64,7 +68,18 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline", "filters")
+PHASES = (
+    "writes",
+    "ingest",
+    "segments",
+    "footprint",
+    "build",
+    "writers",
+    "large",
+    "baseline",
+    "filters",
+    "pq",
+)
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
 MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
@@ -89,6 +104,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "large_chunks": (1_000_000, 200_000),
     "large_queries": (100, 50),
     "large_rounds": (2, 1),
+    "pq_chunks": (1_000_000, 100_000),
+    "pq_queries": (300, 100),
     "writers_clients": (8, 8),
     "filters_chunks": (100_000, 20_000),
     "filters_queries": (100, 30),
@@ -209,6 +226,11 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
                 arguments.compare_ref,
                 say,
             )
+        elif phase == "pq":
+            results[key] = pq_phase(
+                work, corpus, questions, option(arguments, "pq_chunks"), option(arguments, "pq_queries"), say
+            )
+            say(pq_table(results[key]))
         elif phase == "writers":
             results[key] = writers_phase(
                 work, option(arguments, "writers_documents"), option(arguments, "writers_clients"), say
