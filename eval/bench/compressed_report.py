@@ -66,7 +66,7 @@ def pq_markdown(results: dict[str, Any], heading: Callable[[str, str], list[str]
         *heading(
             "pq", f"Compressed vector indexes at {pq['chunks']:,} chunks: IVF-PQ and IVF-SQ8 against IVFFlat"
         ),
-        f"One IVF index over {pq['chunks']:,} vectors of {pq['dimension']} dimensions ({pq['vectors']}), "
+        f"One IVF index over {pq['chunks']:,} vectors of {pq['dimension']} dimensions, {pq['vectors']}; "
         f"{pq['lists']} cells, {pq['probes']} probes, k-means on {pq['training_vectors']:,} of them "
         "(`eval.bench.compressed`). Recall@10 against exact search over all of them, "
         f"{pq['queries']} questions one at a time on one thread; plain rows ask the index for "
