@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run build test test-cluster cluster cluster-down lint typecheck eval bench bench-segments clean browser loadtest
+.PHONY: install run build test test-cluster cluster cluster-down lint typecheck eval bench bench-segments bench-cluster clean browser loadtest
 
 # torch==2.13.0 first: it resolves to the CPU build on disk; any other request pulls CUDA wheels.
 $(STAMP): pyproject.toml
@@ -88,6 +88,16 @@ bench: install
 SEGMENT_PHASES ?= --phase writes --phase ingest --phase segments --phase footprint --phase build --phase writers
 bench-segments: install
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(SEGMENT_PHASES) $(BENCH_ARGS)
+
+# Issue 22's benchmark on a local Ray cluster (a head and a worker node, started and stopped
+# exactly; needs root for `unshare`): `rag build --cluster` with 2 embedding actors against 1
+# and against `rag build` here, the sharded service (`rag serve --cluster`) against the
+# single-process one at concurrency 1 and 32, and writes during ingest on both, over the bundled
+# corpus (SEED, read where it lies) plus 1000 SciFact documents. Updates the cluster section of
+# eval/reports/bench.{json,md}; BENCH_ARGS=--quick is a smoke run (to .rag/bench/quick-report).
+SEED ?= ../shared/seed-articles
+bench-cluster: install
+	$(BIN)/python -m eval.bench --phase cluster --scifact $(SCIFACT) --seed $(SEED) $(BENCH_ARGS)
 
 # Retrieval quality: every mode on the project set (bundled corpus), on the two SciFact question
 # sets (fitted and held out, each over its own abstracts) and on SciFact's train split (read from

@@ -167,6 +167,9 @@ class Settings(BaseSettings):
     encoder_replicas: int = Field(
         1, ge=1, description="Replicas of the question encoder's deployment when served on a cluster."
     )
+    ingress_replicas: int = Field(
+        1, ge=1, description="Replicas of the ingress (the API's own app) when served on a cluster."
+    )
     shard_timeout_seconds: float = Field(
         30.0,
         gt=0,

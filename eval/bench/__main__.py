@@ -16,7 +16,8 @@ never to eval/reports, and its report says it is a quick run: its figures are no
 footprint, build, writers, large, pq: `eval.bench.phases`), adding their sections to the report
 in `--out` (eval/reports/segments by default); with `--quick`, each shrunk to a smoke run. `--phase
 baseline` or `--phase filters` alone runs that phase and updates its section of
-eval/reports/bench.md.
+eval/reports/bench.md; so does `--phase cluster` (issue 22: a local Ray cluster's build and
+sharded serving against one process, `eval.bench.cluster`), which only runs when asked for.
 """
 
 from __future__ import annotations
@@ -413,10 +414,48 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="baseline: requests at c=32 per side and round (320; quick 96).",
     )
+    _cluster_options(group)
     group.add_argument(
         "--compare-ref",
         help="build, large, filters: also run with the code at this git ref (a temporary worktree), "
         "e.g. 8be8d17 (filters: its unfiltered searches beside the current code's).",
+    )
+
+
+def _cluster_options(group: argparse._ArgumentGroup) -> None:
+    """The cluster phase's options (`eval.bench.cluster`); sizes default full / --quick."""
+    group.add_argument(
+        "--seed",
+        type=Path,
+        default=PROJECT_ROOT.parent / "shared" / "seed-articles",
+        help="cluster: the bundled corpus's directory, read where it lies (default ../shared/seed-articles).",
+    )
+    group.add_argument(
+        "--cluster-docs",
+        type=int,
+        help="cluster: SciFact documents beside the bundled corpus (1000; quick 100).",
+    )
+    group.add_argument("--cluster-shards", type=int, help="cluster: shards of the sharded index (3).")
+    group.add_argument(
+        "--cluster-rounds", type=int, help="cluster: rounds of query runs per side (3; quick 1)."
+    )
+    group.add_argument(
+        "--cluster-c1-requests", type=int, help="cluster: requests at c=1 per side and round (100; quick 20)."
+    )
+    group.add_argument(
+        "--cluster-c32-requests",
+        type=int,
+        help="cluster: requests at c=32 per side and round (640; quick 96).",
+    )
+    group.add_argument("--cluster-clients", type=int, help="cluster: querying clients during ingest (8).")
+    group.add_argument(
+        "--cluster-writers", type=int, help="cluster: writers during ingest, an article a second each (1)."
+    )
+    group.add_argument(
+        "--cluster-idle-seconds", type=float, help="cluster: idle query load before ingest (60; quick 10)."
+    )
+    group.add_argument(
+        "--cluster-ingest-seconds", type=float, help="cluster: ingest duration (120; quick 20)."
     )
 
 

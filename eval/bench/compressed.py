@@ -48,6 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
+from eval.bench.compressed_report import pq_table
 from eval.bench.figures import latency_summary
 from eval.bench.large import CANDIDATES, _exact_top10, real_vectors
 from eval.bench.scaling import synthetic_vectors
@@ -156,7 +157,7 @@ def pq_phase(
             del index
     finally:
         faiss.omp_set_num_threads(threads)
-    return {
+    figures = {
         "chunks": chunks,
         "queries": len(asked),
         "vectors": "real+noise (1500 SciFact abstracts, real model), SciFact questions",
@@ -168,6 +169,8 @@ def pq_phase(
         "candidates": CANDIDATES,
         "rows": rows,
     }
+    say(pq_table(figures))
+    return figures
 
 
 def _searched(

@@ -22,19 +22,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from eval.bench.figures import latency_summary, ratio
 from eval.bench.hashing_app import DIMENSION, HASHING_APP
 from eval.bench.machine import others_cpu, process_cpu
-from eval.bench.server import RunningServer, running_app
+from eval.bench.server import running_app
 from eval.bench.synthetic import Article
 
 MONITOR_SECONDS = 5.0
 WARM_UP_SECONDS = 3.0
 SERIES_POINTS = 24  # segment counts kept for the report's series
+
+
+class Served(Protocol):
+    """What the load needs of a server: its URL, and its CPU seconds and memory so far (a
+    `RunningServer`, or the processes of a cluster serving the sharded service)."""
+
+    url: str
+
+    def cpu_seconds(self) -> float: ...
+
+    def memory_mb(self) -> float | None: ...
 
 
 @dataclass
@@ -78,11 +89,11 @@ def ingest_phase(
     with running_app(index_dir, HASHING_APP, log_path) as server:
         start = httpx.get(f"{server.url}/healthz", timeout=60).json()
         say(f"  ingest: {start['documents']:,} documents, {start['segments']} segments; warm-up")
-        asyncio.run(_load(server, questions, clients, WARM_UP_SECONDS, []))
+        asyncio.run(ingest_load(server, questions, clients, WARM_UP_SECONDS, []))
         say(f"  ingest: idle, {clients} clients, {idle_seconds:.0f} s")
-        idle = asyncio.run(_load(server, questions, clients, idle_seconds, []))
+        idle = asyncio.run(ingest_load(server, questions, clients, idle_seconds, []))
         say(f"  ingest: one article a second for {ingest_seconds:.0f} s, {clients} clients querying")
-        busy = asyncio.run(_load(server, questions, clients, ingest_seconds, articles))
+        busy = asyncio.run(ingest_load(server, questions, clients, ingest_seconds, articles))
         say(f"  ingest: checking the {len(busy.acknowledged)} acknowledged articles")
         check = _check(server.url, busy.acknowledged)
         final = httpx.get(f"{server.url}/healthz", timeout=60).json()
@@ -113,9 +124,16 @@ def ingest_phase(
     }
 
 
-async def _load(
-    server: RunningServer, questions: Sequence[str], clients: int, seconds: float, articles: Sequence[Article]
+async def ingest_load(
+    server: Served,
+    questions: Sequence[str],
+    clients: int,
+    seconds: float,
+    articles: Sequence[Article],
+    writers: int = 1,
 ) -> LoadRun:
+    """`clients` closed-loop hybrid searchers for `seconds` while `writers` writers each POST one
+    of `articles` a second (none: an idle run); `/healthz` is sampled meanwhile."""
     run = LoadRun()
     limits = httpx.Limits(max_connections=clients + 2, max_keepalive_connections=clients + 2)
     cycle = itertools.cycle(questions)
@@ -126,7 +144,7 @@ async def _load(
         tasks = [_searcher(client, cycle, deadline, run) for _ in range(clients)]
         tasks.append(_monitor(client, server, started, deadline, run))
         if articles:
-            tasks.append(_writer(client, articles, started, deadline, run))
+            tasks += [_writer(client, articles[n::writers], started, deadline, run) for n in range(writers)]
         await asyncio.gather(*tasks)
         run.seconds = time.perf_counter() - started
         run.client_cpu_s = time.process_time() - cpu
@@ -173,7 +191,7 @@ async def _writer(
 
 
 async def _monitor(
-    client: httpx.AsyncClient, server: RunningServer, started: float, deadline: float, run: LoadRun
+    client: httpx.AsyncClient, server: Served, started: float, deadline: float, run: LoadRun
 ) -> None:
     while True:
         try:

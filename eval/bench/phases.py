@@ -10,8 +10,7 @@ Phases (each adds its own section to the report; see its module for what it meas
   against another commit (`--compare-ref`);
 * `large` (`eval.bench.large`): hybrid query latency at 1M chunks in 10 IVF segments (optionally
   against another commit, `--compare-ref`) and dense recall@10 by probes per segment;
-* `pq` (`eval.bench.compressed`): recall@10, latency and bytes per vector of IVF-PQ and IVF-SQ8
-  beside the current IVFFlat at 1M chunks (real+noise vectors, as `large`'s recall);
+* `pq` (`eval.bench.compressed`): recall@10, latency, bytes of IVF-PQ and IVF-SQ8 vs IVFFlat at 1M;
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
   live segment count against the server's ceiling (needs no SciFact);
 * `filters` (`eval.bench.filtering`): hybrid search over 100k chunks (exact and IVF) unfiltered
@@ -21,6 +20,11 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
+* `cluster` (`eval.bench.cluster`, issue 22): on a local Ray cluster (head + worker node; needs
+  root for `unshare` and the `cluster` extra), `rag build --cluster` with 2 embedding actors
+  against 1 and against `rag build` here; the sharded service (`rag serve --cluster`) against
+  the single-process one at c=1 and c=32; writes during ingest on both. Not part of the default
+  run; it updates the main report (eval/reports).
 
 `--quick` shrinks each one to a smoke run. The report in `--out` is updated, not replaced: the
 sections of phases not run this time are kept, and each phase records when it ran, on which
@@ -34,7 +38,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,7 +51,6 @@ from eval.bench.baseline import baseline_phase
 from eval.bench.bases import cached_base_index, working_copy
 from eval.bench.build_compare import build_phase
 from eval.bench.compressed import pq_phase
-from eval.bench.compressed_report import pq_table
 from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
@@ -68,20 +73,12 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = (
-    "writes",
-    "ingest",
-    "segments",
-    "footprint",
-    "build",
-    "writers",
-    "large",
-    "baseline",
-    "filters",
-    "pq",
-)
+PHASES: tuple[str, ...] = ("writes", "ingest", "segments", "footprint", "build", "writers", "large")
+PHASES += ("baseline", "filters", "cluster", "pq")
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
-MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
+# Phases whose section is in the main report (eval/reports): the default run's baseline and
+# filters, and the cluster phase (run only when asked for).
+MAIN_REPORT_PHASES = {"baseline", "filters", "cluster"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -114,6 +111,15 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "baseline_rounds": (5, 3),
     "baseline_c1_requests": (60, 16),  # per side and round
     "baseline_c32_requests": (320, 96),
+    "cluster_docs": (1_000, 100),  # SciFact documents beside the bundled corpus; 0: all
+    "cluster_shards": (3, 3),
+    "cluster_rounds": (3, 1),
+    "cluster_c1_requests": (100, 20),  # per side and round
+    "cluster_c32_requests": (640, 96),
+    "cluster_clients": (8, 8),
+    "cluster_writers": (1, 1),
+    "cluster_idle_seconds": (60.0, 10.0),
+    "cluster_ingest_seconds": (120.0, 20.0),
 }
 
 
@@ -148,6 +154,7 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             "load_before": [round(value, 2) for value in os.getloadavg()],
             # Thread settings of BLAS change query latency several times over (eval.bench.segmented).
             "environment": {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ},
+            "command": shlex.join(["python", "-m", "eval.bench", *sys.argv[1:]]),
             **git_state(),
         }
         results.setdefault("phase_runs", {})[key] = run
@@ -230,7 +237,6 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = pq_phase(
                 work, corpus, questions, option(arguments, "pq_chunks"), option(arguments, "pq_queries"), say
             )
-            say(pq_table(results[key]))
         elif phase == "writers":
             results[key] = writers_phase(
                 work, option(arguments, "writers_documents"), option(arguments, "writers_clients"), say
@@ -239,6 +245,10 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = run_baseline(arguments, say)
         elif phase == "filters":
             results[key] = run_filters(arguments, corpus, questions, say)
+        elif phase == "cluster":
+            from eval.bench.cluster import run_cluster
+
+            run_cluster(arguments, questions, sentences, results[key], save, say)
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])

@@ -173,7 +173,8 @@ def application(settings: Settings) -> Application:
         for shard in range(shard_count)
     ]
     encoder = ENCODER.options(num_replicas=settings.encoder_replicas).bind(settings)
-    built: Application = INGRESS.bind(settings, shards, writers, encoder)
+    ingress = INGRESS.options(num_replicas=settings.ingress_replicas)
+    built: Application = ingress.bind(settings, shards, writers, encoder)
     return built
 
 

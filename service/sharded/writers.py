@@ -9,7 +9,8 @@ server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.li
 
 Merges: after each write the writer asks the shard's merge policy whether a merge is due and, if
 so and none is running, starts `merge_shard` as a Ray task (`MERGE_CPUS` logical CPU), in a
-worker process of its own. It merges what the policy asks for, then commits under the store's
+worker process of its own on the writer's node (a segment being staged is claimed by its process
+id, which only that machine can check). It merges what the policy asks for, then commits under the store's
 file lock like any writer; writes committed meanwhile are carried over (`IndexWriter.merge`).
 When it ends, the writer asks the policy again. A merge that fails is logged and leaves the
 shard as it was. A writer whose commits reach the policy's ceiling while a merge task runs
@@ -27,6 +28,7 @@ import logging
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from index.sharding.layout import ShardedLayout
 from index.write.changes import Change
@@ -59,7 +61,11 @@ class ShardWriter:
         self.engine = Engine(settings, embedder_for(settings), store)
         self.merge_policy = settings.merge_policy()
         self._merging: asyncio.Task[None] | None = None
-        self._merge_task: Any = ray.remote(num_cpus=MERGE_CPUS)(merge_shard)
+        # On this writer's node: a segment being staged is claimed by its process id
+        # (`index.storage.store`), which the writer's clean-up can check only on its own machine.
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        placement: dict[str, Any] = {"num_cpus": MERGE_CPUS, "scheduling_strategy": here}
+        self._merge_task: Any = ray.remote(**placement)(merge_shard)
         self.merges = 0  # committed by this writer's merge tasks
 
     async def write(self, change: Change) -> Written | DocumentNotFoundError:

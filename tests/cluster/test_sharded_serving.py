@@ -1,8 +1,8 @@
 """The sharded service on Ray Serve answers as the single-process service does (`cluster` marker).
 
 On the session's real local Ray cluster (a head and a worker node), one Serve deployment per
-module (~15 s to start): 2 shards of 2 replicas
-each (so one query's calls to a shard may reach two replicas), over a sharded index of the
+module (~15 s to start): 2 shards of 2 replicas each (so one query's calls to a shard may reach
+two replicas) and 2 replicas of the encoder and of the ingress, over a sharded index of the
 bundled corpus plus a syndicated copy of each article (so both of the 2 shards hold documents,
 and exact duplicates sit on different shards), the fake embedder; the single-process app over
 one index of the same documents is the reference.
@@ -96,7 +96,13 @@ def deployed(local_cluster: LocalCluster) -> Iterator[tuple[str, TestClient, Set
     on the session's real local cluster (a head and a worker node, separate processes)."""
     assert {shard_of(document.id, SHARDS) for document in corpus()} == set(range(SHARDS))
     with (
-        deployment(local_cluster, "rag-sharded-serving-test", shard_replicas=2) as (
+        deployment(
+            local_cluster,
+            "rag-sharded-serving-test",
+            shard_replicas=2,
+            encoder_replicas=2,
+            ingress_replicas=2,
+        ) as (
             url,
             single,
             settings,
@@ -136,6 +142,16 @@ def test_healthz_shows_the_sharded_version(deployed: tuple[str, TestClient, Sett
     assert (health["documents"], health["chunks"]) == (single["documents"], single["chunks"])
     assert health["documents"] == 6
     assert health["segments"] == SHARDS
+    from service.sharded.deployments import APP_NAME
+
+    deployments = serve.status().applications[APP_NAME].deployments
+    running = {name: status.replica_states.get("RUNNING", 0) for name, status in deployments.items()}
+    assert running == {
+        "Ingress": 2,
+        "QuestionEncoder": 2,
+        **{f"shard-{shard}": 2 for shard in range(SHARDS)},
+        **{f"writer-{shard}": 1 for shard in range(SHARDS)},
+    }
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])

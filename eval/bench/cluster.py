@@ -1,0 +1,291 @@
+"""The `cluster` phase (issue 22): a local Ray cluster's build and sharded serving against one process.
+
+In one run, on the same documents (the bundled corpus plus the first N SciFact documents):
+
+1. builds (`eval.bench.cluster_build`): `rag build` on this machine, then on a local Ray cluster
+   (`eval.bench.cluster_serving.local_cluster`: a head and a worker node, separate processes)
+   with `--cluster ADDRESS` and 1, then 2 embedding actors (`RAG_CLUSTER_EMBED_ACTORS`), each
+   into a fresh index directory; then the sharded index (`--shards N --cluster ADDRESS`);
+2. queries: the single-machine index served by `rag serve` (`eval.bench.server.running_server`)
+   and the sharded one by `rag serve --cluster` (Ray Serve), side by side on free 127.0.0.1
+   ports; `GET /search` (hybrid, k=5) at concurrency 1 and 32 with the load generator of
+   `eval.bench.load`, in rounds, each round's two runs of a concurrency back to back (which side
+   goes first alternating), pooled per side;
+3. writes during ingest: for each side, one probe `POST /documents`; if it is served, the
+   load of `eval.bench.ingest` (clients querying flat out, idle first, then while writers each
+   POST a ~3 KB article a second); a side answering 501 `not_supported_in_cluster_mode` is
+   reported as "writes not served in cluster mode" (`eval.bench.cluster_report`).
+
+The cluster is stopped exactly (the pids it recorded), and both servers stopped, however the
+phase ends. Left out: clusters of several machines, replicas, failures (tests/cluster covers
+them), contextual sentence vectors, the ratios and report (`eval.bench.cluster_report`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from eval.bench.cluster_build import corpus_paths, timed_build
+from eval.bench.cluster_report import summarize
+from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service, write_probe
+from eval.bench.ingest import WARM_UP_SECONDS, Served, ingest_load
+from eval.bench.load import LoadFigures, pooled, run_load
+from eval.bench.server import RunningServer, ServerError, running_server
+from eval.bench.synthetic import Article
+from service.cluster import use_ray_defaults
+from service.cluster.local import ClusterStartError
+
+MODE = "hybrid"
+# What a cluster that does not start, a failed `rag` command, a server that does not come up or
+# a refused request raise: reported in the figures; anything else is a fault of the benchmark.
+PHASE_FAILURES = (
+    ClusterStartError,
+    ServerError,
+    RuntimeError,
+    OSError,
+    httpx.HTTPError,
+    subprocess.SubprocessError,
+)
+SEED_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "sets" / "seed-articles.jsonl"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    seed: Path  # the bundled corpus's directory
+    scifact: Path
+    scifact_documents: int  # the first N by id; 0: all
+    shards: int
+    rounds: int
+    c1_requests: int
+    c32_requests: int
+    clients: int  # querying clients during ingest
+    writers: int
+    idle_seconds: float
+    ingest_seconds: float
+
+
+def cluster_phase(
+    work: Path,
+    options: ClusterOptions,
+    questions: Sequence[str],
+    sentences: Sequence[str],
+    figures: dict[str, Any],
+    save: Callable[[], None],
+    say: Callable[[str], None],
+) -> None:
+    """Run the phase, filling `figures` (saved after each step) and finally its summary. A
+    cluster that does not start, a build, deployment or server that fails ends the phase with
+    its error in `figures["error"]` and the report shows what was measured before it."""
+    use_ray_defaults()
+    scratch = work / "cluster"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    figures.update(seed=str(options.seed), shards=options.shards, builds={})
+    try:
+        _measure(scratch, options, questions, sentences, figures, save, say)
+    except PHASE_FAILURES as error:
+        figures["error"] = f"{type(error).__name__}: {error}"[-1500:]
+        say(f"  cluster phase failed: {figures['error']}")
+    figures["summary"] = summarize(figures)
+
+
+def _measure(
+    scratch: Path,
+    options: ClusterOptions,
+    questions: Sequence[str],
+    sentences: Sequence[str],
+    figures: dict[str, Any],
+    save: Callable[[], None],
+    say: Callable[[str], None],
+) -> None:
+    with corpus_paths(options.seed, options.scifact, options.scifact_documents) as (paths, documents):
+        figures.update(documents=documents, scifact_documents=documents - _count(options.seed))
+        say(f"  build: `rag build` here ({documents} documents)")
+        figures["builds"]["single"] = timed_build(paths, scratch / "single", scratch / "build-single.log")
+        save()
+        say("  cluster: start a head and a worker node")
+        started = time.perf_counter()
+        with local_cluster() as cluster:
+            figures["cluster_start_s"] = round(time.perf_counter() - started, 1)
+            figures["cluster_nodes"] = {"address": cluster.address, "nodes": len(cluster.nodes)}
+            for actors in (1, 2):
+                say(f"  build: `rag build --cluster`, {actors} embedding actor(s)")
+                figures["builds"][f"cluster-{actors}"] = timed_build(
+                    paths,
+                    scratch / f"cluster-{actors}",
+                    scratch / f"build-cluster-{actors}.log",
+                    ["--cluster", cluster.address],
+                    {"RAG_CLUSTER_EMBED_ACTORS": str(actors)},
+                )
+                save()
+            say(f"  build: `rag build --shards {options.shards} --cluster`")
+            figures["builds"]["sharded"] = timed_build(
+                paths,
+                scratch / "sharded",
+                scratch / "build-sharded.log",
+                ["--shards", str(options.shards), "--cluster", cluster.address],
+                shards=options.shards,
+            )
+            save()
+            say("  serve: `rag serve` and `rag serve --cluster`")
+            with (
+                running_server(scratch / "single", questions[0]) as single,
+                sharded_service(
+                    cluster, scratch / "sharded", questions[0], scratch / "serve-sharded.log"
+                ) as sharded,
+            ):
+                figures["servers"] = {
+                    "single": {
+                        "startup_s": round(single.startup_seconds, 2),
+                        "memory_mb": single.memory_mb(),
+                    },
+                    "sharded": {
+                        "startup_s": round(sharded.startup_seconds, 2),
+                        "memory_mb": sharded.memory_mb(),
+                    },
+                }
+                figures["queries"] = _queries(single, sharded, questions, options, say)
+                save()
+                figures["ingest"] = _ingest(single, sharded, questions, sentences, options, say)
+                figures["servers"]["single"]["peak_memory_mb"] = single.peak_memory_mb()
+                save()
+
+
+def run_cluster(
+    arguments: Any,
+    questions: Sequence[str],
+    sentences: Sequence[str],
+    figures: dict[str, Any],
+    save: Callable[[], None],
+    say: Callable[[str], None],
+) -> None:
+    """The cluster phase with its options (`--seed`, `--cluster-*`), full or quick; SciFact's
+    questions after the seed set's, so both parts of the corpus are asked about."""
+    from eval.bench.phases import option
+
+    seed_lines = SEED_QUESTIONS.read_text("utf-8").splitlines()
+    seed_questions = [json.loads(line)["question"] for line in seed_lines if line.strip()]
+    options = ClusterOptions(
+        seed=arguments.seed.resolve(),
+        scifact=arguments.scifact.resolve(),
+        scifact_documents=option(arguments, "cluster_docs"),
+        shards=option(arguments, "cluster_shards"),
+        rounds=option(arguments, "cluster_rounds"),
+        c1_requests=option(arguments, "cluster_c1_requests"),
+        c32_requests=option(arguments, "cluster_c32_requests"),
+        clients=option(arguments, "cluster_clients"),
+        writers=option(arguments, "cluster_writers"),
+        idle_seconds=float(option(arguments, "cluster_idle_seconds")),
+        ingest_seconds=float(option(arguments, "cluster_ingest_seconds")),
+    )
+    asked = list(dict.fromkeys([*seed_questions, *questions]))
+    cluster_phase(arguments.work_dir, options, asked, sentences, figures, save, say)
+
+
+def _count(seed: Path) -> int:
+    from corpus import load_corpus
+
+    return len(load_corpus([seed]))
+
+
+def _queries(
+    single: RunningServer,
+    sharded: ClusterService,
+    questions: Sequence[str],
+    options: ClusterOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    servers: dict[str, RunningServer | ClusterService] = {"single": single, "sharded": sharded}
+    requests = {1: options.c1_requests, 32: options.c32_requests}
+    runs: dict[str, dict[int, list[LoadFigures]]] = {side: {c: [] for c in requests} for side in servers}
+    cluster_cpu, cluster_seconds = 0.0, 0.0
+    for number in range(options.rounds):
+        start = number * max(requests.values()) % len(questions)
+        rotated = [*questions[start:], *questions[:start]]
+        for step, (concurrency, count) in enumerate(requests.items()):
+            order = list(servers) if (number + step) % 2 == 0 else list(servers)[::-1]
+            for side in order:
+                say(f"  round {number + 1} of {options.rounds}: {side}, c={concurrency}")
+                before = sharded.cpu_seconds()
+                server = servers[side]
+                run = run_load(server.url, rotated, concurrency, count, MODE, server.cpu_seconds, get=True)
+                runs[side][concurrency].append(run)
+                if side == "single":  # what the idle cluster costs the single-process side
+                    cluster_cpu += sharded.cpu_seconds() - before
+                    cluster_seconds += run.seconds
+    return {
+        "mode": MODE,
+        "rounds": options.rounds,
+        "requests": {f"c{c}": count for c, count in requests.items()},
+        "questions": len(questions),
+        "runs": {side: {f"c{c}": pooled(r[c]).as_dict() for c in requests} for side, r in runs.items()},
+        "cluster_cores_during_single": round(cluster_cpu / cluster_seconds, 2) if cluster_seconds else None,
+    }
+
+
+def _ingest(
+    single: RunningServer,
+    sharded: ClusterService,
+    questions: Sequence[str],
+    sentences: Sequence[str],
+    options: ClusterOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    from eval.bench.synthetic import articles
+
+    count = int(options.ingest_seconds) * options.writers + 30
+    figures: dict[str, Any] = {
+        "clients": options.clients,
+        "writers": options.writers,
+        "idle_seconds": options.idle_seconds,
+        "ingest_seconds": options.ingest_seconds,
+    }
+    servers: dict[str, Served] = {"single": single, "sharded": sharded}
+    for side, server in servers.items():
+        made = articles(sentences, count + 1, f"cl{side}")
+        figures[side] = _ingest_side(server, side, questions, made[0], made[1:], options, say)
+    return figures
+
+
+def _ingest_side(
+    server: Served,
+    side: str,
+    questions: Sequence[str],
+    probe_article: Article,
+    articles: Sequence[Article],
+    options: ClusterOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    from eval.bench.cluster_report import not_served_reason
+
+    probe = write_probe(server.url, probe_article)
+    reason = not_served_reason(probe)
+    if reason:
+        say(f"  ingest, {side}: {reason} (HTTP {probe['status']}); not measured")
+        return {"probe": probe, "not_served": reason}
+    say(f"  ingest, {side}: warm-up, then {options.idle_seconds:.0f} s idle, {options.clients} clients")
+    clients = options.clients
+    asyncio.run(ingest_load(server, questions, clients, WARM_UP_SECONDS, []))
+    idle = asyncio.run(ingest_load(server, questions, clients, options.idle_seconds, []))
+    say(
+        f"  ingest, {side}: {options.writers} writer(s), an article a second each, {options.ingest_seconds:.0f} s"
+    )
+    busy = asyncio.run(
+        ingest_load(server, questions, clients, options.ingest_seconds, articles, writers=options.writers)
+    )
+    return {
+        "probe": probe,
+        "idle": idle.summary(),
+        "ingest": busy.summary(),
+        "acknowledged": len(busy.acknowledged),
+    }

@@ -1,0 +1,281 @@
+"""The `cluster` phase's summary, targets and report section (pure and untimed).
+
+In scope: from the phase's measured figures (`eval.bench.cluster`), the ratios the issue asks
+for (cluster build with 2 embedding actors against 1 and against the single-machine build; the
+sharded service's c=1 and c=32 latency and throughput over the single-process service's; each
+side's write p50 and query p99 during ingest against idle), the lines it adds to the report's
+target table, and its markdown section. A side whose `POST /documents` answered 501
+`not_supported_in_cluster_mode` gets "writes not served in cluster mode" in its row instead of
+figures. Targets (issue 22): sharded c=1 p50 <= `C1_P50_TO_SINGLE` x single-process; write p50
+under the ingest load <= `WRITE_P50_MS`; query p99 during ingest <= `INGEST_P99_TO_IDLE` x idle.
+Left out: measuring, and any exit status (a target missed is reported, never raised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from eval.bench.figures import ratio
+
+C1_P50_TO_SINGLE = 1.5
+WRITE_P50_MS = 150.0
+INGEST_P99_TO_IDLE = 1.2
+NOT_SERVED = "writes not served in cluster mode"
+NOT_SUPPORTED_CODE = "not_supported_in_cluster_mode"
+SIDES = ("single", "sharded")
+QUERY_FIGURES = (  # (key, label, run, field)
+    ("c1_p50", "c=1 p50 ms", "c1", "p50_ms"),
+    ("c1_p99", "c=1 p99 ms", "c1", "p99_ms"),
+    ("c32_per_s", "c=32 queries/s", "c32", "per_s"),
+    ("c32_p50", "c=32 p50 ms", "c32", "p50_ms"),
+    ("c32_p99", "c=32 p99 ms", "c32", "p99_ms"),
+    # Server CPU per query (the sharded side: every process of the cluster, its idle work too):
+    # less moved than latency by what else runs on a shared machine.
+    ("c1_cpu_ms", "c=1 server CPU ms per query", "c1", "cpu_ms"),
+    ("c32_cpu_ms", "c=32 server CPU ms per query", "c32", "cpu_ms"),
+    ("errors", "errors (c=1 + c=32)", "", "errors"),
+)
+BUILD_LABELS = {
+    "single": "`rag build` on this machine (one process)",
+    "cluster-1": "`rag build --cluster`, 1 embedding actor",
+    "cluster-2": "`rag build --cluster`, 2 embedding actors",
+    "sharded": "`rag build --shards N --cluster` (default actors)",
+}
+
+
+def build_summary(builds: dict[str, Any]) -> dict[str, float | None]:
+    """chunks/s ratios: 2 actors over 1, and each cluster build over the single-machine one."""
+
+    def rate(name: str) -> float | None:
+        value = builds.get(name, {}).get("chunks_per_s")
+        return None if value is None else float(value)
+
+    return {
+        "actors_2_to_1": ratio(rate("cluster-2"), rate("cluster-1")),
+        "cluster_1_to_single": ratio(rate("cluster-1"), rate("single")),
+        "cluster_2_to_single": ratio(rate("cluster-2"), rate("single")),
+        "sharded_to_single": ratio(rate("sharded"), rate("single")),
+    }
+
+
+def query_summary(runs: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per figure: single, sharded and sharded/single; `runs` maps a side to its pooled
+    runs, {"c1": ..., "c32": ...}."""
+    rows = []
+    for key, label, run, field in QUERY_FIGURES:
+        single, sharded = (
+            _field(runs.get(side, {}).get(run, {}) if run else runs.get(side, {}), field) for side in SIDES
+        )
+        rows.append(
+            {
+                "figure": key,
+                "label": label,
+                "single": single,
+                "sharded": sharded,
+                "ratio": ratio(sharded, single),
+            }
+        )
+    return rows
+
+
+def _field(run: dict[str, Any], field: str) -> float | None:
+    """A figure of a side's pooled run (for errors: the side's runs, summed); `cpu_ms` is
+    derived: server cores over queries/s."""
+    if field == "errors":
+        return float(sum(each.get("errors", 0) for each in run.values())) if run else None
+    if field == "cpu_ms":
+        cores, rate = run.get("server_cores"), run.get("per_s")
+        return round(1000 * cores / rate, 1) if cores is not None and rate else None
+    value = run.get(field)
+    return None if value is None else float(value)
+
+
+def not_served_reason(probe: dict[str, Any]) -> str | None:
+    """Why a side's writes were not measured (its write probe was refused), or None if served."""
+    if probe.get("status") == 200:
+        return None
+    if probe.get("status") == 501 and probe.get("code") == NOT_SUPPORTED_CODE:
+        return NOT_SERVED
+    return f"POST /documents answered {probe.get('status')}: {probe.get('code') or ''} {probe.get('message') or ''}".strip()
+
+
+def ingest_summary(side: dict[str, Any]) -> dict[str, Any]:
+    """A side's ingest row: write p50 and query p99 during ingest against idle, or why not."""
+    reason = side.get("not_served") or not_served_reason(side.get("probe", {"status": None}))
+    if reason:
+        return {"served": False, "reason": reason}
+    idle, busy = side.get("idle", {}), side.get("ingest", {})
+    idle_p99 = idle.get("query", {}).get("p99_ms")
+    busy_p99 = busy.get("query", {}).get("p99_ms")
+    return {
+        "served": True,
+        "reason": None,
+        "writes": busy.get("writes"),
+        "write_p50_ms": busy.get("write", {}).get("p50_ms"),
+        "idle_p99_ms": idle_p99,
+        "ingest_p99_ms": busy_p99,
+        "p99_ratio": ratio(busy_p99, idle_p99),
+        "idle_per_s": idle.get("queries_per_s"),
+        "ingest_per_s": busy.get("queries_per_s"),
+        "errors": busy.get("errors", 0) + idle.get("errors", 0),
+    }
+
+
+def summarize(figures: dict[str, Any]) -> dict[str, Any]:
+    """Every ratio of the phase, from its figures."""
+    ingest = figures.get("ingest", {})
+    return {
+        "build": build_summary(figures.get("builds", {})),
+        "queries": query_summary(figures.get("queries", {}).get("runs", {})),
+        "ingest": {side: ingest_summary(ingest[side]) for side in SIDES if side in ingest},
+    }
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def cluster_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) of the cluster phase, when it ran."""
+    summary = results.get("cluster", {}).get("summary")
+    if not summary:
+        return []
+    lines = []
+    c1 = next((row for row in summary["queries"] if row["figure"] == "c1_p50"), None)
+    if c1 and c1["ratio"] is not None:
+        lines.append(
+            (
+                f"sharded service (Ray Serve) c=1 p50 <= {C1_P50_TO_SINGLE}x single-process, same corpus",
+                f"{c1['sharded']:.1f} ms vs {c1['single']:.1f} ms = {c1['ratio']:.2f}x",
+                _verdict(c1["ratio"] <= C1_P50_TO_SINGLE),
+            )
+        )
+    sharded = summary["ingest"].get("sharded")
+    if sharded is not None:
+        write_target = f"sharded service: write p50 under the ingest load <= {WRITE_P50_MS:.0f} ms"
+        p99_target = f"sharded service: query p99 during ingest <= {INGEST_P99_TO_IDLE}x idle"
+        if not sharded["served"]:
+            lines += [
+                (write_target, sharded["reason"], "not measured"),
+                (p99_target, sharded["reason"], "not measured"),
+            ]
+        else:
+            write, p99 = sharded["write_p50_ms"], sharded["p99_ratio"]
+            lines.append(
+                (
+                    write_target,
+                    f"{write:.0f} ms" if write is not None else "no write answered",
+                    _verdict(write is not None and write <= WRITE_P50_MS),
+                )
+            )
+            lines.append(
+                (
+                    p99_target,
+                    f"{sharded['ingest_p99_ms']:.0f} ms vs {sharded['idle_p99_ms']:.0f} ms = {p99:.2f}x"
+                    if p99
+                    else "?",
+                    _verdict(p99 is not None and p99 <= INGEST_P99_TO_IDLE),
+                )
+            )
+    actors = summary["build"].get("actors_2_to_1")
+    if actors is not None:
+        lines.append(
+            (
+                "(reported) cluster build, 2 embedding actors against 1 (chunks/s)",
+                f"{actors:.2f}x",
+                "reported",
+            )
+        )
+    return lines
+
+
+def _number(value: Any, digits: int = 1) -> str:
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(value: Any) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list[str]]) -> list[str]:
+    """The cluster phase's section; `heading(key, title)` is the report's phase heading."""
+    figures = results.get("cluster", {})
+    summary = figures.get("summary")
+    if not summary:
+        return []
+    run = results.get("phase_runs", {}).get("cluster", {})
+    out = [
+        *heading("cluster", "Cluster: distributed build and sharded serving on Ray (one machine)"),
+        f"Command: `{run.get('command', 'python -m eval.bench --phase cluster')}`. "
+        f"{figures.get('documents', '?')} documents (the bundled corpus from `{figures.get('seed', '?')}` and "
+        f"the first {figures.get('scifact_documents', '?')} SciFact documents by id), the real model. A local "
+        f"Ray cluster: a head and one worker node as separate processes on this machine's "
+        f"{results.get('cpus', '?')} cores (`service.cluster.local`), started for the phase and stopped after "
+        "it. On one machine the cluster is not expected to be faster: these figures measure its overhead.",
+        *(
+            ["", f"**The phase failed**, after what is shown: {figures['error']}"]
+            if figures.get("error")
+            else []
+        ),
+        "",
+        "| build | documents | chunks | seconds | chunks/s | actors on nodes | other processes' cores |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, build in figures.get("builds", {}).items():
+        placed = f"{build['actors']} on {build['nodes']}" if "nodes" in build else ""
+        out.append(
+            f"| {BUILD_LABELS.get(name, name)} | {build['documents']:,} | {build['chunks']:,} | "
+            f"{build['seconds']:.1f} | {_number(build['chunks_per_s'], 2)} | {placed} | {_number(build.get('other_cores'), 2)} |"
+        )
+    ratios = summary["build"]
+    out += [
+        "",
+        f"2 actors against 1: **{_ratio(ratios['actors_2_to_1'])}** chunks/s; against the single-machine "
+        f"build: 1 actor {_ratio(ratios['cluster_1_to_single'])}, 2 actors {_ratio(ratios['cluster_2_to_single'])}. "
+        "Each time is the whole command (start-up, model loads, embedding, writing).",
+    ]
+    queries = figures.get("queries", {})
+    if summary["queries"] and any(row["ratio"] is not None for row in summary["queries"]):
+        out += [
+            "",
+            f"Queries: `GET /search` ({queries.get('mode', 'hybrid')}, k=5), SciFact questions and the seed "
+            f"questions, the load generator of `eval.bench.load`; {queries.get('rounds', '?')} round(s) of "
+            f"{queries.get('requests', {}).get('c1', '?')} requests at c=1 and "
+            f"{queries.get('requests', {}).get('c32', '?')} at c=32 per side, the two sides' runs back to back, "
+            f"pooled. The sharded index has {figures.get('shards', '?')} shards; the single-process server "
+            f"(`rag serve`) and the sharded service (`rag serve --cluster`) run side by side. The idle cluster "
+            f"used {_number(queries.get('cluster_cores_during_single'), 2)} cores while the single-process "
+            "server was measured.",
+            "",
+            "| figure | single-process | sharded | sharded / single |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {row['label']} | {_number(row['single'], digits)} | {_number(row['sharded'], digits)} | "
+            f"{_ratio(row['ratio'])} |"
+            for row in summary["queries"]
+            for digits in [0 if row["figure"] == "errors" else 1]
+        ]
+    ingest = figures.get("ingest", {})
+    if summary["ingest"]:
+        out += [
+            "",
+            f"Writes during ingest (`eval.bench.ingest`'s load): {ingest.get('clients', '?')} clients querying "
+            f"(`POST /search`, hybrid) flat out, {ingest.get('writers', 1)} writer(s) each POSTing a ~3 KB "
+            f"article a second (`POST /documents`, embedded with the real model); "
+            f"{_number(ingest.get('idle_seconds'), 0)} s idle, then {_number(ingest.get('ingest_seconds'), 0)} s of ingest.",
+            "",
+            "| server | writes | write p50 ms | query p99 idle ms | query p99 during ingest ms | ratio | queries/s idle, ingest | errors |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for side, row in summary["ingest"].items():
+            if not row["served"]:
+                out.append(f"| {side} | {row['reason']} | | | | | | |")
+                continue
+            out.append(
+                f"| {side} | {row['writes']} | {_number(row['write_p50_ms'])} | {_number(row['idle_p99_ms'])} | "
+                f"{_number(row['ingest_p99_ms'])} | {_ratio(row['p99_ratio'])} | "
+                f"{_number(row['idle_per_s'])}, {_number(row['ingest_per_s'])} | {row['errors']} |"
+            )
+    return out
