@@ -13,8 +13,8 @@ short HTTP runs, no ONNX unless `--onnx-subset` is given); it writes to .rag/ben
 never to eval/reports, and its report says it is a quick run: its figures are not worth quoting.
 
 `--phase NAME` (repeatable) runs the segmented index's phases instead (writes, ingest, segments,
-footprint, build, writers: `eval.bench.phases`), adding their sections to the report in `--out`
-(eval/reports/segments by default); with `--quick`, each shrunk to a smoke run. `--phase
+footprint, build, writers, large, pq: `eval.bench.phases`), adding their sections to the report
+in `--out` (eval/reports/segments by default); with `--quick`, each shrunk to a smoke run. `--phase
 baseline` or `--phase filters` alone runs that phase and updates its section of
 eval/reports/bench.md; so does `--phase cluster` (issue 22: a local Ray cluster's build and
 sharded serving against one process, `eval.bench.cluster`), which only runs when asked for.
@@ -387,6 +387,8 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--large-chunks", type=int, help="large: chunks of the index (1000000; quick 200000).")
     group.add_argument("--large-queries", type=int, help="large: searches per probe run (100; quick 50).")
     group.add_argument("--large-rounds", type=int, help="large: probe runs per code (2; quick 1).")
+    group.add_argument("--pq-chunks", type=int, help="pq: vectors of each index (1000000; quick 100000).")
+    group.add_argument("--pq-queries", type=int, help="pq: SciFact questions, at most 300 (300; quick 100).")
     group.add_argument(
         "--filters-chunks", type=int, help="filters: chunks of each index (100000; quick 20000)."
     )

@@ -10,6 +10,7 @@ Phases (each adds its own section to the report; see its module for what it meas
   against another commit (`--compare-ref`);
 * `large` (`eval.bench.large`): hybrid query latency at 1M chunks in 10 IVF segments (optionally
   against another commit, `--compare-ref`) and dense recall@10 by probes per segment;
+* `pq` (`eval.bench.compressed`): recall@10, latency, bytes of IVF-PQ and IVF-SQ8 vs IVFFlat at 1M;
 * `writers` (`eval.bench.writers`): documents/s of 1 writer against 8 into a fresh index, and the
   live segment count against the server's ceiling (needs no SciFact);
 * `filters` (`eval.bench.filtering`): hybrid search over 100k chunks (exact and IVF) unfiltered
@@ -49,6 +50,7 @@ from corpus import Document
 from eval.bench.baseline import baseline_phase
 from eval.bench.bases import cached_base_index, working_copy
 from eval.bench.build_compare import build_phase
+from eval.bench.compressed import pq_phase
 from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
@@ -72,7 +74,7 @@ from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PHASES: tuple[str, ...] = ("writes", "ingest", "segments", "footprint", "build", "writers", "large")
-PHASES += ("baseline", "filters", "cluster")
+PHASES += ("baseline", "filters", "cluster", "pq")
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
 # Phases whose section is in the main report (eval/reports): the default run's baseline and
 # filters, and the cluster phase (run only when asked for).
@@ -99,6 +101,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "large_chunks": (1_000_000, 200_000),
     "large_queries": (100, 50),
     "large_rounds": (2, 1),
+    "pq_chunks": (1_000_000, 100_000),
+    "pq_queries": (300, 100),
     "writers_clients": (8, 8),
     "filters_chunks": (100_000, 20_000),
     "filters_queries": (100, 30),
@@ -228,6 +232,10 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
                 option(arguments, "large_rounds"),
                 arguments.compare_ref,
                 say,
+            )
+        elif phase == "pq":
+            results[key] = pq_phase(
+                work, corpus, questions, option(arguments, "pq_chunks"), option(arguments, "pq_queries"), say
             )
         elif phase == "writers":
             results[key] = writers_phase(

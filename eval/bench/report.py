@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from eval.bench.baseline_report import baseline_markdown, baseline_targets
 from eval.bench.cluster_report import cluster_markdown, cluster_targets
+from eval.bench.compressed_report import pq_markdown
 from eval.bench.filtering_report import filters_markdown, filters_targets
 from eval.bench.targets import BUILD_TO_PASSAGES, C1_P50_TO_SINGLE, C32_P99_MS, C32_TO_BATCHED
 from index.storage.files import write_atomically
@@ -748,6 +749,7 @@ def segmented_markdown(results: dict[str, Any]) -> list[str]:
             out += ["", f"Current / reference: {build['ratio']:.2f}x."]
     out += _writers_markdown(results)
     out += _large_markdown(results)
+    out += pq_markdown(results, lambda key, title: _phase_heading(results, key, title))
     return out
 
 
