@@ -13,16 +13,15 @@ documents (JSON rows tagged with their segment, in plan order) -> `map_batches` 
 batch out as a build does (`index.write.building.chunk_layout`, the tokenizer cached once per
 worker process) and keeping its distinct texts the writer has no vector for -> `map_batches` over
 an actor pool of `actors` embedding actors, one model each, spread over the nodes
-(Ray Data's default SPREAD scheduling), each batch as large as `embed_batch_size` chooses for the
-model -> `iter_batches` on the driver, in plan order (`preserve_order`), into a `SegmentStream`
+(Ray Data's default SPREAD scheduling), in forward passes as large as `embed_batch_size` chooses
+for the model -> `iter_batches` on the driver, in plan order (`preserve_order`), into a `SegmentStream`
 (`index.cluster.streaming`) that hands each segment's vectors to the writer as it builds it.
 
 Memory on the driver: the stream holds at most one segment's vectors (`SEGMENT_DOCUMENTS`
 documents; ~8 KB per chunk with 384-dimension vectors and standalone sentence vectors, ~1 + 4.24
 texts per chunk) plus the output of one pipeline task, which ends it, and Ray Data prefetches one
-more such block: a task embeds the texts of max(DOCUMENTS_PER_LAYOUT_BATCH, embedding batch)
-documents (64 for all-MiniLM-L6-v2: Ray Data fuses the two steps and bundles input rows up to the
-larger batch size). `ClusterEmbedder.peak_held` reports the stream's part. Beside it the writer
+more such block: a task lays out and embeds one block of at most DOCUMENTS_PER_LAYOUT_BATCH
+documents. `ClusterEmbedder.peak_held` reports the stream's part. Beside it the writer
 holds what it needs to build that segment, as on one machine; never the whole build's vectors.
 Blocks Ray Data computed ahead wait in the object store (bounded by its backpressure), not in
 the driver's heap. The documents are read and held by the driver (`corpus/`) and copied once into
@@ -127,7 +126,7 @@ class _EmbeddingActor:
 
     def __init__(self, model: str | None) -> None:
         self.embedder = SentenceTransformerEmbedder(model)
-        self.embedder.batch_size = embed_batch_size(self.embedder.max_tokens)  # one pass per batch
+        self.embedder.batch_size = embed_batch_size(self.embedder.max_tokens)  # texts per forward pass
         self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +157,6 @@ def embedded_batches(
     cluster this process is attached to (`index.cluster.connect.connected`), in plan order."""
     import ray.data
 
-    batch_size = embed_batch_size(_tokenizer_model(model).max_tokens)
     rows = [
         {"segment": segment, "document": json.dumps(document.to_dict(), ensure_ascii=False)}
         for segment, group in enumerate(groups)
@@ -166,9 +164,10 @@ def embedded_batches(
     ]
     if not rows:
         return
-    # A block per layout batch: the pool's output blocks follow its input blocks, and the driver
-    # takes a block at a time, so this bounds what it holds beyond a segment. At least a block
-    # per actor (a pool larger than its input is an error in Ray Data's eyes).
+    # A block per layout batch, and each step takes whole blocks (batch_size=None: a batch size
+    # would make Ray Data bundle blocks up to it): a task's output, what the driver takes at a
+    # time, is one block's texts. At least a block per actor (a pool larger than its input is an
+    # error in Ray Data's eyes). The actors cut each block into forward passes themselves.
     blocks = min(len(rows), max(actors, -(-len(rows) // DOCUMENTS_PER_LAYOUT_BATCH)))
     known_ref = ray.put(np.array(sorted(known), dtype="S32")) if known else None
     dataset = (
@@ -181,13 +180,13 @@ def embedded_batches(
                 with_sentences=with_sentences,
                 known=known_ref,
             ),
-            batch_size=DOCUMENTS_PER_LAYOUT_BATCH,
+            batch_size=None,
         )
         .map_batches(
             _EmbeddingActor,
             fn_constructor_kwargs={"model": model},
             compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, blocks))),
-            batch_size=batch_size,
+            batch_size=None,
             num_cpus=1,
         )
     )

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from corpus import Document
 from index.cluster.connect import StorageUnreachableError, check_storage, connected
-from index.cluster.embedding import ClusterEmbedder, embed_batch_size
+from index.cluster.embedding import DOCUMENTS_PER_LAYOUT_BATCH, ClusterEmbedder
 from index.embedding import SentenceTransformerEmbedder, Vectors
 from index.search.modes import Mode
 from index.search.options import RetrievalOptions
@@ -108,7 +108,7 @@ def test_a_cluster_build_ranks_as_one_machine_streams_and_embeds_only_what_chang
         writer.sync(edited, exact=True)
         assert embedder.embedded - built == here.embedded > 0, "only the new text, as on one machine"
     bound = _most_texts(documents, real_embedder, settings, SEGMENT_DOCUMENTS) + _most_texts(
-        documents, real_embedder, settings, embed_batch_size(real_embedder.max_tokens), sliding=True
+        documents, real_embedder, settings, DOCUMENTS_PER_LAYOUT_BATCH, sliding=True
     )
     assert peak <= bound and peak < built, "the driver holds about one segment's vectors, not the build's"
     one = IndexReader.open(IndexStore(tmp_path / "alone"))
