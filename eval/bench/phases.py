@@ -16,6 +16,9 @@ Phases (each adds its own section to the report; see its module for what it meas
   against filters matching 1%, 10% and 50% of the chunks by source and 1% by date, the mask's
   first-use cost, and optionally the unfiltered search against another commit (`--compare-ref`);
   also part of the default run; alone, it updates the main report (eval/reports);
+* `observability` (`eval.bench.observability`): HTTP latency and throughput with metrics and
+  request logs on against off, interleaved on the corpus `--observability-corpus` names (the
+  bundled one by default); alone, it updates the main report (eval/reports);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
@@ -48,6 +51,7 @@ from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
 from eval.bench.large import large_phase
 from eval.bench.machine import others_cpu, process_cpu
+from eval.bench.observability import observability_phase
 from eval.bench.report import write_reports
 from eval.bench.segmented import segments_phase
 from eval.bench.synthetic import (
@@ -64,9 +68,24 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline", "filters")
-WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
-MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
+PHASES = (
+    "writes",
+    "ingest",
+    "segments",
+    "footprint",
+    "build",
+    "writers",
+    "large",
+    "baseline",
+    "filters",
+    "observability",
+)
+WITHOUT_SCIFACT = {"writers", "baseline", "observability"}  # phases that make their own documents
+MAIN_REPORT_PHASES = {
+    "baseline",
+    "filters",
+    "observability",
+}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -97,6 +116,9 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "baseline_rounds": (5, 3),
     "baseline_c1_requests": (60, 16),  # per side and round
     "baseline_c32_requests": (320, 96),
+    "observability_rounds": (5, 3),
+    "observability_c1_requests": (60, 20),  # per side and round
+    "observability_c32_requests": (320, 96),
 }
 
 
@@ -217,6 +239,16 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = run_baseline(arguments, say)
         elif phase == "filters":
             results[key] = run_filters(arguments, corpus, questions, say)
+        elif phase == "observability":
+            results[key] = observability_phase(
+                arguments.observability_corpus,
+                option(arguments, "observability_rounds"),
+                {
+                    1: option(arguments, "observability_c1_requests"),
+                    32: option(arguments, "observability_c32_requests"),
+                },
+                say,
+            )
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])
