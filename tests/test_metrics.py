@@ -4,6 +4,8 @@ the index gauges match the index. The key rules and RAG_METRICS=false run in-pro
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from service.engine import Engine
 from tests.conftest import make_settings
 from tests.rag_server_process import ServerProcess
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -136,3 +139,17 @@ def test_metrics_off(fake_engine: Engine, tmp_path: Path) -> None:
         assert client.get("/metrics").status_code == 404
         assert client.get("/search", params={"q": "Islamabad"}).status_code == 200
         assert "x-trace-id" not in client.get("/healthz").headers
+
+
+def test_the_dashboard_asks_only_for_metrics_the_service_exposes(fake_engine: Engine) -> None:
+    dashboard = json.loads((PROJECT_ROOT / "docs" / "grafana" / "rag-dashboard.json").read_text("utf-8"))
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    asked = {
+        re.sub(r"_(total|bucket|sum|count)$", "", name)
+        for e in expressions
+        for name in re.findall(r"\brag_\w+", e)
+    }
+    with TestClient(create_app(fake_engine.settings, engine=fake_engine)) as client:
+        client.get("/search", params={"q": "Islamabad"})
+        exposed = {family.name for family in text_string_to_metric_families(client.get("/metrics").text)}
+    assert asked and asked <= exposed, asked - exposed
