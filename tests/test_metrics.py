@@ -67,6 +67,7 @@ def test_counters_move_by_the_requests_made(server: str) -> None:
         assert httpx.post(f"{server}/search", json={"query": question}, timeout=30).status_code == 200
     assert httpx.get(f"{server}/documents/{missing}", timeout=30).status_code == 404
     assert httpx.get(f"{server}/search", params={"q": ""}, timeout=30).status_code == 422
+    assert httpx.request("BREW", f"{server}/search", timeout=30).status_code == 405
     after = scrape(server)
 
     def delta(name: str, **labels: str) -> float:
@@ -78,6 +79,7 @@ def test_counters_move_by_the_requests_made(server: str) -> None:
     assert delta(requests, route="/search", method="GET", status="422") == 1
     assert delta(requests, route="/documents/{document_id}", method="GET", status="404") == 1
     assert delta("rag_http_request_duration_seconds_count", route="/search", method="GET") == 4
+    assert delta(requests, route="/search", method="other", status="405") == 1
     assert delta("rag_errors_total", code="document_not_found", status="404") == 1
     # Labels are templates: the raw path with its random id appears nowhere.
     assert not any(missing in label for _, labels in after for pair in labels for label in pair)

@@ -2,7 +2,7 @@
 
 `RequestMetrics` (pure ASGI, so it adds no task or thread per request) counts each request by
 route template (`/documents/{document_id}`, never the raw path; `<unmatched>` when no route
-matched), method and status, and times it into a histogram; while the request runs, search
+matched), method (`other` beyond the standard ones) and status, and times it into a histogram; while the request runs, search
 stages (index/search/stages.py) go to a `StageRecorder`. With tracing on, the response carries
 the request's trace id as `X-Trace-Id` (32 hex digits) and its W3C `traceparent`.
 
@@ -27,6 +27,8 @@ from index.search.stages import STAGES, observing_stages
 from service.observability.metrics import IN_PROGRESS, REQUEST_SECONDS, REQUESTS, STAGE_SECONDS
 
 UNMATCHED = "<unmatched>"
+# Methods are labels as they are; any other a client makes up is `other`, so labels stay bounded.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class _Timed:
@@ -97,7 +99,8 @@ class RequestMetrics:
             nonlocal counted
             counted = True
             IN_PROGRESS.dec()
-            route, method = self._template(scope), scope["method"]
+            route = self._template(scope)
+            method = scope["method"] if scope["method"] in METHODS else "other"
             REQUEST_SECONDS.labels(route, method).observe(perf_counter() - started)
             REQUESTS.labels(route, method, str(status)).inc()
 
