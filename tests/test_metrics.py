@@ -67,7 +67,7 @@ def test_counters_move_by_the_requests_made(server: str) -> None:
         assert httpx.post(f"{server}/search", json={"query": question}, timeout=30).status_code == 200
     assert httpx.get(f"{server}/documents/{missing}", timeout=30).status_code == 404
     assert httpx.get(f"{server}/search", params={"q": ""}, timeout=30).status_code == 422
-    assert httpx.request("BREW", f"{server}/search", timeout=30).status_code == 405
+    assert httpx.request("TRACE", f"{server}/search", timeout=30).status_code == 405
     after = scrape(server)
 
     def delta(name: str, **labels: str) -> float:
