@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client.metrics import Histogram
+from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from index.search.stages import STAGES, observing_stages
@@ -83,6 +83,8 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, record: bool, stages: StageRecorder, tracing: bool) -> None:
         self.app, self.record, self.stages, self.tracing = app, record, stages, tracing
         self._templates: dict[int, str] | None = None  # routes without FastAPI's scope["route"]
+        # Each (route, method, status)'s histogram and counter, looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Histogram, Counter]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,10 +101,16 @@ class RequestMetrics:
             nonlocal counted
             counted = True
             IN_PROGRESS.dec()
-            route = self._template(scope)
             method = scope["method"] if scope["method"] in METHODS else "other"
-            REQUEST_SECONDS.labels(route, method).observe(perf_counter() - started)
-            REQUESTS.labels(route, method, str(status)).inc()
+            key = (self._template(scope), method, status)
+            children = self._children.get(key)
+            if children is None:  # labels are bounded, so is this cache
+                children = self._children[key] = (
+                    REQUEST_SECONDS.labels(key[0], method),
+                    REQUESTS.labels(key[0], method, str(status)),
+                )
+            children[0].observe(perf_counter() - started)
+            children[1].inc()
 
         async def sending(message: Message) -> None:
             nonlocal status
