@@ -19,6 +19,7 @@ from service.engine import Engine
 from service.errors import UnexpectedErrors, install_error_handlers
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
+from service.observability.install import install_observability
 from service.openapi import install_openapi
 from service.routes import admin, collections, documents, health, llm, search, web
 from service.schemas import ErrorResponse
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrors)  # inside CORS, so a 500 carries its headers too
+    install_observability(app, settings)  # /metrics, traces; counts the answers of all the above
     install_openapi(app, ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}"))
     if settings.cors_origins:  # none by default: browsers on other origins get no access
         app.add_middleware(

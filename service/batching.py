@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from index.embedding import Vectors
 
 EmbedBatch = Callable[[Sequence[str]], Vectors]
+OnBatch = Callable[[int], None]  # told each model call's batch size (the service's metrics)
 IDLE_EXIT_SECONDS = 1.0
 
 
@@ -47,10 +48,17 @@ class BatchStats:
 
 
 class MicroBatcher:
-    def __init__(self, embed_batch: EmbedBatch, max_batch: int = 32, max_wait_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        embed_batch: EmbedBatch,
+        max_batch: int = 32,
+        max_wait_seconds: float = 0.0,
+        on_batch: OnBatch | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._embed_batch = embed_batch
+        self._on_batch = on_batch
         self.max_batch = max_batch
         self.max_wait_seconds = max_wait_seconds
         self.stats = BatchStats()
@@ -117,5 +125,7 @@ class MicroBatcher:
         self.stats.calls += 1
         self.stats.texts += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))
+        if self._on_batch is not None:
+            self._on_batch(len(batch))
         for row, request in enumerate(batch):
             request.result.set_result(vectors[row : row + 1])

@@ -51,7 +51,7 @@ def open_collection(
     store = IndexStore(collection_dir(settings, name))
     if not create and name != DEFAULT_COLLECTION and not _has_index(store):
         raise CollectionNotFoundError(name)
-    return Engine(settings, embedder or embedder_for(settings), store)
+    return Engine(settings, embedder or embedder_for(settings), store, collection=name)
 
 
 class Collections:
@@ -81,6 +81,11 @@ class Collections:
         name = checked_collection_name(name)
         return self._engines.get(name) or self._open(name)
 
+    def opened(self) -> dict[str, Engine]:
+        """The engines opened so far, by collection name (what the metrics report on)."""
+        with self._opening:
+            return dict(self._engines)
+
     def names(self) -> list[str]:
         """Every collection with an index (`default` first), on disk or opened here."""
         named = {name for name, engine in self._engines.items() if _has_index(engine.store)}
@@ -100,7 +105,7 @@ class Collections:
             if engine is None:
                 store = IndexStore(collection_dir(self.settings, name))
                 remove_leftovers(store)  # as the server does for `default` when it starts
-                engine = self.default.over(store)
+                engine = self.default.over(store, name)
                 if self._merging:
                     engine.start_merging()
                 self._engines[name] = engine

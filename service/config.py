@@ -201,6 +201,16 @@ class Settings(BaseSettings):
         default_factory=lambda: [".txt", ".md", ".html", ".htm"],
         description="File suffixes `POST /documents` accepts as uploads (comma-separated).",
     )
+    metrics: bool = Field(
+        True,
+        description="Serve Prometheus metrics at `GET /metrics` and record them per request "
+        "(docs/operations.md); false: `/metrics` is a 404 and nothing is measured per request.",
+    )
+    metrics_key: str | None = Field(
+        None,
+        description="A key that alone may read `/metrics` (for the scraper) instead of a read key; "
+        "none: `/metrics` needs a read key when keys are configured, as search does.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins allowed by CORS (comma-separated), e.g. for Open WebUI; none by default.",

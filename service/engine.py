@@ -39,6 +39,7 @@ from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.reader import IndexReader
 from index.search.retrieval import Retriever, SearchOutcome
+from index.search.stages import ENCODE, stage
 from index.storage.commits import CommitPoint
 from index.storage.store import IndexStore
 from index.write.changes import Change, Delete, MissingDocumentsError, Upsert, WriteResult
@@ -46,7 +47,9 @@ from index.write.group_commit import GroupCommit
 from index.write.restoring import Recovery
 from index.write.writer import IndexWriter, MergeOutcome
 from service.batching import MicroBatcher
+from service.collection_names import DEFAULT_COLLECTION
 from service.config import EmbedderKind, Settings
+from service.observability import metrics
 from service.storage import remove_leftovers
 
 logger = logging.getLogger("rag.engine")
@@ -120,6 +123,7 @@ class Engine:
 
     # Given by `over`: the engines of one process's collections encode questions in one batcher.
     query_batcher: MicroBatcher | None = None
+    collection: str = DEFAULT_COLLECTION  # its name in metrics (service/collections.py names them)
 
     def __post_init__(self) -> None:
         self._retriever: Retriever | None = None
@@ -129,6 +133,7 @@ class Engine:
             self.embedder.embed_batch,
             max_batch=self.settings.query_batch_size,
             max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
+            on_batch=metrics.batch_encoded if self.settings.metrics else None,
         )
         # Every commit this process makes takes its turn here: writes arriving together share one.
         self._commits: GroupCommit[EngineChange, Any] = GroupCommit(self._commit_group)
@@ -146,10 +151,12 @@ class Engine:
             store=IndexStore(settings.index_dir),
         )
 
-    def over(self, store: IndexStore) -> Engine:
-        """An engine over another index (a collection's) sharing this one's model and its query
-        batcher: the model is loaded once per process, whatever the number of collections."""
-        return Engine(self.settings, self.embedder, store, query_batcher=self._query_batcher)
+    def over(self, store: IndexStore, collection: str = DEFAULT_COLLECTION) -> Engine:
+        """An engine over another index (collection `collection`'s) sharing this one's model and
+        its query batcher: the model is loaded once per process, whatever the number of collections."""
+        return Engine(
+            self.settings, self.embedder, store, query_batcher=self._query_batcher, collection=collection
+        )
 
     def writer(self, show_progress: bool = False) -> IndexWriter:
         """A writer whose every commit is installed as the live index before its lock is released."""
@@ -264,7 +271,8 @@ class Engine:
         `filter`: only passages of the documents it matches (index/search/filters.py); `as_of`: also
         within the time range the question states, read as of that date (index/search/question_dates.py)."""
         # Encoded through the batcher so concurrent requests share one model call.
-        vector = self._query_batcher.embed(query)
+        with stage(ENCODE):
+            vector = self._query_batcher.embed(query)
         return _answer(self.retriever, vector, query, k, mode, context, filter, as_of)
 
     async def search_async(
@@ -278,7 +286,8 @@ class Engine:
     ) -> SearchOutcome:
         """`search` for request handlers: the question waits for its batch on the event loop,
         then is searched (`_searching`)."""
-        vector = await self._query_batcher.embed_async(query)
+        with stage(ENCODE):
+            vector = await self._query_batcher.embed_async(query)
         return await self._searching(
             lambda retriever: _answer(retriever, vector, query, k, mode, context, filter, as_of)
         )
@@ -294,7 +303,8 @@ class Engine:
         """Documents ranked by document-level fusion (index/search/document_ranking.py), each cited by its
         closest passage; with `feedback`, after one round of Rocchio feedback; `filter` and `as_of`
         as for `search`."""
-        vector = await self._query_batcher.embed_async(query)
+        with stage(ENCODE):
+            vector = await self._query_batcher.embed_async(query)
         return await self._searching(
             lambda retriever: search_documents(retriever, query, vector, k, feedback, filter, as_of)
         )
@@ -354,17 +364,22 @@ class Engine:
 
     def upsert(self, documents: Sequence[Document]) -> WriteResult:
         """Add or replace documents; durable on disk and live when this returns."""
+        began = time.perf_counter()
         result: WriteResult = self._commits.submit(Upsert(tuple(documents)))
         self._merge_wanted.set()
+        changed = len(result.added) + len(result.replaced)
+        metrics.write_applied(self.collection, "upsert", changed, time.perf_counter() - began)
         return result
 
     def remove(self, document_ids: Sequence[str]) -> WriteResult:
         """Remove documents; DocumentNotFoundError (nothing changed) if one is not indexed."""
+        began = time.perf_counter()
         try:
             result: WriteResult = self._commits.submit(Delete(tuple(document_ids)))
         except MissingDocumentsError as error:
             raise DocumentNotFoundError(error.document_ids[0]) from error
         self._merge_wanted.set()
+        metrics.write_applied(self.collection, "delete", len(result.removed), time.perf_counter() - began)
         return result
 
     def write(self, change: Change) -> Written:
@@ -377,9 +392,17 @@ class Engine:
         """Run the merges the policy asks for now (with `force`, everything into one segment).
         Each merge commits in its turn among the writes; the outcome names the commit holding
         the last merge (or the live one, when there was nothing to merge)."""
+        began = time.perf_counter()
         outcome = self.writer().merge(force=force, live=self.live_reader(), turn=self._commits.submit)
         if outcome.reader is not None:
             self._install(outcome.reader)
+        if outcome.results:
+            merged_bytes = sum(
+                metrics.tree_bytes(self.store.segments_dir / result.segment) for result in outcome.results
+            )
+            metrics.merges_committed(
+                self.collection, len(outcome.results), merged_bytes, time.perf_counter() - began
+            )
         return outcome
 
     def segment_ceiling(self, reader: IndexReader) -> int:
@@ -388,7 +411,9 @@ class Engine:
 
     def snapshot(self, name: str) -> CommitPoint:
         with self.store.write_lock():
-            return self.store.snapshot(name)
+            commit = self.store.snapshot(name)
+        metrics.snapshot_event(self.collection, "create")
+        return commit
 
     def snapshots(self) -> tuple[list[tuple[str, CommitPoint]], list[tuple[str, str]]]:
         """The snapshots whose commit point reads back, and the names of the others with what is
@@ -406,6 +431,7 @@ class Engine:
         """Make snapshot `name` live again (DamagedSnapshotError, nothing changed, if it is damaged);
         it takes its turn among the writes."""
         reader: IndexReader = self._commits.submit(lambda: self.writer().restore(name))
+        metrics.snapshot_event(self.collection, "restore")
         return reader.commit
 
     def recover(self) -> Recovery:

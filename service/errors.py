@@ -29,6 +29,7 @@ from index.errors import IndexError_, IndexNotFoundError, StorageFullError
 from service.collection_names import InvalidCollectionNameError
 from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
+from service.observability import metrics
 from service.queries import InvalidQueryError
 from service.sharded.engine import NotSupportedInClusterModeError
 from service.sharded.failures import EncoderUnavailableError, ShardUnavailableError
@@ -46,6 +47,7 @@ class ApiError(Exception):
 def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
+    metrics.error_answered(code, status)
     body = {"error": {"code": code, "message": message, "details": details or []}}
     return JSONResponse(status_code=status, content=body)
 

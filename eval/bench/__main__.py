@@ -416,6 +416,25 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
     )
     _cluster_options(group)
     group.add_argument(
+        "--observability-corpus",
+        type=Path,
+        help="observability: the corpus to serve (a folder or JSONL file; default the bundled "
+        "corpus/articles), e.g. ../shared/seed-articles.",
+    )
+    group.add_argument(
+        "--observability-rounds", type=int, help="observability: interleaved rounds (5; quick 3)."
+    )
+    group.add_argument(
+        "--observability-c1-requests",
+        type=int,
+        help="observability: c=1 requests per side and round (60; quick 20).",
+    )
+    group.add_argument(
+        "--observability-c32-requests",
+        type=int,
+        help="observability: c=32 requests per side and round (320; quick 96).",
+    )
+    group.add_argument(
         "--compare-ref",
         help="build, large, filters: also run with the code at this git ref (a temporary worktree), "
         "e.g. 8be8d17 (filters: its unfiltered searches beside the current code's).",

@@ -17,6 +17,9 @@ Phases (each adds its own section to the report; see its module for what it meas
   against filters matching 1%, 10% and 50% of the chunks by source and 1% by date, the mask's
   first-use cost, and optionally the unfiltered search against another commit (`--compare-ref`);
   also part of the default run; alone, it updates the main report (eval/reports);
+* `observability` (`eval.bench.observability`): HTTP latency and throughput with metrics and
+  request logs on against off, interleaved on the corpus `--observability-corpus` names (the
+  bundled one by default); alone, it updates the main report (eval/reports);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
@@ -57,6 +60,8 @@ from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
 from eval.bench.large import large_phase
 from eval.bench.machine import others_cpu, process_cpu
+from eval.bench.observability import observability_phase
+from eval.bench.phase_sizes import DEFAULTS
 from eval.bench.report import write_reports
 from eval.bench.segmented import segments_phase
 from eval.bench.synthetic import (
@@ -74,53 +79,13 @@ from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PHASES: tuple[str, ...] = ("writes", "ingest", "segments", "footprint", "build", "writers", "large")
-PHASES += ("baseline", "filters", "cluster", "pq")
-WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
+PHASES += ("baseline", "filters", "cluster", "pq", "observability")
+WITHOUT_SCIFACT = {"writers", "baseline", "observability"}  # phases that make their own documents
 # Phases whose section is in the main report (eval/reports): the default run's baseline and
-# filters, and the cluster phase (run only when asked for).
-MAIN_REPORT_PHASES = {"baseline", "filters", "cluster"}
+# filters, and the cluster and observability phases (run only when asked for).
+MAIN_REPORT_PHASES = {"baseline", "filters", "cluster", "observability"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
-
-# (full, quick) defaults of each phase's size options.
-DEFAULTS: dict[str, tuple[Any, Any]] = {
-    "writes_sizes": ("5000,50000,200000", "2000,5000"),
-    "writes_articles": (30, 10),
-    "writes_warmup": (3, 2),
-    "writes_rounds": (2, 1),
-    "ingest_documents": (50_000, 5_000),
-    "ingest_seconds": (600.0, 60.0),
-    "ingest_idle_seconds": (60.0, 20.0),
-    "ingest_clients": (8, 8),
-    "segments_documents": (0, 0),  # 0: all of SciFact
-    "segments_queries": (300, 100),
-    "footprint_sizes": ("100000,1000000", "10000,100000"),
-    "footprint_queries": (100, 50),
-    "scifact_docs": (0, 100),  # the build phase's documents; 0: all of SciFact
-    "writers_documents": (2_000, 300),
-    "large_chunks": (1_000_000, 200_000),
-    "large_queries": (100, 50),
-    "large_rounds": (2, 1),
-    "pq_chunks": (1_000_000, 100_000),
-    "pq_queries": (300, 100),
-    "writers_clients": (8, 8),
-    "filters_chunks": (100_000, 20_000),
-    "filters_queries": (100, 30),
-    "filters_rounds": (2, 1),
-    # Odd, so the median of the rounds' ratios is one round's; 3 rounds outvote one hit by a burst.
-    "baseline_rounds": (5, 3),
-    "baseline_c1_requests": (60, 16),  # per side and round
-    "baseline_c32_requests": (320, 96),
-    "cluster_docs": (1_000, 100),  # SciFact documents beside the bundled corpus; 0: all
-    "cluster_shards": (3, 3),
-    "cluster_rounds": (3, 1),
-    "cluster_c1_requests": (100, 20),  # per side and round
-    "cluster_c32_requests": (640, 96),
-    "cluster_clients": (8, 8),
-    "cluster_writers": (1, 1),
-    "cluster_idle_seconds": (60.0, 10.0),
-    "cluster_ingest_seconds": (120.0, 20.0),
-}
 
 
 def option(arguments: Any, name: str) -> Any:
@@ -249,6 +214,16 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             from eval.bench.cluster import run_cluster
 
             run_cluster(arguments, questions, sentences, results[key], save, say)
+        elif phase == "observability":
+            results[key] = observability_phase(
+                arguments.observability_corpus,
+                option(arguments, "observability_rounds"),
+                {
+                    1: option(arguments, "observability_c1_requests"),
+                    32: option(arguments, "observability_c32_requests"),
+                },
+                say,
+            )
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])

@@ -24,6 +24,7 @@ from eval.bench.baseline_report import baseline_markdown, baseline_targets
 from eval.bench.cluster_report import cluster_markdown, cluster_targets
 from eval.bench.compressed_report import pq_markdown
 from eval.bench.filtering_report import filters_markdown, filters_targets
+from eval.bench.observability import observability_markdown, observability_targets
 from eval.bench.targets import BUILD_TO_PASSAGES, C1_P50_TO_SINGLE, C32_P99_MS, C32_TO_BATCHED
 from index.storage.files import write_atomically
 
@@ -105,6 +106,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     lines += baseline_targets(results)
     lines += filters_targets(results)
     lines += cluster_targets(results)
+    lines += observability_targets(results)
     for name, build in results.get("build", {}).items():
         if build.get("ratio_to_floor") is not None:
             lines.append(
@@ -272,6 +274,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     out += baseline_markdown(results, lambda key, title: _phase_heading(results, key, title))
     out += filters_markdown(results, lambda key, title: _phase_heading(results, key, title))
     out += cluster_markdown(results, lambda key, title: _phase_heading(results, key, title))
+    out += observability_markdown(results, lambda key, title: _phase_heading(results, key, title))
     builds = results.get("build", {})
     if builds:
         out += [

@@ -89,18 +89,24 @@ def code_environment(code: Path) -> dict[str, str]:
 
 @contextmanager
 def running_code(
-    code: Path, index_dir: Path, first_question: str, log_path: Path, timeout: float = 300.0
+    code: Path,
+    index_dir: Path,
+    first_question: str,
+    log_path: Path,
+    timeout: float = 300.0,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """`rag serve` (`python -m eval.cli serve`) with the code in `code` first on PYTHONPATH, over
     `index_dir`, with no keys and the service's default settings: none of the caller's `RAG_*`
     variables, and a working directory with no `.env` (the log's), so two checkouts compared
-    run alike."""
+    run alike; `settings`: `RAG_*` variables to set all the same (the observability phase's)."""
     port = free_port()
     environment = {
         **code_environment(code),
         "RAG_INDEX_DIR": str(index_dir),
         "RAG_API_KEYS": "",
         "RAG_ADMIN_KEYS": "",
+        **(settings or {}),
     }
     command = [sys.executable, "-m", "eval.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
 

@@ -29,6 +29,7 @@ from index.search.modes import Mode
 from index.search.query import Query
 from index.search.question_dates import QuestionDates
 from index.search.retrieval import Retriever
+from index.search.stages import ANSWERS, BM25, DENSE, FUSION, stage
 from index.text.chunking import Chunk
 
 
@@ -88,15 +89,19 @@ def search_documents(
     limit = max(retriever.options.document_candidates, k)
     question = retriever.query(query, vector, filter, as_of)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
-    dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
-    lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
-    ranked = _ranked(retriever, question, dense, lexical, limit, feedback)[:k]
+    with stage(DENSE):
+        dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
+    with stage(BM25):
+        lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
     reader = retriever.reader
-    best_passage: dict[str, int] = {}
-    for row, _ in retriever.ordered(Mode.HYBRID, question, dense, lexical):
-        best_passage.setdefault(reader.document_id_of(row), row)
+    with stage(FUSION):  # feedback's second dense search included
+        ranked = _ranked(retriever, question, dense, lexical, limit, feedback)[:k]
+        best_passage: dict[str, int] = {}
+        for row, _ in retriever.ordered(Mode.HYBRID, question, dense, lexical):
+            best_passage.setdefault(reader.document_id_of(row), row)
     rows = [best_passage.get(entry.document_id, entry.passage_row) for entry in ranked]
-    answers = retriever.answer_spans(question, rows)
+    with stage(ANSWERS):
+        answers = retriever.answer_spans(question, rows)
     hits = [
         DocumentHit(rank, entry.score, retriever.document(entry.document_id), reader.chunk(row), answer)
         for rank, (entry, row, answer) in enumerate(zip(ranked, rows, answers, strict=True), start=1)

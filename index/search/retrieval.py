@@ -43,6 +43,7 @@ from index.search.passage_index import PassageIndex
 from index.search.query import Query
 from index.search.question_dates import QuestionDates, dates_in_question
 from index.search.reader import IndexReader
+from index.search.stages import ANSWERS, BM25, DENSE, FUSION, stage
 from index.text.chunking import Chunk
 
 
@@ -144,6 +145,28 @@ class PassageRetriever:
         With `as_of`, also within the time range the question states (`index.search.question_dates`)."""
         question = self.query(query, query_vector, filter, as_of)
         ranking = self.ranking(question, mode, self.options.candidates_for(k))
+        with stage(ANSWERS):
+            hits = self._hits(question, mode, ranking, k)
+            verdict = self.answerability.assess(
+                question,
+                [row for row, _ in ranking.ordered],
+                [hit.answer for hit in hits],
+                [hit.chunk.text for hit in hits],
+            )
+        return SearchOutcome(
+            query,
+            mode,
+            self.version,
+            verdict.answerable,
+            verdict.confidence,
+            hits[:k],
+            verdict.signals,
+            question.requested_filter,
+            question.dates,
+        )
+
+    def _hits(self, question: Query, mode: Mode, ranking: Ranking, k: int) -> list[Hit]:
+        """Stages 3 and 4: the ranking's distinct passages, each with its answer sentence."""
         kept = distinct(
             ranking.ordered,
             self.reader.chunk,
@@ -159,23 +182,7 @@ class PassageRetriever:
             document_id = self.reader.document_id_of(row)
             if not any(same_answer(document_id, answer, hit) for hit in hits):
                 hits.append(self._hit(len(hits) + 1, row, score, answer, question, mode, ranking))
-        verdict = self.answerability.assess(
-            question,
-            [row for row, _ in ranking.ordered],
-            [hit.answer for hit in hits],
-            [hit.chunk.text for hit in hits],
-        )
-        return SearchOutcome(
-            query,
-            mode,
-            self.version,
-            verdict.answerable,
-            verdict.confidence,
-            hits[:k],
-            verdict.signals,
-            question.requested_filter,
-            question.dates,
-        )
+        return hits
 
     def rank(
         self,
@@ -191,17 +198,16 @@ class PassageRetriever:
         return self.ranking(question, mode, limit or self.options.candidates).ordered
 
     def ranking(self, query: Query, mode: Mode, limit: int) -> Ranking:
-        dense = (
-            dense_candidates(self.reader, query.vector, limit, query.allowed)
-            if mode != Mode.BM25
-            else NO_CANDIDATES
-        )
-        lexical = (
-            lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
-            if mode != Mode.DENSE
-            else NO_CANDIDATES
-        )
-        return Ranking(dense, lexical, self.ordered(mode, query, dense, lexical))
+        dense, lexical = NO_CANDIDATES, NO_CANDIDATES
+        if mode != Mode.BM25:
+            with stage(DENSE):
+                dense = dense_candidates(self.reader, query.vector, limit, query.allowed)
+        if mode != Mode.DENSE:
+            with stage(BM25):
+                lexical = lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
+        with stage(FUSION):
+            ordered = self.ordered(mode, query, dense, lexical)
+        return Ranking(dense, lexical, ordered)
 
     def ordered(
         self, mode: Mode, query: Query, dense: Candidates, lexical: Candidates

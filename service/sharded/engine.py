@@ -45,6 +45,7 @@ from index.errors import IndexMismatchError, IndexNotFoundError
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
+from index.search.stages import ENCODE, stage
 from index.sharding.coordinator import ShardedSearcher
 from index.sharding.messages import CandidateRequest, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
@@ -248,7 +249,9 @@ class ShardedEngine(Engine):
         as_of: dt.date | None = None,
     ) -> SearchOutcome:
         """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run)."""
-        return self._searched(self._question_vector(query), query, k, mode, context, filter, as_of)
+        with stage(ENCODE):
+            vector = self._question_vector(query)
+        return self._searched(vector, query, k, mode, context, filter, as_of)
 
     async def search_async(
         self,
