@@ -195,7 +195,7 @@ def start_server(index_dir: Path, embedder: str, log: Path) -> tuple[subprocess.
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and server.poll() is None:
         try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:  # loaded, not just listening
                 return server, url
         except httpx.TransportError:
             time.sleep(0.2)

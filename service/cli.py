@@ -343,7 +343,12 @@ def serve(host: str | None, port: int | None, cluster_address: str | None) -> No
         return
     engine = _engine(settings)
     _ = engine.retriever
-    uvicorn.run(create_app(settings, engine=engine), host=settings.host, port=settings.port)
+    uvicorn.run(
+        create_app(settings, engine=engine),
+        host=settings.host,
+        port=settings.port,
+        access_log=not settings.request_log,  # the request log (service/request_log.py) replaces it
+    )
 
 
 @cli.command()

@@ -34,6 +34,11 @@ _INDEX = IndexSettings()
 _MERGES = TieredMergePolicy()
 
 
+class LogFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
 class EmbedderKind(StrEnum):
     SENTENCE_TRANSFORMERS = "sentence-transformers"
     HASHING = "hashing"  # a bag-of-words fake: benchmarks and load tests at scale, never real use
@@ -214,6 +219,35 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Browser origins allowed by CORS (comma-separated), e.g. for Open WebUI; none by default.",
+    )
+
+    # Request logs, rate limits (docs/operations.md; service/request_log.py, service/ratelimit.py).
+    request_log: bool = Field(True, description="One log line per request on stderr (`rag.requests`).")
+    log_format: LogFormat | None = Field(
+        None,
+        description="Request log lines as `json` or `text`; none: text when stderr is a terminal, json "
+        "otherwise.",
+    )
+    log_queries: bool = Field(
+        False, description="Put the query text in a search's log line; off, the query is never logged."
+    )
+    rate_limit_reads: float | None = Field(
+        None,
+        gt=0,
+        description="Reads (searches, listings) per second allowed to one API key, or one client address "
+        "when keys are off; none: no limit. Over it: 429 with Retry-After.",
+    )
+    rate_limit_writes: float | None = Field(
+        None,
+        gt=0,
+        description="Writes (POST/DELETE of documents, admin actions) per second per key or address; "
+        "none: no limit.",
+    )
+    rate_limit_burst: int | None = Field(
+        None,
+        ge=1,
+        description="Requests a key may send at once above its rate before the limit applies; none: one "
+        "second's worth.",
     )
 
     @field_validator("api_keys", "admin_keys", "allowed_upload_types", "cors_origins", mode="before")

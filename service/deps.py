@@ -15,6 +15,7 @@ from service.collection_names import collection_of
 from service.collections import Collections
 from service.config import Settings
 from service.engine import Engine
+from service.request_context import note_query
 
 
 def _collections(request: Request) -> Collections:
@@ -51,6 +52,7 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 def checked_query(query: str, settings: Settings) -> str:
     """The query under this server's limits; `InvalidQueryError` (a 422) names the one it breaks."""
+    note_query(query)  # for the request's log line, which shows it only with RAG_LOG_QUERIES
     return queries.checked_query(query, settings.max_query_chars)
 
 

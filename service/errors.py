@@ -1,6 +1,7 @@
 """One JSON error shape for every failure, and the mapping from named errors to HTTP statuses.
 
-Every error body is ``{"error": {"code", "message", "details"}}``. Validation problems become
+Every error body is ``{"error": {"code", "message", "details", "request_id"}}`` (the request's
+`X-Request-ID`, service/request_context.py). Validation problems become
 422 (400 for a body that is not JSON), unknown ids and collections 404, a missing index 503, a write on a full
 disk 507, what the sharded (cluster) service does not serve yet 501 `not_supported_in_cluster_mode`, a
 shard no replica answers 503 `shard_unavailable` (naming the shards in the message and `details`); anything unforeseen is logged and answered with a plain 500 message, never a stack
@@ -31,6 +32,7 @@ from service.collections import CollectionNotFoundError
 from service.engine import DocumentNotFoundError
 from service.observability import metrics
 from service.queries import InvalidQueryError
+from service.request_context import current_request_id
 from service.sharded.engine import NotSupportedInClusterModeError
 from service.sharded.failures import EncoderUnavailableError, ShardUnavailableError
 from service.storage import full_disk_reason
@@ -48,7 +50,8 @@ def error_response(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
     metrics.error_answered(code, status)
-    body = {"error": {"code": code, "message": message, "details": details or []}}
+    error = {"code": code, "message": message, "details": details or [], "request_id": current_request_id()}
+    body = {"error": error}
     return JSONResponse(status_code=status, content=body)
 
 

@@ -20,7 +20,8 @@ COMMON_ERRORS = {
     "400": "Malformed request (invalid JSON body or Content-Length).",
     "413": "Request body over RAG_MAX_BODY_BYTES.",
     "422": "Invalid request; the message names the field and the rule.",
-    "503": "No index is loaded yet.",
+    "429": "Over the key's rate limit (RAG_RATE_LIMIT_READS / _WRITES); `Retry-After` says when to retry.",
+    "503": "No index is loaded yet (`/readyz` says why).",
 }
 KEYED_ERRORS = {
     "401": "An API key is configured and none, or an unknown one, was sent.",

@@ -29,6 +29,11 @@ class ErrorDetail(BaseModel):
     details: list[dict[str, Any]] = Field(
         default_factory=list, description="Per-field problems, when the request failed validation."
     )
+    request_id: str | None = Field(
+        None,
+        description="The request's id, as in its `X-Request-ID` response header and the server's log "
+        "line (the client's own `X-Request-ID` when it sent a valid one).",
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -36,14 +41,26 @@ class ErrorResponse(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok"] = Field(description="`ok` when the index is loaded and queries work.")
-    index_version: str = Field(description="Version of the live index generation.")
-    documents: int = Field(description="Number of documents indexed.")
-    chunks: int = Field(description="Number of passages (chunks) indexed.")
-    segments: int = Field(description="Number of index segments the live commit holds (merges lower it).")
-    segment_ceiling: int = Field(
-        description="Segment count at which writers wait for merges before committing (back-pressure)."
+    status: Literal["ok", "loading", "failed"] = Field(
+        description="`ok` when the index is loaded and queries work; `loading` while the server "
+        "loads the model and the index, `failed` when that failed (`/readyz` says why): the "
+        "process is up either way, and the index fields below are null."
     )
+    index_version: str | None = Field(None, description="Version of the live index generation.")
+    documents: int | None = Field(None, description="Number of documents indexed.")
+    chunks: int | None = Field(None, description="Number of passages (chunks) indexed.")
+    segments: int | None = Field(
+        None, description="Number of index segments the live commit holds (merges lower it)."
+    )
+    segment_ceiling: int | None = Field(
+        None,
+        description="Segment count at which writers wait for merges before committing (back-pressure).",
+    )
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = Field(description="`ready`: the model and the index are loaded.")
+    index_version: str = Field(description="Version of the live index generation.")
 
 
 class CollectionOut(BaseModel):

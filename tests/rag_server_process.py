@@ -1,7 +1,8 @@
 """A real `uvicorn` server process for tests that must kill it (`kill -9`) or load it over HTTP.
 
 The server runs `service.app:create_app` on 127.0.0.1 and a free port, with the fake embedder
-(`RAG_EMBEDDER=hashing`) and whatever other `RAG_*` settings the test passes. `stop()` always
+(`RAG_EMBEDDER=hashing`) and whatever other `RAG_*` settings the test passes. It is started once
+`wait_for` (default `/readyz`: the index is loaded) answers 200; `wait_for=None` returns at once. `stop()` always
 ends the process; `kill()` sends SIGKILL, as a crash would.
 """
 
@@ -31,6 +32,7 @@ class ServerProcess:
         log_path: Path,
         app: str = REAL_APP,
         extra_env: dict[str, str] | None = None,
+        wait_for: str | None = "/readyz",
         **settings: str,
     ) -> None:
         self.port = free_port()
@@ -52,15 +54,16 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_until_ready(log_path)
+        if wait_for is not None:
+            self._wait_until_ready(log_path, wait_for)
 
-    def _wait_until_ready(self, log_path: Path) -> None:
+    def _wait_until_ready(self, log_path: Path, probe: str) -> None:
         deadline = time.monotonic() + STARTUP_LIMIT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited at start-up:\n{log_path.read_text(errors='replace')}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}{probe}", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

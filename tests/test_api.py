@@ -139,6 +139,7 @@ def test_unknown_document_and_route(client: TestClient) -> None:
         "code": "document_not_found",
         "message": "no document with id 'no-such-doc'",
         "details": [],
+        "request_id": missing.headers["x-request-id"],  # every error body names its request
     }
     assert client.get("/nowhere").json()["error"]["code"] == "not_found"
     assert client.put("/search").status_code == 405

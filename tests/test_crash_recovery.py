@@ -17,6 +17,8 @@ import contextlib
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -44,6 +46,17 @@ def article(number: int) -> dict[str, str]:
         "title": f"Bulletin {number}",
         "text": f"Bulletin {number}: the port authority logged {number * 7} ships and a new quay plan.",
     }
+
+
+@contextmanager
+def loaded_client(index_dir: Path) -> Iterator[TestClient]:
+    """The app as `uvicorn service.app:create_app --factory` runs it (it loads the index after it
+    starts: service/readiness.py), once `/readyz` says it has loaded."""
+    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+        deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+        while client.get("/readyz").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield client
 
 
 def assert_state(
@@ -104,7 +117,7 @@ def test_kill_9_mid_commit_and_mid_stream_loses_nothing_acknowledged(tmp_path: P
 
     # The service comes back: the app a restart would run, in-process this time (a third server
     # start would only add its start-up time), on a fresh engine reading the same directory.
-    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+    with loaded_client(index_dir) as client:
         assert_state(client, expected, in_flight_round_two)
     reader = IndexReader.open(IndexStore(index_dir))  # checksums of every file verified
     assert {doc_id for doc_id, text in expected.items() if text} <= set(reader.document_ids())
@@ -251,7 +264,7 @@ def test_kill_9_during_a_group_commit_loses_nothing_acknowledged(tmp_path: Path)
         server.stop()
     assert group >= 2  # the kill landed inside a commit holding several writes
     assert len(in_flight) >= group
-    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+    with loaded_client(index_dir) as client:
         assert_state(client, expected, in_flight)
         assert len(expected) >= 1
     reader = IndexReader.open(IndexStore(index_dir))
@@ -318,6 +331,6 @@ def test_kill_9_during_a_restore_leaves_the_old_or_the_restored_commit(tmp_path:
         server.stop()
     assert set(IndexReader.open(IndexStore(index_dir)).document_ids()) in (live, restored)
     assert writer.recover().plan.damage is None
-    with TestClient(create_app(make_settings(index_dir, embedder="hashing"))) as client:
+    with loaded_client(index_dir) as client:
         assert client.post("/admin/snapshots/kept/restore").status_code == 200
         assert_state(client, {f"crash-{n}": article(n)["text"] for n in range(3)} | {"crash-7": None}, {})

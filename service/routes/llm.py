@@ -19,6 +19,7 @@ from service.llm_formats import (
     search_result_block,
 )
 from service.llm_schemas import AnthropicSearchResponse, OpenAIToolDefinitions, OpenAIToolOutput
+from service.request_context import note_search
 from service.results import applied_filters
 from service.routes.search import ERRORS
 from service.schemas import SearchRequest
@@ -28,9 +29,11 @@ router = APIRouter(tags=["llm formats"])
 
 async def _outcome(request: SearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchOutcome:
     query, k = checked_query(request.query, settings), checked_k(request.k, settings)
-    return await engine.search_async(
+    outcome = await engine.search_async(
         query, k, request.mode, request.context, request.search_filter(), request.question_as_of()
     )
+    note_search(len(outcome.hits), outcome.index_version)
+    return outcome
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from service.deps import EngineDep, SettingsDep, checked_k, checked_query
+from service.request_context import note_search
 from service.results import document_search_response, search_response
 from service.schemas import (
     DocumentSearchRequest,
@@ -51,6 +52,7 @@ async def _search(
     outcome = await engine.search_async(
         query, k, request.mode, request.context, request.search_filter(), request.question_as_of()
     )
+    note_search(len(outcome.hits), outcome.index_version)
     return search_response(outcome)
 
 
@@ -98,4 +100,5 @@ async def search_documents_post(
     outcome = await engine.search_documents_async(
         query, k, request.feedback, request.search_filter(), request.question_as_of()
     )
+    note_search(len(outcome.hits), outcome.index_version)
     return document_search_response(outcome)
