@@ -17,6 +17,7 @@ from service.collections import Collections
 from service.config import Settings, get_settings
 from service.engine import Engine
 from service.errors import UnexpectedErrors, install_error_handlers
+from service.jobs import routes as jobs
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.openapi import install_openapi
@@ -48,10 +49,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         gc.collect()
         gc.freeze()
         app.state.collections.start_merging()
+        app.state.jobs.start()  # resumes the jobs a restart interrupted (service/jobs/runner.py)
         try:
             async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
                 yield
         finally:
+            app.state.jobs.stop()
             app.state.collections.stop_merging()
             gc.unfreeze()
 
@@ -65,17 +68,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
         app.state.collections = Collections(engine, settings)
+    app.state.jobs = jobs.Jobs(settings, lambda name: app.state.collections.for_write(name))
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(search.router, dependencies=READ_DEPENDENCIES)  # keys: service/auth.py
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(jobs.router)
     app.include_router(llm.router, dependencies=READ_DEPENDENCIES)
     collections.install(app)  # GET /collections and every route above under /collections/{name}
     app.router.routes.append(streamable_http_route(mcp, settings))  # MCP streamable HTTP at /mcp
     web.install(app)
     app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=(jobs.JOB_PATH_SUFFIX, settings.max_job_bytes, "RAG_MAX_JOB_BYTES"),
+    )
     app.add_middleware(UnexpectedErrors)  # inside CORS, so a 500 carries its headers too
     install_openapi(app, ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}"))
     if settings.cors_origins:  # none by default: browsers on other origins get no access
