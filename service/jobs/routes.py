@@ -61,8 +61,8 @@ class JobErrorOut(BaseModel):
 
 
 class JobOut(BaseModel):
-    id: str
-    collection: str
+    id: str = Field(description="The job's id, as `POST /jobs/ingest` returned it.")
+    collection: str = Field(description="The collection the job writes to.")
     state: JobState = Field(description="`queued`, `running`, or final: `succeeded`, `failed`, `cancelled`.")
     done: int = Field(description="Documents processed (committed or refused); only goes up.")
     total: int = Field(description="Documents in the job.")
@@ -70,9 +70,9 @@ class JobOut(BaseModel):
     errors_total: int = Field(description="Refused documents in all.")
     index_version: str | None = Field(description="The index version of the job's last commit.")
     reason: str | None = Field(description="Why the job failed or was cancelled.")
-    cancel_requested: bool
-    created: str
-    updated: str
+    cancel_requested: bool = Field(description="`DELETE` asked the job to stop after its current batch.")
+    created: str = Field(description="When the job was accepted (ISO 8601, UTC).")
+    updated: str = Field(description="When its record last changed (ISO 8601, UTC).")
 
 
 class JobListOut(BaseModel):
