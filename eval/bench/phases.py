@@ -16,6 +16,8 @@ Phases (each adds its own section to the report; see its module for what it meas
   against filters matching 1%, 10% and 50% of the chunks by source and 1% by date, the mask's
   first-use cost, and optionally the unfiltered search against another commit (`--compare-ref`);
   also part of the default run; alone, it updates the main report (eval/reports);
+* `jobs` (`eval.bench.jobs`): one bulk ingest job of N articles against N single POSTs
+  (documents/s and their ratio); alone, it updates the main report (eval/reports);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
@@ -46,6 +48,7 @@ from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
+from eval.bench.jobs import jobs_phase
 from eval.bench.large import large_phase
 from eval.bench.machine import others_cpu, process_cpu
 from eval.bench.report import write_reports
@@ -64,9 +67,24 @@ from index.embedding import HashingEmbedder
 from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PHASES = ("writes", "ingest", "segments", "footprint", "build", "writers", "large", "baseline", "filters")
+PHASES = (
+    "writes",
+    "ingest",
+    "segments",
+    "footprint",
+    "build",
+    "writers",
+    "large",
+    "baseline",
+    "filters",
+    "jobs",
+)
 WITHOUT_SCIFACT = {"writers", "baseline"}  # phases that make their own documents
-MAIN_REPORT_PHASES = {"baseline", "filters"}  # phases of the default run: alone, they update eval/reports
+MAIN_REPORT_PHASES = {
+    "baseline",
+    "filters",
+    "jobs",
+}  # phases of the default run: alone, they update eval/reports
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -97,6 +115,8 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "baseline_rounds": (5, 3),
     "baseline_c1_requests": (60, 16),  # per side and round
     "baseline_c32_requests": (320, 96),
+    "jobs_documents": (50_000, 1_000),
+    "jobs_posts": (50_000, 1_000),  # single POSTs timed (at most jobs_documents)
 }
 
 
@@ -217,6 +237,12 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
             results[key] = run_baseline(arguments, say)
         elif phase == "filters":
             results[key] = run_filters(arguments, corpus, questions, say)
+        elif phase == "jobs":
+            count = option(arguments, "jobs_documents")
+            say(f"  jobs: {count:,} articles")
+            results[key] = jobs_phase(
+                work, articles(sentences, count, "jb"), option(arguments, "jobs_posts"), say
+            )
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]
         run["others"] = others_cpu(processes, process_cpu(), run["seconds"])
