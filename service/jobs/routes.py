@@ -23,7 +23,7 @@ from service.auth import AdminAccess, ReadAccess
 from service.collection_names import collection_of
 from service.config import Settings
 from service.deps import WritableEngineDep
-from service.document_input import UPLOAD_SCHEMA, DocumentIn
+from service.document_input import UPLOAD_SCHEMA
 from service.engine import Engine
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.jobs.inputs import read_body
@@ -127,10 +127,17 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
             "required": True,
             "content": {
                 "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": DocumentIn.model_json_schema()}},
+                "application/json": {
+                    "schema": {
+                        "type": "array",
+                        "minItems": 1,
+                        "description": "`DocumentIn` objects; an item that is not one is refused alone.",
+                    }
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
+                        "required": ["file"],
                         "properties": {
                             "file": {"type": "array", "items": UPLOAD_SCHEMA["properties"]["file"]}
                         },
@@ -157,7 +164,7 @@ async def submit_job(
         jobs.store.create, collection_of(request.path_params), job_input, batch_size
     )
     jobs.runner.submit(record.id)
-    response.headers["Location"] = str(request.url_for(_GET_NAME, job_id=record.id).path)
+    response.headers["Location"] = f"{request.url.path.removesuffix('/ingest')}/{record.id}"
     return job_out(record)
 
 
