@@ -40,7 +40,7 @@ def load_corpus(paths: Iterable[Path | str]) -> list[Document]:
     """All documents under `paths` (files or directories), in a stable order, ids unique."""
     documents: list[Document] = []
     seen: dict[str, Path] = {}
-    for path in _corpus_files(paths):
+    for path in corpus_files(paths):
         for document in load_documents_file(path):
             if document.id in seen:
                 raise CorpusError(
@@ -51,7 +51,9 @@ def load_corpus(paths: Iterable[Path | str]) -> list[Document]:
     return documents
 
 
-def _corpus_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+def corpus_files(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """The files `load_corpus` reads under `paths`, in its order; CorpusError for a missing path
+    or a named file of an unsupported type."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():

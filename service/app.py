@@ -17,6 +17,7 @@ from service.collections import Collections
 from service.config import Settings, get_settings
 from service.engine import Engine
 from service.errors import UnexpectedErrors, install_error_handlers
+from service.jobs import routes as jobs
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.observability.install import install_observability
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         gc.collect()
         gc.freeze()
         app.state.collections.start_merging()
+        app.state.jobs.start()  # resumes the jobs a restart interrupted (service/jobs/runner.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             async with mcp.session_manager.run():  # the `/mcp` route's sessions live with the app
                 yield
         finally:
+            app.state.jobs.stop()
             if loading is not None and not loading.done():
                 loading.cancel()
             if readiness.ready:
@@ -92,18 +95,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
         app.state.collections = Collections(engine, settings)
+    app.state.jobs = jobs.Jobs(settings, lambda name: app.state.collections.for_write(name))
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(health.probes)  # `/readyz`: the server's, not a collection's
     app.include_router(search.router, dependencies=READ_DEPENDENCIES)  # keys: service/auth.py
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(jobs.router)
     app.include_router(llm.router, dependencies=READ_DEPENDENCIES)
     collections.install(app)  # GET /collections and every route above under /collections/{name}
     app.router.routes.append(streamable_http_route(mcp, settings))  # MCP streamable HTTP at /mcp
     web.install(app)
     app.add_middleware(ReadKeyGuard, settings=settings, prefixes=("/mcp",))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        larger=(jobs.JOB_PATH_SUFFIX, settings.max_job_bytes, "RAG_MAX_JOB_BYTES"),
+    )
     app.add_middleware(RateLimit, settings=settings)  # off unless RAG_RATE_LIMIT_* (service/ratelimit.py)
     app.add_middleware(ReadinessGate, readiness=readiness)
     app.add_middleware(UnexpectedErrors)  # inside CORS, so a 500 carries its headers too

@@ -26,6 +26,7 @@ from index.search.retrieval import SearchOutcome
 from index.storage.commits import CommitPoint
 from index.write.changes import WriteResult
 from index.write.restoring import Recovery
+from service import bulk_add
 from service.cluster import use_ray_defaults
 from service.cluster.commands import cluster
 from service.collection_names import DEFAULT_COLLECTION, InvalidCollectionNameError, checked_collection_name
@@ -476,7 +477,9 @@ def add(paths: tuple[Path, ...], collection: str) -> None:
     files, or directories of them (read as `rag build` reads them).
 
     \b
-    Only new or changed text is embedded; the same content again changes nothing. A running
+    Only new or changed text is embedded; the same content again changes nothing. Documents are
+    committed in batches, with a progress bar on a terminal; a file that cannot be read is
+    refused and listed with its reason at the end (exit status 1), the others are added. A running
     `rag serve` on the same RAG_INDEX_DIR picks the change up on its next request.
     \b
     Examples:
@@ -484,12 +487,18 @@ def add(paths: tuple[Path, ...], collection: str) -> None:
       rag add more-articles.jsonl new-articles/
     """
     settings = get_settings()
-    documents = load_corpus(paths)
-    if not documents:
+    read = bulk_add.read_files(paths)
+    if not read.documents and not read.refused:
         raise click.ClickException(f"no documents found (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-    engine = _writing_engine(settings, collection, create=True)
-    _report_update(engine.upsert(documents), f"{len(documents)} document(s) read")
-    _merge_after_write(engine)
+    if read.documents:  # committed in batches, with a progress bar on a terminal
+        engine = _writing_engine(settings, collection, create=True)
+        added = bulk_add.add_in_batches(engine, read.documents)
+        click.echo(bulk_add.summary_line(added, f"{len(read.documents)} document(s) read"))
+        _merge_after_write(engine)
+    if read.refused:
+        for line in bulk_add.refused_lines(read):
+            click.echo(line, err=True)
+        raise click.ClickException(f"{len(read.refused)} file(s) refused (listed above)")
 
 
 @cli.command()

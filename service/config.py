@@ -195,6 +195,12 @@ class Settings(BaseSettings):
         "as in RAG_API_KEYS.",
     )
     max_body_bytes: int = Field(5_000_000, ge=1, description="Largest request body, in bytes.")
+    max_job_bytes: int = Field(
+        256_000_000,
+        ge=1,
+        description="Largest body of a bulk ingest job (`POST /jobs/ingest`), in bytes; it is held in "
+        "memory while it is stored.",
+    )
     max_document_chars: int = Field(1_000_000, ge=1, description="Longest document text, in characters.")
     max_field_chars: int = Field(
         2_000, ge=1, description="Longest title, source, author, url or published field, in characters."

@@ -71,8 +71,13 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     if any(e.get("type") == "json_invalid" for e in errors):
         return error_response(400, "malformed_json", "the request body is not valid JSON")
     details = [_describe(e) for e in errors]
-    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details)
-    return error_response(422, "invalid_request", summary or "invalid request", details)
+    return error_response(422, "invalid_request", validation_summary(errors), details)
+
+
+def validation_summary(errors: list[dict[str, Any]]) -> str:
+    """One line for pydantic's errors (`field: message; ...`): a 422's message, a job line's reason."""
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in map(_describe, errors))
+    return summary or "invalid request"
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -29,14 +29,20 @@ _SNIFF_BYTES = 8192
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """`larger`: (path suffix, limit, its variable) for the routes whose bodies may be larger."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: tuple[str, int, str] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes, variable = self.max_bytes, "RAG_MAX_BODY_BYTES"
+        if self.larger is not None and str(scope.get("path", "")).endswith(self.larger[0]):
+            _, max_bytes, variable = self.larger
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
@@ -44,8 +50,8 @@ class BodySizeLimit:
                     scope, receive, send, 400, "invalid_content_length", "invalid Content-Length"
                 )
                 return
-            if int(declared) > self.max_bytes:
-                await self._refuse_too_large(scope, receive, send, int(declared))
+            if int(declared) > max_bytes:
+                await self._refuse_too_large(scope, receive, send, int(declared), max_bytes, variable)
                 return
         # Read the whole body first (at most max_bytes of it), so a chunked body over the limit is
         # refused before the route starts; the route then reads the buffered copy.
@@ -57,8 +63,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                await self._refuse_too_large(scope, receive, send, received)
+            if received > max_bytes:
+                await self._refuse_too_large(scope, receive, send, received, max_bytes, variable)
                 return
             if not message.get("more_body", False):
                 break
@@ -68,15 +74,16 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse_too_large(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+    async def _refuse_too_large(
+        self, scope: Scope, receive: Receive, send: Send, size: int, max_bytes: int, variable: str
+    ) -> None:
         await self._refuse(
             scope,
             receive,
             send,
             413,
             "body_too_large",
-            f"the request body is over {self.max_bytes} bytes (at least {size} sent); the limit is "
-            "RAG_MAX_BODY_BYTES",
+            f"the request body is over {max_bytes} bytes (at least {size} sent); the limit is {variable}",
         )
 
     @staticmethod

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from index.search.reader import IndexReader
+from index.storage.store import IndexStore
 from service import cli as cli_module
 from service.config import Settings
+from service.engine import Engine
 
 
 def test_build_then_rebuild_is_a_no_op(runner: CliRunner) -> None:
@@ -90,3 +93,27 @@ def test_add_reads_directories_as_build_does(runner: CliRunner, tmp_path: Path) 
     empty.mkdir()
     refused = runner.invoke(cli_module.cli, ["add", str(empty)])
     assert refused.exit_code == 1 and "no documents found" in refused.output
+
+
+def test_add_commits_in_batches_and_lists_the_refused_files(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import bulk_add
+
+    monkeypatch.setattr(bulk_add, "BATCH_DOCUMENTS", 2)
+    commits: list[int] = []
+    upsert = Engine.upsert
+    monkeypatch.setattr(Engine, "upsert", lambda self, docs: commits.append(len(docs)) or upsert(self, docs))
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for number in range(5):
+        (folder / f"a{number}.md").write_text(f"---\ntitle: A{number}\n---\nArticle {number}.", "utf-8")
+    (folder / "bad.txt").write_bytes(b"\xff\xfe not utf-8")
+    (folder / "dup.jsonl").write_text('{"_id": "a1", "text": "Same id as a1.md."}\n', "utf-8")
+    result = runner.invoke(cli_module.cli, ["add", str(folder)])
+    assert result.exit_code == 1, result.output
+    assert "added 5" in result.output and "2 of 7 file(s) refused" in result.output
+    assert "bad.txt: not valid UTF-8" in result.output and "duplicate document id 'a1'" in result.output
+    assert "Traceback" not in result.output and commits == [2, 2, 1]
+    index = IndexReader.open(IndexStore(tmp_path / "index"))
+    assert {f"a{number}" for number in range(5)} <= set(index.document_ids())

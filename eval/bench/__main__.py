@@ -434,6 +434,12 @@ def _phase_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="observability: c=32 requests per side and round (320; quick 96).",
     )
+    group.add_argument("--jobs-documents", type=int, help="jobs: articles in the job (50000; quick 1000).")
+    group.add_argument(
+        "--jobs-posts",
+        type=int,
+        help="jobs: single POSTs timed (50000; quick 1000; at most --jobs-documents).",
+    )
     group.add_argument(
         "--compare-ref",
         help="build, large, filters: also run with the code at this git ref (a temporary worktree), "

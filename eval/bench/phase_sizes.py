@@ -47,4 +47,6 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "observability_rounds": (5, 3),
     "observability_c1_requests": (60, 20),  # per side and round
     "observability_c32_requests": (320, 96),
+    "jobs_documents": (50_000, 1_000),
+    "jobs_posts": (50_000, 1_000),  # single POSTs timed (at most jobs_documents)
 }

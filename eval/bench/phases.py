@@ -20,6 +20,8 @@ Phases (each adds its own section to the report; see its module for what it meas
 * `observability` (`eval.bench.observability`): HTTP latency and throughput with metrics and
   request logs on against off, interleaved on the corpus `--observability-corpus` names (the
   bundled one by default); alone, it updates the main report (eval/reports);
+* `jobs` (`eval.bench.jobs`): one bulk ingest job of N articles against N single POSTs
+  (documents/s and their ratio); alone, it updates the main report (eval/reports);
 * `baseline` (`eval.bench.baseline`): HTTP latency and throughput of the current code against an
   earlier commit's (`--baseline REF`), interleaved in one run on the bundled corpus, and the model
   floor; also part of the default run. Alone, it updates the main report (eval/reports).
@@ -58,6 +60,7 @@ from eval.bench.filtering import filters_phase
 from eval.bench.footprint import SentencePool, footprint_phase
 from eval.bench.hashing_app import DIMENSION
 from eval.bench.ingest import ingest_phase
+from eval.bench.jobs import jobs_phase
 from eval.bench.large import large_phase
 from eval.bench.machine import others_cpu, process_cpu
 from eval.bench.observability import observability_phase
@@ -79,11 +82,11 @@ from index.settings import IndexSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PHASES: tuple[str, ...] = ("writes", "ingest", "segments", "footprint", "build", "writers", "large")
-PHASES += ("baseline", "filters", "cluster", "pq", "observability")
+PHASES += ("baseline", "filters", "cluster", "pq", "observability", "jobs")
 WITHOUT_SCIFACT = {"writers", "baseline", "observability"}  # phases that make their own documents
 # Phases whose section is in the main report (eval/reports): the default run's baseline and
-# filters, and the cluster and observability phases (run only when asked for).
-MAIN_REPORT_PHASES = {"baseline", "filters", "cluster", "observability"}
+# filters, and the cluster, observability and jobs phases (run only when asked for).
+MAIN_REPORT_PHASES = {"baseline", "filters", "cluster", "observability", "jobs"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 REPORT_KEYS = {"build": "build_compare"}  # "build" already names the throughput builds' section
 
@@ -223,6 +226,12 @@ def run_phases(arguments: Any, say: Callable[[str], None]) -> dict[str, Any]:
                     32: option(arguments, "observability_c32_requests"),
                 },
                 say,
+            )
+        elif phase == "jobs":
+            count = option(arguments, "jobs_documents")
+            say(f"  jobs: {count:,} articles")
+            results[key] = jobs_phase(
+                work, articles(sentences, count, "jb"), option(arguments, "jobs_posts"), say
             )
         run["seconds"] = round(time.perf_counter() - began, 1)
         run["load_after"] = [round(value, 2) for value in os.getloadavg()]

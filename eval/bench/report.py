@@ -5,7 +5,7 @@ never leaves a half-written report. The markdown leads with the performance targ
 the measured figure and whether it was met; the baseline phase (the current code against an
 earlier commit's) adds its line and section from `eval.bench.baseline_report`, the filters phase
 its lines and section from `eval.bench.filtering_report`, the cluster phase its lines and section
-from `eval.bench.cluster_report`. The segmented
+from `eval.bench.cluster_report`, the jobs phase from `eval.bench.jobs`. The segmented
 index's phases (`--phase`: writes, ingest, segments, footprint, build, writers) add their targets
 to the same table and a section each (`segmented_targets`, `segmented_markdown`), each section
 saying when it ran and on what code.
@@ -24,6 +24,7 @@ from eval.bench.baseline_report import baseline_markdown, baseline_targets
 from eval.bench.cluster_report import cluster_markdown, cluster_targets
 from eval.bench.compressed_report import pq_markdown
 from eval.bench.filtering_report import filters_markdown, filters_targets
+from eval.bench.jobs import jobs_markdown, jobs_targets
 from eval.bench.observability import observability_markdown, observability_targets
 from eval.bench.targets import BUILD_TO_PASSAGES, C1_P50_TO_SINGLE, C32_P99_MS, C32_TO_BATCHED
 from index.storage.files import write_atomically
@@ -107,6 +108,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     lines += filters_targets(results)
     lines += cluster_targets(results)
     lines += observability_targets(results)
+    lines += jobs_targets(results)
     for name, build in results.get("build", {}).items():
         if build.get("ratio_to_floor") is not None:
             lines.append(
@@ -275,6 +277,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     out += filters_markdown(results, lambda key, title: _phase_heading(results, key, title))
     out += cluster_markdown(results, lambda key, title: _phase_heading(results, key, title))
     out += observability_markdown(results, lambda key, title: _phase_heading(results, key, title))
+    out += jobs_markdown(results, lambda key, title: _phase_heading(results, key, title))
     builds = results.get("build", {})
     if builds:
         out += [

@@ -1,6 +1,6 @@
 """`GET /collections`, and every collection's routes under `/collections/{collection}`.
 
-The routers of the unprefixed routes (search, the LLM formats, documents, admin, health) are
+The routers of the unprefixed routes (search, the LLM formats, documents, admin, health, jobs) are
 included again under the prefix, so a named collection answers exactly as `default` does; their
 dependencies pick the collection's engine from the path (service/deps.py) and check the key's
 scope first (service/auth.py). Their OpenAPI operation ids get the suffix `_in_collection`, so
@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from index.errors import IndexError_
 from service.auth import COLLECTION_DEPENDENCIES, ReadableCollections
 from service.deps import CollectionsDep
+from service.jobs import routes as jobs
 from service.routes import admin, documents, health, llm, search
 from service.schemas import (
     CollectionListResponse,
@@ -78,7 +79,7 @@ def list_collections(collections: CollectionsDep, grant: ReadableCollections) ->
 def install(app: FastAPI) -> None:
     """Add `GET /collections` and the collection-scoped copies of the routes to `app`."""
     app.include_router(router)  # its key check is `ReadableCollections`: any collection will do
-    for source in (search.router, llm.router, documents.router, admin.router, health.router):
+    for source in (search.router, llm.router, documents.router, admin.router, health.router, jobs.router):
         app.include_router(
             _in_collection(source),
             prefix=PREFIX,

@@ -15,19 +15,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from corpus import Document, parse_file_bytes
-from corpus.cleaning import clean_article_text
-from corpus.dates import ACCEPTED_DATE_FORMS, normalise_published
-from corpus.documents import DOCUMENT_ID_PATTERN, ID_RULE, id_from_content
+from corpus import Document
+from corpus.documents import DOCUMENT_ID_PATTERN
 from index.write.changes import Delete, Upsert
 from service.auth import AdminAccess, ReadAccess
 from service.deps import EngineDep, SettingsDep, WritableEngineDep
+from service.document_input import (
+    ID_DESCRIPTION,
+    UPLOAD_FIELDS,
+    UPLOAD_SCHEMA,
+    DocumentIn,
+    checked_document,
+    document_from_file,
+    document_from_json,
+)
 from service.errors import FULL_DISK_RESPONSES, ApiError
-from service.limits import checked_document, checked_upload
 from service.results import document_response, document_summary, write_response
 from service.schemas import (
     DocumentListResponse,
@@ -39,51 +45,6 @@ from service.schemas import (
 
 router = APIRouter(tags=["documents"])
 
-ID_DESCRIPTION = ID_RULE
-UPLOAD_FIELDS = ("id", "title", "source", "author", "url", "published")
-
-
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    id: str | None = Field(
-        None,
-        pattern=DOCUMENT_ID_PATTERN.pattern,
-        description=f"Document id ({ID_DESCRIPTION}). A document with this id is replaced. Without "
-        "one, the id is the title's slug plus a hash of title and text (`doc-<hash>` when the title "
-        "has no Latin letters or digits): sending the same document again changes nothing, and a "
-        "different document never replaces another.",
-    )
-    title: str = Field("", description="Title of the article.")
-    text: str = Field(min_length=1, description="The article text (plain text).")
-    source: str = Field("", description="Publication the article comes from.")
-    author: str = Field("", description="Author.")
-    url: str = Field("", description="Canonical URL.")
-    published: str = Field(
-        "",
-        description=f"Publication date, stored as ISO 8601. Accepted: {ACCEPTED_DATE_FORMS}. A date "
-        "that cannot be read without guessing (03/04/2025, a two-digit year, 'yesterday', a "
-        "weekday that is not the date's, an unknown zone) is a 422.",
-        examples=["2025-11-03", "3 November 2025", "2025-11-03T09:00:00+03:30"],
-    )
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Any further metadata.")
-
-    @field_validator("published")
-    @classmethod
-    def _published_as_iso(cls, value: str) -> str:
-        return normalise_published(value)
-
-
-UPLOAD_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["file"],
-    "properties": {
-        "file": {"type": "string", "format": "binary", "description": "A .txt, .md or .html file."},
-        **{
-            name: {"type": "string", "description": f"Overrides the file's {name}."} for name in UPLOAD_FIELDS
-        },
-    },
-}
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Malformed JSON or multipart body."},
     401: {"model": ErrorResponse, "description": "Missing or unknown API key."},
@@ -198,20 +159,9 @@ async def remove_document(
 
 def _document_from_json(body: bytes) -> Document:
     try:
-        record = DocumentIn.model_validate_json(body)
+        return document_from_json(body)
     except ValidationError as error:
         raise RequestValidationError(error.errors(include_url=False, include_context=False)) from error
-    text, title = clean_article_text(record.text), record.title.strip()
-    return Document(
-        id=record.id or id_from_content(title, text),
-        text=text,
-        title=title,
-        source=record.source.strip(),
-        author=record.author.strip(),
-        url=record.url.strip(),
-        published=record.published,
-        metadata=record.metadata,
-    )
 
 
 async def _document_from_upload(request: Request, settings: SettingsDep) -> Document:
@@ -225,5 +175,4 @@ async def _document_from_upload(request: Request, settings: SettingsDep) -> Docu
         overrides = {
             name: value for name in UPLOAD_FIELDS if isinstance(value := form.get(name), str) and value
         }
-    checked_upload(filename, data, settings)
-    return parse_file_bytes(filename, data, overrides)
+    return document_from_file(filename, data, overrides, settings)
