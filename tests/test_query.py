@@ -53,16 +53,16 @@ def test_cosines_are_computed_once_per_row_and_equal_a_direct_product(fake_engin
     rows = list(range(min(6, reader.chunk_count)))
     first = query.passage_cosines(rows[:4])
     asked: list[list[int]] = []
-    gather = reader.chunk_vectors
+    score = reader.passage_cosines
 
-    def counting_chunk_vectors(wanted: Sequence[int]) -> np.ndarray:
+    def counting_passage_cosines(vector: np.ndarray, wanted: Sequence[int]) -> np.ndarray:
         asked.append(list(wanted))
-        return gather(wanted)
+        return score(vector, wanted)
 
-    reader.chunk_vectors = counting_chunk_vectors  # type: ignore[method-assign]
+    reader.passage_cosines = counting_passage_cosines  # type: ignore[method-assign]
     again = query.passage_cosines(rows[::-1])
     assert asked == [rows[4:][::-1]]  # only the rows not seen before
-    direct = (gather(rows) @ vector).astype(np.float64)
+    direct = (reader.chunk_vectors(rows) @ vector).astype(np.float64)
     assert again[::-1].tolist() == direct.tolist()
     assert first.tolist() == direct[:4].tolist()
 

@@ -72,18 +72,16 @@ def dense_scores(query: Query, rows: list[int], sentence_weight: float) -> npt.N
     cosines it computes are kept in `query` for the later stages."""
     vector = query.vector
     order, cosines, counts, sentence_cosines = [], [], [], []
-    # Each part (a segment of a reader) only gathers its rows' vectors and takes their cosines;
+    # Each part (a segment of a reader) scores only its own rows;
     # the rest runs once over all parts' cosines, so a query pays little per segment.
-    for part in query.reader.passage_vectors(rows, with_sentences=sentence_weight > 0):
+    for part in query.reader.scored_passages(vector, rows, with_sentences=sentence_weight > 0):
         order.append(part.positions)
-        passage = part.vectors @ vector
-        query.keep_passage_cosines([rows[position] for position in part.positions.tolist()], passage)
-        cosines.append(passage)
+        query.keep_passage_cosines([rows[position] for position in part.positions.tolist()], part.cosines)
+        cosines.append(part.cosines)
         if part.sentences is not None:
             counts.append(part.sentences.counts)
-            sentence = part.sentences.vectors @ vector
-            query.keep_sentence_cosines(part.sentences.rows.tolist(), sentence)
-            sentence_cosines.append(np.where(part.sentences.questions, -np.inf, sentence))
+            query.keep_sentence_cosines(part.sentences.rows.tolist(), part.sentences.cosines)
+            sentence_cosines.append(np.where(part.sentences.questions, -np.inf, part.sentences.cosines))
         else:
             counts.append(np.zeros(len(part.positions), dtype=np.int64))
     scores = np.zeros(len(rows), dtype=np.float64)

@@ -9,8 +9,12 @@ shards of a sharded index), so single-process and sharded search run the same st
 
 Invariants an implementation keeps: `dense_search` and `lexical_search` return rows best first,
 ties to the lower row; `statistics(terms)` are those of the whole collection (every live chunk),
-whatever the rows returned; `sentences(row)` and `passage_vectors` name the same global sentence
-rows that `sentence_vectors` reads. Out of scope: how rows are numbered and stored.
+whatever the rows returned; `sentences(row)` and `scored_passages` name the same global sentence
+rows that `sentence_cosines` scores. A cosine is ``dot(vector, v)`` of the question's unit vector
+and a stored one in float32, the stored vectors' precision. The stages only ever ask for cosines
+with the question's vector, never for vectors: an implementation that holds the cosines already
+(the shards computed them) answers without any vector, and refuses another vector. Out of scope:
+how rows are numbered and stored.
 """
 
 from __future__ import annotations
@@ -40,23 +44,23 @@ class Sentence(NamedTuple):
 
 
 @dataclass(frozen=True)
-class SentenceVectors:
+class SentenceCosines:
     """The sentences of some passages, passage after passage: passage i has `counts[i]` of them."""
 
     counts: npt.NDArray[np.int64]
     rows: npt.NDArray[np.int64]  # global sentence rows
-    vectors: Vectors  # one per row
+    cosines: npt.NDArray[np.float32]  # with the question's vector, one per row
     questions: npt.NDArray[np.bool_]  # whether each is itself a question
 
 
 @dataclass(frozen=True)
-class PassageVectors:
-    """Some of the rows a caller asked for (those at `positions` in its list), with their vectors
-    and, when asked for and stored, their sentences (None: no sentence vectors)."""
+class PassageCosines:
+    """Some of the rows a caller asked for (those at `positions` in its list), with their cosines
+    and, when asked for and stored, their sentences' (None: no sentence vectors)."""
 
     positions: npt.NDArray[np.int64]
-    vectors: Vectors
-    sentences: SentenceVectors | None
+    cosines: npt.NDArray[np.float32]
+    sentences: SentenceCosines | None
 
 
 class PassageIndex(Protocol):
@@ -96,11 +100,21 @@ class PassageIndex(Protocol):
 
     def sentences(self, row: int) -> list[Sentence]: ...
 
-    def chunk_vectors(self, rows: Sequence[int]) -> Vectors: ...
+    def passage_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        """``dot(vector, v)`` of each passage row's vector, in the order of `rows`."""
+        ...
 
-    def sentence_vectors(self, rows: Sequence[int]) -> Vectors: ...
+    def sentence_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        """``dot(vector, v)`` of each global sentence row's vector, in the order of `rows`."""
+        ...
 
-    def passage_vectors(self, rows: Sequence[int], with_sentences: bool) -> Iterator[PassageVectors]:
-        """Every one of `rows` once, in parts (a segment each, say), with its vectors and, with
+    def scored_passages(
+        self, vector: Vectors, rows: Sequence[int], with_sentences: bool
+    ) -> Iterator[PassageCosines]:
+        """Every one of `rows` once, in parts (a segment each, say), with its cosine and, with
         `with_sentences`, its sentences'."""
+        ...
+
+    def chunk_vectors(self, rows: Sequence[int]) -> Vectors:
+        """The passages' vectors themselves: only document search's feedback reads them."""
         ...

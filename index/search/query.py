@@ -40,6 +40,7 @@ from index.text.analysis import matched_terms, term_set, terms
 from index.text.metadata import asked_field
 
 Cosines = npt.NDArray[np.float64]
+CosinesOf = Callable[[Vectors, Sequence[int]], npt.NDArray[np.float32]]  # the reader's, by row
 
 
 def searched_filter(requested: Filter | None, dates: QuestionDates | None) -> Filter | None:
@@ -123,12 +124,12 @@ class Query:
 
     def passage_cosines(self, rows: Sequence[int]) -> Cosines:
         """``cos(q, p)`` of each passage row in `rows`, computed only for rows not seen before."""
-        return self._cosines(self._passage_cosines, rows, self.reader.chunk_vectors)
+        return self._cosines(self._passage_cosines, rows, self.reader.passage_cosines)
 
     def sentence_cosines(self, rows: Sequence[int]) -> Cosines:
         """``cos(q, t)`` of each global sentence row in `rows`, computed only for rows not seen
         before."""
-        return self._cosines(self._sentence_cosines, rows, self.reader.sentence_vectors)
+        return self._cosines(self._sentence_cosines, rows, self.reader.sentence_cosines)
 
     def keep_passage_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
         """Remember cosines a stage computed itself (in bulk, from the stored vectors)."""
@@ -137,10 +138,8 @@ class Query:
     def keep_sentence_cosines(self, rows: Sequence[int], cosines: npt.NDArray[np.floating]) -> None:
         self._sentence_cosines.update(zip(rows, cosines.tolist(), strict=True))
 
-    def _cosines(
-        self, known: dict[int, float], rows: Sequence[int], vectors_of: Callable[[Sequence[int]], Vectors]
-    ) -> Cosines:
+    def _cosines(self, known: dict[int, float], rows: Sequence[int], cosines_of: CosinesOf) -> Cosines:
         missing = list(dict.fromkeys(row for row in rows if row not in known))
         if missing:
-            known.update(zip(missing, (vectors_of(missing) @ self.vector).tolist(), strict=True))
+            known.update(zip(missing, cosines_of(self.vector, missing).tolist(), strict=True))
         return np.array([known[row] for row in rows], dtype=np.float64)

@@ -32,7 +32,7 @@ from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
 from index.search.filters import Filter, IsEmpty
-from index.search.passage_index import PassageVectors, Sentence, SentenceVectors
+from index.search.passage_index import PassageCosines, Sentence, SentenceCosines
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
 from index.storage.arrays import ranges
@@ -235,22 +235,45 @@ class IndexReader:
             ]
         return vectors
 
-    def passage_vectors(self, rows: Sequence[int], with_sentences: bool) -> Iterator[PassageVectors]:
+    def sentence_spans(self, rows: Sequence[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """(start, end) in its document's text of each global sentence row, shape (len(rows), 2)."""
+        array = np.asarray(rows, dtype=np.int64)
+        indices = np.searchsorted(self.sentence_bases, array, side="right") - 1
+        spans = np.zeros((len(array), 2), dtype=np.int64)
+        for index in np.unique(indices).tolist():
+            positions = np.flatnonzero(indices == index)
+            spans[positions] = self.segments[index].sentence_spans[
+                array[positions] - self.sentence_bases[index]
+            ]
+        return spans
+
+    def passage_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        cosines: npt.NDArray[np.float32] = self.chunk_vectors(rows) @ vector
+        return cosines
+
+    def sentence_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        cosines: npt.NDArray[np.float32] = self.sentence_vectors(rows) @ vector
+        return cosines
+
+    def scored_passages(
+        self, vector: Vectors, rows: Sequence[int], with_sentences: bool
+    ) -> Iterator[PassageCosines]:
         """Segment by segment, the rows of `rows` it holds (their positions in `rows`), their
-        vectors and, with `with_sentences` and when the segment stores them, their sentences'."""
+        cosines with `vector` and, with `with_sentences` and when the segment stores them, their
+        sentences'."""
         for index, positions, local in self.by_segment(rows):
             segment = self.segments[index]
             sentences = None
             if with_sentences and len(segment.sentence_spans):
                 starts, ends = segment.sentence_ptr[local], segment.sentence_ptr[local + 1]
                 sentence_rows = ranges(starts, ends)
-                sentences = SentenceVectors(
+                sentences = SentenceCosines(
                     (ends - starts).astype(np.int64),
                     sentence_rows + self.sentence_bases[index],
-                    segment.sentence_vectors[sentence_rows],
+                    segment.sentence_vectors[sentence_rows] @ vector,
                     segment.sentence_questions[sentence_rows].astype(bool),
                 )
-            yield PassageVectors(positions, segment.chunk_vectors(local), sentences)
+            yield PassageCosines(positions, segment.chunk_vectors(local) @ vector, sentences)
 
     def chunk_window(self, row: int, n: int) -> tuple[int, int]:
         """(start, end) of the union of chunk `row` and up to `n` chunks of its document on each side."""

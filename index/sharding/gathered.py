@@ -25,15 +25,17 @@ Out of scope: asking the shards (`index.sharding.coordinator`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from corpus import Document
 from index.embedding import Vectors
 from index.errors import IndexError_
 from index.search.filters import Filter
-from index.search.passage_index import PassageVectors, Sentence, SentenceVectors
-from index.sharding.messages import ShardCandidates, ShardPassage
+from index.search.passage_index import PassageCosines, Sentence, SentenceCosines
+from index.sharding.messages import ShardCandidates
 from index.storage.arrays import ranges
 from index.storage.fields import Mask
 from index.storage.postings import CollectionStatistics
@@ -46,22 +48,17 @@ class NotGatheredError(IndexError_):
     """Asked for candidates or statistics the shards were not asked for."""
 
 
-def content_key(passage: ShardPassage) -> ContentKey:
-    return passage.chunk.document_id, passage.chunk.start
+Found = tuple[ContentKey, float, int, int]  # (content key, score, answer's index, position in it)
 
 
-def merged(
-    answers: Sequence[ShardCandidates], lexical: bool, limit: int
-) -> list[tuple[ContentKey, float, ShardPassage]]:
+def merged(answers: Sequence[ShardCandidates], lexical: bool, limit: int) -> list[Found]:
     """The top `limit` of every shard's dense (or, with `lexical`, BM25) candidates: best score
     first, ties in content order."""
-    found = []
-    for answer in answers:
-        passages = answer.passages()
-        found += [
-            (content_key(passages[position]), score, passages[position])
-            for position, score in (answer.lexical if lexical else answer.dense)
-        ]
+    found = [
+        ((answer.chunks[position].document_id, answer.chunks[position].start), score, index, position)
+        for index, answer in enumerate(answers)
+        for position, score in (answer.lexical if lexical else answer.dense)
+    ]
     found.sort(key=lambda item: (-item[1], item[0]))
     return found[:limit]
 
@@ -76,40 +73,48 @@ class GatheredCandidates:
         answers: Sequence[ShardCandidates],
         dense: bool,
         lexical: bool,
-        dimension: int,
+        vector: Vectors,
     ) -> None:
-        """`answers`: every shard's, for one `CandidateRequest` with this `limit`, `dense` and
-        `lexical`; `dimension`: the vectors'."""
+        """`answers`: every shard's, for one `CandidateRequest` with this `limit`, `dense`,
+        `lexical` and question `vector`, the only vector whose cosines this answers."""
         self._version = version
         self._has_dates = has_dates
         self._statistics = statistics
         self.limit = limit
+        self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
         self.gathered = {"dense": dense, "lexical": lexical}
         dense_list = merged(answers, lexical=False, limit=limit)
         lexical_list = merged(answers, lexical=True, limit=limit)
-        by_key = {key: passage for key, _, passage in dense_list + lexical_list}
+        by_key = {key: (index, position) for key, _, index, position in dense_list + lexical_list}
         keys = sorted(by_key)
         row_of = {key: row for row, key in enumerate(keys)}
-        self.passages = [by_key[key] for key in keys]
-        self.dense = ([row_of[key] for key, _, _ in dense_list], [score for _, score, _ in dense_list])
-        self.lexical = ([row_of[key] for key, _, _ in lexical_list], [score for _, score, _ in lexical_list])
+        self.dense = ([row_of[found[0]] for found in dense_list], [found[1] for found in dense_list])
+        self.lexical = ([row_of[found[0]] for found in lexical_list], [found[1] for found in lexical_list])
         self.documents: dict[str, Document] = {}
         for answer in answers:
             self.documents.update(answer.documents)
-        self.vectors: Vectors = np.array([p.vector for p in self.passages], dtype=np.float32).reshape(
-            -1, dimension
-        )
-        counts = np.array([len(p.sentence_questions) for p in self.passages], dtype=np.int64)
+        picked = [by_key[key] for key in keys]
+        self.chunks = [answers[index].chunks[position] for index, position in picked]
+        # Every answer's columns end to end; a gathered row is one passage of one answer.
+        offsets = np.cumsum([0] + [len(answer.chunks) for answer in answers])
+        sentence_offsets = np.cumsum([0] + [int(answer.sentence_ptr[-1]) for answer in answers])
+        at = np.array([offsets[index] + position for index, position in picked], dtype=np.int64)
+        bases = np.array([sentence_offsets[index] for index, _ in picked], dtype=np.int64)
+        starts = np.concatenate([answer.sentence_ptr[:-1] for answer in answers] or [np.zeros(0, np.int64)])
+        ends = np.concatenate([answer.sentence_ptr[1:] for answer in answers] or [np.zeros(0, np.int64)])
+        sentence_rows = ranges(bases + starts[at], bases + ends[at]) if len(at) else np.zeros(0, np.int64)
+        self.cosines = _joined([answer.cosines for answer in answers], np.float32)[at]
+        counts = (ends[at] - starts[at]) if len(at) else np.zeros(0, np.int64)
         self.sentence_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.sentence_spans = np.concatenate(
-            [p.sentence_spans for p in self.passages] or [np.zeros((0, 2), dtype=np.int64)]
-        )
-        self.sentence_questions = np.concatenate(
-            [p.sentence_questions for p in self.passages] or [np.zeros(0, dtype=bool)]
-        ).astype(bool)
-        self.all_sentence_vectors: Vectors = np.concatenate(
-            [p.sentence_vectors for p in self.passages] or [np.zeros((0, dimension), dtype=np.float32)]
-        ).astype(np.float32, copy=False)
+            [answer.sentence_spans for answer in answers] or [np.zeros((0, 2), dtype=np.int64)]
+        ).reshape(-1, 2)[sentence_rows]
+        self.sentence_questions = _joined([answer.sentence_questions for answer in answers], np.bool_)[
+            sentence_rows
+        ]
+        self.all_sentence_cosines = _joined([answer.sentence_cosines for answer in answers], np.float32)[
+            sentence_rows
+        ]
 
     # --- what the whole index says --------------------------------------------------------------
 
@@ -128,7 +133,7 @@ class GatheredCandidates:
         return self._statistics
 
     def allowed(self, filter: Filter) -> Mask:
-        allowed: Mask = np.ones(len(self.passages), dtype=bool)
+        allowed: Mask = np.ones(len(self.chunks), dtype=np.bool_)
         return allowed
 
     # --- the candidates -------------------------------------------------------------------------
@@ -163,10 +168,10 @@ class GatheredCandidates:
     # --- passages -------------------------------------------------------------------------------
 
     def chunk(self, row: int) -> Chunk:
-        return self.passages[row].chunk
+        return self.chunks[row]
 
     def document_id_of(self, row: int) -> str:
-        return self.passages[row].chunk.document_id
+        return self.chunks[row].document_id
 
     def document(self, document_id: str) -> Document | None:
         return self.documents.get(document_id)
@@ -184,23 +189,44 @@ class GatheredCandidates:
             )
         ]
 
-    def chunk_vectors(self, rows: Sequence[int]) -> Vectors:
-        return self.vectors[np.asarray(rows, dtype=np.int64)]
+    # --- cosines, with the question's vector only ---------------------------------------------------
 
-    def sentence_vectors(self, rows: Sequence[int]) -> Vectors:
-        return self.all_sentence_vectors[np.asarray(rows, dtype=np.int64)]
+    def passage_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        self._check(vector)
+        cosines: npt.NDArray[np.float32] = self.cosines[np.asarray(rows, dtype=np.int64)]
+        return cosines
 
-    def passage_vectors(self, rows: Sequence[int], with_sentences: bool) -> Iterator[PassageVectors]:
+    def sentence_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
+        self._check(vector)
+        cosines: npt.NDArray[np.float32] = self.all_sentence_cosines[np.asarray(rows, dtype=np.int64)]
+        return cosines
+
+    def scored_passages(
+        self, vector: Vectors, rows: Sequence[int], with_sentences: bool
+    ) -> Iterator[PassageCosines]:
         """All of `rows` as one part."""
+        self._check(vector)
         array = np.asarray(rows, dtype=np.int64)
         sentences = None
         if with_sentences:
             starts, ends = self.sentence_ptr[array], self.sentence_ptr[array + 1]
             sentence_rows = ranges(starts, ends)
-            sentences = SentenceVectors(
+            sentences = SentenceCosines(
                 ends - starts,
                 sentence_rows,
-                self.all_sentence_vectors[sentence_rows],
+                self.all_sentence_cosines[sentence_rows],
                 self.sentence_questions[sentence_rows],
             )
-        yield PassageVectors(np.arange(len(array), dtype=np.int64), self.vectors[array], sentences)
+        yield PassageCosines(np.arange(len(array), dtype=np.int64), self.cosines[array], sentences)
+
+    def chunk_vectors(self, rows: Sequence[int]) -> Vectors:
+        raise NotGatheredError("the shards sent cosines with the question, not passage vectors")
+
+    def _check(self, vector: Vectors) -> None:
+        if not np.array_equal(vector.reshape(-1), self.vector):
+            raise NotGatheredError("cosines were gathered for the question's vector only")
+
+
+def _joined(columns: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """`columns` end to end (an empty array of `dtype` for none)."""
+    return np.concatenate(columns) if columns else np.zeros(0, dtype=dtype)

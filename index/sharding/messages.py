@@ -9,7 +9,9 @@ A sharded search asks each shard twice (`index.sharding.coordinator`):
 2. `Shard.candidates(CandidateRequest)` -> `ShardCandidates`: for that same commit, the dense
    top-`limit` and the BM25 top-`limit` (scored with the *global* statistics) among the chunks
    `filter` allows, and everything the later stages read about each returned passage: its chunk
-   (text and offsets), vector, sentences (offsets, question flags, vectors) and its document.
+   (text and offsets), its cosine with the question, its sentences (offsets, question flags,
+   cosines with the question) and its document. Cosines, not vectors: the later stages only take
+   cosines with the question's vector, and a cosine is 4 bytes where a vector is 1,536.
 
 A context window (`index.search.context`) takes a third call, `Shard.windows(WindowRequest)`:
 the span of each hit's chunk widened by `n` chunks of its document on each side.
@@ -56,46 +58,23 @@ class CandidateRequest:
 
 
 @dataclass(frozen=True)
-class ShardPassage:
-    """One candidate passage: views into its `ShardCandidates`' arrays."""
-
-    chunk: Chunk
-    vector: Vectors  # (dimension,) float32
-    sentence_spans: npt.NDArray[np.int64]  # (m, 2): start, end in the document's text
-    sentence_questions: npt.NDArray[np.bool_]  # (m,)
-    sentence_vectors: Vectors  # (m, dimension) float32
-
-
-@dataclass(frozen=True)
 class ShardCandidates:
-    """A shard's candidates, column by column: a few large arrays pickle (and travel between
-    processes) at memory speed, where one small array per passage cost tens of milliseconds a
-    query. `passages()` gives each passage's view."""
+    """A shard's candidates, column by column: a few arrays pickle (and travel between
+    processes) at memory speed, where one small object per passage cost tens of milliseconds a
+    query. Passage i is `chunks[i]`; its sentences are rows ``sentence_ptr[i]:sentence_ptr[i + 1]``
+    of the sentence columns."""
 
     shard: int
     version: str
     chunks: tuple[Chunk, ...]  # every passage of `dense` and `lexical`, once
-    vectors: Vectors  # (passages, dimension) float32
-    sentence_ptr: npt.NDArray[np.int64]  # (passages + 1,): passage i's sentences are ptr[i]:ptr[i + 1]
-    sentence_spans: npt.NDArray[np.int64]  # (sentences, 2)
+    cosines: npt.NDArray[np.float32]  # (passages,): each passage's cosine with the question
+    sentence_ptr: npt.NDArray[np.int64]  # (passages + 1,)
+    sentence_spans: npt.NDArray[np.int64]  # (sentences, 2): start, end in the document's text
     sentence_questions: npt.NDArray[np.bool_]  # (sentences,)
-    sentence_vectors: Vectors  # (sentences, dimension) float32
+    sentence_cosines: npt.NDArray[np.float32]  # (sentences,): each sentence's cosine with the question
     dense: tuple[tuple[int, float], ...]  # (position in `chunks`, cosine), best first
     lexical: tuple[tuple[int, float], ...]  # (position in `chunks`, BM25 score), best first
     documents: dict[str, Document]  # the passages' documents, by id
-
-    def passages(self) -> tuple[ShardPassage, ...]:
-        bounds = self.sentence_ptr.tolist()
-        return tuple(
-            ShardPassage(
-                chunk,
-                self.vectors[position],
-                self.sentence_spans[bounds[position] : bounds[position + 1]],
-                self.sentence_questions[bounds[position] : bounds[position + 1]],
-                self.sentence_vectors[bounds[position] : bounds[position + 1]],
-            )
-            for position, chunk in enumerate(self.chunks)
-        )
 
 
 @dataclass(frozen=True)

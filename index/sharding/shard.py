@@ -22,8 +22,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from corpus import Document
+from index.embedding import Vectors
 from index.errors import IndexError_, IndexNotFoundError
 from index.search.reader import IndexReader
 from index.sharding.messages import (
@@ -32,6 +34,7 @@ from index.sharding.messages import (
     ShardState,
     WindowRequest,
 )
+from index.storage.arrays import ranges
 from index.storage.postings import CollectionStatistics
 from index.storage.store import IndexStore
 
@@ -63,7 +66,7 @@ class Shard:
     def candidates(self, request: CandidateRequest) -> ShardCandidates:
         """The dense and BM25 candidates of commit `request.version` (module docstring)."""
         if request.version == EMPTY_VERSION:
-            return _no_candidates(self.shard, request.vector.shape[-1])
+            return _no_candidates(self.shard)
         reader = self.reader_at(request.version)
         allowed = None if request.filter is None else reader.allowed(request.filter)
         dense_rows, dense_scores = (
@@ -79,18 +82,12 @@ class Shard:
         rows = list(dict.fromkeys(dense_rows + lexical_rows))
         position = {row: index for index, row in enumerate(rows)}
         chunks = tuple(reader.chunk(row) for row in rows)
-        sentences = [reader.sentences(row) for row in rows]
-        listed = [sentence for of_row in sentences for sentence in of_row]
-        counts = np.array([len(of_row) for of_row in sentences], dtype=np.int64)
+        scored = _scored(reader, np.ascontiguousarray(request.vector, dtype=np.float32), rows)
         return ShardCandidates(
             self.shard,
             reader.version,
             chunks,
-            reader.chunk_vectors(rows),
-            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            np.array([(s.start, s.end) for s in listed], dtype=np.int64).reshape(-1, 2),
-            np.array([s.is_question for s in listed], dtype=bool),
-            reader.sentence_vectors([s.row for s in listed]),
+            *scored,
             tuple((position[row], score) for row, score in zip(dense_rows, dense_scores, strict=True)),
             tuple((position[row], score) for row, score in zip(lexical_rows, lexical_scores, strict=True)),
             {
@@ -155,6 +152,38 @@ def _row_of(reader: IndexReader, document_id: str, start: int) -> int:
     raise LookupError(f"no chunk of {document_id!r} starts at {start} in {reader.version}")
 
 
+Scored = tuple[
+    npt.NDArray[np.float32],  # each row's cosine
+    npt.NDArray[np.int64],  # sentence_ptr
+    npt.NDArray[np.int64],  # sentence spans
+    npt.NDArray[np.bool_],  # sentence question flags
+    npt.NDArray[np.float32],  # sentence cosines
+]
+
+
+def _scored(reader: IndexReader, vector: Vectors, rows: Sequence[int]) -> Scored:
+    """The `ShardCandidates` columns of `rows` after their chunks: cosines with `vector`, and
+    their sentences passage after passage (`rows` order), array by array."""
+    cosines = np.zeros(len(rows), dtype=np.float32)
+    counts = np.zeros(len(rows), dtype=np.int64)
+    parts = list(reader.scored_passages(vector, rows, with_sentences=True))
+    for part in parts:
+        cosines[part.positions] = part.cosines
+        if part.sentences is not None:
+            counts[part.positions] = part.sentences.counts
+    ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    sentence_rows = np.zeros(int(ptr[-1]), dtype=np.int64)
+    sentence_cosines = np.zeros(int(ptr[-1]), dtype=np.float32)
+    questions = np.zeros(int(ptr[-1]), dtype=bool)
+    for part in parts:
+        if part.sentences is not None:
+            where = ranges(ptr[part.positions], ptr[part.positions + 1])
+            sentence_rows[where] = part.sentences.rows
+            sentence_cosines[where] = part.sentences.cosines
+            questions[where] = part.sentences.questions
+    return cosines, ptr, reader.sentence_spans(sentence_rows), questions, sentence_cosines
+
+
 def _document(reader: IndexReader, document_id: str) -> Document:
     document = reader.document(document_id)
     if document is None:  # pragma: no cover - a live chunk's document is always live
@@ -162,16 +191,16 @@ def _document(reader: IndexReader, document_id: str) -> Document:
     return document
 
 
-def _no_candidates(shard: int, dimension: int) -> ShardCandidates:
+def _no_candidates(shard: int) -> ShardCandidates:
     return ShardCandidates(
         shard,
         EMPTY_VERSION,
         (),
-        np.zeros((0, dimension), dtype=np.float32),
+        np.zeros(0, dtype=np.float32),
         np.zeros(1, dtype=np.int64),
         np.zeros((0, 2), dtype=np.int64),
         np.zeros(0, dtype=bool),
-        np.zeros((0, dimension), dtype=np.float32),
+        np.zeros(0, dtype=np.float32),
         (),
         (),
         {},
