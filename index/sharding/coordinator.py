@@ -3,11 +3,12 @@
 `ShardedSearcher.search` answers as `Retriever.search` does over one index of the same
 documents, with the same `SearchOutcome`:
 
-1. the question's vector (the coordinator's embedder) and terms (`index.text.analysis`);
+1. the question's terms (`index.text.analysis`);
 2. first call to every shard, `state(terms)`: its commit, its part of the statistics, whether
    it has dated documents; the statistics are summed (`CollectionStatistics.summed`), so BM25's
    N, df and avgdl are the whole collection's;
-3. the question's dates (as of `as_of`, when any shard has dated documents) and the request's
+3. the question's vector (given, or what gives it called now: an encoder elsewhere can work
+   during step 2; else the coordinator's embedder); the question's dates (as of `as_of`, when any shard has dated documents) and the request's
    filter make the filter every shard applies (`index.search.query.searched_filter`);
 4. second call, `candidates(request)`: each shard's dense and BM25 top-`limit`, from the commit
    of its first answer, with the global statistics (`index.sharding.shard`);
@@ -62,6 +63,7 @@ from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
 
 Answer = TypeVar("Answer")
+VectorSource = Vectors | Callable[[], Vectors]  # the question's vector, or what gives it when asked
 
 
 class ShardCalls(Protocol):
@@ -125,15 +127,21 @@ class ShardedSearcher:
         query: str,
         k: int = DEFAULT_K,
         mode: Mode = DEFAULT_MODE,
-        query_vector: Vectors | None = None,
+        query_vector: VectorSource | None = None,
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> SearchOutcome:
-        """`Retriever.search` over every shard (module docstring)."""
-        vector = self.embedder.embed_batch([query]).reshape(-1) if query_vector is None else query_vector
-        gathered = self.gather(query, k, mode, vector, filter, as_of)
+        """`Retriever.search` over every shard (module docstring). `query_vector` may be a
+        callable giving the vector: it is called once the shards have answered the first step,
+        so that an encoder working elsewhere overlaps that step."""
+        if query_vector is None:
+            query_vector = functools.partial(self._embedded, query)
+        gathered = self.gather(query, k, mode, query_vector, filter, as_of)
         retriever = PassageRetriever(gathered, self.embedder, self.options)
-        return retriever.search(query, k, mode, vector, filter, as_of)
+        return retriever.search(query, k, mode, gathered.vector, filter, as_of)
+
+    def _embedded(self, query: str) -> Vectors:
+        return self.embedder.embed_batch([query]).reshape(-1)
 
     def widened(self, outcome: SearchOutcome, n: int) -> SearchOutcome:
         """`outcome` (this searcher's) with each hit widened by `n` chunks on each side
@@ -168,13 +176,14 @@ class ShardedSearcher:
         query: str,
         k: int,
         mode: Mode,
-        vector: Vectors,
+        vector_source: VectorSource,
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> GatheredCandidates:
         """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over."""
         terms = tuple(analysed(query))
         states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
+        vector = vector_source() if callable(vector_source) else vector_source
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
@@ -206,5 +215,5 @@ class ShardedSearcher:
             answers,
             request.dense,
             request.lexical,
-            self.embedder.dimension,
+            request.vector,
         )

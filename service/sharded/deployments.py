@@ -16,7 +16,9 @@
   `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
 
 The CPU reservations (`*_CPUS`) are logical (Ray's scheduling), so small that a 2-CPU machine
-holds three shards, their writers, the encoder and the ingress. Out of scope: starting or stopping a cluster,
+holds three shards, their writers, the encoder and the ingress. The query deployments take many
+calls at once (`QUERY_ONGOING`) and return large replies inline (`INLINE_RESULTS`, a
+`runtime_env` of theirs, so it holds however the cluster was started). Out of scope: starting or stopping a cluster,
 building the sharded index.
 """
 
@@ -50,6 +52,14 @@ ENCODER_CPUS = 0.5
 INGRESS_CPUS = 0.25
 WRITER_CPUS = 0.25
 WRITER_ONGOING = 64  # writes waiting at one shard's writer join its next group commit
+# Calls a query replica (ingress, encoder, shard) takes at once. Serve's default of 5 makes the
+# proxy and the ingress hold the rest back and retry with back-off: measured at concurrency 32,
+# 7.1 queries/s with 5 against 19.4 with 64, the cluster then mostly idle (docs/scale.md).
+QUERY_ONGOING = 64
+# A shard's candidates (a few hundred KB) come back inside the call's reply instead of through
+# the object store: Ray's default keeps replies above 100 KB in the store, and at concurrency 32
+# those calls took up to 60 s each (0.4 queries/s against 25, driver-side; docs/scale.md).
+INLINE_RESULTS = {"env_vars": {"RAY_max_direct_call_object_size": str(8 << 20)}}
 Answer = TypeVar("Answer")
 
 
@@ -148,13 +158,22 @@ class Ingress:
         return create_app(self.settings, engine=self.engine)
 
 
-SHARD: Deployment = serve.deployment(ray_actor_options={"num_cpus": SHARD_CPUS})(ShardDeployment)
+SHARD: Deployment = serve.deployment(
+    max_ongoing_requests=QUERY_ONGOING,
+    ray_actor_options={"num_cpus": SHARD_CPUS, "runtime_env": INLINE_RESULTS},
+)(ShardDeployment)
 # Exactly one writer per shard: its group commit is what lets concurrent writes share commits.
 WRITER: Deployment = serve.deployment(
     num_replicas=1, max_ongoing_requests=WRITER_ONGOING, ray_actor_options={"num_cpus": WRITER_CPUS}
 )(ShardWriter)
-ENCODER: Deployment = serve.deployment(ray_actor_options={"num_cpus": ENCODER_CPUS})(QuestionEncoder)
-INGRESS: Deployment = serve.deployment(ray_actor_options={"num_cpus": INGRESS_CPUS})(serve.ingress()(Ingress))
+ENCODER: Deployment = serve.deployment(
+    max_ongoing_requests=QUERY_ONGOING,
+    ray_actor_options={"num_cpus": ENCODER_CPUS, "runtime_env": INLINE_RESULTS},
+)(QuestionEncoder)
+INGRESS: Deployment = serve.deployment(
+    max_ongoing_requests=QUERY_ONGOING,
+    ray_actor_options={"num_cpus": INGRESS_CPUS, "runtime_env": INLINE_RESULTS},
+)(serve.ingress()(Ingress))
 
 
 def application(settings: Settings) -> Application:

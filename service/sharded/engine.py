@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -248,10 +249,9 @@ class ShardedEngine(Engine):
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> SearchOutcome:
-        """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run)."""
-        with stage(ENCODE):
-            vector = self._question_vector(query)
-        return self._searched(vector, query, k, mode, context, filter, as_of)
+        """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run). The
+        encoder is asked first and waited for after the shards' first step, which it overlaps."""
+        return self._searched(self._question_vector(query), query, k, mode, context, filter, as_of)
 
     async def search_async(
         self,
@@ -267,12 +267,22 @@ class ShardedEngine(Engine):
         once per step."""
         return await run_in_threadpool(self.search, query, k, mode, context, filter, as_of)
 
-    def _question_vector(self, query: str) -> Vectors:
-        return question_vector(self.encoder, query, self.fan_out.kinds, self.fan_out.timeout_s)
+    def _question_vector(self, query: str) -> Callable[[], Vectors]:
+        """The encoder's call issued now; what waits for its vector (once, however often called)."""
+        issued = self.encoder.encode.remote(query)
+
+        @functools.cache
+        def vector() -> Vectors:
+            with stage(ENCODE):
+                return question_vector(
+                    self.encoder, query, self.fan_out.kinds, self.fan_out.timeout_s, issued
+                )
+
+        return vector
 
     def _searched(
         self,
-        vector: Vectors,
+        vector: Callable[[], Vectors],
         query: str,
         k: int,
         mode: Mode,
@@ -342,14 +352,18 @@ class ShardedEngine(Engine):
         _unsupported("collections other than `default`")
 
 
-def question_vector(encoder: Any, query: str, kinds: FailureKinds, timeout_s: float) -> Vectors:
-    """The encoder deployment's vector for `query`. A replica lost under the call is asked again
-    (up to `SEARCH_ATTEMPTS` calls in all); no answer within `timeout_s`, no replica to route to,
-    or replicas lost on every attempt is `EncoderUnavailableError` (503), never a 500."""
+def question_vector(
+    encoder: Any, query: str, kinds: FailureKinds, timeout_s: float, issued: Any | None = None
+) -> Vectors:
+    """The encoder deployment's vector for `query` (`issued`: the first call's response, when
+    already made). A replica lost under the call is asked again (up to `SEARCH_ATTEMPTS` calls in
+    all); no answer within `timeout_s`, no replica to route to, or replicas lost on every attempt
+    is `EncoderUnavailableError` (503), never a 500."""
     down_kinds: tuple[type[BaseException], ...] = (TimeoutError, *kinds.shard_down)
     for attempt in range(1, SEARCH_ATTEMPTS + 1):
         try:
-            row = encoder.encode.remote(query).result(timeout_s=timeout_s)
+            response = issued if attempt == 1 and issued is not None else encoder.encode.remote(query)
+            row = response.result(timeout_s=timeout_s)
             return np.asarray(row, dtype=np.float32).reshape(-1)
         except kinds.replica_lost as lost:
             if attempt == SEARCH_ATTEMPTS:
