@@ -8,7 +8,7 @@ query replicas of the shard (`ShardDeployment`) notice the new commit on their n
 server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.live`).
 
 Merges: after each write the writer asks the shard's merge policy whether a merge is due and, if
-so and none is running, starts `merge_shard` as a Ray task (`MERGE_CPUS` logical CPU), in a
+so and none is running, starts `merge_shard` as a Ray task (`MERGE_CPUS` logical CPUs: none), in a
 worker process of its own on the writer's node (a segment being staged is claimed by its process
 id, which only that machine can check). It merges what the policy asks for, then commits under the store's
 file lock like any writer; writes committed meanwhile are carried over (`IndexWriter.merge`).
@@ -37,7 +37,9 @@ from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine, Written, embedder_for
 
 logger = logging.getLogger("rag.sharded.writers")
-MERGE_CPUS = 0.25  # logical: a merge copies arrays and writes files, mostly outside the GIL
+# No logical CPU: the task is pinned to the writer's node, whose CPUs the replicas may have
+# reserved to the last quarter; a merge that waited for one would never run.
+MERGE_CPUS = 0
 
 
 def merge_shard(settings: Settings, shard: int, shard_count: int) -> int:

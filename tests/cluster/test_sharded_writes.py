@@ -127,6 +127,18 @@ def tracebacks(cluster: LocalCluster) -> str:
     return "\n".join(found[-5:])
 
 
+def merge_tasks(cluster: LocalCluster) -> str:
+    """The merge tasks' states, each node's free CPUs and the cluster logs' tracebacks, for an
+    assertion's message."""
+    from ray.util.state import list_tasks
+
+    tasks = list_tasks(
+        filters=[("func_or_class_name", "=", "merge_shard")], detail=True, raise_on_missing_output=False
+    )
+    states = [(task.state, task.node_id, task.error_message) for task in tasks]
+    return f"merge tasks: {states}\nfree: {ray.available_resources()}\n{tracebacks(cluster)}"
+
+
 def _starts(text: str, word: str) -> list[int]:
     starts, at = [], text.find(word)
     while at >= 0:
@@ -152,7 +164,7 @@ def test_a_shards_merges_run_as_ray_tasks_off_the_query_replicas(
     deadline = time.monotonic() + 60
     while writer.merges_committed.remote().result(timeout_s=30) == before and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert writer.merges_committed.remote().result(timeout_s=30) > before
+    assert writer.merges_committed.remote().result(timeout_s=30) > before, merge_tasks(local_cluster)
     segments = len(IndexReader.open(layout.store(0)).segments)
     assert segments < written  # one segment per write, merged down
     health = httpx.get(f"{url}/healthz", timeout=30).json()
