@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from index.settings import ChunkerSettings, IndexSettings
 from index.sharding.coordinator import ShardedSearcher
 from index.sharding.gathered import NotGatheredError
 from index.sharding.layout import ShardedLayout
+from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.shard import Shard
 from index.sharding.writer import ShardedWriter
 from index.write.writer import build_index
 from tests.test_filters import QUESTIONS, WORDS, conditions, corpora
@@ -166,3 +169,50 @@ def test_gathered_candidates_refuse_what_was_not_gathered(tmp_path: Path) -> Non
         gathered.lexical_search(["wheat"], 4, 0.9, 0.4)  # a dense search gathers no BM25 list
     with pytest.raises(NotGatheredError):
         gathered.statistics(["rail"])  # not a term of the question
+
+
+class CountingShard:
+    """A `Shard` that counts the `state` calls it answers."""
+
+    def __init__(self, shard: Shard) -> None:
+        self.shard, self.states = shard, 0
+
+    def state(self, terms: Sequence[str]) -> ShardState:
+        self.states += 1
+        return self.shard.state(terms)
+
+    def candidates(self, request: CandidateRequest) -> ShardCandidates:
+        return self.shard.candidates(request)
+
+    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
+        return self.shard.windows(request)
+
+
+def test_a_known_question_asks_each_shard_once_and_still_sees_every_write(tmp_path: Path) -> None:
+    corpus = [
+        Document(id=f"doc-{n}", text=f"Report {n}: gas pipeline talks on the border. Wheat went by rail.")
+        for n in range(8)
+    ]
+    _, layout = build_both(tmp_path, corpus, 3)
+    shards = [CountingShard(Shard(i, store)) for i, store in enumerate(layout.stores())]
+    searcher = ShardedSearcher(shards, HashingEmbedder(), RetrievalOptions())
+    first = searcher.search("gas pipeline talks", 3, Mode.HYBRID)
+    assert [shard.states for shard in shards] == [1, 1, 1]
+    again = searcher.search("pipeline talks gas", 3, Mode.HYBRID)  # the same terms: known
+    assert [shard.states for shard in shards] == [1, 1, 1]
+    assert again.index_version == first.index_version
+    searcher.search("wheat by rail", 3, Mode.HYBRID)  # new terms: asked
+    assert [shard.states for shard in shards] == [2, 2, 2]
+
+    new = Document(id="doc-new", text="Gas pipeline talks gas pipeline talks, said the new report.")
+    ShardedWriter(layout, HashingEmbedder(), settings=SETTINGS).sync([*corpus, new], exact=True)
+    single = build_index(tmp_path / "single-after", [*corpus, new], HashingEmbedder(), settings=SETTINGS)
+    after = searcher.search("gas pipeline talks", 3, Mode.HYBRID)
+    # One shard's live commit changed: it refused the known version, and every shard was asked.
+    assert [shard.states for shard in shards] == [3, 3, 3]
+    assert after.index_version != first.index_version
+    same(
+        Retriever(single, HashingEmbedder(), RetrievalOptions()).search("gas pipeline talks", 3, Mode.HYBRID),
+        after,
+    )
+    assert "doc-new" in {hit.document.id for hit in after.hits}

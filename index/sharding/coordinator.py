@@ -6,7 +6,9 @@ documents, with the same `SearchOutcome`:
 1. the question's terms (`index.text.analysis`);
 2. first call to every shard, `state(terms)`: its commit, its part of the statistics, whether
    it has dated documents; the statistics are summed (`CollectionStatistics.summed`), so BM25's
-   N, df and avgdl are the whole collection's;
+   N, df and avgdl are the whole collection's. Skipped when what the shards said before holds
+   every term (`index.sharding.known_states`): then the next call answers only from the live
+   commit that was known, or the query takes this step after all;
 3. the question's vector (given, or what gives it called now: an encoder elsewhere can work
    during step 2; else the coordinator's embedder); the question's dates (as of `as_of`, when any shard has dated documents) and the request's
    filter make the filter every shard applies (`index.search.query.searched_filter`);
@@ -56,9 +58,10 @@ from index.search.question_dates import dates_in_question
 from index.search.retrieval import PassageRetriever, SearchOutcome
 from index.sharding.assignment import shard_of
 from index.sharding.gathered import GatheredCandidates, NotGatheredError
+from index.sharding.known_states import KnownStates
 from index.sharding.layout import ShardedLayout
 from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
-from index.sharding.shard import EMPTY_VERSION, Shard
+from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
 
@@ -116,6 +119,7 @@ class ShardedSearcher:
         self.embedder = embedder
         self.options = options
         self.fan_out = fan_out
+        self.known = KnownStates(len(self.shards))
 
     @classmethod
     def open(cls, layout: ShardedLayout, embedder: Embedder, options: RetrievalOptions) -> ShardedSearcher:
@@ -180,10 +184,35 @@ class ShardedSearcher:
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> GatheredCandidates:
-        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over."""
+        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over.
+        When the shards' states for the query's terms are known (`index.sharding.known_states`),
+        step 2 is skipped and each shard answers only from the live commit they were known for;
+        a shard whose live commit changed since makes the query take both steps."""
         terms = tuple(analysed(query))
+        vector = _once(vector_source)
+        known = self.known.states(terms)
+        if known is not None:
+            try:
+                return self._candidates(known, query, terms, k, mode, vector(), filter, as_of, live_only=True)
+            except ShardVersionGoneError:
+                self.known.forget()
         states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
-        vector = vector_source() if callable(vector_source) else vector_source
+        self.known.remember(states)
+        return self._candidates(states, query, terms, k, mode, vector(), filter, as_of, live_only=False)
+
+    def _candidates(
+        self,
+        states: Sequence[ShardState],
+        query: str,
+        terms: tuple[str, ...],
+        k: int,
+        mode: Mode,
+        vector: Vectors,
+        filter: Filter | None,
+        as_of: dt.date | None,
+        live_only: bool,
+    ) -> GatheredCandidates:
+        """Steps 3 to 5, from the shards' `states`."""
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
@@ -200,6 +229,7 @@ class ShardedSearcher:
             filter=searched_filter(filter, dates),
             dense=mode != Mode.BM25,
             lexical=mode != Mode.DENSE,
+            live_only=live_only,
         )
         answers = self.fan_out(
             [
@@ -217,3 +247,15 @@ class ShardedSearcher:
             request.lexical,
             request.vector,
         )
+
+
+def _once(source: VectorSource) -> Callable[[], Vectors]:
+    """What gives the vector of `source`, calling a callable source once at most."""
+    if not callable(source):
+        return lambda: source
+
+    @functools.cache
+    def resolved() -> Vectors:
+        return source()
+
+    return resolved

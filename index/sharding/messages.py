@@ -55,6 +55,7 @@ class CandidateRequest:
     filter: Filter | None  # what the search keeps to (the request's and the question's dates)
     dense: bool  # whether to return the dense candidates
     lexical: bool  # whether to return the BM25 candidates
+    live_only: bool = False  # answer only if `version` is the live commit (no `state` call came first)
 
 
 @dataclass(frozen=True)

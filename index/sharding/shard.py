@@ -8,7 +8,9 @@ another, re-using what the previous reader shares) and says which one it is; `ca
 answers from exactly that commit (`CandidateRequest.version`), even if a write has committed on
 the shard in between: the shard keeps its last `KEPT_READERS` readers. So the statistics and the
 candidates of one query always come from the same commit of each shard. A version it no longer
-keeps is `ShardVersionGoneError` (the coordinator asks again). A shard no document was written
+keeps is `ShardVersionGoneError` (the coordinator asks again). A request marked `live_only`
+(the coordinator skipped `state`, knowing the version already) is answered only while that
+version is the live commit, else refused the same way. A shard no document was written
 to yet (a small index over many shards) answers as an empty index, as `EMPTY_VERSION`. The BM25 scores use the request's
 global statistics, so they are those one index of every shard's chunks gives (`index.storage.postings`).
 
@@ -64,7 +66,12 @@ class Shard:
         return ShardState(self.shard, reader.version, reader.statistics(terms), reader.has_dates)
 
     def candidates(self, request: CandidateRequest) -> ShardCandidates:
-        """The dense and BM25 candidates of commit `request.version` (module docstring)."""
+        """The dense and BM25 candidates of commit `request.version` (module docstring); with
+        `request.live_only`, only while that commit is the live one."""
+        if request.live_only and (live := self._live_version()) != request.version:
+            raise ShardVersionGoneError(
+                f"shard {self.shard}'s live commit is {live}, not {request.version}: ask for its state"
+            )
         if request.version == EMPTY_VERSION:
             return _no_candidates(self.shard)
         reader = self.reader_at(request.version)
@@ -101,6 +108,12 @@ class Shard:
         each side (`IndexReader.chunk_window`), from commit `request.version`."""
         reader = self.reader_at(request.version)
         return tuple(reader.chunk_window(_row_of(reader, *chunk), request.n) for chunk in request.chunks)
+
+    def _live_version(self) -> str:
+        try:
+            return self.live().version
+        except IndexNotFoundError:
+            return EMPTY_VERSION
 
     def live(self) -> IndexReader:
         """A reader on the shard's live commit, kept for later `candidates` calls."""
