@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run build test test-cluster cluster cluster-down lint typecheck eval bench bench-segments bench-cluster clean browser loadtest
+.PHONY: install run build test test-cluster cluster cluster-down lint typecheck eval bench bench-segments bench-cluster clean system-packages loadtest
 
 # torch==2.13.0 first: it resolves to the CPU build on disk; any other request pulls CUDA wheels.
 $(STAMP): pyproject.toml
@@ -31,11 +31,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Debian's chromium for the browser test (Playwright's own browser download is not used).
-browser:
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+# Debian's chromium for the browser test (Playwright's own browser download is not used) and wrk,
+# the load generator of the benchmarks (eval/bench/wrk.py; tested in `make test`).
+system-packages:
+	@test -x /usr/bin/chromium -a -x /usr/bin/wrk || (apt-get update && apt-get install -y chromium wrk)
 
-test: lint typecheck browser
+test: lint typecheck system-packages
 	$(BIN)/pytest
 
 # The tests on a real local Ray cluster (head + worker node processes, stopped exactly): a cluster
@@ -74,8 +75,7 @@ loadtest: install
 # BENCH_ARGS=--quick is a ~3 min smoke run that writes .rag/bench/quick-report instead.
 SCIFACT ?= ../shared/beir/scifact
 BENCH_ARGS ?=
-bench: install
-	$(BIN)/python -m pip install --quiet -e '.[dev,onnx]'
+bench: install system-packages
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(BENCH_ARGS)
 
 # The segmented index (fake 384-dimensional embedder for scale, except the build): one article
@@ -86,7 +86,7 @@ bench: install
 # phases run. Some phases: SEGMENT_PHASES="--phase writes"; a smoke run: BENCH_ARGS=--quick
 # (to .rag/bench/quick-report).
 SEGMENT_PHASES ?= --phase writes --phase ingest --phase segments --phase footprint --phase build --phase writers
-bench-segments: install
+bench-segments: install system-packages
 	$(BIN)/python -m eval.bench --scifact $(SCIFACT) $(SEGMENT_PHASES) $(BENCH_ARGS)
 
 # Issue 22's benchmark on a local Ray cluster (a head and a worker node, started and stopped
@@ -96,7 +96,7 @@ bench-segments: install
 # corpus (SEED, read where it lies) plus 1000 SciFact documents. Updates the cluster section of
 # eval/reports/bench.{json,md}; BENCH_ARGS=--quick is a smoke run (to .rag/bench/quick-report).
 SEED ?= ../shared/seed-articles
-bench-cluster: install
+bench-cluster: install system-packages
 	$(BIN)/python -m eval.bench --phase cluster --scifact $(SCIFACT) --seed $(SEED) $(BENCH_ARGS)
 
 # Retrieval quality: every mode on the project set (bundled corpus), on the two SciFact question

@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         built = Engine.from_settings(settings)
         built.load()  # the index, and the model when the index has vectors to check it against
         _ = built.embedder.dimension  # the model, even over an empty index
+        built.question_encoder.embed_batch(["warm-up"])  # its ONNX copy now, not at the first question
         loaded.append(built)
         warm_date_reader()
 

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from corpus import Document
 from index.embedding import Embedder, HashingEmbedder, SentenceTransformerEmbedder, Vectors
 from index.errors import DamagedSnapshotError, IndexError_, IndexMismatchError
+from index.onnx_embedding import OnnxQuestionEncoder
 from index.search.context import widen_outcome
 from index.search.document_ranking import DocumentSearchOutcome, search_documents
 from index.search.filters import Filter
@@ -48,7 +49,7 @@ from index.write.restoring import Recovery
 from index.write.writer import IndexWriter, MergeOutcome
 from service.batching import MicroBatcher
 from service.collection_names import DEFAULT_COLLECTION
-from service.config import EmbedderKind, Settings
+from service.config import EmbedderKind, QuestionRuntime, Settings
 from service.observability import metrics
 from service.storage import remove_leftovers
 
@@ -129,8 +130,9 @@ class Engine:
         self._retriever: Retriever | None = None
         self._swap = threading.Lock()
         self._write = threading.Lock()  # writes and reloads; readers never wait for it
+        self.question_encoder = question_encoder_for(self.settings, self.embedder)
         self._query_batcher = self.query_batcher or MicroBatcher(
-            self.embedder.embed_batch,
+            self.question_encoder.embed_batch,
             max_batch=self.settings.query_batch_size,
             max_wait_seconds=self.settings.query_batch_wait_ms / 1000,
             on_batch=metrics.batch_encoded if self.settings.metrics else None,
@@ -518,3 +520,13 @@ def embedder_for(settings: Settings) -> Embedder:
     if settings.embedder == EmbedderKind.HASHING:
         return HashingEmbedder()
     return SentenceTransformerEmbedder(settings.model)
+
+
+def question_encoder_for(settings: Settings, embedder: Embedder) -> Embedder:
+    """What encodes questions: `embedder`'s ONNX copy (index/onnx_embedding.py) unless the settings
+    say `torch` or the embedder is not a real model; made on first use."""
+    if settings.question_runtime == QuestionRuntime.ONNX and isinstance(
+        embedder, SentenceTransformerEmbedder
+    ):
+        return OnnxQuestionEncoder(embedder, settings.model_cache_dir)
+    return embedder

@@ -1,7 +1,7 @@
 """The web page in a real browser: Debian's headless Chromium driven by Playwright against a
 running server (real model, real corpus). Screenshots go to test-artifacts/ for a person to look at.
 
-Chromium comes from `make browser` (apt), which `make test` runs first."""
+Chromium comes from `make system-packages` (apt), which `make test` runs first."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def base_url(real_engine: Engine) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed: run `make browser` (make test does)")
+        pytest.fail("Debian's chromium is not installed: run `make system-packages` (make test does)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser

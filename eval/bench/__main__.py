@@ -38,7 +38,7 @@ import numpy as np
 from corpus import load_corpus
 from eval.bench.baseline import BASELINE_FAILURES
 from eval.bench.building import SENTENCE_VECTOR_MODES, BuildFigures, sample_passages, timed_build
-from eval.bench.encoding import library_encode, passage_floor, question_floor
+from eval.bench.encoding import passage_floor, served_question_floor
 from eval.bench.load import run_load
 from eval.bench.report import write_reports
 from eval.bench.scaling import bm25_scaling, vector_scaling
@@ -243,10 +243,8 @@ def _onnx_phase(
     arguments: Any,
     subset: int,
 ) -> dict[str, Any]:
-    try:
-        from eval.bench.onnx import onnx_comparison
-    except ImportError as error:  # the optional `onnx` extra is not installed
-        return {"skipped": f"{error}; install with pip install -e '.[onnx]'"}
+    from eval.bench.onnx import onnx_comparison
+
     settings = Settings()  # the service's configuration: the quality to keep is the service's own
     return onnx_comparison(
         embedder,
@@ -277,8 +275,8 @@ def _onnx_subset(arguments: Any) -> int:
     return 0 if arguments.quick else ONNX_SUBSET
 
 
-def _question_floor(embedder: SentenceTransformerEmbedder, questions: list[str]) -> dict[str, float]:
-    return question_floor(library_encode(embedder), questions, (8, 32), service=embedder.embed_batch)
+def _question_floor(embedder: SentenceTransformerEmbedder, questions: list[str]) -> dict[str, Any]:
+    return served_question_floor(embedder, questions, (8, 32))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -54,7 +54,7 @@ def embedder_of(backend: str, model_dir: Path) -> Embedder:
     from index.onnx_embedding import OnnxEmbedder, export_int8
 
     export_int8(default, model_dir)
-    return OnnxEmbedder(model_dir, default.model_name)
+    return OnnxEmbedder(model_dir, f"{default.model_name}-onnx-int8")
 
 
 def run(arguments: argparse.Namespace) -> dict[str, Any]:

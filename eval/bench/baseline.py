@@ -167,7 +167,12 @@ def baseline_phase(
         runs, floors = _rounds(servers, questions, floor, rounds, requests, say)
         for side, server in servers.items():
             figures.setdefault("servers", {})[side]["peak_memory_mb"] = server.peak_memory_mb()
-    figures["floor"] = {key: round(statistics.median(each[key] for each in floors), 2) for key in floors[0]}
+    figures["floor"] = {
+        key: round(statistics.median(each[key] for each in floors), 2)
+        if isinstance(value, float | int)
+        else value
+        for key, value in floors[0].items()
+    }
     figures["runs"] = {
         side: {f"c{c}": pooled(by_concurrency[c]).as_dict() for c in requests}
         for side, by_concurrency in runs.items()

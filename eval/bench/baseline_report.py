@@ -213,10 +213,12 @@ def _details(guard: dict[str, Any]) -> list[str]:
     lines = []
     if floor:
         lines.append(
-            f"Floor: one question {floor.get('single_ms_p50', 0):.1f} ms p50 "
-            f"(the service's `embed_batch` {floor.get('service_single_ms_p50', 0):.1f} ms), "
+            f"Floor, questions encoded as the current code serves them ({floor.get('runtime', 'torch')}): "
+            f"one question {floor.get('single_ms_p50', 0):.1f} ms p50, "
             f"{floor.get('single_per_s', 0):.0f}/s one at a time, {floor.get('batch8_per_s', 0):.0f}/s "
-            "in batches of 8."
+            "in batches of 8. The model's own `SentenceTransformer.encode` (PyTorch): one question "
+            f"{floor.get('torch_single_ms_p50', 0):.1f} ms p50, "
+            f"{floor.get('torch_batch8_per_s', 0):.0f}/s in batches of 8."
         )
     rounds = guard.get("by_round", {})
     for row in guard.get("comparison", []):

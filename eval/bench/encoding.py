@@ -1,7 +1,9 @@
 """The floor: what the embedding model alone costs, measured in the same run as everything else.
 
 Questions one at a time (what a lone request pays), questions in batches (what concurrent
-requests can share) and passages in build-sized batches (what a build cannot go below).
+requests can share) and passages in build-sized batches (what a build cannot go below). The
+question floor is that of the runtime the service encodes questions with (`served_question_floor`:
+the model's ONNX copy by default), the model's own `SentenceTransformer.encode` beside it.
 `floor_process` measures the question floor in a process of its own, started with the
 environment a server gets (the baseline phase's floor, next to servers it is compared with).
 """
@@ -16,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from eval.bench.server import wait_or_kill
 from index.embedding import Embedder, SentenceTransformerEmbedder
@@ -69,6 +72,24 @@ def question_floor(
     return figures
 
 
+def served_question_floor(
+    embedder: SentenceTransformerEmbedder, questions: Sequence[str], batch_sizes: Sequence[int]
+) -> dict[str, Any]:
+    """`question_floor` of what the service encodes questions with under default settings
+    (`service.engine.question_encoder_for`: the model's ONNX copy), the figures the targets are
+    held against, and beside it the model's own `SentenceTransformer.encode` as `torch_*` (with
+    `torch_service_single_ms_p50`, the model's `embed_batch`). `runtime` names the first."""
+    from service.config import Settings
+    from service.engine import question_encoder_for
+
+    encoder = question_encoder_for(Settings(_env_file=None), embedder)  # type: ignore[call-arg]
+    figures: dict[str, Any] = dict(question_floor(encoder.embed_batch, questions, batch_sizes))
+    library = question_floor(library_encode(embedder), questions, batch_sizes, service=embedder.embed_batch)
+    figures.update({f"torch_{key}": value for key, value in library.items() if key != "questions"})
+    figures["runtime"] = getattr(encoder, "runtime", "torch")
+    return figures
+
+
 def passage_floor(embedder: Embedder, passages: Sequence[str], batch_size: int = 64) -> dict[str, float]:
     """Passages per second through `embed_batch`, longest first like the build (little padding)."""
     ordered = sorted(passages, key=len, reverse=True)
@@ -87,16 +108,14 @@ def passage_floor(embedder: Embedder, passages: Sequence[str], batch_size: int =
 # once per line it reads, answering with one JSON line each time.
 FLOOR_SCRIPT = """
 import json, sys
-from eval.bench.encoding import library_encode, question_floor
+from eval.bench.encoding import served_question_floor
 from index.embedding import SentenceTransformerEmbedder
 questions, batch_sizes = json.loads(sys.stdin.readline())
 embedder = SentenceTransformerEmbedder()
-encode = library_encode(embedder)
-encode(questions[:1])
+served_question_floor(embedder, questions[:2], [])  # loads both runtimes (and exports if need be)
 print("ready", flush=True)
 for _ in sys.stdin:
-    figures = question_floor(encode, questions, batch_sizes, service=embedder.embed_batch)
-    print(json.dumps(figures), flush=True)
+    print(json.dumps(served_question_floor(embedder, questions, batch_sizes)), flush=True)
 """
 
 

@@ -127,10 +127,15 @@ def run_load(
     get: bool = False,
 ) -> LoadFigures:
     """`requests` questions (cycling through `questions`, so consecutive ones differ) at
-    `concurrency`; `server_cpu` returns the server's CPU seconds so far. One at a time, a plain
+    `concurrency`; `server_cpu` returns the server's CPU seconds so far. With wrk installed, wrk
+    asks (`eval.bench.wrk`: the clients below cost the server's cores). One at a time, a plain
     blocking client does the asking: an event loop would add its own few milliseconds (measured:
     ~5 ms per request here) to every latency, and concurrency 1 is the figure compared with the
     floor."""
+    from eval.bench.wrk import run_wrk, wrk_path
+
+    if wrk := wrk_path():
+        return run_wrk(wrk, url, questions, concurrency, requests, mode, server_cpu, get)
     if concurrency == 1:
         return _one_at_a_time(url, questions, requests, mode, server_cpu, get)
     return asyncio.run(_run(url, questions, concurrency, requests, mode, server_cpu, get))

@@ -46,7 +46,7 @@ def onnx_comparison(
     subset: int,
 ) -> dict[str, Any]:
     export_int8(default, model_dir)
-    onnx = OnnxEmbedder(model_dir, default.model_name)
+    onnx = OnnxEmbedder(model_dir, f"{default.model_name}-onnx-int8")
     figures: dict[str, Any] = {"model_file": str(model_dir.name)}
     for name, embedder in (("default", default), ("onnx_int8", onnx)):
         figures[name] = {

@@ -9,8 +9,8 @@
   and `document` read the live commit for the document routes.
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes, group
   committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
-* `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's embedder (`embedder_for`),
-  encoding questions in batches (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions,
+* `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
+  (`question_encoder_for`, the same as a single process's), encoding questions in batches (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions,
   waiting at most `RAG_QUERY_BATCH_WAIT_MS` for company).
 * `Ingress`: the service's own FastAPI app (`service.app.create_app`) over a
   `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
@@ -41,7 +41,7 @@ from index.sharding.messages import CandidateRequest, ShardCandidates, ShardStat
 from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from service.app import create_app
 from service.config import Settings
-from service.engine import DocumentsAt, embedder_for
+from service.engine import DocumentsAt, embedder_for, question_encoder_for
 from service.sharded.engine import ShardedEngine
 from service.sharded.health import ShardHealth
 from service.sharded.writers import ShardWriter
@@ -125,7 +125,7 @@ class ShardDeployment:
 
 class QuestionEncoder:
     def __init__(self, settings: Settings) -> None:
-        self.embedder = embedder_for(settings)
+        self.embedder = question_encoder_for(settings, embedder_for(settings))
         batcher: Any = self.encode  # Serve's batch wrapper, whose limits are set here
         batcher.set_max_batch_size(settings.query_batch_size)
         batcher.set_batch_wait_timeout_s(settings.query_batch_wait_ms / 1000)
