@@ -22,6 +22,7 @@ Out of scope: places (`where`) and checking that a name is a person's.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -110,9 +111,16 @@ def offers_answer(sentence: str, expected: ExpectedAnswer | None) -> bool:
         return True
     if expected.type == "name":
         return _offers_name(sentence, expected)
-    if not _VALUES[expected.type].search(sentence):
+    if not _holds_value(expected.type, sentence):
         return False
     return expected.focus is None or expected.focus in term_set(sentence)
+
+
+@functools.lru_cache(maxsize=50_000)
+def _holds_value(answer_type: AnswerType, sentence: str) -> bool:
+    """Whether `sentence` holds a value of `answer_type`, cached: the same sentences are looked at query
+    after query, and these patterns' alternations cost ~0.3 ms a query (py-spy at c=32)."""
+    return _VALUES[answer_type].search(sentence) is not None
 
 
 def _stem(word: str) -> str | None:

@@ -33,10 +33,17 @@ def near_duplicates(a: Chunk, b: Chunk, overlap: float, jaccard: float) -> bool:
         shared = min(a.end, b.end) - max(a.start, b.start)
         if shared > overlap * min(a.end - a.start, b.end - b.start):
             return True
-    words, other = _word_set(a.text), _word_set(b.text)
+    return _word_jaccard(a.text, b.text) >= jaccard
+
+
+@functools.lru_cache(maxsize=50_000)
+def _word_jaccard(a: str, b: str) -> float:
+    """``|W(a) ∩ W(b)| / |W(a) ∪ W(b)|`` (0 for two texts without words), cached: the same
+    passages meet query after query (a chunk's text is one string object, whose hash is kept)."""
+    words, other = _word_set(a), _word_set(b)
     shared = len(words & other)
     union = len(words) + len(other) - shared  # |A ∪ B| without building the union
-    return union > 0 and shared / union >= jaccard
+    return shared / union if union else 0.0
 
 
 def distinct(
