@@ -2,7 +2,8 @@
 
 Both backends turn a list of questions into, per question, the ranked passages (id, document,
 text, score, answer sentence) plus the `answerable` flag and confidence, for one retrieval mode.
-In-process, all questions are embedded in one batch and the same `Retriever` that answers `/search`
+In-process, all questions are embedded in one batch by what the service encodes them with (`rag
+eval` passes `service.engine.question_encoder_for`) and the same `Retriever` that answers `/search`
 ranks them; over HTTP each question is one `POST /search` (httpx) to a deployed service.
 
 `document_rankings` is the ranking-only path for BEIR-style judgements: passages aggregated to
@@ -24,6 +25,7 @@ from typing import Any, Literal, Protocol
 import httpx
 from tqdm import tqdm
 
+from index.embedding import Embedder
 from index.search.document_ranking import rank_documents
 from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
@@ -69,10 +71,12 @@ class Backend(Protocol):
 
 
 class InProcessBackend:
-    """The retriever in this process; question vectors are computed once and shared by all modes."""
+    """The retriever in this process; question vectors are computed once and shared by all modes,
+    by `questions` (what the service encodes questions with; default: the retriever's embedder)."""
 
-    def __init__(self, retriever: Retriever) -> None:
+    def __init__(self, retriever: Retriever, questions: Embedder | None = None) -> None:
         self.retriever = retriever
+        self.questions = questions or retriever.embedder
         self._vectors: dict[str, Any] = {}
 
     def _vectors_for(self, questions: Sequence[str]) -> list[Any]:
@@ -80,7 +84,7 @@ class InProcessBackend:
         batch = 256
         for begin in range(0, len(missing), batch):
             part = missing[begin : begin + batch]
-            for question, vector in zip(part, self.retriever.embedder.embed_batch(part), strict=True):
+            for question, vector in zip(part, self.questions.embed_batch(part), strict=True):
                 self._vectors[question] = vector
         return [self._vectors[q] for q in questions]
 

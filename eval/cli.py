@@ -29,7 +29,7 @@ from index.search.retrieval import Retriever
 from service.cli import cli as service_cli
 from service.cli import errors_as_messages
 from service.config import PROJECT_ROOT, Settings, get_settings
-from service.engine import Engine, embedder_for
+from service.engine import Engine, embedder_for, question_encoder_for
 
 DEFAULT_CACHE = PROJECT_ROOT / ".rag" / "eval"
 PASSAGE_MODES = tuple(mode.value for mode in Mode)
@@ -131,7 +131,8 @@ def eval_set(path: Path, k: int, corpus: Path | None, cache_dir: Path, **options
     if options["against"]:
         backend = HttpBackend(options["against"])
     else:
-        backend = InProcessBackend(_retriever(settings, path, corpus, cache_dir, not options["quiet"]))
+        retriever = _retriever(settings, path, corpus, cache_dir, not options["quiet"])
+        backend = InProcessBackend(retriever, question_encoder_for(settings, retriever.embedder))
     report = evaluate_project_set(
         path.stem,
         questions,
@@ -272,7 +273,10 @@ def eval_beir(directory: Path, split: str, cache_dir: Path, **options: Any) -> N
         reader = cached_ranking_index(
             documents, embedder, settings.index_settings(), cache_dir, show_progress=not options["quiet"]
         )
-        backend = InProcessBackend(Retriever(reader, embedder, settings.retrieval_options()))
+        backend = InProcessBackend(
+            Retriever(reader, embedder, settings.retrieval_options()),
+            question_encoder_for(settings, embedder),
+        )
     report = evaluate_beir_set(
         f"{directory.name} ({split})",
         data,
