@@ -1,7 +1,8 @@
 """The load generator in C: wrk, when it is installed (`make test` and `make bench` install it),
 asking `/search` as `eval.bench.load` does (closed loop, one keep-alive connection per client,
 the questions in rotation), stopped after a number of answers (the script interrupts wrk, which
-otherwise waits out its `-d` duration).
+otherwise waits out its `-d` duration; a few more answers may arrive while it stops, and are
+counted: requests, latencies and the duration stay consistent).
 
 Why: the asyncio clients of `eval.bench.load` share the two cores with the server and are not
 cheap (0.25-0.5 cores at concurrency 32); once the server got faster they took CPU it needed and
