@@ -45,7 +45,7 @@ class EmbedderKind(StrEnum):
 
 
 class QuestionRuntime(StrEnum):
-    ONNX = "onnxruntime"  # the model's float32 ONNX copy: the same vectors, ~3x faster, GIL-free
+    ONNX = "onnxruntime"  # the model's float32 ONNX copy: the same vectors, 2-3x faster, GIL-free
     TORCH = "torch"
 
 
