@@ -10,15 +10,16 @@
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes, group
   committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
-  (`question_encoder_for`, the same as a single process's), encoding questions in batches (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions,
-  waiting at most `RAG_QUERY_BATCH_WAIT_MS` for company).
+  (`question_encoder_for`, the same as a single process's), encoding questions in batches
+  (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions, waiting at most
+  `RAG_QUERY_BATCH_WAIT_MS` for company).
 * `Ingress`: the service's own FastAPI app (`service.app.create_app`) over a
   `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
 
 The CPU reservations (`*_CPUS`) are logical (Ray's scheduling), so small that a 2-CPU machine
 holds three shards, their writers, the encoder and the ingress. The query deployments take many
-calls at once (`QUERY_ONGOING`) and return large replies inline (`INLINE_RESULTS`, a
-`runtime_env` of theirs, so it holds however the cluster was started). Out of scope: starting or stopping a cluster,
+calls at once (`QUERY_ONGOING`); the controller, its proxy and every replica run Serve's
+lower-latency request path (`SERVE_ENVIRONMENT`: gRPC between them). Out of scope: starting or stopping a cluster,
 building the sharded index.
 """
 
@@ -56,10 +57,26 @@ WRITER_ONGOING = 64  # writes waiting at one shard's writer join its next group 
 # proxy and the ingress hold the rest back and retry with back-off: measured at concurrency 32,
 # 7.1 queries/s with 5 against 19.4 with 64, the cluster then mostly idle (docs/scale.md).
 QUERY_ONGOING = 64
-# A shard's candidates (a few hundred KB) come back inside the call's reply instead of through
-# the object store: Ray's default keeps replies above 100 KB in the store, and at concurrency 32
-# those calls took up to 60 s each (0.4 queries/s against 25, driver-side; docs/scale.md).
-INLINE_RESULTS = {"env_vars": {"RAY_max_direct_call_object_size": str(8 << 20)}}
+# Serve's lower-latency request path, measured in docs/scale.md: the parts of its
+# `RAY_SERVE_THROUGHPUT_OPTIMIZED` mode that keep the HTTP port where RAG_PORT puts it (no direct
+# ingress) and keep each replica's router on a loop of its own (the engine waits on handles from
+# worker threads). Calls between deployments and from the proxy go over gRPC instead of Ray actor
+# calls, with messages up to 256 MiB (gRPC's default cap is 4 MiB; a shard's candidates carry
+# their documents, a write a request body); user code runs on the replica's own event loop;
+# Serve's request log lines are buffered; the start-up heap is frozen out of the collector's reach.
+# Given to the controller (whose proxies inherit it) and to every replica, so it holds however the
+# cluster was started.
+SERVE_ENVIRONMENT = {
+    "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
+    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(256 << 20),
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+    "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
+}
+# A reply that still travels as a Ray actor call's stays inside the reply up to 8 MiB: Ray's
+# default puts replies over 100 KB in the object store, where calls at concurrency 32 took up to
+# 60 s each (docs/scale.md).
+REPLICA_ENVIRONMENT = {"env_vars": {**SERVE_ENVIRONMENT, "RAY_max_direct_call_object_size": str(8 << 20)}}
 Answer = TypeVar("Answer")
 
 
@@ -160,19 +177,21 @@ class Ingress:
 
 SHARD: Deployment = serve.deployment(
     max_ongoing_requests=QUERY_ONGOING,
-    ray_actor_options={"num_cpus": SHARD_CPUS, "runtime_env": INLINE_RESULTS},
+    ray_actor_options={"num_cpus": SHARD_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
 )(ShardDeployment)
 # Exactly one writer per shard: its group commit is what lets concurrent writes share commits.
 WRITER: Deployment = serve.deployment(
-    num_replicas=1, max_ongoing_requests=WRITER_ONGOING, ray_actor_options={"num_cpus": WRITER_CPUS}
+    num_replicas=1,
+    max_ongoing_requests=WRITER_ONGOING,
+    ray_actor_options={"num_cpus": WRITER_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
 )(ShardWriter)
 ENCODER: Deployment = serve.deployment(
     max_ongoing_requests=QUERY_ONGOING,
-    ray_actor_options={"num_cpus": ENCODER_CPUS, "runtime_env": INLINE_RESULTS},
+    ray_actor_options={"num_cpus": ENCODER_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
 )(QuestionEncoder)
 INGRESS: Deployment = serve.deployment(
     max_ongoing_requests=QUERY_ONGOING,
-    ray_actor_options={"num_cpus": INGRESS_CPUS, "runtime_env": INLINE_RESULTS},
+    ray_actor_options={"num_cpus": INGRESS_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
 )(serve.ingress()(Ingress))
 
 
@@ -215,6 +234,10 @@ def deploy(settings: Settings, address: str | None = None, **init_options: Any) 
         ray.init(address=address, **init_options)
     # One HTTP proxy, on the head: proxies on several nodes of one machine would contend for the
     # same port (behind a load balancer, run one per node with Ray's EveryNode instead).
-    serve.start(proxy_location="HeadOnly", http_options={"host": settings.host, "port": settings.port})
+    serve.start(
+        proxy_location="HeadOnly",
+        http_options={"host": settings.host, "port": settings.port},
+        controller_options={"runtime_env": {"env_vars": SERVE_ENVIRONMENT}},
+    )
     serve.run(app, name=APP_NAME, route_prefix="/")
     return f"http://{settings.host}:{settings.port}"

@@ -55,10 +55,15 @@ def ray_failure_kinds() -> FailureKinds:
     """Ray 2.60's: a killed replica surfaces through `.result()` as `ActorDiedError` (a
     `RayActorError`), one that cannot be reached as `ActorUnavailableError` (also a
     `RayActorError`) or Serve's `ReplicaUnavailableError`; a deployment with no replica to route
-    to (failed to deploy, or deleted) as Serve's `DeploymentUnavailableError`."""
+    to (failed to deploy, or deleted) as Serve's `DeploymentUnavailableError`. Calls between
+    deployments go over gRPC (`service.sharded.deployments.REPLICA_ENVIRONMENT`): Serve turns a
+    replica gone mid-call (`UNAVAILABLE`) into `ActorUnavailableError` and passes any other
+    transport failure on as gRPC's `AioRpcError`, which is a lost replica too (never a result)."""
+    import grpc
     from ray.exceptions import RayActorError
     from ray.serve.exceptions import DeploymentUnavailableError, ReplicaUnavailableError
 
     return FailureKinds(
-        replica_lost=(RayActorError, ReplicaUnavailableError), shard_down=(DeploymentUnavailableError,)
+        replica_lost=(RayActorError, ReplicaUnavailableError, grpc.aio.AioRpcError),
+        shard_down=(DeploymentUnavailableError,),
     )
