@@ -56,7 +56,7 @@ def ray_failure_kinds() -> FailureKinds:
     `RayActorError`), one that cannot be reached as `ActorUnavailableError` (also a
     `RayActorError`) or Serve's `ReplicaUnavailableError`; a deployment with no replica to route
     to (failed to deploy, or deleted) as Serve's `DeploymentUnavailableError`. Calls between
-    deployments go over gRPC (`service.sharded.deployments.REPLICA_ENVIRONMENT`): Serve turns a
+    deployments go over gRPC (`service.sharded.deployments.SERVE_ENVIRONMENT`): Serve turns a
     replica gone mid-call (`UNAVAILABLE`) into `ActorUnavailableError` and passes any other
     transport failure on as gRPC's `AioRpcError`, which is a lost replica too (never a result)."""
     import grpc
