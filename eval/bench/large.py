@@ -86,6 +86,9 @@ def large_phase(
         name: {
             "runs": probes,
             "p50_ms_median_of_runs": round(statistics.median(p["query"]["p50_ms"] for p in probes), 2),
+            "warm_p50_ms_median_of_runs": round(
+                statistics.median(p["query_warm"]["p50_ms"] for p in probes), 2
+            ),
         }
         for name, probes in runs.items()
     }
@@ -95,8 +98,19 @@ def large_phase(
 
 
 def _probe(code: Path, root: Path, scifact: Path, queries: int) -> dict[str, Any]:
-    """One fresh process of `eval.bench.footprint_probe` with the code in `code` on `root`."""
-    command = [sys.executable, "-m", "eval.bench.footprint_probe", str(root), str(scifact), str(queries)]
+    """One fresh process of this checkout's `eval.bench.footprint_probe` with the index code in
+    `code` on `root`: the first `queries` questions timed as they map the index into the
+    process, then `queries` more (`query_warm`), both sides measured by the same probe."""
+    command = [
+        sys.executable,
+        "-c",  # runs the file as `-m` would, `code` first on the path
+        "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+        str(PROJECT_ROOT / "eval" / "bench" / "footprint_probe.py"),
+        str(root.resolve()),  # absolute: the probe runs in `code`
+        str(scifact.resolve()),
+        str(queries),
+        str(queries),
+    ]
     processes, started = process_cpu(), time.perf_counter()
     done = subprocess.run(
         command, cwd=code, env=_environment(code), capture_output=True, text=True, check=False
@@ -105,7 +119,8 @@ def _probe(code: Path, root: Path, scifact: Path, queries: int) -> dict[str, Any
         raise RuntimeError(f"probe with the code in {code} failed: {done.stderr[-2000:]}")
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     figures["other_cores"] = others_cpu(processes, process_cpu(), time.perf_counter() - started)["cores"]
-    return {key: figures[key] for key in ("query", "query_cpu", "open_s", "other_cores") if key in figures}
+    kept = ("query", "query_cpu", "query_warm", "query_warm_cpu", "open_s", "other_cores")
+    return {key: figures[key] for key in kept if key in figures}
 
 
 def _environment(code: Path) -> dict[str, str]:

@@ -78,6 +78,12 @@ class PassageIndex(Protocol):
 
     def statistics(self, terms: Sequence[str]) -> CollectionStatistics: ...
 
+    @property
+    def searches_in_parallel(self) -> bool:
+        """Whether a query's dense and BM25 searches pay for running side by side
+        (`index.search.parallel`)."""
+        ...
+
     def dense_search(
         self, vector: Vectors, limit: int, allowed: Mask | None = None
     ) -> tuple[list[int], list[float]]: ...

@@ -22,7 +22,7 @@ scope: ranking (`index.search.retrieval` and the stages it wires), writing (`ind
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,7 @@ from corpus import Document
 from index.embedding import Vectors
 from index.errors import DamagedIndexError, IndexCorruptError, IndexNotFoundError
 from index.search.filters import Filter, IsEmpty
+from index.search.parallel import run_all
 from index.search.passage_index import PassageCosines, Sentence, SentenceCosines
 from index.search.selection import Best, ExactScan, blocks, top
 from index.settings import IndexSettings
@@ -48,6 +49,7 @@ LOAD_ATTEMPTS = 5  # a reader racing a writer's clean-up retries on the newer co
 # BM25 scores consecutive segments together up to this many chunks (`index.storage.postings.score`).
 SCORING_BLOCK_CHUNKS = 65_536
 RECENT_FILTERS = 32  # filters whose allowed chunks a reader keeps (`IndexReader.allowed`)
+Found = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]  # rows and cosines, in no order
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class IndexReader:
             if isinstance(view.segment.vectors, IvfVectors)
         ]
         self.scoring_blocks = blocks(counts, SCORING_BLOCK_CHUNKS)
+        # An index with approximate segments is large enough that its FAISS searches, and its
+        # dense and BM25 searches, pay for other threads' hand-offs (`index.search.parallel`).
+        self.searches_in_parallel = bool(self.approximate)
         self._allowed = functools.lru_cache(maxsize=RECENT_FILTERS)(self._allowed_chunks)
 
     @classmethod
@@ -308,18 +313,16 @@ class IndexReader:
         exact segments' cosines in one scan (`ExactScan`), each approximate segment's own search.
         With `allowed` (`allowed(filter)`), the `limit` nearest among the allowed chunks."""
         query = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
-        rows, scores = self.exact_scan.search(query, limit, allowed)
-        all_rows, all_scores = [rows], [scores]
+        searches: list[Callable[[], Found]] = [lambda: self.exact_scan.search(query, limit, allowed)]
         for base, search in self.approximate:
             local_allowed = None
             if allowed is not None:
                 local_allowed = allowed[base : base + search.vectors.count]
                 if not local_allowed.any():
                     continue
-            local, cosines = search.search(query, limit, local_allowed)
-            all_rows.append(local + base)
-            all_scores.append(cosines)
-        return top(all_rows, all_scores, limit)
+            searches.append(functools.partial(_approximate, search, base, query, limit, local_allowed))
+        found = run_all(searches, side_by_side=self.searches_in_parallel)
+        return top([rows for rows, _ in found], [scores for _, scores in found], limit)
 
     def lexical_search(
         self,
@@ -358,6 +361,12 @@ class IndexReader:
         """BM25's idf of each of a query's terms over the live chunks (`index.storage.postings`)."""
         statistics = self.statistics(terms)
         return {term: statistics.idf(term) for term in terms}
+
+
+def _approximate(search: IvfSearch, base: int, query: Vectors, limit: int, allowed: Mask | None) -> Found:
+    """An approximate segment's candidates for `query`, as global rows (the segment's start at `base`)."""
+    local, cosines = search.search(query, limit, allowed)
+    return local + base, cosines
 
 
 def _ivf_search(view: SegmentView, alone: bool) -> IvfSearch:

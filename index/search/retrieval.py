@@ -39,6 +39,7 @@ from index.search.filters import Filter
 from index.search.fusion import Fusion, fusion_for
 from index.search.modes import FusionMethod, Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
+from index.search.parallel import run_all
 from index.search.passage_index import PassageIndex
 from index.search.query import Query
 from index.search.question_dates import QuestionDates, dates_in_question
@@ -198,16 +199,23 @@ class PassageRetriever:
         return self.ranking(question, mode, limit or self.options.candidates).ordered
 
     def ranking(self, query: Query, mode: Mode, limit: int) -> Ranking:
-        dense, lexical = NO_CANDIDATES, NO_CANDIDATES
-        if mode != Mode.BM25:
+        def dense() -> Candidates:
             with stage(DENSE):
-                dense = dense_candidates(self.reader, query.vector, limit, query.allowed)
-        if mode != Mode.DENSE:
+                return dense_candidates(self.reader, query.vector, limit, query.allowed)
+
+        def lexical() -> Candidates:
             with stage(BM25):
-                lexical = lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
+                return lexical_candidates(query, limit, self.options.bm25_k1, self.options.bm25_b)
+
+        searches = [
+            search for search, skipped in ((dense, Mode.BM25), (lexical, Mode.DENSE)) if mode != skipped
+        ]
+        found = run_all(searches, side_by_side=self.reader.searches_in_parallel)
+        dense_found = found[0] if mode != Mode.BM25 else NO_CANDIDATES
+        lexical_found = found[-1] if mode != Mode.DENSE else NO_CANDIDATES
         with stage(FUSION):
-            ordered = self.ordered(mode, query, dense, lexical)
-        return Ranking(dense, lexical, ordered)
+            ordered = self.ordered(mode, query, dense_found, lexical_found)
+        return Ranking(dense_found, lexical_found, ordered)
 
     def ordered(
         self, mode: Mode, query: Query, dense: Candidates, lexical: Candidates

@@ -126,6 +126,10 @@ class GatheredCandidates:
     def has_dates(self) -> bool:
         return self._has_dates
 
+    @property
+    def searches_in_parallel(self) -> bool:
+        return False  # the shards searched; what is left here is picking from their lists
+
     def statistics(self, terms: Sequence[str]) -> CollectionStatistics:
         missing = set(terms) - set(self._statistics.document_frequency)
         if missing:
