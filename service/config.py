@@ -168,7 +168,10 @@ class Settings(BaseSettings):
     )
 
     query_batch_size: int = Field(
-        32, ge=1, description="Most concurrent questions encoded in one model call."
+        16,
+        ge=1,
+        description="Most concurrent questions encoded in one model call: larger batches pad more "
+        "and hold the questions behind them longer, for no more questions/s.",
     )
     query_batch_wait_ms: float = Field(
         0.0, ge=0, description="How long a lone question waits for company; 0 encodes it at once."

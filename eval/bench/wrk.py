@@ -1,7 +1,8 @@
 """The load generator in C: wrk, when it is installed (`make test` and `make bench` install it),
 asking `/search` as `eval.bench.load` does (closed loop, one keep-alive connection per client,
 the questions in rotation), stopped after a number of answers (the script interrupts wrk, which
-otherwise waits out its `-d` duration; a few more answers may arrive while it stops, and are
+otherwise waits out its `-d` duration, so the script says when the answers have come and the
+caller interrupts wrk until it exits; a few more answers may arrive while it stops, and are
 counted: requests, latencies and the duration stay consistent).
 
 Why: the asyncio clients of `eval.bench.load` share the two cores with the server and are not
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.parse
@@ -31,6 +33,8 @@ from eval.bench.load import LoadFigures, _body, _figures, _params
 # A run never takes longer than this; the answers counted stop it first.
 LONGEST_RUN_SECONDS = 1800
 ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
+ANSWERED = "ANSWERED"  # the script's line once the answers asked for have come
+INTERRUPT_EVERY_SECONDS = 0.05
 
 
 class WrkResult(TypedDict):
@@ -81,12 +85,39 @@ def _wrk(wrk: str, url: str, script: Path, concurrency: int, answers: int) -> Wr
         url,
         str(answers),
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    for line in completed.stdout.splitlines():
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True) as process,
+    ):
+        if process.stdout is None:  # not with PIPE; says so to the type checker
+            raise RuntimeError("wrk without a pipe")
+        output = []
+        for line in process.stdout:
+            if line.strip() == ANSWERED:
+                _interrupt_until_it_ends(process)
+            output.append(line)
+        process.wait()
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    for line in output:
         if line.startswith("RESULT "):
             result: WrkResult = json.loads(line.removeprefix("RESULT "))
             return result
-    raise RuntimeError(f"wrk gave no result (exit {completed.returncode}): {completed.stderr[-2000:]}")
+    raise RuntimeError(f"wrk gave no result (exit {process.returncode}): {stderr[-2000:]}")
+
+
+def _interrupt_until_it_ends(process: subprocess.Popen[str]) -> None:
+    """SIGINT to wrk until it exits. wrk sleeps out its `-d` duration in its main thread and
+    only a signal handled there ends the sleep; a signal the process gets while its worker
+    thread is still winding down may be handled by that thread instead, and then wrk would
+    wait out the whole duration (seen: half an hour with the server idle). Popen's
+    `send_signal` never signals a pid that exited and was reused."""
+    while process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=INTERRUPT_EVERY_SECONDS)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _children_cpu() -> float:
@@ -124,14 +155,10 @@ def _script(questions: Sequence[str], mode: str, get: bool) -> str:
             "  answered = answered + 1",
             "  if answered == limit then",
             "    wrk.thread:stop()",
-            # wrk waits out its whole -d duration unless interrupted; SIGINT ends the wait, and
-            # the run's duration is then the time to the last answer counted.
-            "    local stat = io.open('/proc/self/stat')",
-            "    local pid = stat:read('*n')",
-            "    stat:close()",
-            # From the background, once this thread has ended: the signal must reach wrk's
-            # main thread, which sleeps out the duration.
-            "    os.execute('(sleep 0.005; kill -INT ' .. pid .. ') &')",
+            # The caller interrupts wrk, which otherwise waits out its whole -d duration; the
+            # run's duration is then the time to the last answer counted.
+            f"    io.write('{ANSWERED}\\n')",
+            "    io.flush()",
             "  end",
             "end",
             "function done(summary, latency, requests)",
