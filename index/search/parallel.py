@@ -5,17 +5,19 @@ one BM25 pass, each a few milliseconds of work that does not depend on the other
 search releases the GIL and, for a single query, runs on the thread that calls it, so on a
 machine with several cores these calls finish sooner side by side than one after another:
 `run_all` runs the first call on the calling thread and the others on one process-wide pool
-(`SEARCH_THREADS` threads, made on first use), and returns their results in order; calls made
-on the pool's threads run there one after another, so nothing on the pool waits for the pool. The calls see
-the caller's context variables (a request's stage timing, `index.search.stages`).
+(`SEARCH_THREADS` threads, made on first use), and returns their results in order. Calls made
+on the pool's own threads run there one after another, so nothing on the pool waits for the
+pool. The calls see the caller's context variables (a request's stage timing,
+`index.search.stages`).
 
 Only the read path of indexes large enough to have approximate segments uses it
 (`IndexReader.searches_in_parallel`): below that a whole search takes about a millisecond of
 Python, and handing parts of it to other threads would cost more than it saves. It shortens a
 query while cores are idle and adds no throughput when they are busy, so one query at a time
-fans out and the others, meanwhile, run on their own threads (measured at 1M chunks in 10
-segments: 12 ms instead of 16 ms a query alone, for ~10 % more CPU). Out of scope: how many
-queries run at once (the service's worker threads decide).
+fans out and the others, meanwhile, run on their own threads. Measured at 1M chunks in 10
+segments on two cores: 12.8-15.4 ms a query alone instead of 16.3-18.2 ms, for 15-20 % more CPU
+(docs/performance.md). Out of scope: how many queries run at once (the service's worker
+threads decide).
 """
 
 from __future__ import annotations
