@@ -17,12 +17,14 @@ from corpus import Document
 from index.embedding import HashingEmbedder
 from index.errors import IndexNotFoundError
 from index.search.context import widen_outcome
+from index.search.document_ranking import search_documents
 from index.search.filters import Filter
 from index.search.modes import FusionMethod, Mode
 from index.search.options import RetrievalOptions
 from index.search.reader import IndexReader
 from index.search.retrieval import Retriever, SearchOutcome
 from index.settings import ChunkerSettings, IndexSettings
+from index.sharding.assignment import shard_of
 from index.sharding.coordinator import ShardedSearcher
 from index.sharding.gathered import NotGatheredError
 from index.sharding.layout import ShardedLayout
@@ -133,6 +135,60 @@ def test_a_sharded_search_equals_the_search_of_one_index(
                 (h.chunk.id, h.chunk.start, h.chunk.end, h.chunk.text)
                 for h in widen_outcome(expected, single, n).hits
             ]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    corpus=documents(),
+    shard_count=st.integers(1, 3),
+    condition=st.none() | conditions(),
+    question=st.sampled_from(QUESTIONS + DATED_QUESTIONS),
+    k=st.integers(1, 4),
+    candidates=st.sampled_from([1, 3, 300]),
+)
+def test_a_sharded_document_search_equals_that_of_one_index(
+    corpus: list[Document], shard_count: int, condition: Any, question: str, k: int, candidates: int
+) -> None:
+    filter = condition if condition is None or isinstance(condition, Filter) else Filter(must=(condition,))
+    # Few candidates per signal: the merge of the shards' top lists is cut, as at scale.
+    options = RetrievalOptions(document_candidates=candidates)
+    with tempfile.TemporaryDirectory() as directory:
+        single, layout = build_both(Path(directory), corpus, shard_count)
+        retriever = Retriever(single, HashingEmbedder(), options)
+        vector = retriever.encode(question)
+        expected = search_documents(retriever, question, vector, k, False, filter, AS_OF)
+        searcher = ShardedSearcher.open(layout, HashingEmbedder(), options)
+        actual = searcher.search_documents(question, k, vector, filter, AS_OF)
+    assert (actual.query, actual.feedback, actual.filter, actual.dates) == (
+        expected.query,
+        False,
+        expected.filter,
+        expected.dates,
+    )
+    assert [(h.rank, h.document, h.passage) for h in actual.hits] == [
+        (h.rank, h.document, h.passage) for h in expected.hits
+    ]
+    assert [h.score for h in actual.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-6)
+    assert [(h.answer.text, h.answer.start, h.answer.end, h.answer.field) for h in actual.hits] == [
+        (h.answer.text, h.answer.start, h.answer.end, h.answer.field) for h in expected.hits
+    ]
+    assert [h.answer.score for h in actual.hits] == pytest.approx(
+        [h.answer.score for h in expected.hits], abs=1e-6
+    )
+
+
+def test_a_sharded_document_search_finds_the_documents_of_every_shard(tmp_path: Path) -> None:
+    corpus = [
+        Document(id=f"doc-{n}", title=f"Report {n}", text=f"Report {n}: gas pipeline talks on the border.")
+        for n in range(6)
+    ]
+    _, layout = build_both(tmp_path, corpus, 3)
+    outcome = ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions()).search_documents(
+        "gas pipeline", 6
+    )
+    assert sorted(hit.document.id for hit in outcome.hits) == [f"doc-{n}" for n in range(6)]
+    assert {shard_of(hit.document.id, 3) for hit in outcome.hits} == {0, 1, 2}
+    assert all(hit.answer.text in hit.document.text for hit in outcome.hits)
 
 
 def test_the_sharded_version_names_each_shard_s_commit(tmp_path: Path) -> None:

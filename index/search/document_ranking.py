@@ -28,7 +28,7 @@ from index.search.fusion import document_convex_combination
 from index.search.modes import Mode
 from index.search.query import Query
 from index.search.question_dates import QuestionDates
-from index.search.retrieval import Retriever
+from index.search.retrieval import PassageRetriever, Retriever
 from index.search.stages import ANSWERS, BM25, DENSE, FUSION, stage
 from index.text.chunking import Chunk
 
@@ -76,7 +76,7 @@ def rank_documents(
 
 
 def search_documents(
-    retriever: Retriever,
+    retriever: PassageRetriever,
     query: str,
     vector: Vectors,
     k: int,
@@ -85,8 +85,10 @@ def search_documents(
     as_of: dt.date | None = None,
 ) -> DocumentSearchOutcome:
     """The `k` best documents (among those `filter` matches and, with `as_of`, in the time range
-    the question states), each cited by its best passage and that passage's answer sentence."""
-    limit = max(retriever.options.document_candidates, k)
+    the question states), each cited by its best passage and that passage's answer sentence.
+    `retriever` reads one index, or the candidates a sharded search gathered with
+    `RetrievalOptions.document_candidates_for(k)` per signal (`index.sharding.coordinator`)."""
+    limit = retriever.options.document_candidates_for(k)
     question = retriever.query(query, vector, filter, as_of)
     # One dense and one BM25 search serve both the document fusion and the passage ranking.
     with stage(DENSE):
@@ -112,7 +114,7 @@ def search_documents(
 
 
 def _ranked(
-    retriever: Retriever,
+    retriever: PassageRetriever,
     query: Query,
     dense: Candidates,
     lexical: Candidates,
@@ -134,7 +136,7 @@ def _ranked(
 
 
 def _fused(
-    retriever: Retriever, query: Query, dense_rows: list[int], lexical: dict[int, float]
+    retriever: PassageRetriever, query: Query, dense_rows: list[int], lexical: dict[int, float]
 ) -> list[RankedDocument]:
     rows = list(dict.fromkeys(dense_rows + list(lexical)))
     document_of = retriever.reader.document_id_of

@@ -48,3 +48,7 @@ class RetrievalOptions:
     def candidates_for(self, k: int) -> int:
         """Candidates per signal a search for `k` passages takes: `candidates`, and at least 4k."""
         return max(self.candidates, 4 * k)
+
+    def document_candidates_for(self, k: int) -> int:
+        """Passages per signal a search for `k` documents takes (`index.search.document_ranking`)."""
+        return max(self.document_candidates, k)

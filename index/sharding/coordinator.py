@@ -35,8 +35,10 @@ approximate results may differ. Exact ties break by row, which is content order 
 chunk start) in the gathered candidates and in an index built in one go; in an index whose
 later writes added segments, rows are not in content order and exact ties may break otherwise.
 `widened` adds context windows (`index.search.context`) with a third call to the shards holding
-hits, answered from the commit the hits came from. Out of scope: document search
-(`index.search.document_ranking`) over shards.
+hits, answered from the commit the hits came from. `search_documents` ranks documents
+(`index.search.document_ranking`) over the same two calls, with more candidates per signal, and
+equals it on one index as passage search does. Out of scope: document search with feedback,
+which would take a second round with the moved vector.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from typing import Protocol, TypeVar
 from index.embedding import Embedder, Vectors
 from index.errors import IndexNotFoundError
 from index.search.context import widen_outcome
+from index.search.document_ranking import DocumentSearchOutcome, search_documents
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
@@ -107,6 +110,14 @@ class FetchedWindows:
         return self.spans[row]
 
 
+@dataclass(frozen=True)
+class CandidatesWanted:
+    """What a query gathers: the signals of `mode`, `limit` passages per signal."""
+
+    mode: Mode
+    limit: int
+
+
 class ShardedSearcher:
     def __init__(
         self,
@@ -143,6 +154,25 @@ class ShardedSearcher:
         gathered = self.gather(query, k, mode, query_vector, filter, as_of)
         retriever = PassageRetriever(gathered, self.embedder, self.options)
         return retriever.search(query, k, mode, gathered.vector, filter, as_of)
+
+    def search_documents(
+        self,
+        query: str,
+        k: int,
+        query_vector: VectorSource | None = None,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> DocumentSearchOutcome:
+        """`index.search.document_ranking.search_documents` over every shard, without feedback:
+        the stages run over both signals' global top `document_candidates_for(k)`, gathered as
+        for `search`. Feedback would need a second round of shard calls with the moved vector and
+        the feedback passage's vector: not gathered (`NotGatheredError` if a stage asks)."""
+        if query_vector is None:
+            query_vector = functools.partial(self._embedded, query)
+        limit = self.options.document_candidates_for(k)
+        gathered = self.gather(query, k, Mode.HYBRID, query_vector, filter, as_of, limit)
+        retriever = PassageRetriever(gathered, self.embedder, self.options)
+        return search_documents(retriever, query, gathered.vector, k, False, filter, as_of)
 
     def _embedded(self, query: str) -> Vectors:
         return self.embedder.embed_batch([query]).reshape(-1)
@@ -183,30 +213,32 @@ class ShardedSearcher:
         vector_source: VectorSource,
         filter: Filter | None = None,
         as_of: dt.date | None = None,
+        limit: int | None = None,
     ) -> GatheredCandidates:
-        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over.
+        """Steps 2 to 5 of the module docstring: the candidates `search` runs the stages over,
+        `limit` per signal (default: what a search for `k` passages takes).
         When the shards' states for the query's terms are known (`index.sharding.known_states`),
         step 2 is skipped and each shard answers only from the live commit they were known for;
         a shard whose live commit changed since makes the query take both steps."""
         terms = tuple(analysed(query))
         vector = _once(vector_source)
+        wanted = CandidatesWanted(mode, self.options.candidates_for(k) if limit is None else limit)
         known = self.known.states(terms)
         if known is not None:
             try:
-                return self._candidates(known, query, terms, k, mode, vector(), filter, as_of, live_only=True)
+                return self._candidates(known, query, terms, wanted, vector(), filter, as_of, live_only=True)
             except ShardVersionGoneError:
                 self.known.forget()
         states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
         self.known.remember(states)
-        return self._candidates(states, query, terms, k, mode, vector(), filter, as_of, live_only=False)
+        return self._candidates(states, query, terms, wanted, vector(), filter, as_of, live_only=False)
 
     def _candidates(
         self,
         states: Sequence[ShardState],
         query: str,
         terms: tuple[str, ...],
-        k: int,
-        mode: Mode,
+        wanted: CandidatesWanted,
         vector: Vectors,
         filter: Filter | None,
         as_of: dt.date | None,
@@ -223,12 +255,12 @@ class ShardedSearcher:
             vector=vector.reshape(-1),
             terms=terms,
             statistics=statistics,
-            limit=self.options.candidates_for(k),
+            limit=wanted.limit,
             k1=self.options.bm25_k1,
             b=self.options.bm25_b,
             filter=searched_filter(filter, dates),
-            dense=mode != Mode.BM25,
-            lexical=mode != Mode.DENSE,
+            dense=wanted.mode != Mode.BM25,
+            lexical=wanted.mode != Mode.DENSE,
             live_only=live_only,
         )
         answers = self.fan_out(

@@ -2,7 +2,8 @@
 Serve deployments (`service.sharded.deployments`).
 
 In scope: passage search (`search`, `search_async`: `/search` GET and POST, the LLM formats, the
-MCP `search` tool) and `health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
+MCP `search` tool), document search without feedback (`search_documents_async`:
+`POST /search/documents`) and `health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
 with a `RemoteFanOut`: every shard's call is issued (`handle.method.remote(...)`) before any is
 waited for. The question's vector comes from the encoder deployment, which batches questions.
 A search therefore returns what the single-process service returns over one index of the same
@@ -22,7 +23,7 @@ The document routes (`write`, `listing`, `document_at`) go through `service.shar
 writes to the owning shard's writer deployment, reads from the shards' query replicas.
 
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-document search, snapshots, restores, `/admin` merges and collections other than `default` (the
+document search with feedback, snapshots, restores, `/admin` merges and collections other than `default` (the
 sharding core has no remote call for them yet). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
@@ -43,6 +44,7 @@ from starlette.concurrency import run_in_threadpool
 
 from index.embedding import Vectors
 from index.errors import IndexMismatchError, IndexNotFoundError
+from index.search.document_ranking import DocumentSearchOutcome
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
@@ -267,6 +269,32 @@ class ShardedEngine(Engine):
         once per step."""
         return await run_in_threadpool(self.search, query, k, mode, context, filter, as_of)
 
+    def search_documents(
+        self,
+        query: str,
+        k: int,
+        feedback: bool,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> DocumentSearchOutcome:
+        """`Engine.search_documents_async` over the shards, blocking (`search`'s two steps, more
+        candidates per signal: `index.sharding.coordinator`). Feedback is not served sharded."""
+        if feedback:
+            _unsupported("document search with feedback (POST /search/documents with feedback: true)")
+        vector = self._question_vector(query)
+        return attempted(lambda: self.searcher.search_documents(query, k, vector, filter, as_of))
+
+    async def search_documents_async(
+        self,
+        query: str,
+        k: int,
+        feedback: bool,
+        filter: Filter | None = None,
+        as_of: dt.date | None = None,
+    ) -> DocumentSearchOutcome:
+        """`search_documents` from a worker thread, as `search_async`."""
+        return await run_in_threadpool(self.search_documents, query, k, feedback, filter, as_of)
+
     def _question_vector(self, query: str) -> Callable[[], Vectors]:
         """The encoder's call issued now; what waits for its vector (once, however often called)."""
         issued = self.encoder.encode.remote(query)
@@ -317,9 +345,6 @@ class ShardedEngine(Engine):
     @property
     def retriever(self) -> Retriever:
         _unsupported("reading the index outside a search (collections)")
-
-    async def search_documents_async(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("document search (POST /search/documents)")
 
     def sync(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("building")

@@ -211,10 +211,29 @@ def test_the_mcp_search_tool_answers_as_the_single_process_service(
         same(without_version(wanted["structuredContent"]), without_version(got["structuredContent"]))
 
 
+def test_sharded_document_search_answers_as_the_single_process_service(
+    deployed: tuple[str, TestClient, Settings, ShardedLayout],
+) -> None:
+    url, client, _, _ = deployed
+    version = httpx.get(f"{url}/healthz", timeout=30).json()["index_version"]
+    with httpx.Client(base_url=url, timeout=60) as sharded:
+        for question in QUESTIONS:
+            for search_filter in FILTERS:
+                body = {"query": question, "k": 6, "filter": search_filter}
+                expected = client.post("/search/documents", json=body)
+                actual = sharded.post("/search/documents", json=body)
+                assert (expected.status_code, actual.status_code) == (200, 200), actual.text
+                same(without_version(expected.json()), without_version(actual.json()), f"{body}")
+                assert actual.json()["index_version"] == version
+        # Every document of both shards, an article and its syndicated copy on different shards.
+        found = sharded.post("/search/documents", json={"query": "Iran Pakistan", "k": 6}).json()
+        assert len({result["document"]["id"] for result in found["results"]}) == 6
+
+
 @pytest.mark.parametrize(
     ("method", "route", "body"),
     [
-        ("POST", "/search/documents", {"query": EXAMPLE_QUESTION}),
+        ("POST", "/search/documents", {"query": EXAMPLE_QUESTION, "feedback": True}),
         ("GET", "/collections", None),
         ("POST", "/admin/optimize", None),
         ("GET", "/admin/snapshots", None),
