@@ -9,12 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corpus import Document
-from index.embedding import HashingEmbedder
+from index.embedding import HashingEmbedder, Vectors
 from index.errors import IndexNotFoundError
 from index.search.context import widen_outcome
 from index.search.document_ranking import search_documents
@@ -28,7 +29,13 @@ from index.sharding.assignment import shard_of
 from index.sharding.coordinator import ShardedSearcher
 from index.sharding.gathered import NotGatheredError
 from index.sharding.layout import ShardedLayout
-from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.messages import (
+    CandidateRequest,
+    ShardCandidates,
+    ShardState,
+    VectorRequest,
+    WindowRequest,
+)
 from index.sharding.shard import Shard
 from index.sharding.writer import ShardedWriter
 from index.write.writer import build_index
@@ -145,9 +152,16 @@ def test_a_sharded_search_equals_the_search_of_one_index(
     question=st.sampled_from(QUESTIONS + DATED_QUESTIONS),
     k=st.integers(1, 4),
     candidates=st.sampled_from([1, 3, 300]),
+    feedback=st.booleans(),
 )
 def test_a_sharded_document_search_equals_that_of_one_index(
-    corpus: list[Document], shard_count: int, condition: Any, question: str, k: int, candidates: int
+    corpus: list[Document],
+    shard_count: int,
+    condition: Any,
+    question: str,
+    k: int,
+    candidates: int,
+    feedback: bool,
 ) -> None:
     filter = condition if condition is None or isinstance(condition, Filter) else Filter(must=(condition,))
     # Few candidates per signal: the merge of the shards' top lists is cut, as at scale.
@@ -156,12 +170,12 @@ def test_a_sharded_document_search_equals_that_of_one_index(
         single, layout = build_both(Path(directory), corpus, shard_count)
         retriever = Retriever(single, HashingEmbedder(), options)
         vector = retriever.encode(question)
-        expected = search_documents(retriever, question, vector, k, False, filter, AS_OF)
+        expected = search_documents(retriever, question, vector, k, feedback, filter, AS_OF)
         searcher = ShardedSearcher.open(layout, HashingEmbedder(), options)
-        actual = searcher.search_documents(question, k, vector, filter, AS_OF)
+        actual = searcher.search_documents(question, k, vector, feedback, filter, AS_OF)
     assert (actual.query, actual.feedback, actual.filter, actual.dates) == (
         expected.query,
-        False,
+        feedback,
         expected.filter,
         expected.dates,
     )
@@ -228,20 +242,27 @@ def test_gathered_candidates_refuse_what_was_not_gathered(tmp_path: Path) -> Non
 
 
 class CountingShard:
-    """A `Shard` that counts the `state` calls it answers."""
+    """A `Shard` that counts the `state` calls it answers and keeps the other requests."""
 
     def __init__(self, shard: Shard) -> None:
         self.shard, self.states = shard, 0
+        self.candidate_requests: list[CandidateRequest] = []
+        self.vector_requests: list[VectorRequest] = []
 
     def state(self, terms: Sequence[str]) -> ShardState:
         self.states += 1
         return self.shard.state(terms)
 
     def candidates(self, request: CandidateRequest) -> ShardCandidates:
+        self.candidate_requests.append(request)
         return self.shard.candidates(request)
 
     def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
         return self.shard.windows(request)
+
+    def vectors(self, request: VectorRequest) -> Vectors:
+        self.vector_requests.append(request)
+        return self.shard.vectors(request)
 
 
 def test_a_known_question_asks_each_shard_once_and_still_sees_every_write(tmp_path: Path) -> None:
@@ -272,3 +293,44 @@ def test_a_known_question_asks_each_shard_once_and_still_sees_every_write(tmp_pa
         after,
     )
     assert "doc-new" in {hit.document.id for hit in after.hits}
+
+
+def test_document_search_with_feedback_fetches_one_vector_and_asks_the_shards_again(tmp_path: Path) -> None:
+    corpus = [
+        Document(
+            id=f"doc-{n}",
+            text=f"Report {n}: gas pipeline talks on the border. Wheat went by rail to port {n}."
+            + " The minister spoke of tariffs." * (n % 3),
+        )
+        for n in range(9)
+    ]
+    single, layout = build_both(tmp_path, corpus, 3)
+    options = RetrievalOptions(document_candidates=4)
+    shards = [CountingShard(Shard(i, store)) for i, store in enumerate(layout.stores())]
+    searcher = ShardedSearcher(shards, HashingEmbedder(), options)
+    retriever = Retriever(single, HashingEmbedder(), options)
+    question = "gas pipeline talks and wheat by rail"
+    vector = retriever.encode(question)
+    outcomes = {}
+    for feedback in (False, True):
+        expected = search_documents(retriever, question, vector, 5, feedback, None, None)
+        outcomes[feedback] = actual = searcher.search_documents(question, 5, vector, feedback)
+        assert [(h.document.id, h.passage.start, h.answer.start) for h in actual.hits] == [
+            (h.document.id, h.passage.start, h.answer.start) for h in expected.hits
+        ]
+        assert [h.score for h in actual.hits] == pytest.approx([h.score for h in expected.hits], abs=1e-6)
+    # Feedback moved the ranking: the second round's scores are not the first's.
+    assert [h.score for h in outcomes[True].hits] != pytest.approx([h.score for h in outcomes[False].hits])
+    # One stored vector, from the shard holding the feedback passage, at the first round's commit.
+    fetched = [(shard.shard.shard, request) for shard in shards for request in shard.vector_requests]
+    assert len(fetched) == 1
+    owner, request = fetched[0]
+    ((document_id, _),) = request.chunks
+    assert shard_of(document_id, 3) == owner
+    assert request.version == outcomes[True].index_version.split(",")[owner]
+    # Each shard: one round without feedback, two with it, the second carrying the moved vector.
+    for shard in shards:
+        rounds = shard.candidate_requests
+        assert [len(request.also) for request in rounds] == [0, 0, 1]
+        assert not np.array_equal(rounds[2].also[0], rounds[2].vector)
+        assert rounds[2].version == rounds[1].version

@@ -122,17 +122,30 @@ def _ranked(
     feedback: bool,
 ) -> list[RankedDocument]:
     ranked = _fused(retriever, query, dense.rows, lexical.score)
-    if feedback and ranked:
+    source = _feedback_row(ranked)
+    if feedback and source is not None:
         moved = rocchio(
-            query.vector,
-            retriever.reader.chunk_vectors([ranked[0].passage_row]),
-            retriever.options.feedback_weight,
+            query.vector, retriever.reader.chunk_vectors([source]), retriever.options.feedback_weight
         )
         # The moved vector has cosines of its own; the question's text is unchanged.
         moved_query = query.with_vector(moved)
         moved_dense = dense_candidates(retriever.reader, moved, limit, moved_query.allowed)
         ranked = _fused(retriever, moved_query, moved_dense.rows, lexical.score)
     return ranked
+
+
+def feedback_source(retriever: PassageRetriever, question: Query, limit: int) -> int | None:
+    """The passage whose vector feedback moves `question`'s towards, as `search_documents` with
+    `limit` candidates per signal picks it; None when no document ranks (then no feedback). For
+    a sharded search, which must fetch that vector before asking the shards again."""
+    dense = dense_candidates(retriever.reader, question.vector, limit, question.allowed)
+    lexical = lexical_candidates(question, limit, retriever.options.bm25_k1, retriever.options.bm25_b)
+    return _feedback_row(_fused(retriever, question, dense.rows, lexical.score))
+
+
+def _feedback_row(ranked: list[RankedDocument]) -> int | None:
+    """The passage that gave the top document its dense score (Rocchio's k = 1)."""
+    return ranked[0].passage_row if ranked else None
 
 
 def _fused(

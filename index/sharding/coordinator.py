@@ -37,8 +37,12 @@ later writes added segments, rows are not in content order and exact ties may br
 `widened` adds context windows (`index.search.context`) with a third call to the shards holding
 hits, answered from the commit the hits came from. `search_documents` ranks documents
 (`index.search.document_ranking`) over the same two calls, with more candidates per signal, and
-equals it on one index as passage search does. Out of scope: document search with feedback,
-which would take a second round with the moved vector.
+equals it on one index as passage search does. With feedback it takes two more calls, from the
+commits of the first: `vectors` to the shard holding the feedback passage (the stored vector
+Rocchio moves the question's towards, picked by `document_ranking.feedback_source` from the first
+candidates), then `candidates` to every shard with the moved vector in `CandidateRequest.also`,
+whose answers carry the question's candidates and cosines and the moved vector's both; the
+single-process stages then run over those, their own second search included.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ from typing import Protocol, TypeVar
 from index.embedding import Embedder, Vectors
 from index.errors import IndexNotFoundError
 from index.search.context import widen_outcome
-from index.search.document_ranking import DocumentSearchOutcome, search_documents
+from index.search.document_ranking import DocumentSearchOutcome, feedback_source, search_documents
+from index.search.feedback import rocchio
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE, RetrievalOptions
@@ -63,7 +68,13 @@ from index.sharding.assignment import shard_of
 from index.sharding.gathered import GatheredCandidates, NotGatheredError
 from index.sharding.known_states import KnownStates
 from index.sharding.layout import ShardedLayout
-from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.messages import (
+    CandidateRequest,
+    ShardCandidates,
+    ShardState,
+    VectorRequest,
+    WindowRequest,
+)
 from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
@@ -80,6 +91,8 @@ class ShardCalls(Protocol):
     def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]: ...
 
     def candidates(self, request: CandidateRequest) -> ShardCandidates: ...
+
+    def vectors(self, request: VectorRequest) -> Vectors: ...
 
 
 def fan_out(calls: Sequence[Callable[[], Answer]]) -> list[Answer]:
@@ -116,6 +129,16 @@ class CandidatesWanted:
 
     mode: Mode
     limit: int
+
+
+@dataclass(frozen=True)
+class GatheringRound:
+    """One round of shard calls: the states it answered from, what each shard was asked (its
+    version aside) and the candidates gathered."""
+
+    states: tuple[ShardState, ...]
+    request: CandidateRequest
+    candidates: GatheredCandidates
 
 
 class ShardedSearcher:
@@ -160,19 +183,70 @@ class ShardedSearcher:
         query: str,
         k: int,
         query_vector: VectorSource | None = None,
+        feedback: bool = False,
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> DocumentSearchOutcome:
-        """`index.search.document_ranking.search_documents` over every shard, without feedback:
-        the stages run over both signals' global top `document_candidates_for(k)`, gathered as
-        for `search`. Feedback would need a second round of shard calls with the moved vector and
-        the feedback passage's vector: not gathered (`NotGatheredError` if a stage asks)."""
+        """`index.search.document_ranking.search_documents` over every shard: its stages run
+        over both signals' global top `document_candidates_for(k)`, gathered as for `search`.
+        With `feedback`, two more calls (module docstring) gather what its second round reads."""
         if query_vector is None:
             query_vector = functools.partial(self._embedded, query)
         limit = self.options.document_candidates_for(k)
-        gathered = self.gather(query, k, Mode.HYBRID, query_vector, filter, as_of, limit)
-        retriever = PassageRetriever(gathered, self.embedder, self.options)
-        return search_documents(retriever, query, gathered.vector, k, False, filter, as_of)
+        first = self._gathered(query, k, Mode.HYBRID, query_vector, filter, as_of, limit)
+        retriever = PassageRetriever(first.candidates, self.embedder, self.options)
+        if feedback:
+            retriever = self._with_feedback(first, retriever, query, filter, as_of)
+        return search_documents(retriever, query, first.candidates.vector, k, feedback, filter, as_of)
+
+    def _with_feedback(
+        self,
+        first: GatheringRound,
+        retriever: PassageRetriever,
+        query: str,
+        filter: Filter | None,
+        as_of: dt.date | None,
+    ) -> PassageRetriever:
+        """A retriever over candidates gathered for the question's vector and for the vector
+        feedback moves it to, from the commits of the `first` round, with the feedback passage's
+        stored vector; `retriever` itself when no document ranks (no feedback then)."""
+        question = retriever.query(query, first.candidates.vector, filter, as_of)
+        source = feedback_source(retriever, question, first.request.limit)
+        if source is None:
+            return retriever
+        chunk = first.candidates.chunk(source)
+        key = (chunk.document_id, chunk.start)
+        owner = shard_of(chunk.document_id, len(self.shards))
+        [stored] = self.fan_out(
+            [
+                functools.partial(
+                    self.shards[owner].vectors, VectorRequest(first.states[owner].version, (key,))
+                )
+            ]
+        )
+        moved = rocchio(question.vector, stored, self.options.feedback_weight)
+        answers = self.fan_out(
+            [
+                functools.partial(
+                    shard.candidates,
+                    replace(first.request, version=state.version, live_only=False, also=(moved,)),
+                )
+                for shard, state in zip(self.shards, first.states, strict=True)
+            ]
+        )
+        gathered = GatheredCandidates(
+            first.candidates.version,
+            first.candidates.has_dates,
+            first.request.statistics,
+            first.request.limit,
+            answers,
+            first.request.dense,
+            first.request.lexical,
+            first.request.vector,
+            also=(moved,),
+            known_vectors={key: stored.reshape(-1)},
+        )
+        return PassageRetriever(gathered, self.embedder, self.options)
 
     def _embedded(self, query: str) -> Vectors:
         return self.embedder.embed_batch([query]).reshape(-1)
@@ -220,6 +294,19 @@ class ShardedSearcher:
         When the shards' states for the query's terms are known (`index.sharding.known_states`),
         step 2 is skipped and each shard answers only from the live commit they were known for;
         a shard whose live commit changed since makes the query take both steps."""
+        return self._gathered(query, k, mode, vector_source, filter, as_of, limit).candidates
+
+    def _gathered(
+        self,
+        query: str,
+        k: int,
+        mode: Mode,
+        vector_source: VectorSource,
+        filter: Filter | None,
+        as_of: dt.date | None,
+        limit: int | None,
+    ) -> GatheringRound:
+        """`gather`, with the shards' states and the request the candidates answer."""
         terms = tuple(analysed(query))
         vector = _once(vector_source)
         wanted = CandidatesWanted(mode, self.options.candidates_for(k) if limit is None else limit)
@@ -243,7 +330,7 @@ class ShardedSearcher:
         filter: Filter | None,
         as_of: dt.date | None,
         live_only: bool,
-    ) -> GatheredCandidates:
+    ) -> GatheringRound:
         """Steps 3 to 5, from the shards' `states`."""
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
@@ -269,7 +356,7 @@ class ShardedSearcher:
                 for shard, state in zip(self.shards, states, strict=True)
             ]
         )
-        return GatheredCandidates(
+        candidates = GatheredCandidates(
             sharded_version(states),
             has_dates,
             statistics,
@@ -279,6 +366,7 @@ class ShardedSearcher:
             request.lexical,
             request.vector,
         )
+        return GatheringRound(tuple(states), request, candidates)
 
 
 def _once(source: VectorSource) -> Callable[[], Vectors]:

@@ -18,7 +18,9 @@ Statistics, `has_dates` and the version are the whole sharded index's (summed, o
 the coordinator). `allowed` lets every gathered row through: the shards applied the filter.
 
 A `GatheredCandidates` answers only the query it was gathered for: a signal it did not gather, a
-larger limit or terms without statistics are `NotGatheredError`, never a silently smaller answer.
+larger limit, terms without statistics, a vector other than the question's (and the further
+vectors asked for with it: document search's feedback) or a passage vector the coordinator did
+not fetch are `NotGatheredError`, never a silently smaller answer.
 Out of scope: asking the shards (`index.sharding.coordinator`).
 """
 
@@ -51,13 +53,15 @@ class NotGatheredError(IndexError_):
 Found = tuple[ContentKey, float, int, int]  # (content key, score, answer's index, position in it)
 
 
-def merged(answers: Sequence[ShardCandidates], lexical: bool, limit: int) -> list[Found]:
-    """The top `limit` of every shard's dense (or, with `lexical`, BM25) candidates: best score
-    first, ties in content order."""
+def merged(
+    answers: Sequence[ShardCandidates], lists: Sequence[tuple[tuple[int, float], ...]], limit: int
+) -> list[Found]:
+    """The top `limit` of every shard's candidates of one signal (`lists[i]`: answer i's list of
+    that signal): best score first, ties in content order."""
     found = [
         ((answer.chunks[position].document_id, answer.chunks[position].start), score, index, position)
-        for index, answer in enumerate(answers)
-        for position, score in (answer.lexical if lexical else answer.dense)
+        for index, (answer, listed) in enumerate(zip(answers, lists, strict=True))
+        for position, score in listed
     ]
     found.sort(key=lambda item: (-item[1], item[0]))
     return found[:limit]
@@ -74,22 +78,38 @@ class GatheredCandidates:
         dense: bool,
         lexical: bool,
         vector: Vectors,
+        also: Sequence[Vectors] = (),
+        known_vectors: dict[ContentKey, Vectors] | None = None,
     ) -> None:
         """`answers`: every shard's, for one `CandidateRequest` with this `limit`, `dense`,
-        `lexical` and question `vector`, the only vector whose cosines this answers."""
+        `lexical`, question `vector` and further vectors `also`, the only vectors whose dense
+        candidates and cosines this answers. `known_vectors`: stored vectors of some passages,
+        by content key, the only ones `chunk_vectors` gives."""
         self._version = version
         self._has_dates = has_dates
         self._statistics = statistics
         self.limit = limit
-        self.vector = np.ascontiguousarray(vector.reshape(-1), dtype=np.float32)
+        self.vectors = [np.ascontiguousarray(v.reshape(-1), dtype=np.float32) for v in (vector, *also)]
+        self.vector = self.vectors[0]
         self.gathered = {"dense": dense, "lexical": lexical}
-        dense_list = merged(answers, lexical=False, limit=limit)
-        lexical_list = merged(answers, lexical=True, limit=limit)
-        by_key = {key: (index, position) for key, _, index, position in dense_list + lexical_list}
+        dense_lists = [merged(answers, [answer.dense for answer in answers], limit)] + [
+            merged(answers, [answer.also[extra].dense for answer in answers], limit)
+            for extra in range(len(also))
+        ]
+        lexical_list = merged(answers, [answer.lexical for answer in answers], limit)
+        by_key = {
+            key: (index, position)
+            for key, _, index, position in [found for listed in dense_lists for found in listed]
+            + lexical_list
+        }
         keys = sorted(by_key)
         row_of = {key: row for row, key in enumerate(keys)}
-        self.dense = ([row_of[found[0]] for found in dense_list], [found[1] for found in dense_list])
+        self.dense_by_vector = [
+            ([row_of[found[0]] for found in listed], [found[1] for found in listed]) for listed in dense_lists
+        ]
+        self.dense = self.dense_by_vector[0]
         self.lexical = ([row_of[found[0]] for found in lexical_list], [found[1] for found in lexical_list])
+        self.known_vectors = dict(known_vectors or {})
         self.documents: dict[str, Document] = {}
         for answer in answers:
             self.documents.update(answer.documents)
@@ -103,7 +123,11 @@ class GatheredCandidates:
         starts = np.concatenate([answer.sentence_ptr[:-1] for answer in answers] or [np.zeros(0, np.int64)])
         ends = np.concatenate([answer.sentence_ptr[1:] for answer in answers] or [np.zeros(0, np.int64)])
         sentence_rows = ranges(bases + starts[at], bases + ends[at]) if len(at) else np.zeros(0, np.int64)
-        self.cosines = _joined([answer.cosines for answer in answers], np.float32)[at]
+        self.cosines_by_vector = [_joined([answer.cosines for answer in answers], np.float32)[at]] + [
+            _joined([answer.also[extra].cosines for answer in answers], np.float32)[at]
+            for extra in range(len(also))
+        ]
+        self.cosines = self.cosines_by_vector[0]
         counts = (ends[at] - starts[at]) if len(at) else np.zeros(0, np.int64)
         self.sentence_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.sentence_spans = np.concatenate(
@@ -112,9 +136,13 @@ class GatheredCandidates:
         self.sentence_questions = _joined([answer.sentence_questions for answer in answers], np.bool_)[
             sentence_rows
         ]
-        self.all_sentence_cosines = _joined([answer.sentence_cosines for answer in answers], np.float32)[
-            sentence_rows
+        self.sentence_cosines_by_vector = [
+            _joined([answer.sentence_cosines for answer in answers], np.float32)[sentence_rows]
+        ] + [
+            _joined([answer.also[extra].sentence_cosines for answer in answers], np.float32)[sentence_rows]
+            for extra in range(len(also))
         ]
+        self.all_sentence_cosines = self.sentence_cosines_by_vector[0]
 
     # --- what the whole index says --------------------------------------------------------------
 
@@ -145,7 +173,7 @@ class GatheredCandidates:
     def dense_search(
         self, vector: Vectors, limit: int, allowed: Mask | None = None
     ) -> tuple[list[int], list[float]]:
-        return self._candidates("dense", self.dense, limit)
+        return self._candidates("dense", self.dense_by_vector[self._vector_index(vector)], limit)
 
     def lexical_search(
         self,
@@ -193,23 +221,23 @@ class GatheredCandidates:
             )
         ]
 
-    # --- cosines, with the question's vector only ---------------------------------------------------
+    # --- cosines, with the gathered vectors only ---------------------------------------------------
 
     def passage_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
-        self._check(vector)
-        cosines: npt.NDArray[np.float32] = self.cosines[np.asarray(rows, dtype=np.int64)]
+        by_vector = self.cosines_by_vector[self._vector_index(vector)]
+        cosines: npt.NDArray[np.float32] = by_vector[np.asarray(rows, dtype=np.int64)]
         return cosines
 
     def sentence_cosines(self, vector: Vectors, rows: Sequence[int]) -> npt.NDArray[np.float32]:
-        self._check(vector)
-        cosines: npt.NDArray[np.float32] = self.all_sentence_cosines[np.asarray(rows, dtype=np.int64)]
+        by_vector = self.sentence_cosines_by_vector[self._vector_index(vector)]
+        cosines: npt.NDArray[np.float32] = by_vector[np.asarray(rows, dtype=np.int64)]
         return cosines
 
     def scored_passages(
         self, vector: Vectors, rows: Sequence[int], with_sentences: bool
     ) -> Iterator[PassageCosines]:
         """All of `rows` as one part."""
-        self._check(vector)
+        which = self._vector_index(vector)
         array = np.asarray(rows, dtype=np.int64)
         sentences = None
         if with_sentences:
@@ -218,17 +246,29 @@ class GatheredCandidates:
             sentences = SentenceCosines(
                 ends - starts,
                 sentence_rows,
-                self.all_sentence_cosines[sentence_rows],
+                self.sentence_cosines_by_vector[which][sentence_rows],
                 self.sentence_questions[sentence_rows],
             )
-        yield PassageCosines(np.arange(len(array), dtype=np.int64), self.cosines[array], sentences)
+        yield PassageCosines(
+            np.arange(len(array), dtype=np.int64), self.cosines_by_vector[which][array], sentences
+        )
 
     def chunk_vectors(self, rows: Sequence[int]) -> Vectors:
-        raise NotGatheredError("the shards sent cosines with the question, not passage vectors")
+        """The stored vectors of `rows`, when the coordinator fetched them (`known_vectors`): the
+        shards send cosines, not passage vectors."""
+        keys = [(self.chunks[row].document_id, self.chunks[row].start) for row in rows]
+        missing = [key for key in keys if key not in self.known_vectors]
+        if missing:
+            raise NotGatheredError(f"no stored vector fetched for the passages {missing}")
+        return np.stack([self.known_vectors[key].reshape(-1) for key in keys]).astype(np.float32, copy=False)
 
-    def _check(self, vector: Vectors) -> None:
-        if not np.array_equal(vector.reshape(-1), self.vector):
-            raise NotGatheredError("cosines were gathered for the question's vector only")
+    def _vector_index(self, vector: Vectors) -> int:
+        """Which gathered vector `vector` is: its candidates and cosines are the only ones here."""
+        flat = vector.reshape(-1)
+        for index, gathered in enumerate(self.vectors):
+            if np.array_equal(flat, gathered):
+                return index
+        raise NotGatheredError("candidates and cosines were gathered for other vectors")
 
 
 def _joined(columns: list[npt.NDArray[Any]], dtype: type[np.generic]) -> npt.NDArray[Any]:

@@ -14,7 +14,9 @@ A sharded search asks each shard twice (`index.sharding.coordinator`):
    cosines with the question's vector, and a cosine is 4 bytes where a vector is 1,536.
 
 A context window (`index.search.context`) takes a third call, `Shard.windows(WindowRequest)`:
-the span of each hit's chunk widened by `n` chunks of its document on each side.
+the span of each hit's chunk widened by `n` chunks of its document on each side. Document search
+with feedback takes `Shard.vectors(VectorRequest)` (the feedback passage's stored vector) and a
+second `candidates` call with the moved vector in `also`.
 
 Only ints, floats, strings, numpy arrays and frozen dataclasses of them (`Chunk`, `Document`,
 `Filter`, `CollectionStatistics`): no readers, no open files. Out of scope: computing them
@@ -56,6 +58,19 @@ class CandidateRequest:
     dense: bool  # whether to return the dense candidates
     lexical: bool  # whether to return the BM25 candidates
     live_only: bool = False  # answer only if `version` is the live commit (no `state` call came first)
+    # Further unit vectors whose dense top-`limit` and cosines are returned too, in `also`
+    # (document search with feedback: the moved vector beside the question's).
+    also: tuple[Vectors, ...] = ()
+
+
+@dataclass(frozen=True)
+class VectorAnswer:
+    """For one of `CandidateRequest.also`: its dense candidates, and the cosines with it of every
+    passage of the answer and of their sentences (same order as the answer's own columns)."""
+
+    dense: tuple[tuple[int, float], ...]  # (position in `chunks`, cosine), best first
+    cosines: npt.NDArray[np.float32]  # (passages,)
+    sentence_cosines: npt.NDArray[np.float32]  # (sentences,)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class ShardCandidates:
     dense: tuple[tuple[int, float], ...]  # (position in `chunks`, cosine), best first
     lexical: tuple[tuple[int, float], ...]  # (position in `chunks`, BM25 score), best first
     documents: dict[str, Document]  # the passages' documents, by id
+    also: tuple[VectorAnswer, ...] = ()  # one per `CandidateRequest.also`
 
 
 @dataclass(frozen=True)
@@ -83,3 +99,9 @@ class WindowRequest:
     version: str  # the shard's commit the hits came from
     chunks: tuple[tuple[str, int], ...]  # (document id, chunk start) of each hit on the shard
     n: int  # neighbouring chunks on each side
+
+
+@dataclass(frozen=True)
+class VectorRequest:
+    version: str  # the shard's commit the passages came from
+    chunks: tuple[tuple[str, int], ...]  # (document id, chunk start) of each passage on the shard

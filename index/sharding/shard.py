@@ -13,6 +13,8 @@ keeps is `ShardVersionGoneError` (the coordinator asks again). A request marked 
 version is the live commit, else refused the same way. A shard no document was written
 to yet (a small index over many shards) answers as an empty index, as `EMPTY_VERSION`. The BM25 scores use the request's
 global statistics, so they are those one index of every shard's chunks gives (`index.storage.postings`).
+`candidates` also answers for the further vectors of `CandidateRequest.also`, and `vectors`
+gives passages' stored vectors (document search with feedback, `index.sharding.coordinator`).
 
 Out of scope: merging shards' answers (`index.sharding.gathered`), writes (`index.sharding.writer`).
 """
@@ -34,6 +36,8 @@ from index.sharding.messages import (
     CandidateRequest,
     ShardCandidates,
     ShardState,
+    VectorAnswer,
+    VectorRequest,
     WindowRequest,
 )
 from index.storage.arrays import ranges
@@ -73,7 +77,7 @@ class Shard:
                 f"shard {self.shard}'s live commit is {live}, not {request.version}: ask for its state"
             )
         if request.version == EMPTY_VERSION:
-            return _no_candidates(self.shard)
+            return _no_candidates(self.shard, len(request.also))
         reader = self.reader_at(request.version)
         allowed = None if request.filter is None else reader.allowed(request.filter)
         dense_rows, dense_scores = (
@@ -86,10 +90,21 @@ class Shard:
             if request.lexical
             else ([], [])
         )
-        rows = list(dict.fromkeys(dense_rows + lexical_rows))
+        also_found = [reader.dense_search(vector, request.limit, allowed) for vector in request.also]
+        also_rows = [row for found_rows, _ in also_found for row in found_rows]
+        rows = list(dict.fromkeys(dense_rows + lexical_rows + also_rows))
         position = {row: index for index, row in enumerate(rows)}
         chunks = tuple(reader.chunk(row) for row in rows)
         scored = _scored(reader, np.ascontiguousarray(request.vector, dtype=np.float32), rows)
+        also = []
+        for vector, (found_rows, found_scores) in zip(request.also, also_found, strict=True):
+            cosines, *_, sentence_cosines = _scored(
+                reader, np.ascontiguousarray(vector, dtype=np.float32), rows
+            )
+            listed = tuple(
+                (position[row], score) for row, score in zip(found_rows, found_scores, strict=True)
+            )
+            also.append(VectorAnswer(listed, cosines, sentence_cosines))
         return ShardCandidates(
             self.shard,
             reader.version,
@@ -101,6 +116,7 @@ class Shard:
                 document_id: _document(reader, document_id)
                 for document_id in sorted({chunk.document_id for chunk in chunks})
             },
+            tuple(also),
         )
 
     def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
@@ -108,6 +124,12 @@ class Shard:
         each side (`IndexReader.chunk_window`), from commit `request.version`."""
         reader = self.reader_at(request.version)
         return tuple(reader.chunk_window(_row_of(reader, *chunk), request.n) for chunk in request.chunks)
+
+    def vectors(self, request: VectorRequest) -> Vectors:
+        """The stored vector of each passage of `request` (rows in its order), from commit
+        `request.version`."""
+        reader = self.reader_at(request.version)
+        return reader.chunk_vectors([_row_of(reader, *chunk) for chunk in request.chunks])
 
     def _live_version(self) -> str:
         try:
@@ -204,7 +226,8 @@ def _document(reader: IndexReader, document_id: str) -> Document:
     return document
 
 
-def _no_candidates(shard: int) -> ShardCandidates:
+def _no_candidates(shard: int, also: int) -> ShardCandidates:
+    nothing = np.zeros(0, dtype=np.float32)
     return ShardCandidates(
         shard,
         EMPTY_VERSION,
@@ -217,4 +240,5 @@ def _no_candidates(shard: int) -> ShardCandidates:
         (),
         (),
         {},
+        tuple(VectorAnswer((), nothing, nothing) for _ in range(also)),
     )

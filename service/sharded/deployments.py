@@ -2,7 +2,7 @@
 
 * `ShardDeployment`, one per shard (`shard-<i>`, `RAG_SHARD_REPLICAS` replicas each): an
   `index.sharding.shard.Shard` over that shard's folder of the sharded index in `RAG_INDEX_DIR`
-  (which every node must see at the same path), answering `state`, `candidates`, `windows` and
+  (which every node must see at the same path), answering `state`, `candidates`, `windows`, `vectors` and
   `health`. Each replica keeps its own readers: a call for a commit it has not opened yet (the
   query's first call went to another replica) opens the live commit once and answers if that is
   the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks again. `listing`
@@ -38,7 +38,13 @@ from ray.serve.handle import DeploymentHandle
 from index.embedding import Vectors
 from index.errors import IndexNotFoundError
 from index.sharding.layout import ShardedLayout
-from index.sharding.messages import CandidateRequest, ShardCandidates, ShardState, WindowRequest
+from index.sharding.messages import (
+    CandidateRequest,
+    ShardCandidates,
+    ShardState,
+    VectorRequest,
+    WindowRequest,
+)
 from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from service.app import create_app
 from service.config import Settings
@@ -94,6 +100,9 @@ class ShardDeployment:
 
     def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
         return self._at(request.version, lambda: self.shard.windows(request))
+
+    def vectors(self, request: VectorRequest) -> Vectors:
+        return self._at(request.version, lambda: self.shard.vectors(request))
 
     def health(self) -> ShardHealth:
         try:

@@ -2,8 +2,8 @@
 Serve deployments (`service.sharded.deployments`).
 
 In scope: passage search (`search`, `search_async`: `/search` GET and POST, the LLM formats, the
-MCP `search` tool), document search without feedback (`search_documents_async`:
-`POST /search/documents`) and `health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
+MCP `search` tool), document search (`search_documents_async`: `POST /search/documents`) and
+`health` (`/healthz`), through `index.sharding.coordinator.ShardedSearcher`
 with a `RemoteFanOut`: every shard's call is issued (`handle.method.remote(...)`) before any is
 waited for. The question's vector comes from the encoder deployment, which batches questions.
 A search therefore returns what the single-process service returns over one index of the same
@@ -23,7 +23,7 @@ The document routes (`write`, `listing`, `document_at`) go through `service.shar
 writes to the owning shard's writer deployment, reads from the shards' query replicas.
 
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-document search with feedback, snapshots, restores, `/admin` merges and collections other than `default` (the
+snapshots, restores, `/admin` merges and collections other than `default` (the
 sharding core has no remote call for them yet). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
@@ -50,7 +50,7 @@ from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
 from index.search.stages import ENCODE, stage
 from index.sharding.coordinator import ShardedSearcher
-from index.sharding.messages import CandidateRequest, WindowRequest
+from index.sharding.messages import CandidateRequest, VectorRequest, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
 from index.write.changes import Change
@@ -138,6 +138,9 @@ class RemoteShard:
 
     def windows(self, request: WindowRequest) -> Any:
         return PendingCall(self.shard, self.handle.windows.remote(request))
+
+    def vectors(self, request: VectorRequest) -> Any:
+        return PendingCall(self.shard, self.handle.vectors.remote(request))
 
     def health(self) -> Any:
         return PendingCall(self.shard, self.handle.health.remote())
@@ -277,12 +280,10 @@ class ShardedEngine(Engine):
         filter: Filter | None = None,
         as_of: dt.date | None = None,
     ) -> DocumentSearchOutcome:
-        """`Engine.search_documents_async` over the shards, blocking (`search`'s two steps, more
-        candidates per signal: `index.sharding.coordinator`). Feedback is not served sharded."""
-        if feedback:
-            _unsupported("document search with feedback (POST /search/documents with feedback: true)")
+        """`Engine.search_documents_async` over the shards, blocking (`search`'s two steps with
+        more candidates per signal, two more with `feedback`: `index.sharding.coordinator`)."""
         vector = self._question_vector(query)
-        return attempted(lambda: self.searcher.search_documents(query, k, vector, filter, as_of))
+        return attempted(lambda: self.searcher.search_documents(query, k, vector, feedback, filter, as_of))
 
     async def search_documents_async(
         self,

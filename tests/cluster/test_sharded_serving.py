@@ -11,6 +11,7 @@ one index of the same documents is the reference.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import shutil
 import tempfile
@@ -218,8 +219,8 @@ def test_sharded_document_search_answers_as_the_single_process_service(
     version = httpx.get(f"{url}/healthz", timeout=30).json()["index_version"]
     with httpx.Client(base_url=url, timeout=60) as sharded:
         for question in QUESTIONS:
-            for search_filter in FILTERS:
-                body = {"query": question, "k": 6, "filter": search_filter}
+            for search_filter, feedback in itertools.product(FILTERS, (False, True)):
+                body = {"query": question, "k": 6, "filter": search_filter, "feedback": feedback}
                 expected = client.post("/search/documents", json=body)
                 actual = sharded.post("/search/documents", json=body)
                 assert (expected.status_code, actual.status_code) == (200, 200), actual.text
@@ -233,7 +234,6 @@ def test_sharded_document_search_answers_as_the_single_process_service(
 @pytest.mark.parametrize(
     ("method", "route", "body"),
     [
-        ("POST", "/search/documents", {"query": EXAMPLE_QUESTION, "feedback": True}),
         ("GET", "/collections", None),
         ("POST", "/admin/optimize", None),
         ("GET", "/admin/snapshots", None),
