@@ -109,6 +109,16 @@ class Written:
 
 
 @dataclass(frozen=True)
+class Optimized:
+    """A forced merge (`Engine.optimize`): the live index after it, its segments, and how many
+    segments the merge took in (0: there was nothing to merge)."""
+
+    version: str
+    segments: int
+    merged: int
+
+
+@dataclass(frozen=True)
 class DocumentsAt:
     """Documents as one live index holds them, and that index's version."""
 
@@ -406,6 +416,12 @@ class Engine:
                 self.collection, len(outcome.results), merged_bytes, time.perf_counter() - began
             )
         return outcome
+
+    def optimize(self) -> Optimized:
+        """Merge every segment into one (`merge` with force), dropping deleted documents."""
+        outcome = self.merge(True)
+        reader = outcome.reader or self.retriever.reader  # the commit holding the merge
+        return Optimized(reader.version, len(reader.segments), sum(len(r.merged) for r in outcome.results))
 
     def segment_ceiling(self, reader: IndexReader) -> int:
         """The segment count at which writers wait for merges (back-pressure)."""

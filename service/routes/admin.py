@@ -164,10 +164,7 @@ async def recover(engine: EngineDep, _: AdminAccess) -> RecoverResponse:
     responses=WRITE_ERRORS,
 )
 async def optimize(engine: EngineDep, _: AdminAccess) -> OptimizeResponse:
-    outcome = await run_in_threadpool(engine.merge, True)
-    reader = outcome.reader or engine.retriever.reader  # the commit holding the merge
+    optimized = await run_in_threadpool(engine.optimize)
     return OptimizeResponse(
-        index_version=reader.version,
-        segments=len(reader.segments),
-        merged=sum(len(r.merged) for r in outcome.results),
+        index_version=optimized.version, segments=optimized.segments, merged=optimized.merged
     )

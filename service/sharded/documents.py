@@ -17,8 +17,11 @@ shards' query replicas.
   they return names the commit of each shard, as a search's does, so a citation's offsets are
   checked against the text of the version the search named.
 
-Out of scope: the routes (`service.routes.documents`, shared with `rag serve`), merges
-(`service.sharded.writers`).
+* `optimize` (`POST /admin/optimize`) asks every shard's writer to merge its shard into one
+  segment, all at once, not retried (as a write); the version names each shard's commit after it.
+
+Out of scope: the routes (`service.routes.documents`, shared with `rag serve`), the merges
+themselves (`service.sharded.writers`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 from corpus import Document
 from index.sharding.assignment import shard_of
 from index.write.changes import Change, Delete, Upsert
-from service.engine import DocumentNotFoundError, DocumentsAt, Written
+from service.engine import DocumentNotFoundError, DocumentsAt, Optimized, Written
 from service.sharded.failures import ReplicaLostError, ShardUnavailableError
 from service.sharded.health import ShardHealth
 
@@ -74,6 +77,18 @@ class ShardedDocuments:
             VERSION_SEPARATOR.join(shard.version for shard in live),
             sum(shard.documents for shard in live),
             sum(shard.chunks for shard in live),
+        )
+
+    def optimize(self) -> Optimized:
+        """Every shard's writer merges its shard into one segment (not retried, as a write)."""
+        try:
+            done: list[Optimized] = self.write_fan_out([writer.optimize for writer in self.writers])
+        except ReplicaLostError as lost:
+            raise ShardUnavailableError([lost.shard], "its writer was lost during the merge") from lost
+        return Optimized(
+            VERSION_SEPARATOR.join(shard.version for shard in done),
+            sum(shard.segments for shard in done),
+            sum(shard.merged for shard in done),
         )
 
     def listing(self) -> DocumentsAt:

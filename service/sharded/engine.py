@@ -22,8 +22,9 @@ that step), that Serve reports unavailable, or whose replicas are lost on every 
 The document routes (`write`, `listing`, `document_at`) go through `service.sharded.documents`:
 writes to the owning shard's writer deployment, reads from the shards' query replicas.
 
+`optimize` (`POST /admin/optimize`) has every shard's writer merge its shard into one segment.
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-snapshots, restores, `/admin` merges and collections other than `default` (the
+snapshots, restores, recovery and collections other than `default` (the
 sharding core has no remote call for them yet). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
@@ -55,7 +56,7 @@ from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
 from index.write.changes import Change
 from service.config import Settings
-from service.engine import DocumentsAt, Engine, IndexHealth, Written
+from service.engine import DocumentsAt, Engine, IndexHealth, Optimized, Written
 from service.sharded.documents import ShardedDocuments
 from service.sharded.failures import (
     EncoderUnavailableError,
@@ -153,14 +154,17 @@ class RemoteShard:
 
 
 class RemoteWriter:
-    """A shard writer deployment's handle (`service.sharded.writers`); `write` returns a
-    `PendingCall` for a `RemoteFanOut`."""
+    """A shard writer deployment's handle (`service.sharded.writers`); `write` and `optimize`
+    return a `PendingCall` for a `RemoteFanOut`."""
 
     def __init__(self, shard: int, handle: Any) -> None:
         self.shard, self.handle = shard, handle
 
     def write(self, change: Change) -> Any:
         return PendingCall(self.shard, self.handle.write.remote(change))
+
+    def optimize(self) -> Any:
+        return PendingCall(self.shard, self.handle.optimize.remote())
 
 
 class RemoteEmbedder:
@@ -335,6 +339,11 @@ class ShardedEngine(Engine):
     def document_at(self, document_id: str) -> DocumentsAt:
         return attempted(lambda: self.document_routes.document_at(document_id))
 
+    def optimize(self) -> Optimized:
+        """Every shard merged into one segment by its writer, all at once
+        (`service.sharded.documents`); the version is the shards' commits after it."""
+        return self.document_routes.optimize()
+
     def start_merging(self) -> None:
         """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
@@ -357,7 +366,7 @@ class ShardedEngine(Engine):
         _unsupported("writing outside the document routes")
 
     def merge(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("merging segments")
+        _unsupported("merging segments outside `optimize`")
 
     def snapshot(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("snapshots")

@@ -17,8 +17,10 @@ shard as it was. A writer whose commits reach the policy's ceiling while a merge
 merges in its own process first (back-pressure, `IndexWriter.apply`), so segments stay bounded
 even when merge tasks cannot keep up.
 
-A write goes to one shard (the ingress splits by owner, `service.sharded.documents`). Out of
-scope: the split itself, builds (`rag build --shards N`), snapshots and restores.
+A write goes to one shard (the ingress splits by owner, `service.sharded.documents`);
+`optimize` (`POST /admin/optimize`) merges the shard into one segment in the writer's own process,
+every shard's writer at once. Out of scope: the split itself, builds (`rag build --shards N`),
+snapshots and restores.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from index.sharding.layout import ShardedLayout
+from index.sharding.shard import EMPTY_VERSION
 from index.write.changes import Change
 from index.write.writer import IndexWriter
 from service.config import Settings
-from service.engine import DocumentNotFoundError, Engine, Written, embedder_for
+from service.engine import DocumentNotFoundError, Engine, Optimized, Written, embedder_for
 
 logger = logging.getLogger("rag.sharded.writers")
 # No logical CPU: the task is pinned to the writer's node, whose CPUs the replicas may have
@@ -80,6 +83,13 @@ class ShardWriter:
             return missing
         self._merge_if_due()
         return written
+
+    async def optimize(self) -> Optimized:
+        """Merge the shard into one segment in this process (`Engine.optimize`), in its turn among
+        the shard's writes; a shard nothing was written to yet has nothing to merge."""
+        if self.engine.store.current() is None:
+            return Optimized(EMPTY_VERSION, 0, 0)
+        return await asyncio.to_thread(self.engine.optimize)
 
     def merges_committed(self) -> int:
         return self.merges

@@ -235,7 +235,6 @@ def test_sharded_document_search_answers_as_the_single_process_service(
     ("method", "route", "body"),
     [
         ("GET", "/collections", None),
-        ("POST", "/admin/optimize", None),
         ("GET", "/admin/snapshots", None),
     ],
 )

@@ -169,3 +169,30 @@ def test_a_shards_merges_run_as_ray_tasks_off_the_query_replicas(
     assert segments < written  # one segment per write, merged down
     health = httpx.get(f"{url}/healthz", timeout=30).json()
     assert health["documents"] == len(httpx.get(f"{url}/documents", timeout=60).json()["documents"])
+
+
+def test_optimize_merges_every_shard_into_one_segment_and_answers_stay_the_same(deployed: Deployed) -> None:
+    """After the writes above (shard 0 holds several segments), `POST /admin/optimize` has each
+    shard's writer merge its shard; the answers do not change, only the version."""
+    url, _, _, layout = deployed
+    body = {"query": QUESTION, "k": 5}
+    with httpx.Client(base_url=url, timeout=300) as service:
+        before = service.post("/search", json=body).json()
+        health = service.get("/healthz").json()
+        assert health["segments"] > SHARDS
+        response = service.post("/admin/optimize")
+        assert response.status_code == 200, response.text
+        optimized = response.json()
+        after = service.post("/search", json=body).json()
+        health_after = service.get("/healthz").json()
+    versions = [IndexReader.open(store).version for store in layout.stores()]
+    assert optimized["index_version"] == ",".join(versions) == health_after["index_version"]
+    assert [len(IndexReader.open(store).segments) for store in layout.stores()] == [1] * SHARDS
+    assert optimized["segments"] == SHARDS == health_after["segments"]
+    assert optimized["merged"] > 0
+    assert (health_after["documents"], health_after["chunks"]) == (health["documents"], health["chunks"])
+    assert after["index_version"] != before["index_version"]
+    # The same scores (rows renumbered by the merge may order exact ties otherwise).
+    scores = [result["score"] for result in before["results"]]
+    assert [result["score"] for result in after["results"]] == pytest.approx(scores, abs=1e-6)
+    assert after["results"][0]["document"]["id"] == before["results"][0]["document"]["id"]
