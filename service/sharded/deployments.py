@@ -2,11 +2,11 @@
 
 * `ShardDeployment`, one per shard (`shard-<i>`, `RAG_SHARD_REPLICAS` replicas each): an
   `index.sharding.shard.Shard` over that shard's folder of the sharded index in `RAG_INDEX_DIR`
-  (which every node must see at the same path), answering `state`, `candidates`, `windows`, `vectors` and
-  `health`. Each replica keeps its own readers: a call for a commit it has not opened yet (the
-  query's first call went to another replica) opens the live commit once and answers if that is
-  the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks again. `listing`
-  and `document` read the live commit for the document routes.
+  (which every node must see at the same path), answering `state`, `candidates`, `windows`,
+  `vectors` and `health`. Each replica keeps its own readers: a call for a commit it has not
+  opened yet (the query's first call went to another replica) opens the live commit once and
+  answers if that is the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks
+  again. `listing` and `document` read the live commit for the document routes.
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes, group
   committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
