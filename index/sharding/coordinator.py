@@ -124,14 +124,6 @@ class FetchedWindows:
 
 
 @dataclass(frozen=True)
-class CandidatesWanted:
-    """What a query gathers: the signals of `mode`, `limit` passages per signal."""
-
-    mode: Mode
-    limit: int
-
-
-@dataclass(frozen=True)
 class GatheringRound:
     """One round of shard calls: the states it answered from, what each shard was asked (its
     version aside) and the candidates gathered."""
@@ -309,29 +301,33 @@ class ShardedSearcher:
         """`gather`, with the shards' states and the request the candidates answer."""
         terms = tuple(analysed(query))
         vector = _once(vector_source)
-        wanted = CandidatesWanted(mode, self.options.candidates_for(k) if limit is None else limit)
+        if limit is None:
+            limit = self.options.candidates_for(k)
         known = self.known.states(terms)
         if known is not None:
             try:
-                return self._candidates(known, query, terms, wanted, vector(), filter, as_of, live_only=True)
+                return self._candidates(
+                    known, query, terms, mode, limit, vector(), filter, as_of, live_only=True
+                )
             except ShardVersionGoneError:
                 self.known.forget()
         states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
         self.known.remember(states)
-        return self._candidates(states, query, terms, wanted, vector(), filter, as_of, live_only=False)
+        return self._candidates(states, query, terms, mode, limit, vector(), filter, as_of, live_only=False)
 
     def _candidates(
         self,
         states: Sequence[ShardState],
         query: str,
         terms: tuple[str, ...],
-        wanted: CandidatesWanted,
+        mode: Mode,
+        limit: int,
         vector: Vectors,
         filter: Filter | None,
         as_of: dt.date | None,
         live_only: bool,
     ) -> GatheringRound:
-        """Steps 3 to 5, from the shards' `states`."""
+        """Steps 3 to 5, from the shards' `states`: the signals of `mode`, `limit` per signal."""
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
@@ -342,12 +338,12 @@ class ShardedSearcher:
             vector=vector.reshape(-1),
             terms=terms,
             statistics=statistics,
-            limit=wanted.limit,
+            limit=limit,
             k1=self.options.bm25_k1,
             b=self.options.bm25_b,
             filter=searched_filter(filter, dates),
-            dense=wanted.mode != Mode.BM25,
-            lexical=wanted.mode != Mode.DENSE,
+            dense=mode != Mode.BM25,
+            lexical=mode != Mode.DENSE,
             live_only=live_only,
         )
         answers = self.fan_out(
