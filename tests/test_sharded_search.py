@@ -239,6 +239,13 @@ def test_gathered_candidates_refuse_what_was_not_gathered(tmp_path: Path) -> Non
         gathered.lexical_search(["wheat"], 4, 0.9, 0.4)  # a dense search gathers no BM25 list
     with pytest.raises(NotGatheredError):
         gathered.statistics(["rail"])  # not a term of the question
+    other = searcher.embedder.embed_batch(["rail"]).reshape(-1)
+    with pytest.raises(NotGatheredError):
+        gathered.dense_search(other, 4)  # candidates of another vector
+    with pytest.raises(NotGatheredError):
+        gathered.passage_cosines(other, [0])
+    with pytest.raises(NotGatheredError):
+        gathered.chunk_vectors([0])  # the shards sent cosines, and no vector was fetched
 
 
 class CountingShard:
