@@ -101,17 +101,14 @@ class Shard:
             cosines, *_, sentence_cosines = _scored(
                 reader, np.ascontiguousarray(vector, dtype=np.float32), rows
             )
-            listed = tuple(
-                (position[row], score) for row, score in zip(found_rows, found_scores, strict=True)
-            )
-            also.append(VectorAnswer(listed, cosines, sentence_cosines))
+            also.append(VectorAnswer(_listed(position, found_rows, found_scores), cosines, sentence_cosines))
         return ShardCandidates(
             self.shard,
             reader.version,
             chunks,
             *scored,
-            tuple((position[row], score) for row, score in zip(dense_rows, dense_scores, strict=True)),
-            tuple((position[row], score) for row, score in zip(lexical_rows, lexical_scores, strict=True)),
+            _listed(position, dense_rows, dense_scores),
+            _listed(position, lexical_rows, lexical_scores),
             {
                 document_id: _document(reader, document_id)
                 for document_id in sorted({chunk.document_id for chunk in chunks})
@@ -172,6 +169,13 @@ class Shard:
                 f"shard {self.shard} no longer keeps commit {version}: ask for its state again"
             )
         return reader
+
+
+def _listed(
+    position: dict[int, int], rows: Sequence[int], scores: Sequence[float]
+) -> tuple[tuple[int, float], ...]:
+    """A candidate list as `ShardCandidates` sends it: (position in its chunks, score), best first."""
+    return tuple((position[row], score) for row, score in zip(rows, scores, strict=True))
 
 
 def _row_of(reader: IndexReader, document_id: str, start: int) -> int:
