@@ -163,8 +163,8 @@ def _merge_after_write(engine: Engine) -> None:
 @click.option(
     "--shards",
     type=click.IntRange(min=1),
-    help="Build a sharded index of this many shards in RAG_INDEX_DIR, for `rag serve --cluster` "
-    "(default RAG_SHARDS; none: an ordinary index).",
+    help="Build a sharded index of this many shards (in RAG_INDEX_DIR, or the collection's "
+    "directory), for `rag serve --cluster` (default RAG_SHARDS; none: an ordinary index).",
 )
 @collection_option(CREATES)
 @friendly_errors
@@ -195,14 +195,16 @@ def build(
       rag build --cluster 127.0.0.1:6379 corpus/articles
       rag build --cluster "$(rag cluster address)"
       RAG_INDEX_DIR=.rag/sharded rag build --shards 2 --cluster "$(rag cluster address)"
+      RAG_INDEX_DIR=.rag/sharded RAG_COLLECTIONS_DIR=.rag/sharded-collections \
+        rag build --shards 2 --collection sport sport-articles/
     """
     settings = get_settings()
     address = cluster_address or settings.cluster_address
     shard_count = shards or settings.shards
     if shard_count is not None:
-        if collection != DEFAULT_COLLECTION:
-            raise click.UsageError("a sharded index is the default collection's: leave out --collection")
-        _build_sharded(settings, address, paths, shard_count, exact, force)
+        _build_sharded(
+            settings, collection_dir(settings, collection), address, paths, shard_count, exact, force
+        )
         return
     if address:
         _build_on_cluster(settings, address, paths, exact, force, collection)
@@ -220,27 +222,31 @@ def _documents(paths: tuple[Path, ...], settings: Settings) -> list[Document]:
 
 def _build_sharded(
     settings: Settings,
+    root: Path,
     address: str | None,
     paths: tuple[Path, ...],
     shard_count: int,
     exact: bool,
     force: bool,
 ) -> None:
-    """`rag build --shards N`, embedding here or, with an address, on the cluster (checked first)."""
+    """`rag build --shards N` into `root`, embedding here or, with an address, on the cluster
+    (checked first)."""
     from service.sharded.building import build_sharded
 
     documents = _documents(paths, settings)
     if address is None:
         click.echo(
-            build_sharded(settings, documents, shard_count, embedder_for(settings), exact=exact, force=force)
+            build_sharded(
+                settings, root, documents, shard_count, embedder_for(settings), exact=exact, force=force
+            )
         )
         return
     embedder = _cluster_embedder(settings)
     from index.cluster.connect import check_storage, connected
 
     with connected(address):
-        check_storage(settings.index_dir)
-        click.echo(build_sharded(settings, documents, shard_count, embedder, exact=exact, force=force))
+        check_storage(root)
+        click.echo(build_sharded(settings, root, documents, shard_count, embedder, exact=exact, force=force))
     _report_cluster_embedding(embedder, address, settings)
 
 

@@ -7,8 +7,10 @@ documents of one never reach another's results; they all share the default engin
 query batcher (`Engine.over`), so the model is loaded once. A named collection is opened on its
 first use and exists once its index has a commit: reads of one without a commit are
 `CollectionNotFoundError` (a 404), and the first write (`Collections.for_write`, or
-`open_collection(..., create=True)` for the CLI) creates it. Out of scope: deleting or renaming a
-collection, and closing idle ones.
+`open_collection(..., create=True)` for the CLI) creates it. What an index is, whether one
+exists in a directory, and how another collection's engine is made are the default engine's
+(`Engine.has_index_at`, `Engine.over`), so a sharded service (`service.sharded.engine`) keeps its
+collections here too. Out of scope: deleting or renaming a collection, and closing idle ones.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from index.storage.store import IndexStore
 from service.collection_names import DEFAULT_COLLECTION, checked_collection_name
 from service.config import Settings
 from service.engine import Engine, embedder_for
-from service.storage import remove_leftovers
 
 
 class CollectionNotFoundError(LookupError):
@@ -39,17 +40,13 @@ def collection_dir(settings: Settings, name: str) -> Path:
     return settings.index_dir if name == DEFAULT_COLLECTION else settings.collections_dir / name
 
 
-def _has_index(store: IndexStore) -> bool:
-    return store.current_stamp() is not None  # a stat of CURRENT: creates nothing
-
-
 def open_collection(
     settings: Settings, name: str, *, create: bool, embedder: Embedder | None = None
 ) -> Engine:
     """An engine over collection `name` for one command (the CLI); `create` for writes, else a
     named collection without an index is `CollectionNotFoundError`."""
     store = IndexStore(collection_dir(settings, name))
-    if not create and name != DEFAULT_COLLECTION and not _has_index(store):
+    if not create and name != DEFAULT_COLLECTION and store.current_stamp() is None:
         raise CollectionNotFoundError(name)
     return Engine(settings, embedder or embedder_for(settings), store, collection=name)
 
@@ -69,10 +66,10 @@ class Collections:
         name = checked_collection_name(name)
         engine = self._engines.get(name)
         if engine is None:
-            if not _has_index(IndexStore(collection_dir(self.settings, name))):
+            if not self.default.has_index_at(collection_dir(self.settings, name)):
                 raise CollectionNotFoundError(name)
             engine = self._open(name)
-        if name != DEFAULT_COLLECTION and engine.live_reader() is None and not _has_index(engine.store):
+        if name != DEFAULT_COLLECTION and not engine.has_index():
             raise CollectionNotFoundError(name)  # opened for a write that has not committed
         return engine
 
@@ -88,13 +85,13 @@ class Collections:
 
     def names(self) -> list[str]:
         """Every collection with an index (`default` first), on disk or opened here."""
-        named = {name for name, engine in self._engines.items() if _has_index(engine.store)}
+        named = {name for name, engine in self.opened().items() if engine.has_index()}
         root = self.settings.collections_dir
         if root.is_dir():
             named |= {
                 entry.name
                 for entry in root.iterdir()
-                if _valid_name(entry.name) and _has_index(IndexStore(entry))
+                if _valid_name(entry.name) and self.default.has_index_at(entry)
             }
         named.discard(DEFAULT_COLLECTION)
         return [DEFAULT_COLLECTION, *sorted(named)]
@@ -103,9 +100,7 @@ class Collections:
         with self._opening:
             engine = self._engines.get(name)
             if engine is None:
-                store = IndexStore(collection_dir(self.settings, name))
-                remove_leftovers(store)  # as the server does for `default` when it starts
-                engine = self.default.over(store, name)
+                engine = self.default.over(collection_dir(self.settings, name), name)
                 if self._merging:
                     engine.start_merging()
                 self._engines[name] = engine

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -163,12 +164,25 @@ class Engine:
             store=IndexStore(settings.index_dir),
         )
 
-    def over(self, store: IndexStore, collection: str = DEFAULT_COLLECTION) -> Engine:
-        """An engine over another index (collection `collection`'s) sharing this one's model and
-        its query batcher: the model is loaded once per process, whatever the number of collections."""
+    def over(self, root: Path, collection: str) -> Engine:
+        """An engine over the index in `root` (collection `collection`'s) sharing this one's model
+        and its query batcher: the model is loaded once per process, whatever the number of
+        collections. What failed writes left in `root` is removed first, as at start-up."""
+        store = IndexStore(root)
+        remove_leftovers(store)
         return Engine(
             self.settings, self.embedder, store, query_batcher=self._query_batcher, collection=collection
         )
+
+    def has_index_at(self, root: Path) -> bool:
+        """Whether `root` holds an index of the kind this engine serves with a commit (a stat of
+        CURRENT: creates nothing). Something there that is not such an index also counts, so
+        that opening it (`over`) says what is wrong."""
+        return IndexStore(root).current_stamp() is not None
+
+    def has_index(self) -> bool:
+        """Whether this engine's index exists (has a commit)."""
+        return self._retriever is not None or self.has_index_at(self.store.root)
 
     def writer(self, show_progress: bool = False) -> IndexWriter:
         """A writer whose every commit is installed as the live index before its lock is released."""

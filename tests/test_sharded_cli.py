@@ -55,8 +55,26 @@ def test_build_shards_writes_each_document_to_its_shard(
     other = runner.invoke(cli, ["build", "--shards", "2"])
     assert other.exit_code == 1 and "has 3 shards but 2 were asked for" in other.output
     assert sorted(path.name for path in (tmp_path / "index").iterdir()) == before
-    named = runner.invoke(cli, ["build", "--shards", "3", "--collection", "news"])
-    assert named.exit_code == 2 and "default collection" in named.output
+
+
+def test_build_shards_of_a_named_collection_writes_its_own_sharded_index(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_EMBEDDER", "hashing")
+    built = runner.invoke(cli, ["build", "--shards", "2", "--collection", "news"])
+    assert built.exit_code == 0, built.output
+    assert f"built sharded index in {tmp_path / 'collections' / 'news'} (2 shards" in built.output
+    layout = ShardedLayout.open(tmp_path / "collections" / "news", 2)
+    held = [
+        document_id
+        for store in layout.stores()
+        if store.current_pointer() is not None
+        for document_id in IndexReader.open(store).document_ids()
+    ]
+    assert len(held) == 3
+    assert not (tmp_path / "index").exists()  # the default collection is not touched
+    other = runner.invoke(cli, ["build", "--shards", "3", "--collection", "news"])
+    assert other.exit_code == 1 and "has 2 shards but 3 were asked for" in other.output
 
 
 def test_build_shards_refuses_an_ordinary_index(runner: CliRunner, tmp_path: Path) -> None:

@@ -80,6 +80,10 @@ class ShardedLayout:
     def stores(self) -> list[IndexStore]:
         return [self.store(shard) for shard in range(self.shard_count)]
 
+    def has_commit(self) -> bool:
+        """Whether any shard holds a commit (a stat of each shard's CURRENT: reads nothing else)."""
+        return any(store.current_stamp() is not None for store in self.stores())
+
     @classmethod
     def open(cls, root: Path | str, shard_count: int | None = None) -> ShardedLayout:
         """The sharded index in `root`; with `shard_count`, checked to have that many shards.
@@ -106,18 +110,27 @@ class ShardedLayout:
         return cls(root, manifest)
 
     @classmethod
-    def open_or_create(cls, root: Path | str, shard_count: int) -> ShardedLayout:
-        """The sharded index in `root` with `shard_count` shards, its manifest written first when
-        there is none yet (a mismatch raises before anything is written)."""
+    def find(cls, root: Path | str, shard_count: int) -> ShardedLayout | None:
+        """`open(root, shard_count)`, or None when `root` holds no index of any kind yet; an
+        ordinary index there is `ShardLayoutError`."""
         root = Path(root)
         try:
             return cls.open(root, shard_count)
         except IndexNotFoundError:
-            pass
+            if (root / "CURRENT").exists():
+                raise ShardLayoutError(f"{root} holds an ordinary index, not a sharded one") from None
+            return None
+
+    @classmethod
+    def open_or_create(cls, root: Path | str, shard_count: int) -> ShardedLayout:
+        """The sharded index in `root` with `shard_count` shards, its manifest written first when
+        there is none yet (a mismatch raises before anything is written)."""
+        root = Path(root)
+        found = cls.find(root, shard_count)
+        if found is not None:
+            return found
         if shard_count < 1:
             raise ValueError(f"a sharded index has at least one shard, not {shard_count}")
-        if root.is_dir() and (root / "CURRENT").exists():
-            raise ShardLayoutError(f"{root} holds an ordinary index, not a sharded one")
         root.mkdir(parents=True, exist_ok=True)
         # Two creators at once: the second finds the first's manifest and is checked against it.
         with FileLock(str(root / CREATE_LOCK)):

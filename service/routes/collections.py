@@ -60,17 +60,13 @@ def list_collections(collections: CollectionsDep, grant: ReadableCollections) ->
         if not grant.allows(name):
             continue
         try:
-            retriever = collections.get(name).retriever
+            health = collections.get(name).health()
         except IndexError_ as error:  # one damaged or missing index does not hide the others
             unavailable.append(UnavailableCollectionOut(name=name, problem=str(error)))
             continue
-        reader = retriever.reader
         listed.append(
             CollectionOut(
-                name=name,
-                index_version=retriever.version,
-                documents=reader.document_count,
-                chunks=reader.chunk_count,
+                name=name, index_version=health.version, documents=health.documents, chunks=health.chunks
             )
         )
     return CollectionListResponse(collections=listed, unavailable=unavailable)

@@ -1,4 +1,5 @@
-"""`rag build --shards N`: a sharded index (`index.sharding`) in RAG_INDEX_DIR, for `rag serve --cluster`.
+"""`rag build --shards N`: a sharded index (`index.sharding`) in RAG_INDEX_DIR, or in
+RAG_COLLECTIONS_DIR/<name> for a named collection, for `rag serve --cluster`.
 
 Each shard is built with the documents it owns (a stable hash of their id), one shard after the
 other, each shard's commit durable before the next shard is written; the manifest is written
@@ -6,13 +7,13 @@ first, and a shard count that does not match an existing sharded index (or an or
 that directory) is an error before anything is written. The embedder is the caller's: the model
 on this machine, or the cluster's actors (`index.cluster.embedding.ClusterEmbedder`).
 
-Out of scope: named collections (a sharded index is served as the default collection) and
-merging after the build (each shard's writer applies its merge policy as an ordinary build does).
+Out of scope: merging after the build (each shard's writer applies its merge policy as an ordinary build does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from corpus import Document
 from index.embedding import Embedder
@@ -23,6 +24,7 @@ from service.config import Settings
 
 def build_sharded(
     settings: Settings,
+    root: Path,
     documents: Sequence[Document],
     shard_count: int,
     embedder: Embedder,
@@ -30,8 +32,8 @@ def build_sharded(
     exact: bool = False,
     force: bool = False,
 ) -> str:
-    """Sync the sharded index in `settings.index_dir` with `documents`; a line saying what was done."""
-    layout = ShardedLayout.open_or_create(settings.index_dir, shard_count)
+    """Sync the sharded index in `root` with `documents`; a line saying what was done."""
+    layout = ShardedLayout.open_or_create(root, shard_count)
     writer = ShardedWriter(
         layout,
         embedder,

@@ -2,13 +2,14 @@
 
 * `ShardDeployment`, one per shard (`shard-<i>`, `RAG_SHARD_REPLICAS` replicas each): an
   `index.sharding.shard.Shard` over that shard's folder of the sharded index in `RAG_INDEX_DIR`
-  (which every node must see at the same path), answering `state`, `candidates`, `windows`,
-  `vectors` and `health`. Each replica keeps its own readers: a call for a commit it has not
+  (which every node must see at the same path), and one over its folder of each named
+  collection's (`RAG_COLLECTIONS_DIR/<name>`, same shard count), answering `state`,
+  `candidates`, `windows`, `vectors` and `health` for the collection each call names. Each replica keeps its own readers: a call for a commit it has not
   opened yet (the query's first call went to another replica) opens the live commit once and
   answers if that is the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks
   again. `listing` and `document` read the live commit for the document routes.
-* `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes, group
-  committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
+* `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes to every
+  collection, group committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
   (`question_encoder_for`, the same as a single process's), encoding questions in batches
   (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions, waiting at most
@@ -37,7 +38,7 @@ from ray.serve.handle import DeploymentHandle
 
 from index.embedding import Vectors
 from index.errors import IndexNotFoundError
-from index.sharding.layout import ShardedLayout
+from index.sharding.layout import Manifest, ShardedLayout
 from index.sharding.messages import (
     CandidateRequest,
     ShardCandidates,
@@ -47,6 +48,8 @@ from index.sharding.messages import (
 )
 from index.sharding.shard import EMPTY_VERSION, Shard, ShardVersionGoneError
 from service.app import create_app
+from service.collection_names import DEFAULT_COLLECTION
+from service.collections import collection_dir
 from service.config import Settings
 from service.engine import DocumentsAt, embedder_for, question_encoder_for
 from service.sharded.engine import ShardedEngine
@@ -88,30 +91,34 @@ Answer = TypeVar("Answer")
 
 class ShardDeployment:
     def __init__(self, settings: Settings, shard: int, shard_count: int) -> None:
+        self.settings, self.shard, self.shard_count = settings, shard, shard_count
         layout = ShardedLayout.open(settings.index_dir, shard_count)
-        self.shard = Shard(shard, layout.store(shard))
+        self.shards = {DEFAULT_COLLECTION: Shard(shard, layout.store(shard))}
         self.merge_policy = settings.merge_policy()
 
-    def state(self, terms: tuple[str, ...]) -> ShardState:
-        return self.shard.state(terms)
+    def state(self, collection: str, terms: tuple[str, ...]) -> ShardState:
+        return self._shard(collection).state(terms)
 
-    def candidates(self, request: CandidateRequest) -> ShardCandidates:
-        return self._at(request.version, lambda: self.shard.candidates(request))
+    def candidates(self, collection: str, request: CandidateRequest) -> ShardCandidates:
+        shard = self._shard(collection)
+        return _at(shard, request.version, lambda: shard.candidates(request))
 
-    def windows(self, request: WindowRequest) -> tuple[tuple[int, int], ...]:
-        return self._at(request.version, lambda: self.shard.windows(request))
+    def windows(self, collection: str, request: WindowRequest) -> tuple[tuple[int, int], ...]:
+        shard = self._shard(collection)
+        return _at(shard, request.version, lambda: shard.windows(request))
 
-    def vectors(self, request: VectorRequest) -> Vectors:
-        return self._at(request.version, lambda: self.shard.vectors(request))
+    def vectors(self, collection: str, request: VectorRequest) -> Vectors:
+        shard = self._shard(collection)
+        return _at(shard, request.version, lambda: shard.vectors(request))
 
-    def health(self) -> ShardHealth:
+    def health(self, collection: str) -> ShardHealth:
         try:
-            reader = self.shard.live()
+            reader = self._shard(collection).live()
         except IndexNotFoundError:
-            return ShardHealth(self.shard.shard, EMPTY_VERSION, 0, 0, 0, 0, None, 0)
+            return ShardHealth(self.shard, EMPTY_VERSION, 0, 0, 0, 0, None, 0)
         segments = reader.commit.segments
         return ShardHealth(
-            self.shard.shard,
+            self.shard,
             reader.version,
             reader.document_count,
             reader.chunk_count,
@@ -121,32 +128,45 @@ class ShardDeployment:
             reader.dimension,
         )
 
-    def listing(self) -> DocumentsAt:
+    def listing(self, collection: str) -> DocumentsAt:
         """Every document of the shard's live commit, with its version."""
         try:
-            reader = self.shard.live()
+            reader = self._shard(collection).live()
         except IndexNotFoundError:
             return DocumentsAt(EMPTY_VERSION, [])
         return DocumentsAt(reader.version, list(reader.documents()))
 
-    def document(self, document_id: str) -> DocumentsAt:
+    def document(self, collection: str, document_id: str) -> DocumentsAt:
         """The document (none if the shard does not hold it) from the live commit, with its version."""
         try:
-            reader = self.shard.live()
+            reader = self._shard(collection).live()
         except IndexNotFoundError:
             return DocumentsAt(EMPTY_VERSION, [])
         document = reader.document(document_id)
         return DocumentsAt(reader.version, [] if document is None else [document])
 
-    def _at(self, version: str, answer: Callable[[], Answer]) -> Answer:
-        """`answer()`, once more after opening the live commit when this replica did not keep
-        `version` (module docstring)."""
-        try:
-            return answer()
-        except ShardVersionGoneError:
-            if self.shard.live().version != version:
-                raise
-            return answer()
+    def _shard(self, collection: str) -> Shard:
+        """This shard of `collection`'s sharded index, kept once the index exists; before its first
+        write, a shard over the folder it will have, which answers as an empty shard."""
+        shard = self.shards.get(collection)
+        if shard is not None:
+            return shard
+        root = collection_dir(self.settings, collection)
+        layout = ShardedLayout.find(root, self.shard_count)
+        if layout is None:
+            return Shard(self.shard, ShardedLayout(root, Manifest(self.shard_count)).store(self.shard))
+        return self.shards.setdefault(collection, Shard(self.shard, layout.store(self.shard)))
+
+
+def _at(shard: Shard, version: str, answer: Callable[[], Answer]) -> Answer:
+    """`answer()`, once more after opening the live commit when this replica did not keep
+    `version` (module docstring)."""
+    try:
+        return answer()
+    except ShardVersionGoneError:
+        if shard.live().version != version:
+            raise
+        return answer()
 
 
 class QuestionEncoder:

@@ -23,9 +23,15 @@ The document routes (`write`, `listing`, `document_at`) go through `service.shar
 writes to the owning shard's writer deployment, reads from the shards' query replicas.
 
 `optimize` (`POST /admin/optimize`) has every shard's writer merge its shard into one segment.
+
+Collections: an engine serves one collection (`collection`); `over` gives another collection's
+engine over the same deployments, whose every call names its collection, since each shard
+deployment and writer serves its shard of every collection (`collection_dir`: a sharded index of
+the same shard count per collection, created by its first write). Whether a collection exists is
+read from the shared storage (`has_index_at`: a commit in some shard), as the single process
+reads it from its disk.
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-snapshots, restores, recovery and collections other than `default` (the
-sharding core has no remote call for them yet). This module
+snapshots, restores and recovery (the sharding core has no remote call for them yet). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
 """
@@ -38,23 +44,27 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from index.embedding import Vectors
-from index.errors import IndexMismatchError, IndexNotFoundError
+from index.errors import IndexError_, IndexMismatchError, IndexNotFoundError
 from index.search.document_ranking import DocumentSearchOutcome
 from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
 from index.search.stages import ENCODE, stage
 from index.sharding.coordinator import ShardedSearcher
+from index.sharding.layout import ShardedLayout
 from index.sharding.messages import CandidateRequest, VectorRequest, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
 from index.storage.store import IndexStore
 from index.write.changes import Change
+from service.collection_names import DEFAULT_COLLECTION
+from service.collections import collection_dir
 from service.config import Settings
 from service.engine import DocumentsAt, Engine, IndexHealth, Optimized, Written
 from service.sharded.documents import ShardedDocuments
@@ -125,46 +135,47 @@ class RemoteFanOut:
 
 
 class RemoteShard:
-    """`ShardCalls` over a shard deployment's handle. Each method returns a `PendingCall`, not the
-    answer: only a `RemoteFanOut` may call them."""
+    """`ShardCalls` over a shard deployment's handle, for one collection (every call names it:
+    a shard deployment serves its shard of every collection). Each method returns a
+    `PendingCall`, not the answer: only a `RemoteFanOut` may call them."""
 
-    def __init__(self, shard: int, handle: Any) -> None:
-        self.shard, self.handle = shard, handle
+    def __init__(self, shard: int, handle: Any, collection: str) -> None:
+        self.shard, self.handle, self.collection = shard, handle, collection
 
     def state(self, terms: Sequence[str]) -> Any:
-        return PendingCall(self.shard, self.handle.state.remote(tuple(terms)))
+        return PendingCall(self.shard, self.handle.state.remote(self.collection, tuple(terms)))
 
     def candidates(self, request: CandidateRequest) -> Any:
-        return PendingCall(self.shard, self.handle.candidates.remote(request))
+        return PendingCall(self.shard, self.handle.candidates.remote(self.collection, request))
 
     def windows(self, request: WindowRequest) -> Any:
-        return PendingCall(self.shard, self.handle.windows.remote(request))
+        return PendingCall(self.shard, self.handle.windows.remote(self.collection, request))
 
     def vectors(self, request: VectorRequest) -> Any:
-        return PendingCall(self.shard, self.handle.vectors.remote(request))
+        return PendingCall(self.shard, self.handle.vectors.remote(self.collection, request))
 
     def health(self) -> Any:
-        return PendingCall(self.shard, self.handle.health.remote())
+        return PendingCall(self.shard, self.handle.health.remote(self.collection))
 
     def listing(self) -> Any:
-        return PendingCall(self.shard, self.handle.listing.remote())
+        return PendingCall(self.shard, self.handle.listing.remote(self.collection))
 
     def document(self, document_id: str) -> Any:
-        return PendingCall(self.shard, self.handle.document.remote(document_id))
+        return PendingCall(self.shard, self.handle.document.remote(self.collection, document_id))
 
 
 class RemoteWriter:
-    """A shard writer deployment's handle (`service.sharded.writers`); `write` and `optimize`
-    return a `PendingCall` for a `RemoteFanOut`."""
+    """A shard writer deployment's handle (`service.sharded.writers`), for one collection;
+    `write` and `optimize` return a `PendingCall` for a `RemoteFanOut`."""
 
-    def __init__(self, shard: int, handle: Any) -> None:
-        self.shard, self.handle = shard, handle
+    def __init__(self, shard: int, handle: Any, collection: str) -> None:
+        self.shard, self.handle, self.collection = shard, handle, collection
 
     def write(self, change: Change) -> Any:
-        return PendingCall(self.shard, self.handle.write.remote(change))
+        return PendingCall(self.shard, self.handle.write.remote(self.collection, change))
 
     def optimize(self) -> Any:
-        return PendingCall(self.shard, self.handle.optimize.remote())
+        return PendingCall(self.shard, self.handle.optimize.remote(self.collection))
 
 
 class RemoteEmbedder:
@@ -201,25 +212,31 @@ class ShardedEngine(Engine):
         encoder: Any,
         model: tuple[str, int],
         kinds: FailureKinds | None = None,
+        collection: str = DEFAULT_COLLECTION,
     ) -> None:
         """`shards`, `writers`: each shard's query deployment's and writer deployment's handles,
         in shard order; `encoder`: the question encoder's; `model`: its (model name, dimension);
         `kinds`: which errors are a lost replica or a shard down (Ray's, `ray_failure_kinds`, by
-        default). Use `connect`, which checks them."""
+        default); `collection`: the collection this engine serves. Use `connect`, which checks
+        them, and `over` for the other collections."""
         embedder = RemoteEmbedder(encoder, *model)
-        super().__init__(settings, embedder, IndexStore(settings.index_dir))
-        self.encoder = encoder
-        self.shards = [RemoteShard(shard, handle) for shard, handle in enumerate(shards)]
+        super().__init__(
+            settings, embedder, IndexStore(collection_dir(settings, collection)), collection=collection
+        )
+        self.encoder, self.handles, self.model = encoder, (list(shards), list(writers)), model
+        self.shards = [RemoteShard(shard, handle, collection) for shard, handle in enumerate(shards)]
         self.fan_out = RemoteFanOut(kinds or ray_failure_kinds(), settings.shard_timeout_seconds)
         self.document_routes = ShardedDocuments(
             self.shards,
-            [RemoteWriter(shard, handle) for shard, handle in enumerate(writers)],
+            [RemoteWriter(shard, handle, collection) for shard, handle in enumerate(writers)],
             self.fan_out,
             RemoteFanOut(self.fan_out.kinds, WRITE_TIMEOUT_SECONDS),
         )
         self.searcher = ShardedSearcher(
             self.shards, embedder, settings.retrieval_options(), fan_out=self.fan_out
         )
+        self._exists = collection == DEFAULT_COLLECTION  # `connect` found its commits
+        self._model_checked = collection == DEFAULT_COLLECTION
 
     @classmethod
     async def connect(
@@ -228,9 +245,36 @@ class ShardedEngine(Engine):
         """An engine over these deployments, once every one answers: no shard holding a commit
         is `IndexNotFoundError`, a shard built with another model `IndexMismatchError`."""
         model_name, dimension = await encoder.describe.remote()
-        found: list[ShardHealth] = await asyncio.gather(*(shard.health.remote() for shard in shards))
+        found: list[ShardHealth] = await asyncio.gather(
+            *(shard.health.remote(DEFAULT_COLLECTION) for shard in shards)
+        )
         _checked(found, model_name, dimension)
         return cls(settings, shards, writers, encoder, (model_name, dimension))
+
+    def over(self, root: Path, collection: str) -> ShardedEngine:
+        """Collection `collection`'s engine over the same deployments: every shard deployment and
+        writer serves its shard of every collection, in the sharded index `root`
+        (`collection_dir`). An index there must be a sharded one of this service's shard count
+        (else `ShardLayoutError` / `ShardCountMismatchError`); none yet is fine: the first write
+        creates it."""
+        ShardedLayout.find(root, len(self.shards))
+        return ShardedEngine(
+            self.settings, *self.handles, self.encoder, self.model, self.fan_out.kinds, collection
+        )
+
+    def has_index_at(self, root: Path) -> bool:
+        """Whether `root` holds a sharded index with a commit in some shard (or anything else that
+        `over` will refuse, saying what it is)."""
+        try:
+            layout = ShardedLayout.find(root, len(self.shards))
+        except IndexError_:
+            return True
+        return layout is not None and layout.has_commit()
+
+    def has_index(self) -> bool:
+        """Remembered once true: a collection is never deleted."""
+        self._exists = self._exists or self.has_index_at(self.store.root)
+        return self._exists
 
     # --- served ---------------------------------------------------------------------------
 
@@ -241,6 +285,7 @@ class ShardedEngine(Engine):
         """The shards' live commits: the version as a search's (joined by ","), counts summed."""
         found: list[ShardHealth] = attempted(lambda: self.fan_out([shard.health for shard in self.shards]))
         _checked(found, self.embedder.model_name, self.embedder.dimension)
+        self._model_checked = True
         return IndexHealth(
             ",".join(shard.version for shard in found),
             sum(shard.documents for shard in found),
@@ -260,6 +305,7 @@ class ShardedEngine(Engine):
     ) -> SearchOutcome:
         """`Engine.search` over the shards (blocking: from worker threads, as MCP tools run). The
         encoder is asked first and waited for after the shards' first step, which it overlaps."""
+        self._check_model_once()
         return self._searched(self._question_vector(query), query, k, mode, context, filter, as_of)
 
     async def search_async(
@@ -286,6 +332,7 @@ class ShardedEngine(Engine):
     ) -> DocumentSearchOutcome:
         """`Engine.search_documents_async` over the shards, blocking (`search`'s two steps with
         more candidates per signal, two more with `feedback`: `index.sharding.coordinator`)."""
+        self._check_model_once()
         vector = self._question_vector(query)
         return attempted(lambda: self.searcher.search_documents(query, k, vector, feedback, filter, as_of))
 
@@ -299,6 +346,12 @@ class ShardedEngine(Engine):
     ) -> DocumentSearchOutcome:
         """`search_documents` from a worker thread, as `search_async`."""
         return await run_in_threadpool(self.search_documents, query, k, feedback, filter, as_of)
+
+    def _check_model_once(self) -> None:
+        """Before this engine's first search: the collection's shards were built with the encoder's
+        model (`health`; `connect` checked the default collection's)."""
+        if not self._model_checked:
+            self.health()
 
     def _question_vector(self, query: str) -> Callable[[], Vectors]:
         """The encoder's call issued now; what waits for its vector (once, however often called)."""
@@ -382,9 +435,6 @@ class ShardedEngine(Engine):
 
     def writer(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("writing")
-
-    def over(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("collections other than `default`")
 
 
 def question_vector(

@@ -2,7 +2,8 @@
 and its merges, which run as Ray tasks. No process that answers queries writes or merges.
 
 `ShardWriter` holds an ordinary `service.engine.Engine` over its shard's folder of the sharded
-index, so a shard's writes go through the same group commit as `rag serve`'s: writes to one
+index (and one over its folder of each named collection's, opened by the collection's first
+write here, which writes that index's manifest when it has none yet), so a shard's writes go through the same group commit as `rag serve`'s: writes to one
 shard that arrive together share one commit, each acknowledged once that commit is durable. The
 query replicas of the shard (`ShardDeployment`) notice the new commit on their next call, as a
 server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.live`).
@@ -34,8 +35,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from index.sharding.layout import ShardedLayout
 from index.sharding.shard import EMPTY_VERSION
+from index.storage.store import IndexStore
 from index.write.changes import Change
 from index.write.writer import IndexWriter
+from service.collection_names import DEFAULT_COLLECTION
+from service.collections import collection_dir
 from service.config import Settings
 from service.engine import DocumentNotFoundError, Engine, Optimized, Written, embedder_for
 
@@ -45,13 +49,12 @@ logger = logging.getLogger("rag.sharded.writers")
 MERGE_CPUS = 0
 
 
-def merge_shard(settings: Settings, shard: int, shard_count: int) -> int:
-    """Run the merges shard `shard`'s policy asks for until it asks for none; the number of
-    merges committed. The embedder only names the model (merges copy vectors, never embed), so
-    the model is not loaded."""
-    store = ShardedLayout.open(settings.index_dir, shard_count).store(shard)
+def merge_shard(settings: Settings, store_root: str) -> int:
+    """Run the merges the merge policy asks for in the shard index at `store_root` until it asks
+    for none; the number of merges committed. The embedder only names the model (merges copy
+    vectors, never embed), so the model is not loaded."""
     writer = IndexWriter(
-        store,
+        IndexStore(store_root),
         embedder_for(settings),
         settings=settings.index_settings(),
         merge_policy=settings.merge_policy(),
@@ -63,9 +66,9 @@ class ShardWriter:
     def __init__(self, settings: Settings, shard: int, shard_count: int) -> None:
         self.settings, self.shard, self.shard_count = settings, shard, shard_count
         store = ShardedLayout.open(settings.index_dir, shard_count).store(shard)
-        self.engine = Engine(settings, embedder_for(settings), store)
+        self.engines = {DEFAULT_COLLECTION: Engine(settings, embedder_for(settings), store)}
         self.merge_policy = settings.merge_policy()
-        self._merging: asyncio.Task[None] | None = None
+        self._merging: dict[str, asyncio.Task[None]] = {}
         # On this writer's node: a segment being staged is claimed by its process id
         # (`index.storage.store`), which the writer's clean-up can check only on its own machine.
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -73,42 +76,60 @@ class ShardWriter:
         self._merge_task: Any = ray.remote(**placement)(merge_shard)
         self.merges = 0  # committed by this writer's merge tasks
 
-    async def write(self, change: Change) -> Written | DocumentNotFoundError:
-        """Apply `change` (all of whose ids this shard owns). A delete of an id the shard does not
-        hold changes nothing and is returned, not raised: the ingress raises it (Ray would wrap
-        an exception)."""
+    async def write(self, collection: str, change: Change) -> Written | DocumentNotFoundError:
+        """Apply `change` (all of whose ids this shard owns) to `collection`, whose sharded index
+        the first write creates. A delete of an id the shard does not hold changes nothing and is
+        returned, not raised: the ingress raises it (Ray would wrap an exception)."""
+        engine = self._engine(collection)
         try:
-            written = await asyncio.to_thread(self.engine.write, change)
+            written = await asyncio.to_thread(engine.write, change)
         except DocumentNotFoundError as missing:
             return missing
-        self._merge_if_due()
+        self._merge_if_due(collection, engine)
         return written
 
-    async def optimize(self) -> Optimized:
-        """Merge the shard into one segment in this process (`Engine.optimize`), in its turn among
-        the shard's writes; a shard nothing was written to yet has nothing to merge."""
-        if self.engine.store.current() is None:
+    async def optimize(self, collection: str) -> Optimized:
+        """Merge the shard of `collection` into one segment in this process (`Engine.optimize`), in
+        its turn among the shard's writes; a shard nothing was written to yet has nothing to merge."""
+        engine = self._engine(collection)
+        if engine.store.current() is None:
             return Optimized(EMPTY_VERSION, 0, 0)
-        return await asyncio.to_thread(self.engine.optimize)
+        return await asyncio.to_thread(engine.optimize)
 
     def merges_committed(self) -> int:
         return self.merges
 
-    def _merge_if_due(self) -> None:
-        if self._merging is None or self._merging.done():
-            self._merging = asyncio.create_task(self._merge_while_due())
+    def _engine(self, collection: str) -> Engine:
+        """The engine of this shard of `collection`, its sharded index's manifest written when
+        the collection has none yet (a shard count that does not match raises first)."""
+        engine = self.engines.get(collection)
+        if engine is None:
+            layout = ShardedLayout.open_or_create(collection_dir(self.settings, collection), self.shard_count)
+            engine = self.engines[DEFAULT_COLLECTION].over(layout.store(self.shard).root, collection)
+            engine = self.engines.setdefault(collection, engine)
+        return engine
 
-    async def _merge_while_due(self) -> None:
-        while self._merge_due():
+    def _merge_if_due(self, collection: str, engine: Engine) -> None:
+        merging = self._merging.get(collection)
+        if merging is None or merging.done():
+            self._merging[collection] = asyncio.create_task(self._merge_while_due(engine))
+
+    async def _merge_while_due(self, engine: Engine) -> None:
+        while self._merge_due(engine):
             try:
-                merged: int = await self._merge_task.remote(self.settings, self.shard, self.shard_count)
+                merged: int = await self._merge_task.remote(self.settings, str(engine.store.root))
             except ray.exceptions.RayError as error:  # the task's own errors arrive wrapped in it
-                logger.warning("shard %d: merge failed; the shard stays as it was: %s", self.shard, error)
+                logger.warning(
+                    "shard %d of %s: merge failed; the shard stays as it was: %s",
+                    self.shard,
+                    engine.collection,
+                    error,
+                )
                 return
             self.merges += merged
             if not merged:
                 return
 
-    def _merge_due(self) -> bool:
-        commit = self.engine.store.current()
+    def _merge_due(self, engine: Engine) -> bool:
+        commit = engine.store.current()
         return commit is not None and bool(self.merge_policy.find_merges(commit.segments))

@@ -32,6 +32,7 @@ from index.sharding.layout import ShardedLayout
 from index.sharding.writer import ShardedWriter
 from service.app import create_app
 from service.cluster.local import LocalCluster
+from service.collections import collection_dir, open_collection
 from service.config import EmbedderKind, Settings
 from service.engine import Engine
 from tests.conftest import BUNDLED_CORPUS, EXAMPLE_QUESTION, make_settings
@@ -43,6 +44,7 @@ ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 
 SHARDS = 2
+WIRE = "wire"  # the named collection every deployment here also serves
 QUESTIONS = [
     EXAMPLE_QUESTION,
     "Who wrote the article arguing for an Iran–Pakistan defence pact?",
@@ -62,24 +64,41 @@ def corpus() -> list[Document]:
     return sorted(articles + copies, key=lambda document: document.id)
 
 
+def wire_corpus() -> list[Document]:
+    """The named collection `WIRE`'s documents: the bundled articles again under other ids, one of
+    them as a second source's copy (so its two shards both hold documents)."""
+    articles = load_corpus([BUNDLED_CORPUS])
+    return [replace(a, id=f"w-{a.id}", source="Wire" if i else "Wire Copy") for i, a in enumerate(articles)]
+
+
 @contextlib.contextmanager
 def deployment(
     cluster: LocalCluster, namespace: str, **overrides: Any
 ) -> Iterator[tuple[str, Engine, Settings, ShardedLayout]]:
     """The sharded service of `corpus()` (fake embedder, `SHARDS` shards; `overrides` are further
     settings) deployed on `cluster`, and the single-process engine over one index of the same
-    documents: (the service's URL, that engine, the service's settings, its layout). Serve and the
-    driver's connection are shut down, and the indexes removed, on the way out."""
+    documents: (the service's URL, that engine, the service's settings, its layout). Both also
+    hold the collection `WIRE` (`wire_corpus()`), sharded the same way. Serve and the driver's
+    connection are shut down, and the indexes removed, on the way out."""
     root = Path(tempfile.mkdtemp(prefix="rs-"))
     documents = corpus()
     common: dict[str, Any] = {"answerable_threshold": 0.2, "embedder": EmbedderKind.HASHING}
     single = Engine.from_settings(make_settings(root / "single", **common), embedder=HashingEmbedder())
     single.sync(documents)
+    open_collection(single.settings, WIRE, create=True, embedder=HashingEmbedder()).sync(wire_corpus())
     settings = make_settings(
-        root / "sharded", host="127.0.0.1", port=free_port(), shards=SHARDS, **common, **overrides
+        root / "sharded",
+        collections_dir=root / "sharded-collections",
+        host="127.0.0.1",
+        port=free_port(),
+        shards=SHARDS,
+        **common,
+        **overrides,
     )
     layout = ShardedLayout.open_or_create(settings.index_dir, SHARDS)
     ShardedWriter(layout, HashingEmbedder(), settings=settings.index_settings()).sync(documents)
+    wire = ShardedLayout.open_or_create(collection_dir(settings, WIRE), SHARDS)
+    ShardedWriter(wire, HashingEmbedder(), settings=settings.index_settings()).sync(wire_corpus())
     from service.sharded.deployments import deploy
 
     ray.init(address=cluster.address, log_to_driver=False, namespace=namespace)
@@ -231,11 +250,59 @@ def test_sharded_document_search_answers_as_the_single_process_service(
         assert len({result["document"]["id"] for result in found["results"]}) == 6
 
 
+def test_a_named_collection_answers_as_the_single_process_service(
+    deployed: tuple[str, TestClient, Settings, ShardedLayout],
+) -> None:
+    url, client, settings, _ = deployed
+    wire = ShardedLayout.open(collection_dir(settings, WIRE), SHARDS)
+    assert {shard_of(document.id, SHARDS) for document in wire_corpus()} == set(range(SHARDS))
+    prefix = f"/collections/{WIRE}"
+    with httpx.Client(base_url=url, timeout=60) as sharded:
+        health = sharded.get(f"{prefix}/healthz").json()
+        assert health["index_version"] == ",".join(IndexReader.open(store).version for store in wire.stores())
+        assert (health["documents"], health["segments"]) == (3, SHARDS)
+        wire_filter = {"must_not": [{"key": "source", "match": {"value": "Wire Copy"}}]}
+        for question, search_filter, mode in itertools.product(
+            QUESTIONS, [None, wire_filter], ["hybrid", "dense", "bm25"]
+        ):
+            body = {"query": question, "k": 4, "mode": mode, "filter": search_filter}
+            expected, actual = (
+                client.post(f"{prefix}/search", json=body),
+                sharded.post(f"{prefix}/search", json=body),
+            )
+            assert (expected.status_code, actual.status_code) == (200, 200), actual.text
+            same(without_version(expected.json()), without_version(actual.json()), f"{body}")
+            assert actual.json()["index_version"] == health["index_version"]
+            assert all(r["document"]["id"].startswith("w-") for r in actual.json()["results"])
+            # The default collection, asked the same, never answers with the named one's documents.
+            default = sharded.post("/search", json=body).json()
+            assert not any(r["document"]["id"].startswith("w-") for r in default["results"])
+        for route, body in (
+            (f"{prefix}/search/documents", {"query": EXAMPLE_QUESTION, "k": 3, "feedback": True}),
+            (f"{prefix}/search/anthropic", {"query": EXAMPLE_QUESTION, "k": 2}),
+        ):
+            expected, actual = client.post(route, json=body), sharded.post(route, json=body)
+            assert (expected.status_code, actual.status_code) == (200, 200), actual.text
+            same(without_version(expected.json()), without_version(actual.json()), route)
+        expected, actual = client.get(f"{prefix}/documents"), sharded.get(f"{prefix}/documents")
+        same(without_version(expected.json()), without_version(actual.json()), "documents")
+        listed = sharded.get("/collections").json()
+        assert [c["name"] for c in listed["collections"]] == ["default", WIRE] and not listed["unavailable"]
+        assert [(c["documents"], c["chunks"]) for c in listed["collections"]] == [
+            (c["documents"], c["chunks"]) for c in client.get("/collections").json()["collections"]
+        ]
+        for route in ("/collections/nowhere/search?q=pipeline", "/collections/nowhere/healthz"):
+            missing = sharded.get(route)
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "collection_not_found"
+        assert sharded.get("/collections/Not-A-Name/search?q=x").status_code == 422
+
+
 @pytest.mark.parametrize(
     ("method", "route", "body"),
     [
-        ("GET", "/collections", None),
         ("GET", "/admin/snapshots", None),
+        ("GET", f"/collections/{WIRE}/admin/snapshots", None),
+        ("POST", f"/collections/{WIRE}/admin/snapshots", {"name": "before"}),
     ],
 )
 def test_what_is_not_served_yet_is_a_clear_501(

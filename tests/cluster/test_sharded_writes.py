@@ -117,6 +117,46 @@ def test_writes_reach_their_shard_and_answers_stay_equal(deployed: Deployed) -> 
     same(without_version(listed.json()), without_version(got.json()))
 
 
+def test_the_first_write_to_a_collection_creates_it_on_every_shard_writer(deployed: Deployed) -> None:
+    """`POST /collections/arctic/documents` creates the collection's sharded index (the owning
+    shard's writer writes its manifest), after which the collection answers as the single-process
+    service's does; the default collection and the other named one are untouched."""
+    url, client, settings, _ = deployed
+    default_before = httpx.get(f"{url}/healthz", timeout=30).json()
+    missing, _ = both(client, url, "GET", "/collections/arctic/search?q=icebreaker")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "collection_not_found"
+    refused, _ = both(client, url, "POST", "/collections/arctic/documents", {"id": "x", "text": ""})
+    assert refused.status_code == 422
+    assert not (settings.collections_dir / "arctic").exists()  # a refused write creates nothing
+
+    new = [article(11, shard=1), article(12, shard=0, topic="research vessel")]
+    _, actual = both(client, url, "POST", "/collections/arctic/documents", new[0])
+    assert actual.status_code == 200 and actual.json()["status"] == "added", actual.text
+    arctic = ShardedLayout.open(settings.collections_dir / "arctic", SHARDS)
+    assert [store.current_pointer() is not None for store in arctic.stores()] == [False, True]
+    assert actual.json()["index_version"].startswith("empty,")
+    _, second = both(client, url, "POST", "/collections/arctic/documents", new[1])
+    assert second.json()["documents"] == 2
+
+    with httpx.Client(base_url=url, timeout=60) as sharded:
+        for body in ({"query": QUESTION, "k": 5}, {"query": "research vessel", "k": 2, "mode": "bm25"}):
+            wanted = client.post("/collections/arctic/search", json=body)
+            got = sharded.post("/collections/arctic/search", json=body)
+            assert (wanted.status_code, got.status_code) == (200, 200), got.text
+            same(without_version(wanted.json()), without_version(got.json()), str(body))
+            assert {r["document"]["id"] for r in got.json()["results"]} <= {d["id"] for d in new}
+        default_after = sharded.get("/healthz").json()  # (its merges may still commit meanwhile)
+        assert (default_after["documents"], default_after["chunks"]) == (
+            default_before["documents"],
+            default_before["chunks"],
+        )
+        names = [c["name"] for c in sharded.get("/collections").json()["collections"]]
+        assert names == ["default", "arctic", "wire"]
+        assert sharded.post("/collections/arctic/admin/optimize").json()["segments"] == SHARDS
+    _, removed = both(client, url, "DELETE", f"/collections/arctic/documents/{new[0]['id']}")
+    assert removed.json()["status"] == "removed" and removed.json()["documents"] == 1
+
+
 def tracebacks(cluster: LocalCluster) -> str:
     """The tracebacks in the cluster's logs, for an assertion's message."""
     found = []
