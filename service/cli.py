@@ -23,7 +23,6 @@ from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.options import DEFAULT_K, DEFAULT_MODE
 from index.search.retrieval import SearchOutcome
-from index.storage.commits import CommitPoint
 from index.write.changes import WriteResult
 from index.write.restoring import Recovery
 from service import bulk_add
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from index.cluster.embedding import ClusterEmbedder  # imports Ray: only for cluster builds
 
 F = TypeVar("F", bound=Callable[..., Any])
+Done = TypeVar("Done")
 
 
 def errors_as_messages(*named: type[Exception], full_disk: Callable[[str], str]) -> Callable[[F], F]:
@@ -601,8 +601,8 @@ def restore(name: str | None, last_good: bool, collection: str) -> None:
     if last_good and name is None:
         _report_recovery(_engine(get_settings(), collection).recover())
     elif name is not None and not last_good:
-        commit = _snapshot_errors(lambda: _writing_engine(get_settings(), collection).restore(name))
-        click.echo(f"restored snapshot {name!r}: index {commit.version} ({commit.documents} documents)")
+        live = _snapshot_errors(lambda: _writing_engine(get_settings(), collection).restore(name)).live
+        click.echo(f"restored snapshot {name!r}: index {live.version} ({live.documents} documents)")
     else:
         raise click.UsageError("give a snapshot NAME, or --last-good")
 
@@ -623,7 +623,7 @@ def _report_recovery(recovery: Recovery) -> None:
     click.echo(f"index {version}, from {plan.source} (the live commit was damaged: {plan.damage})")
 
 
-def _snapshot_errors(action: Callable[[], CommitPoint]) -> CommitPoint:
+def _snapshot_errors(action: Callable[[], Done]) -> Done:
     try:
         return action()
     except (FileExistsError, FileNotFoundError, ValueError) as error:

@@ -120,6 +120,34 @@ class Optimized:
 
 
 @dataclass(frozen=True)
+class CommitSummary:
+    """A commit as the admin routes and the CLI report it: the one a snapshot keeps, or the live
+    one a restore made. Over shards (`service.sharded.snapshots`): the shards' commits, their
+    versions joined by "," in shard order, documents summed, the latest creation time."""
+
+    version: str
+    documents: int
+    created_at: str
+
+    @classmethod
+    def of(cls, commit: CommitPoint) -> CommitSummary:
+        return cls(commit.version, commit.documents, commit.created_at)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A restore (`Engine.restore`): what the snapshot keeps, and the live commit it became."""
+
+    kept: CommitSummary
+    live: CommitSummary
+
+
+class SnapshotRefusedError(Exception):
+    """The index's state refuses a snapshot (HTTP 409 `snapshot_refused`), e.g. a shard with no
+    commit yet; nothing was changed."""
+
+
+@dataclass(frozen=True)
 class DocumentsAt:
     """Documents as one live index holds them, and that index's version."""
 
@@ -441,30 +469,33 @@ class Engine:
         """The segment count at which writers wait for merges (back-pressure)."""
         return self.settings.merge_policy().ceiling(reader.commit.segments)
 
-    def snapshot(self, name: str) -> CommitPoint:
+    def snapshot(self, name: str) -> CommitSummary:
+        """Keep the live commit as snapshot `name` (FileExistsError if there is one)."""
         with self.store.write_lock():
             commit = self.store.snapshot(name)
         metrics.snapshot_event(self.collection, "create")
-        return commit
+        return CommitSummary.of(commit)
 
-    def snapshots(self) -> tuple[list[tuple[str, CommitPoint]], list[tuple[str, str]]]:
+    def snapshots(self) -> tuple[list[tuple[str, CommitSummary]], list[tuple[str, str]]]:
         """The snapshots whose commit point reads back, and the names of the others with what is
         wrong with them: one damaged snapshot does not hide the rest."""
-        intact: list[tuple[str, CommitPoint]] = []
+        intact: list[tuple[str, CommitSummary]] = []
         damaged: list[tuple[str, str]] = []
         for name in self.store.snapshot_names():
             try:
-                intact.append((name, self.store.snapshot_commit(name)))
+                intact.append((name, CommitSummary.of(self.store.snapshot_commit(name))))
             except DamagedSnapshotError as error:
                 damaged.append((name, str(error)))
         return intact, damaged
 
-    def restore(self, name: str) -> CommitPoint:
-        """Make snapshot `name` live again (DamagedSnapshotError, nothing changed, if it is damaged);
-        it takes its turn among the writes."""
+    def restore(self, name: str) -> Restored:
+        """Make snapshot `name` live again (FileNotFoundError if there is none;
+        DamagedSnapshotError, nothing changed, if it is damaged); it takes its turn among the
+        writes."""
+        kept = self.store.snapshot_commit(name)
         reader: IndexReader = self._commits.submit(lambda: self.writer().restore(name))
         metrics.snapshot_event(self.collection, "restore")
-        return reader.commit
+        return Restored(CommitSummary.of(kept), CommitSummary.of(reader.commit))
 
     def recover(self) -> Recovery:
         """Go back to the newest intact commit point if the live one is damaged (index/write/restoring.py)."""

@@ -1,12 +1,12 @@
-"""Named collections over shards, without Ray: the sharded engine's collections
-(`ShardedEngine.over`, `has_index_at`) over real `ShardDeployment`s whose handles are called in
-this process, against the single-process app over ordinary indexes of the same documents.
-
-Writes go through the shard writers, which need Ray: tests/cluster/test_sharded_writes.py."""
+"""Named collections over shards, without Ray (tests/sharded_in_process.py): the sharded
+engine's collections (`ShardedEngine.over`, `has_index_at`), its shard deployments and writers
+serving every collection, against the single-process app over ordinary indexes of the same
+documents. The same on a real cluster: tests/cluster/test_sharded_serving.py and
+test_sharded_writes.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,67 +16,22 @@ from fastapi.testclient import TestClient
 
 from corpus import Document, load_corpus
 from index.embedding import HashingEmbedder
-from index.errors import IndexError_, ShardCountMismatchError, ShardLayoutError
+from index.errors import ShardCountMismatchError, ShardLayoutError
 from index.sharding.layout import ShardedLayout
 from index.sharding.writer import ShardedWriter
 from service.app import create_app
 from service.collections import CollectionNotFoundError, Collections, collection_dir, open_collection
 from service.config import EmbedderKind, Settings
 from service.engine import Engine
-from service.sharded.failures import FailureKinds
 from tests.conftest import BUNDLED_CORPUS, EXAMPLE_QUESTION, make_settings
 
 pytest.importorskip("ray")
-from service.sharded.deployments import ShardDeployment
 from service.sharded.engine import ShardedEngine
 from tests.cluster.test_sharded_serving import same, without_version
+from tests.sharded_in_process import in_process_engine
 
 SHARDS = 2
 QUESTIONS = [EXAMPLE_QUESTION, "security cooperation between Iran and Pakistan", "defence pact"]
-
-
-class Answered:
-    """A Serve `DeploymentResponse` stand-in: the call already ran; `result` gives its answer or
-    raises its error."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        try:
-            self.answer, self.error = call(), None
-        except IndexError_ as error:  # raised again where Serve would raise it: in `result`
-            self.answer, self.error = None, error
-
-    def result(self, timeout_s: float) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.answer
-
-    def cancel(self) -> None:
-        """Nothing to cancel: the call ran."""
-
-
-class InProcessHandle:
-    """A deployment handle whose `method.remote(...)` calls `target.method(...)` here."""
-
-    def __init__(self, target: object) -> None:
-        self.target = target
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.target, name)
-
-        class Remote:
-            @staticmethod
-            def remote(*args: Any) -> Answered:
-                return Answered(lambda: method(*args))
-
-        return Remote
-
-
-class Encoder:
-    def __init__(self) -> None:
-        self.embedder = HashingEmbedder()
-
-    def encode(self, question: str) -> Any:
-        return self.embedder.embed_batch([question])[0]
 
 
 def news() -> list[Document]:
@@ -106,9 +61,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ShardedEngine, TestClient, TestClie
     settings = make_settings(tmp_path / "sharded" / "index", shards=SHARDS, **common)
     sharded_index(settings.index_dir, load_corpus([BUNDLED_CORPUS]), settings)
     sharded_index(collection_dir(settings, "news"), news(), settings)
-    shards = [InProcessHandle(ShardDeployment(settings, shard, SHARDS)) for shard in range(SHARDS)]
-    model = (HashingEmbedder.model_name, HashingEmbedder().dimension)
-    engine = ShardedEngine(settings, shards, [], InProcessHandle(Encoder()), model, FailureKinds())
+    engine = in_process_engine(settings, SHARDS)
     with (
         TestClient(create_app(settings, engine=engine)) as sharded,
         TestClient(create_app(single.settings, engine=single)) as reference,

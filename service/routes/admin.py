@@ -18,9 +18,9 @@ from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
 from index.errors import DamagedSnapshotError, NoIntactCommitError
-from index.storage.commits import CommitPoint
 from service.auth import AdminAccess
 from service.deps import EngineDep
+from service.engine import CommitSummary, SnapshotRefusedError
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.schemas import (
     DamagedSnapshotOut,
@@ -43,7 +43,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS = {**ERRORS, **FULL_DISK_RESPONSES}
 
 
-def _out(name: str, commit: CommitPoint) -> SnapshotOut:
+def _out(name: str, commit: CommitSummary) -> SnapshotOut:
     return SnapshotOut(
         name=name, index_version=commit.version, documents=commit.documents, created_at=commit.created_at
     )
@@ -58,7 +58,11 @@ def _out(name: str, commit: CommitPoint) -> SnapshotOut:
     status_code=201,
     responses={
         **WRITE_ERRORS,
-        409: {"model": ErrorResponse, "description": "A snapshot of that name exists."},
+        409: {
+            "model": ErrorResponse,
+            "description": "`snapshot_exists`: a snapshot of that name exists; `snapshot_refused`: "
+            "served sharded, a shard holds no commit yet. Nothing was changed.",
+        },
     },
 )
 async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminAccess) -> SnapshotOut:
@@ -66,6 +70,8 @@ async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminA
         commit = await run_in_threadpool(engine.snapshot, request.name)
     except FileExistsError as error:
         raise ApiError(409, "snapshot_exists", str(error)) from error
+    except SnapshotRefusedError as error:
+        raise ApiError(409, "snapshot_refused", str(error)) from error
     return _out(request.name, commit)
 
 
@@ -108,13 +114,12 @@ async def restore_snapshot(
     name: Annotated[str, Path(pattern=NAME_PATTERN, description="The snapshot's name.")],
 ) -> RestoreResponse:
     try:
-        kept = engine.store.snapshot_commit(name)
-        commit = await run_in_threadpool(engine.restore, name)
+        restored = await run_in_threadpool(engine.restore, name)
     except FileNotFoundError as error:
         raise ApiError(404, "snapshot_not_found", str(error)) from error
     except DamagedSnapshotError as error:
         raise ApiError(409, "snapshot_damaged", str(error)) from error
-    return RestoreResponse(restored=_out(name, kept), index_version=commit.version)
+    return RestoreResponse(restored=_out(name, restored.kept), index_version=restored.live.version)
 
 
 @router.post(

@@ -22,7 +22,9 @@ that step), that Serve reports unavailable, or whose replicas are lost on every 
 The document routes (`write`, `listing`, `document_at`) go through `service.sharded.documents`:
 writes to the owning shard's writer deployment, reads from the shards' query replicas.
 
-`optimize` (`POST /admin/optimize`) has every shard's writer merge its shard into one segment.
+`optimize` (`POST /admin/optimize`) has every shard's writer merge its shard into one segment;
+snapshots (`/admin/snapshots`, creating, listing and restoring) are every shard's snapshot of the
+same name, through the writers (`service.sharded.snapshots`).
 
 Collections: an engine serves one collection (`collection`); `over` gives another collection's
 engine over the same deployments, whose every call names its collection, since each shard
@@ -31,7 +33,7 @@ the same shard count per collection, created by its first write). Whether a coll
 read from the shared storage (`has_index_at`: a commit in some shard), as the single process
 reads it from its disk.
 Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-snapshots, restores and recovery (the sharding core has no remote call for them yet). This module
+recovery (`/admin/recover`). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
 """
@@ -66,7 +68,7 @@ from index.write.changes import Change
 from service.collection_names import DEFAULT_COLLECTION
 from service.collections import collection_dir
 from service.config import Settings
-from service.engine import DocumentsAt, Engine, IndexHealth, Optimized, Written
+from service.engine import CommitSummary, DocumentsAt, Engine, IndexHealth, Optimized, Restored, Written
 from service.sharded.documents import ShardedDocuments
 from service.sharded.failures import (
     EncoderUnavailableError,
@@ -76,6 +78,7 @@ from service.sharded.failures import (
     ray_failure_kinds,
 )
 from service.sharded.health import ShardHealth
+from service.sharded.snapshots import ShardedSnapshots
 
 Answer = TypeVar("Answer")
 SEARCH_ATTEMPTS = 3
@@ -177,6 +180,18 @@ class RemoteWriter:
     def optimize(self) -> Any:
         return PendingCall(self.shard, self.handle.optimize.remote(self.collection))
 
+    def snapshot(self, name: str) -> Any:
+        return PendingCall(self.shard, self.handle.snapshot.remote(self.collection, name))
+
+    def snapshots(self) -> Any:
+        return PendingCall(self.shard, self.handle.snapshots.remote(self.collection))
+
+    def verify_snapshot(self, name: str) -> Any:
+        return PendingCall(self.shard, self.handle.verify_snapshot.remote(self.collection, name))
+
+    def restore(self, name: str) -> Any:
+        return PendingCall(self.shard, self.handle.restore.remote(self.collection, name))
+
 
 class RemoteEmbedder:
     """The question encoder deployment as an `Embedder` (for the searcher's fallback when no vector
@@ -226,12 +241,10 @@ class ShardedEngine(Engine):
         self.encoder, self.handles, self.model = encoder, (list(shards), list(writers)), model
         self.shards = [RemoteShard(shard, handle, collection) for shard, handle in enumerate(shards)]
         self.fan_out = RemoteFanOut(kinds or ray_failure_kinds(), settings.shard_timeout_seconds)
-        self.document_routes = ShardedDocuments(
-            self.shards,
-            [RemoteWriter(shard, handle, collection) for shard, handle in enumerate(writers)],
-            self.fan_out,
-            RemoteFanOut(self.fan_out.kinds, WRITE_TIMEOUT_SECONDS),
-        )
+        remote_writers = [RemoteWriter(shard, handle, collection) for shard, handle in enumerate(writers)]
+        write_fan_out = RemoteFanOut(self.fan_out.kinds, WRITE_TIMEOUT_SECONDS)
+        self.document_routes = ShardedDocuments(self.shards, remote_writers, self.fan_out, write_fan_out)
+        self.snapshot_routes = ShardedSnapshots(self.shards, remote_writers, self.fan_out, write_fan_out)
         self.searcher = ShardedSearcher(
             self.shards, embedder, settings.retrieval_options(), fan_out=self.fan_out
         )
@@ -397,6 +410,17 @@ class ShardedEngine(Engine):
         (`service.sharded.documents`); the version is the shards' commits after it."""
         return self.document_routes.optimize()
 
+    def snapshot(self, name: str) -> CommitSummary:
+        """Every shard's live commit kept as snapshot `name` (`service.sharded.snapshots`)."""
+        return self.snapshot_routes.snapshot(name)
+
+    def snapshots(self) -> tuple[list[tuple[str, CommitSummary]], list[tuple[str, str]]]:
+        return self.snapshot_routes.snapshots()
+
+    def restore(self, name: str) -> Restored:
+        """Every shard's snapshot `name` checked, then made live (`service.sharded.snapshots`)."""
+        return self.snapshot_routes.restore(name)
+
     def start_merging(self) -> None:
         """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
@@ -420,15 +444,6 @@ class ShardedEngine(Engine):
 
     def merge(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("merging segments outside `optimize`")
-
-    def snapshot(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("snapshots")
-
-    def snapshots(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("snapshots")
-
-    def restore(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("restoring a snapshot")
 
     def recover(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("recovery")

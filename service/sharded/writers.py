@@ -20,19 +20,22 @@ even when merge tasks cannot keep up.
 
 A write goes to one shard (the ingress splits by owner, `service.sharded.documents`);
 `optimize` (`POST /admin/optimize`) merges the shard into one segment in the writer's own process,
-every shard's writer at once. Out of scope: the split itself, builds (`rag build --shards N`),
-snapshots and restores.
+every shard's writer at once. Snapshots: the writer keeps, lists, checks and restores its shard's
+(`service.sharded.snapshots` makes them one snapshot of the sharded index); a refusal is returned
+as a `SnapshotRefusal`, not raised. Out of scope: the split itself, builds (`rag build --shards N`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from index.errors import DamagedSnapshotError, IndexNotFoundError
 from index.sharding.layout import ShardedLayout
 from index.sharding.shard import EMPTY_VERSION
 from index.storage.store import IndexStore
@@ -41,7 +44,16 @@ from index.write.writer import IndexWriter
 from service.collection_names import DEFAULT_COLLECTION
 from service.collections import collection_dir
 from service.config import Settings
-from service.engine import DocumentNotFoundError, Engine, Optimized, Written, embedder_for
+from service.engine import (
+    CommitSummary,
+    DocumentNotFoundError,
+    Engine,
+    Optimized,
+    Restored,
+    Written,
+    embedder_for,
+)
+from service.sharded.snapshots import RefusalKind, SnapshotRefusal
 
 logger = logging.getLogger("rag.sharded.writers")
 # No logical CPU: the task is pinned to the writer's node, whose CPUs the replicas may have
@@ -69,12 +81,16 @@ class ShardWriter:
         self.engines = {DEFAULT_COLLECTION: Engine(settings, embedder_for(settings), store)}
         self.merge_policy = settings.merge_policy()
         self._merging: dict[str, asyncio.Task[None]] = {}
-        # On this writer's node: a segment being staged is claimed by its process id
-        # (`index.storage.store`), which the writer's clean-up can check only on its own machine.
+        self.merges = 0  # committed by this writer's merge tasks
+
+    @functools.cached_property
+    def _merge_task(self) -> Any:
+        """`merge_shard` as a Ray task on this writer's node: a segment being staged is claimed by
+        its process id (`index.storage.store`), which the writer's clean-up can check only on its
+        own machine."""
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         placement: dict[str, Any] = {"num_cpus": MERGE_CPUS, "scheduling_strategy": here}
-        self._merge_task: Any = ray.remote(**placement)(merge_shard)
-        self.merges = 0  # committed by this writer's merge tasks
+        return ray.remote(**placement)(merge_shard)
 
     async def write(self, collection: str, change: Change) -> Written | DocumentNotFoundError:
         """Apply `change` (all of whose ids this shard owns) to `collection`, whose sharded index
@@ -95,6 +111,36 @@ class ShardWriter:
         if engine.store.current() is None:
             return Optimized(EMPTY_VERSION, 0, 0)
         return await asyncio.to_thread(engine.optimize)
+
+    async def snapshot(self, collection: str, name: str) -> CommitSummary | SnapshotRefusal:
+        """Keep this shard's live commit of `collection` as snapshot `name`."""
+        engine = self._engine(collection)
+        try:
+            return await asyncio.to_thread(engine.snapshot, name)
+        except FileExistsError as error:
+            return SnapshotRefusal(self.shard, RefusalKind.EXISTS, str(error))
+        except IndexNotFoundError as error:
+            return SnapshotRefusal(self.shard, RefusalKind.EMPTY, str(error))
+
+    def snapshots(self, collection: str) -> tuple[list[tuple[str, CommitSummary]], list[tuple[str, str]]]:
+        """This shard's snapshots of `collection`, intact and damaged (`Engine.snapshots`)."""
+        return self._engine(collection).snapshots()
+
+    async def verify_snapshot(self, collection: str, name: str) -> CommitSummary | SnapshotRefusal:
+        """What snapshot `name` of this shard keeps, once every file of it passes its checks."""
+        store = self._engine(collection).store
+        try:
+            return CommitSummary.of(await asyncio.to_thread(store.verified_snapshot, name))
+        except (FileNotFoundError, DamagedSnapshotError) as error:
+            return SnapshotRefusal.of(self.shard, error)
+
+    async def restore(self, collection: str, name: str) -> Restored | SnapshotRefusal:
+        """Make snapshot `name` of this shard live again, in its turn among the shard's writes."""
+        engine = self._engine(collection)
+        try:
+            return await asyncio.to_thread(engine.restore, name)
+        except (FileNotFoundError, DamagedSnapshotError) as error:
+            return SnapshotRefusal.of(self.shard, error)
 
     def merges_committed(self) -> int:
         return self.merges

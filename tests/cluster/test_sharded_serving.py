@@ -300,9 +300,9 @@ def test_a_named_collection_answers_as_the_single_process_service(
 @pytest.mark.parametrize(
     ("method", "route", "body"),
     [
-        ("GET", "/admin/snapshots", None),
-        ("GET", f"/collections/{WIRE}/admin/snapshots", None),
-        ("POST", f"/collections/{WIRE}/admin/snapshots", {"name": "before"}),
+        ("POST", "/admin/recover", None),
+        ("POST", f"/collections/{WIRE}/admin/recover", None),
+        ("POST", "/jobs/ingest", None),
     ],
 )
 def test_what_is_not_served_yet_is_a_clear_501(

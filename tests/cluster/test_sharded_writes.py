@@ -236,3 +236,33 @@ def test_optimize_merges_every_shard_into_one_segment_and_answers_stay_the_same(
     scores = [result["score"] for result in before["results"]]
     assert [result["score"] for result in after["results"]] == pytest.approx(scores, abs=1e-6)
     assert after["results"][0]["document"]["id"] == before["results"][0]["document"]["id"]
+
+
+def test_a_snapshot_of_every_shard_is_kept_and_restored_by_the_writers(deployed: Deployed) -> None:
+    """`/admin/snapshots` through each shard's writer deployment: a snapshot names every shard's
+    commit; after more writes, restoring it brings back its documents and answers."""
+    url, _, _, layout = deployed
+    body = {"query": QUESTION, "k": 5}
+    with httpx.Client(base_url=url, timeout=300) as service:
+        before = service.get("/healthz").json()
+        answers = service.post("/search", json=body).json()["results"]
+        made = service.post("/admin/snapshots", json={"name": "on-cluster"})
+        assert made.status_code == 201, made.text
+        assert (made.json()["index_version"], made.json()["documents"]) == (
+            before["index_version"],
+            before["documents"],
+        )
+        assert all((store.snapshots_dir / "on-cluster").is_dir() for store in layout.stores())
+        for number in (21, 22):
+            assert service.post("/documents", json=article(number)).status_code == 200
+        assert service.get("/healthz").json()["documents"] == before["documents"] + 2
+        listed = service.get("/admin/snapshots").json()
+        assert listed == {"snapshots": [made.json()], "damaged": []}
+        restored = service.post("/admin/snapshots/on-cluster/restore")
+        assert restored.status_code == 200, restored.text
+        after = service.get("/healthz").json()
+        assert restored.json()["index_version"] == after["index_version"]
+        assert after["documents"] == before["documents"]
+        results = service.post("/search", json=body).json()["results"]
+    assert [r["document"]["id"] for r in results] == [r["document"]["id"] for r in answers]
+    assert [r["score"] for r in results] == pytest.approx([r["score"] for r in answers], abs=1e-6)
