@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     )
     collections_dir: Path = Field(
         PROJECT_ROOT / ".rag" / "collections",
-        description="Where named collections live, one index directory per name (docs/collections.md).",
+        description="Where named collections live, one index directory per name (docs/collections.md); "
+        "served on a cluster, a sharded index per name, on storage every node reaches (docs/scale.md).",
     )
     corpus_dirs: list[Path] = Field(
         [PROJECT_ROOT / "corpus" / "articles"],

@@ -46,7 +46,7 @@ from index.storage.commits import CommitPoint
 from index.storage.store import IndexStore
 from index.write.changes import Change, Delete, MissingDocumentsError, Upsert, WriteResult
 from index.write.group_commit import GroupCommit
-from index.write.restoring import Recovery
+from index.write.restoring import Loss, Recovery
 from index.write.writer import IndexWriter, MergeOutcome
 from service.batching import MicroBatcher
 from service.collection_names import DEFAULT_COLLECTION
@@ -140,6 +140,19 @@ class Restored:
 
     kept: CommitSummary
     live: CommitSummary
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A recovery (`Engine.recover_and_report`) as `POST /admin/recover` reports it: the live
+    version after it, the commit point it comes from (relative to the collection's directory),
+    what was wrong (None: intact, nothing changed) and what going back lost. Over shards
+    (`service.sharded.snapshots`): every shard's, sources and segments prefixed by its folder."""
+
+    version: str
+    source: str
+    damage: str | None
+    loss: Loss
 
 
 class SnapshotRefusedError(Exception):
@@ -502,6 +515,14 @@ class Engine:
         recovery: Recovery = self._commits.submit(lambda: self.writer().recover())
         self._install(recovery.reader)
         return recovery
+
+    def recover_and_report(self) -> Recovered:
+        """`recover`, reported as the admin route answers it."""
+        recovery = self.recover()
+        plan = recovery.plan
+        return Recovered(
+            recovery.reader.version, str(plan.source.relative_to(self.store.root)), plan.damage, plan.loss
+        )
 
     def _commit_group(self, changes: Sequence[EngineChange]) -> list[object]:
         """One turn of the group commit (`index.write.group_commit`): consecutive writes go into one

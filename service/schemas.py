@@ -337,7 +337,8 @@ class RecoverResponse(BaseModel):
     index_version: str = Field(description="The live index version now (a later one after a recovery).")
     source: str = Field(
         description="The commit point the live index comes from: `commits/<generation>.json` or "
-        "`snapshots/<name>/commit.json` under the index directory."
+        "`snapshots/<name>/commit.json` under the index directory. Served sharded: each shard's, "
+        "as `shard-<i>/...`, joined by `, `."
     )
     damage: str | None = Field(description="What was wrong with the live commit; null when intact.")
     lost_documents: list[str] = Field(

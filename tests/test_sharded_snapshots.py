@@ -1,9 +1,11 @@
 """Snapshots of a sharded index over HTTP (`service.sharded.snapshots`), its writers and shard
 deployments running in this process (tests/sharded_in_process.py): a snapshot is every shard's
-snapshot of one name; listing, restoring, and what is refused with nothing changed."""
+snapshot of one name; listing, restoring, and what is refused with nothing changed; and
+`/admin/recover`, every shard's recovery."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +22,7 @@ from index.sharding.writer import ShardedWriter
 from service.app import create_app
 from service.config import EmbedderKind
 from tests.conftest import BUNDLED_CORPUS, EXAMPLE_QUESTION, make_settings
+from tests.test_recovery import damage_in_place, new_segment_of
 from tests.test_snapshots_and_builds import damage_snapshot
 
 pytest.importorskip("ray")
@@ -143,3 +146,29 @@ def test_a_collection_with_a_shard_without_a_commit_refuses_a_snapshot(
     made = client.post("/collections/arctic/admin/snapshots", json={"name": "s"}, headers=ADMIN)
     assert made.status_code == 201 and made.json()["documents"] == 2
     assert client.get("/admin/snapshots", headers=ADMIN).json() == {"snapshots": [], "damaged": []}
+
+
+def test_recover_goes_back_on_the_damaged_shard_alone(served: tuple[TestClient, ShardedLayout]) -> None:
+    client, layout = served
+    version = client.get("/healthz", headers=ADMIN).json()["index_version"]
+    intact = client.post("/admin/recover", headers=ADMIN).json()
+    assert (intact["recovered"], intact["damage"], intact["index_version"]) == (False, None, version)
+    assert re.fullmatch(r"shard-0/commits/\d+\.json, shard-1/commits/\d+\.json", intact["source"])
+    assert intact["lost_documents"] == intact["returned_documents"] == intact["unreadable_segments"] == []
+
+    new_id = next(f"late-{n}" for n in range(99) if shard_of(f"late-{n}", SHARDS) == 1)
+    assert client.post("/documents", json={**LATER, "id": new_id}, headers=ADMIN).status_code == 200
+    damage_in_place(new_segment_of(layout.store(1).root, new_id) / "documents.jsonl")
+    shard_0 = currents(layout)[0]
+    recovered = client.post("/admin/recover", headers=ADMIN)
+    assert recovered.status_code == 200, recovered.text
+    answer = recovered.json()
+    assert answer["recovered"] is True and answer["damage"].startswith("shard-1: ")
+    assert answer["lost_documents"] == [new_id] and answer["source"].startswith(
+        intact["source"].split(",")[0]
+    )
+    assert currents(layout)[0] == shard_0  # the intact shard is left as it was
+    assert answer["index_version"] == client.get("/healthz", headers=ADMIN).json()["index_version"]
+    listed = client.get("/documents", headers=ADMIN).json()["documents"]
+    assert len(listed) == 6 and new_id not in {document["id"] for document in listed}
+    assert search(client)

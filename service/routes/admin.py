@@ -142,21 +142,21 @@ async def restore_snapshot(
 )
 async def recover(engine: EngineDep, _: AdminAccess) -> RecoverResponse:
     try:
-        recovery = await run_in_threadpool(engine.recover)
+        recovered = await run_in_threadpool(engine.recover_and_report)
     except NoIntactCommitError as error:
         raise ApiError(409, "no_intact_commit", str(error)) from error
-    plan = recovery.plan
+    loss = recovered.loss
     return RecoverResponse(
-        recovered=plan.damage is not None,
-        index_version=recovery.reader.version,
-        source=str(plan.source.relative_to(engine.store.root)),
-        damage=plan.damage,
-        lost_documents=plan.loss.missing,
-        returned_documents=plan.loss.returned,
+        recovered=recovered.damage is not None,
+        index_version=recovered.version,
+        source=recovered.source,
+        damage=recovered.damage,
+        lost_documents=loss.missing,
+        returned_documents=loss.returned,
         unreadable_segments=[
-            UnreadableSegment(segment=segment, documents=count) for segment, count in plan.loss.unreadable
+            UnreadableSegment(segment=segment, documents=count) for segment, count in loss.unreadable
         ],
-        live_commit_unknown=plan.loss.unknown,
+        live_commit_unknown=loss.unknown,
     )
 
 

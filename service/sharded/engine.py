@@ -24,7 +24,8 @@ writes to the owning shard's writer deployment, reads from the shards' query rep
 
 `optimize` (`POST /admin/optimize`) has every shard's writer merge its shard into one segment;
 snapshots (`/admin/snapshots`, creating, listing and restoring) are every shard's snapshot of the
-same name, through the writers (`service.sharded.snapshots`).
+same name, and `/admin/recover` every shard's recovery, through the writers
+(`service.sharded.snapshots`).
 
 Collections: an engine serves one collection (`collection`); `over` gives another collection's
 engine over the same deployments, whose every call names its collection, since each shard
@@ -32,8 +33,8 @@ deployment and writer serves its shard of every collection (`collection_dir`: a 
 the same shard count per collection, created by its first write). Whether a collection exists is
 read from the shared storage (`has_index_at`: a commit in some shard), as the single process
 reads it from its disk.
-Out of scope, answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`):
-recovery (`/admin/recover`). This module
+Answered `NotSupportedInClusterModeError` (HTTP 501 `not_supported_in_cluster_mode`): what
+reaches the index other than through the routes (`retriever`, `sync`, `merge`, ...). This module
 imports no Ray (Ray's exception classes come from `failures.ray_failure_kinds` when an engine is
 made): handles are used only through their `.remote(...)` calls.
 """
@@ -68,7 +69,16 @@ from index.write.changes import Change
 from service.collection_names import DEFAULT_COLLECTION
 from service.collections import collection_dir
 from service.config import Settings
-from service.engine import CommitSummary, DocumentsAt, Engine, IndexHealth, Optimized, Restored, Written
+from service.engine import (
+    CommitSummary,
+    DocumentsAt,
+    Engine,
+    IndexHealth,
+    Optimized,
+    Recovered,
+    Restored,
+    Written,
+)
 from service.sharded.documents import ShardedDocuments
 from service.sharded.failures import (
     EncoderUnavailableError,
@@ -191,6 +201,9 @@ class RemoteWriter:
 
     def restore(self, name: str) -> Any:
         return PendingCall(self.shard, self.handle.restore.remote(self.collection, name))
+
+    def recover(self) -> Any:
+        return PendingCall(self.shard, self.handle.recover.remote(self.collection))
 
 
 class RemoteEmbedder:
@@ -421,6 +434,11 @@ class ShardedEngine(Engine):
         """Every shard's snapshot `name` checked, then made live (`service.sharded.snapshots`)."""
         return self.snapshot_routes.restore(name)
 
+    def recover_and_report(self) -> Recovered:
+        """Every shard back to its newest intact commit point where its live one is damaged
+        (`service.sharded.snapshots`)."""
+        return self.snapshot_routes.recover()
+
     def start_merging(self) -> None:
         """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
@@ -431,7 +449,7 @@ class ShardedEngine(Engine):
 
     @property
     def retriever(self) -> Retriever:
-        _unsupported("reading the index outside a search (collections)")
+        _unsupported("reading the index outside a search")
 
     def sync(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("building")
@@ -446,7 +464,7 @@ class ShardedEngine(Engine):
         _unsupported("merging segments outside `optimize`")
 
     def recover(self, *args: Any, **kwargs: Any) -> NoReturn:
-        _unsupported("recovery")
+        _unsupported("recovery outside `POST /admin/recover`")
 
     def writer(self, *args: Any, **kwargs: Any) -> NoReturn:
         _unsupported("writing")

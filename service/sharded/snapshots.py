@@ -1,6 +1,7 @@
-"""The sharded service's snapshots (`/admin/snapshots`, `rag`'s are the single process's): one
-snapshot of a sharded index is the snapshot of the same name of every shard, each kept, listed,
-checked and restored by its shard's writer (`service.sharded.writers`).
+"""The sharded service's snapshots and recovery (`/admin/snapshots`, `/admin/recover`; `rag`'s
+are the single process's): one snapshot of a sharded index is the snapshot of the same name of
+every shard, each kept, listed, checked and restored by its shard's writer
+(`service.sharded.writers`).
 
 * `snapshot(name)`: refused before anything is written when a shard holds no commit yet
   (`SnapshotRefusedError`, 409: a snapshot keeps a commit of every shard) or when any shard has a
@@ -16,9 +17,14 @@ checked and restored by its shard's writer (`service.sharded.writers`).
   snapshot live as a new commit, all at once. Not atomic across shards: a shard failing in this
   second step (a full disk) leaves the others restored, and the error says which.
 
+* `recover()`: every writer goes back to its shard's newest intact commit point if its live one
+  is damaged, all at once, each on its own (`index.write.restoring`); the answer is every
+  shard's: what was damaged and lost on each, sources and segments under `shard-<i>/`. A shard
+  with nothing intact to go back to is `NoIntactCommitError` (409) naming it; the others are
+  recovered all the same (asking again reports them as intact).
+
 Writer calls are not retried (a writer lost under a call may have done it):
-`ShardUnavailableError` (503), as for writes. Out of scope: recovery (`/admin/recover`) and
-deleting snapshots.
+`ShardUnavailableError` (503), as for writes. Out of scope: deleting snapshots.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from index.errors import DamagedSnapshotError
+from index.errors import DamagedSnapshotError, NoIntactCommitError
 from index.sharding.shard import EMPTY_VERSION
-from service.engine import CommitSummary, Restored, SnapshotRefusedError
+from index.write.restoring import Loss
+from service.engine import CommitSummary, Recovered, Restored, SnapshotRefusedError
 from service.sharded.documents import VERSION_SEPARATOR
 from service.sharded.failures import ReplicaLostError, ShardUnavailableError
 from service.sharded.health import ShardHealth
@@ -42,6 +49,7 @@ class RefusalKind(StrEnum):
     MISSING = "missing"  # no snapshot of that name
     DAMAGED = "damaged"  # a file of it fails its checks
     EMPTY = "empty"  # the shard holds no commit to keep
+    NO_INTACT_COMMIT = "no intact commit"  # its live commit is damaged, and nothing to go back to
 
 
 Answer = TypeVar("Answer")
@@ -50,8 +58,8 @@ FanOut = Callable[[Sequence[Callable[[], Any]]], list[Any]]
 
 @dataclass(frozen=True)
 class SnapshotRefusal:
-    """Why a shard's writer refused a snapshot call; returned, not raised, since an exception
-    would reach the ingress wrapped by Ray (and some do not survive the trip)."""
+    """Why a shard's writer refused a snapshot or recovery call; returned, not raised, since an
+    exception would reach the ingress wrapped by Ray (and some do not survive the trip)."""
 
     shard: int
     kind: RefusalKind
@@ -71,6 +79,8 @@ class SnapshotRefusal:
             return FileNotFoundError(f"no snapshot named {name!r} on {where}")
         if self.kind == RefusalKind.DAMAGED:
             return DamagedSnapshotError(name, f"{where}: {self.message}")
+        if self.kind == RefusalKind.NO_INTACT_COMMIT:
+            return NoIntactCommitError(f"{where} of the sharded index", self.message)
         return SnapshotRefusedError(f"{where} holds no commit yet ({self.message})")
 
 
@@ -132,6 +142,25 @@ class ShardedSnapshots:
         )
         restored = _answered(self._on_writers(lambda writer: functools.partial(writer.restore, name)), name)
         return Restored(combined(kept), combined([part.live for part in restored]))
+
+    def recover(self) -> Recovered:
+        parts = _answered(self._on_writers(lambda writer: writer.recover), "")
+        damaged = [f"shard-{shard}: {part.damage}" for shard, part in enumerate(parts) if part.damage]
+        return Recovered(
+            VERSION_SEPARATOR.join(part.version for part in parts),
+            ", ".join(f"shard-{shard}/{part.source}" for shard, part in enumerate(parts) if part.source),
+            "; ".join(damaged) or None,
+            Loss(
+                missing=sorted(i for part in parts for i in part.loss.missing),
+                returned=sorted(i for part in parts for i in part.loss.returned),
+                unreadable=[
+                    (f"shard-{shard}/{segment}", count)
+                    for shard, part in enumerate(parts)
+                    for segment, count in part.loss.unreadable
+                ],
+                unknown=any(part.loss.unknown for part in parts),
+            ),
+        )
 
     def _on_writers(self, call: Callable[[Any], Callable[[], Any]]) -> list[Any]:
         try:

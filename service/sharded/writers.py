@@ -35,11 +35,12 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from index.errors import DamagedSnapshotError, IndexNotFoundError
+from index.errors import DamagedSnapshotError, IndexNotFoundError, NoIntactCommitError
 from index.sharding.layout import ShardedLayout
 from index.sharding.shard import EMPTY_VERSION
 from index.storage.store import IndexStore
 from index.write.changes import Change
+from index.write.restoring import Loss
 from index.write.writer import IndexWriter
 from service.collection_names import DEFAULT_COLLECTION
 from service.collections import collection_dir
@@ -49,6 +50,7 @@ from service.engine import (
     DocumentNotFoundError,
     Engine,
     Optimized,
+    Recovered,
     Restored,
     Written,
     embedder_for,
@@ -141,6 +143,18 @@ class ShardWriter:
             return await asyncio.to_thread(engine.restore, name)
         except (FileNotFoundError, DamagedSnapshotError) as error:
             return SnapshotRefusal.of(self.shard, error)
+
+    async def recover(self, collection: str) -> Recovered | SnapshotRefusal:
+        """Go back to the newest intact commit point of this shard of `collection` if its live one
+        is damaged (`Engine.recover`), in its turn among the shard's writes; a shard nothing was
+        ever committed to has nothing to recover."""
+        engine = self._engine(collection)
+        if engine.store.current_stamp() is None and not any(engine.store.commits_dir.glob("*.json")):
+            return Recovered(EMPTY_VERSION, "", None, Loss())
+        try:
+            return await asyncio.to_thread(engine.recover_and_report)
+        except NoIntactCommitError as error:
+            return SnapshotRefusal(self.shard, RefusalKind.NO_INTACT_COMMIT, error.problem)
 
     def merges_committed(self) -> int:
         return self.merges

@@ -300,9 +300,8 @@ def test_a_named_collection_answers_as_the_single_process_service(
 @pytest.mark.parametrize(
     ("method", "route", "body"),
     [
-        ("POST", "/admin/recover", None),
-        ("POST", f"/collections/{WIRE}/admin/recover", None),
         ("POST", "/jobs/ingest", None),
+        ("POST", f"/collections/{WIRE}/jobs/ingest", None),
     ],
 )
 def test_what_is_not_served_yet_is_a_clear_501(

@@ -240,7 +240,8 @@ def test_optimize_merges_every_shard_into_one_segment_and_answers_stay_the_same(
 
 def test_a_snapshot_of_every_shard_is_kept_and_restored_by_the_writers(deployed: Deployed) -> None:
     """`/admin/snapshots` through each shard's writer deployment: a snapshot names every shard's
-    commit; after more writes, restoring it brings back its documents and answers."""
+    commit; after more writes, restoring it brings back its documents and answers. Then
+    `/admin/recover` finds every shard intact."""
     url, _, _, layout = deployed
     body = {"query": QUESTION, "k": 5}
     with httpx.Client(base_url=url, timeout=300) as service:
@@ -264,5 +265,9 @@ def test_a_snapshot_of_every_shard_is_kept_and_restored_by_the_writers(deployed:
         assert restored.json()["index_version"] == after["index_version"]
         assert after["documents"] == before["documents"]
         results = service.post("/search", json=body).json()["results"]
+        intact = service.post("/admin/recover")  # every shard's writer checks its live commit
+        assert intact.status_code == 200, intact.text
+        assert (intact.json()["recovered"], intact.json()["index_version"]) == (False, after["index_version"])
+        assert intact.json()["source"].startswith("shard-0/commits/")
     assert [r["document"]["id"] for r in results] == [r["document"]["id"] for r in answers]
     assert [r["score"] for r in results] == pytest.approx([r["score"] for r in answers], abs=1e-6)
