@@ -7,7 +7,8 @@ first, and a shard count that does not match an existing sharded index (or an or
 that directory) is an error before anything is written. The embedder is the caller's: the model
 on this machine, or the cluster's actors (`index.cluster.embedding.ClusterEmbedder`).
 
-Out of scope: merging after the build (each shard's writer applies its merge policy as an ordinary build does).
+Out of scope: merging after the build (each shard's writer applies its merge policy as an
+ordinary build does).
 """
 
 from __future__ import annotations

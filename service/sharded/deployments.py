@@ -4,12 +4,14 @@
   `index.sharding.shard.Shard` over that shard's folder of the sharded index in `RAG_INDEX_DIR`
   (which every node must see at the same path), and one over its folder of each named
   collection's (`RAG_COLLECTIONS_DIR/<name>`, same shard count), answering `state`,
-  `candidates`, `windows`, `vectors` and `health` for the collection each call names. Each replica keeps its own readers: a call for a commit it has not
-  opened yet (the query's first call went to another replica) opens the live commit once and
-  answers if that is the one asked for; otherwise `ShardVersionGoneError`, and the ingress asks
-  again. `listing` and `document` read the live commit for the document routes.
+  `candidates`, `windows`, `vectors` and `health` for the collection each call names. Each
+  replica keeps its own readers: a call for a commit it has not opened yet (the query's first
+  call went to another replica) opens the live commit once and answers if that is the one asked
+  for; otherwise `ShardVersionGoneError`, and the ingress asks again. `listing` and `document`
+  read the live commit for the document routes.
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes to every
-  collection, group committed, and its merges as Ray tasks (`service.sharded.writers`). Query replicas never write.
+  collection, group committed, its merges as Ray tasks, its snapshots and recovery
+  (`service.sharded.writers`). Query replicas never write.
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
   (`question_encoder_for`, the same as a single process's), encoding questions in batches
   (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions, waiting at most

@@ -147,63 +147,67 @@ class RemoteFanOut:
         return answers
 
 
-class RemoteShard:
-    """`ShardCalls` over a shard deployment's handle, for one collection (every call names it:
-    a shard deployment serves its shard of every collection). Each method returns a
-    `PendingCall`, not the answer: only a `RemoteFanOut` may call them."""
+class _RemoteCalls:
+    """Calls to one deployment's handle for one collection: `call("state", ...)` issues
+    `handle.state.remote(collection, ...)` and returns its `PendingCall`, not the answer: only a
+    `RemoteFanOut` may call these methods."""
 
     def __init__(self, shard: int, handle: Any, collection: str) -> None:
         self.shard, self.handle, self.collection = shard, handle, collection
+
+    def call(self, method: str, *args: Any) -> PendingCall:
+        return PendingCall(self.shard, getattr(self.handle, method).remote(self.collection, *args))
+
+
+class RemoteShard(_RemoteCalls):
+    """`ShardCalls` over a shard deployment's handle, for one collection (every call names it:
+    a shard deployment serves its shard of every collection)."""
 
     def state(self, terms: Sequence[str]) -> Any:
-        return PendingCall(self.shard, self.handle.state.remote(self.collection, tuple(terms)))
+        return self.call("state", tuple(terms))
 
     def candidates(self, request: CandidateRequest) -> Any:
-        return PendingCall(self.shard, self.handle.candidates.remote(self.collection, request))
+        return self.call("candidates", request)
 
     def windows(self, request: WindowRequest) -> Any:
-        return PendingCall(self.shard, self.handle.windows.remote(self.collection, request))
+        return self.call("windows", request)
 
     def vectors(self, request: VectorRequest) -> Any:
-        return PendingCall(self.shard, self.handle.vectors.remote(self.collection, request))
+        return self.call("vectors", request)
 
     def health(self) -> Any:
-        return PendingCall(self.shard, self.handle.health.remote(self.collection))
+        return self.call("health")
 
     def listing(self) -> Any:
-        return PendingCall(self.shard, self.handle.listing.remote(self.collection))
+        return self.call("listing")
 
     def document(self, document_id: str) -> Any:
-        return PendingCall(self.shard, self.handle.document.remote(self.collection, document_id))
+        return self.call("document", document_id)
 
 
-class RemoteWriter:
-    """A shard writer deployment's handle (`service.sharded.writers`), for one collection;
-    `write` and `optimize` return a `PendingCall` for a `RemoteFanOut`."""
-
-    def __init__(self, shard: int, handle: Any, collection: str) -> None:
-        self.shard, self.handle, self.collection = shard, handle, collection
+class RemoteWriter(_RemoteCalls):
+    """A shard writer deployment's handle (`service.sharded.writers`), for one collection."""
 
     def write(self, change: Change) -> Any:
-        return PendingCall(self.shard, self.handle.write.remote(self.collection, change))
+        return self.call("write", change)
 
     def optimize(self) -> Any:
-        return PendingCall(self.shard, self.handle.optimize.remote(self.collection))
+        return self.call("optimize")
 
     def snapshot(self, name: str) -> Any:
-        return PendingCall(self.shard, self.handle.snapshot.remote(self.collection, name))
+        return self.call("snapshot", name)
 
     def snapshots(self) -> Any:
-        return PendingCall(self.shard, self.handle.snapshots.remote(self.collection))
+        return self.call("snapshots")
 
     def verify_snapshot(self, name: str) -> Any:
-        return PendingCall(self.shard, self.handle.verify_snapshot.remote(self.collection, name))
+        return self.call("verify_snapshot", name)
 
     def restore(self, name: str) -> Any:
-        return PendingCall(self.shard, self.handle.restore.remote(self.collection, name))
+        return self.call("restore", name)
 
     def recover(self) -> Any:
-        return PendingCall(self.shard, self.handle.recover.remote(self.collection))
+        return self.call("recover")
 
 
 class RemoteEmbedder:

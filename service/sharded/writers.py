@@ -3,8 +3,9 @@ and its merges, which run as Ray tasks. No process that answers queries writes o
 
 `ShardWriter` holds an ordinary `service.engine.Engine` over its shard's folder of the sharded
 index (and one over its folder of each named collection's, opened by the collection's first
-write here, which writes that index's manifest when it has none yet), so a shard's writes go through the same group commit as `rag serve`'s: writes to one
-shard that arrive together share one commit, each acknowledged once that commit is durable. The
+write here, which writes that index's manifest when it has none yet), so a shard's writes go
+through the same group commit as `rag serve`'s: writes to one shard that arrive together share
+one commit, each acknowledged once that commit is durable. The
 query replicas of the shard (`ShardDeployment`) notice the new commit on their next call, as a
 server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.live`).
 
