@@ -48,14 +48,17 @@ test-cluster: install
 
 # A local Ray cluster (a head and one worker node, each in its own PID namespace; needs root for
 # `unshare`), the bundled corpus built on it as a sharded index in $(CLUSTER_INDEX) (if needed),
-# then the sharded service deployed on it, serving on RAG_HOST:RAG_PORT (127.0.0.1:8000). It runs
+# then the sharded service deployed on it, serving on RAG_HOST:RAG_PORT (127.0.0.1:8000), its named
+# collections in $(CLUSTER_COLLECTIONS) (apart from `make run`'s, which are ordinary indexes). It runs
 # until `make cluster-down`, which stops exactly what `make cluster` started (.rag/cluster.json).
 CLUSTER_INDEX ?= .rag/sharded
+CLUSTER_COLLECTIONS ?= .rag/sharded-collections
 CLUSTER_SHARDS ?= 3
 cluster: install
 	$(BIN)/rag cluster up
 	RAG_INDEX_DIR=$(CLUSTER_INDEX) $(BIN)/rag build --shards $(CLUSTER_SHARDS) --cluster "$$($(BIN)/rag cluster address)"
-	RAG_INDEX_DIR=$(CLUSTER_INDEX) $(BIN)/rag serve --cluster "$$($(BIN)/rag cluster address)"
+	RAG_INDEX_DIR=$(CLUSTER_INDEX) RAG_COLLECTIONS_DIR=$(CLUSTER_COLLECTIONS) \
+		$(BIN)/rag serve --cluster "$$($(BIN)/rag cluster address)"
 
 cluster-down: install
 	$(BIN)/rag cluster down
