@@ -98,8 +98,9 @@ class ShardedSnapshots:
         empty = [f"shard-{health.shard}" for health in live if health.version == EMPTY_VERSION]
         if empty:
             raise SnapshotRefusedError(
-                f"{', '.join(empty)} hold no commit yet: a snapshot of a sharded index keeps a commit of "
-                "every shard, so it can be taken once each holds documents; nothing was changed"
+                f"{', '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} no commit yet: a snapshot "
+                "of a sharded index keeps a commit of every shard, so it can be taken once each holds "
+                "documents; nothing was changed"
             )
         holding = [
             f"shard-{shard}"
