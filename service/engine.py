@@ -217,8 +217,7 @@ class Engine:
 
     def has_index_at(self, root: Path) -> bool:
         """Whether `root` holds an index of the kind this engine serves with a commit (a stat of
-        CURRENT: creates nothing). Something there that is not such an index also counts, so
-        that opening it (`over`) says what is wrong."""
+        CURRENT: creates nothing)."""
         return IndexStore(root).current_stamp() is not None
 
     def has_index(self) -> bool:
