@@ -18,6 +18,7 @@ from service.config import Settings, get_settings
 from service.engine import Engine
 from service.errors import UnexpectedErrors, install_error_handlers
 from service.jobs import routes as jobs
+from service.jobs.service import Jobs, JobService
 from service.limits import BodySizeLimit
 from service.mcp_server import build_mcp_server, streamable_http_route
 from service.observability.install import install_observability
@@ -35,7 +36,12 @@ API_DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, job_service: Jobs | None = None
+) -> FastAPI:
+    """The app over `engine` (by default the one `settings` describe, loaded in the background
+    while the server already answers `/readyz`); its jobs are `job_service` (by default this
+    process's own, beside the index)."""
     settings = settings or get_settings()
     mcp = build_mcp_server(lambda name: app.state.collections.get(name), settings)
 
@@ -96,7 +102,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     if engine is not None:
         app.state.engine = engine
         app.state.collections = Collections(engine, settings)
-    app.state.jobs = jobs.Jobs(settings, lambda name: app.state.collections.for_write(name))
+    app.state.jobs = job_service or JobService(settings, lambda name: app.state.collections.for_write(name))
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(health.probes)  # `/readyz`: the server's, not a collection's

@@ -324,6 +324,11 @@ class Engine:
         with self._swap:
             return None if self._retriever is None else self._retriever.reader
 
+    def live_version(self) -> str | None:
+        """The live commit's version; None before the index has one."""
+        reader = self.live_reader()
+        return None if reader is None else reader.version
+
     def search(
         self,
         query: str,

@@ -1,11 +1,12 @@
 """One JSON error shape for every failure, and the mapping from named errors to HTTP statuses.
 
 Every error body is ``{"error": {"code", "message", "details", "request_id"}}`` (the request's
-`X-Request-ID`, service/request_context.py). Validation problems become
-422 (400 for a body that is not JSON), unknown ids and collections 404, a missing index 503, a write on a full
-disk 507, what the sharded (cluster) service does not serve yet 501 `not_supported_in_cluster_mode`, a
-shard no replica answers 503 `shard_unavailable` (naming the shards in the message and `details`); anything unforeseen is logged and answered with a plain 500 message, never a stack
-trace.
+`X-Request-ID`, service/request_context.py). Validation problems become 422 (400 for a body that
+is not JSON), unknown ids and collections 404, a missing index 503, a write on a full disk 507,
+what the sharded (cluster) service does not serve 501 `not_supported_in_cluster_mode`, a shard no
+replica answers 503 `shard_unavailable` (naming the shards in the message and `details`), its
+encoder or jobs deployment not answering 503 `encoder_unavailable` / `jobs_unavailable`; anything
+unforeseen is logged and answered with a plain 500 message, never a stack trace.
 
 Starlette gives a handler registered for `Exception` to its ServerErrorMiddleware, which raises
 the error again once it has answered, and uvicorn then drops the connection: the client's next
@@ -34,7 +35,7 @@ from service.observability import metrics
 from service.queries import InvalidQueryError
 from service.request_context import current_request_id
 from service.sharded.engine import NotSupportedInClusterModeError
-from service.sharded.failures import EncoderUnavailableError, ShardUnavailableError
+from service.sharded.failures import EncoderUnavailableError, JobsUnavailableError, ShardUnavailableError
 from service.storage import full_disk_reason
 
 logger = logging.getLogger("rag.service")
@@ -132,6 +133,11 @@ async def _encoder_unavailable(_: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "encoder_unavailable", str(exc))
 
 
+async def _jobs_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("job request refused: %s", exc)
+    return error_response(503, "jobs_unavailable", str(exc))
+
+
 async def _corpus_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_document", str(exc))
 
@@ -198,6 +204,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotSupportedInClusterModeError, _not_supported_in_cluster_mode)
     app.add_exception_handler(ShardUnavailableError, _shard_unavailable)
     app.add_exception_handler(EncoderUnavailableError, _encoder_unavailable)
+    app.add_exception_handler(JobsUnavailableError, _jobs_unavailable)
     app.add_exception_handler(IndexError_, _index_error)
     app.add_exception_handler(StorageFullError, _storage_full)
     app.add_exception_handler(OSError, _os_error)

@@ -12,10 +12,13 @@ from typing import Any
 
 from index.embedding import HashingEmbedder
 from index.errors import IndexError_
+from service.collections import Collections
 from service.config import Settings
-from service.sharded.deployments import ShardDeployment
+from service.jobs.service import JobService
+from service.sharded.deployments import MAX_MESSAGE_BYTES, ShardDeployment
 from service.sharded.engine import ShardedEngine
 from service.sharded.failures import FailureKinds
+from service.sharded.jobs import JobsDeployment, RemoteJobs
 from service.sharded.writers import ShardWriter
 
 
@@ -40,18 +43,20 @@ class Answered:
 
 
 class InProcessHandle:
-    """A deployment handle whose `method.remote(...)` calls `target.method(...)` here."""
+    """A deployment handle whose `method.remote(...)` calls `target.method(...)` here: the call
+    run to its end as an `Answered` (waited for with `.result`, as the engine waits), or, when
+    `awaited`, the coroutine itself, which the caller awaits as it awaits Serve's response."""
 
-    def __init__(self, target: object) -> None:
-        self.target = target
+    def __init__(self, target: object, awaited: bool = False) -> None:
+        self.target, self.awaited = target, awaited
 
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self.target, name)
+        method, awaited = getattr(self.target, name), self.awaited
 
         class Remote:
             @staticmethod
-            def remote(*args: Any) -> Answered:
-                return Answered(lambda: method(*args))
+            def remote(*args: Any) -> Any:
+                return method(*args) if awaited else Answered(lambda: method(*args))
 
         return Remote
 
@@ -71,3 +76,15 @@ def in_process_engine(settings: Settings, shard_count: int) -> ShardedEngine:
     writers = [InProcessHandle(ShardWriter(settings, shard, shard_count)) for shard in range(shard_count)]
     model = (HashingEmbedder.model_name, HashingEmbedder().dimension)
     return ShardedEngine(settings, shards, writers, InProcessHandle(Encoder()), model, FailureKinds())
+
+
+def in_process_jobs(settings: Settings, engine: ShardedEngine) -> tuple[JobsDeployment, RemoteJobs]:
+    """The jobs deployment over `engine`'s deployments, its runner started, and the ingress's
+    `RemoteJobs` calling it here. Its async constructor only connects an engine to Serve's
+    handles, so the deployment is given `engine` instead; stop it with `.service.stop()`."""
+    deployment = object.__new__(JobsDeployment)
+    deployment.service = JobService(settings, Collections(engine, settings).for_write)
+    deployment.service.start()
+    return deployment, RemoteJobs(
+        InProcessHandle(deployment, awaited=True), FailureKinds(), MAX_MESSAGE_BYTES
+    )

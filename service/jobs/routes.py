@@ -4,54 +4,34 @@
 worker thread (service/jobs/runner.py) commits it in batches. Submitting and cancelling need an
 admin key, as every write does; following and listing need read access (service/auth.py).
 Under `/collections/{collection}` (service/routes/collections.py) the same routes work on that
-collection's jobs; a job is only ever seen under the collection it writes to. The sharded
-(cluster) service refuses jobs with 501 `not_supported_in_cluster_mode`. `Jobs` is what the app
-holds: the store and the runner, started and stopped with it.
+collection's jobs; a job is only ever seen under the collection it writes to. The routes reach
+the jobs through the app's `Jobs` (service/jobs/service.py): this process's own, or on a
+cluster the jobs deployment's (service/sharded/jobs.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from service.auth import AdminAccess, ReadAccess
 from service.collection_names import collection_of
-from service.config import Settings
 from service.deps import WritableEngineDep
 from service.document_input import UPLOAD_SCHEMA
-from service.engine import Engine
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.jobs.inputs import read_body
 from service.jobs.records import JobRecord, JobState
-from service.jobs.runner import JobRunner
-from service.jobs.store import JobStore, jobs_dir
+from service.jobs.service import Jobs
 from service.schemas import ErrorResponse
-from service.sharded.engine import NotSupportedInClusterModeError, ShardedEngine
 
 DEFAULT_BATCH, MAX_BATCH = 500, 5_000
 JOB_ID_PATTERN = r"^job-[0-9a-f]{16}$"
 JOB_PATH_SUFFIX = "/jobs/ingest"  # the route whose body may be up to RAG_MAX_JOB_BYTES
 
 router = APIRouter(tags=["jobs"])
-
-
-class Jobs:
-    """The app's jobs: their store beside the index and the worker that runs them."""
-
-    def __init__(self, settings: Settings, engine_for: Callable[[str], Engine]) -> None:
-        self.store = JobStore(jobs_dir(settings))
-        self.runner = JobRunner(self.store, engine_for, settings)
-
-    def start(self) -> None:
-        self.runner.start()
-
-    def stop(self) -> None:
-        self.runner.stop()
 
 
 class JobErrorOut(BaseModel):
@@ -105,8 +85,11 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body over RAG_MAX_JOB_BYTES."},
     415: {"model": ErrorResponse, "description": "Not NDJSON, a JSON list or multipart files."},
     422: {"model": ErrorResponse, "description": "No documents, not a list, or a bad `batch_size`."},
-    501: {"model": ErrorResponse, "description": "The sharded (cluster) service runs no jobs."},
-    503: {"model": ErrorResponse, "description": "`too_many_jobs`: too many jobs wait already."},
+    503: {
+        "model": ErrorResponse,
+        "description": "`too_many_jobs`: too many jobs wait already; on a cluster, "
+        "`jobs_unavailable`: its jobs deployment did not answer.",
+    },
     **FULL_DISK_RESPONSES,
 }
 
@@ -151,19 +134,14 @@ async def submit_job(
     request: Request,
     response: Response,
     _: AdminAccess,
-    engine: WritableEngineDep,
+    _writable: WritableEngineDep,  # the collection's name checked and its index openable, up front
     jobs: JobsDep,
     batch_size: Annotated[
         int, Query(ge=1, le=MAX_BATCH, description="Documents per commit (one segment each).")
     ] = DEFAULT_BATCH,
 ) -> JobOut:
-    if isinstance(engine, ShardedEngine):
-        raise NotSupportedInClusterModeError("bulk ingest jobs (POST /jobs/ingest)")
     job_input = await read_body(request)
-    record = await run_in_threadpool(
-        jobs.store.create, collection_of(request.path_params), job_input, batch_size
-    )
-    jobs.runner.submit(record.id)
+    record = await jobs.create(collection_of(request.path_params), job_input, batch_size)
     response.headers["Location"] = f"{request.url.path.removesuffix('/ingest')}/{record.id}"
     return job_out(record)
 
@@ -177,7 +155,7 @@ async def submit_job(
     response_model=JobListOut,
 )
 async def list_jobs(_: ReadAccess, request: Request, jobs: JobsDep) -> JobListOut:
-    records = jobs.store.listing(collection_of(request.path_params))
+    records = await jobs.listing(collection_of(request.path_params))
     return JobListOut(jobs=[job_out(r) for r in records])
 
 
@@ -194,7 +172,7 @@ _GET_NAME = "get_job"
     responses=NOT_FOUND,
 )
 async def get_job(_: ReadAccess, request: Request, jobs: JobsDep, job_id: JobId) -> JobOut:
-    return job_out(_found(jobs.store.get(job_id), request, job_id))
+    return job_out(_found(await jobs.get(job_id), request, job_id))
 
 
 @router.delete(
@@ -212,8 +190,8 @@ async def get_job(_: ReadAccess, request: Request, jobs: JobsDep, job_id: JobId)
     },
 )
 async def cancel_job(_: AdminAccess, request: Request, jobs: JobsDep, job_id: JobId) -> JobOut:
-    _found(jobs.store.get(job_id), request, job_id)
-    record = _found(await run_in_threadpool(jobs.store.request_cancel, job_id), request, job_id)
+    _found(await jobs.get(job_id), request, job_id)
+    record = _found(await jobs.request_cancel(job_id), request, job_id)
     if record.finished and not record.cancel_requested:
         raise ApiError(409, "job_finished", f"job {job_id} is already {record.state}")
     return job_out(record)

@@ -1,11 +1,12 @@
 """The worker that runs bulk ingest jobs: one job at a time, off the event loop, batch by batch.
 
 In scope: a thread taking queued jobs in order; each job's documents read from its stored input
-and committed `batch_size` at a time through the collection engine's `upsert` (one group-commit
-turn, one segment, one commit per batch: service/engine.py), the refused ones recorded with their
-line; the record saved durably after every batch, so `done` only goes up and always counts
-committed work. Between batches the job stops when cancelled (what is committed stays, nothing
-more is applied: `cancelled`) or when the server shuts down (it stays `running` on disk).
+and committed `batch_size` at a time through the collection engine's `write` (one group-commit
+turn, one segment, one commit per batch: service/engine.py; over shards, one commit per shard
+the batch touches: service/sharded/documents.py), the refused ones recorded with their line; the
+record saved durably after every batch, so `done` only goes up and always counts committed work.
+Between batches the job stops when cancelled (what is committed stays, nothing more is applied:
+`cancelled`) or when the server shuts down (it stays `running` on disk).
 
 Restarts: a job found `queued` or `running` at start-up is resumed, skipping the documents its
 record counts as done. Those of a batch committed just before a crash but not yet counted are
@@ -23,6 +24,7 @@ import threading
 from collections.abc import Callable
 
 from corpus import Document
+from index.write.changes import Upsert
 from service.config import Settings
 from service.engine import Engine
 from service.jobs.inputs import REFUSED, document_of, input_lines, refusal
@@ -113,8 +115,8 @@ class JobRunner:
                 if record.finished:
                     return
         self._commit(record, engine, documents, refused, lines)
-        if record.index_version is None and (reader := engine.live_reader()) is not None:
-            record.index_version = reader.version
+        if record.index_version is None:
+            record.index_version = engine.live_version()
         record.state = "succeeded"
 
     def _commit(
@@ -127,7 +129,7 @@ class JobRunner:
     ) -> None:
         """One batch: its documents in one commit, then the record saved with the batch counted."""
         if documents:
-            record.index_version = engine.upsert(documents).reader.version
+            record.index_version = engine.write(Upsert(tuple(documents))).version
         for error in refused:
             record.refuse(error)
         record.done += lines

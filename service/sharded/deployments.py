@@ -12,12 +12,15 @@
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes to every
   collection, group committed, its merges as Ray tasks, its snapshots and recovery
   (`service.sharded.writers`). Query replicas never write.
+* `JobsDeployment` (`jobs`, one replica): the bulk ingest jobs of every collection, stored and
+  run in one place for the cluster (`service.sharded.jobs`).
 * `QuestionEncoder` (`RAG_ENCODER_REPLICAS`): the project's question encoder
   (`question_encoder_for`, the same as a single process's), encoding questions in batches
   (`@serve.batch`, at most `RAG_QUERY_BATCH_SIZE` questions, waiting at most
   `RAG_QUERY_BATCH_WAIT_MS` for company).
 * `Ingress`: the service's own FastAPI app (`service.app.create_app`) over a
-  `service.sharded.engine.ShardedEngine`: the same routes and API, served by Serve's proxy.
+  `service.sharded.engine.ShardedEngine`, its jobs the jobs deployment's: the same routes and
+  API, served by Serve's proxy.
 
 The CPU reservations (`*_CPUS`) are logical (Ray's scheduling), so small that a 2-CPU machine
 holds three shards, their writers, the encoder and the ingress. The query deployments take many
@@ -56,6 +59,7 @@ from service.config import Settings
 from service.engine import DocumentsAt, embedder_for, question_encoder_for
 from service.sharded.engine import ShardedEngine
 from service.sharded.health import ShardHealth
+from service.sharded.jobs import JOBS_CPUS, JobsDeployment, RemoteJobs
 from service.sharded.writers import ShardWriter
 
 APP_NAME = "rag"
@@ -72,14 +76,15 @@ QUERY_ONGOING = 64
 # `RAY_SERVE_THROUGHPUT_OPTIMIZED` mode that keep the HTTP port where RAG_PORT puts it (no direct
 # ingress) and keep each replica's router on a loop of its own (the engine waits on handles from
 # worker threads). Calls between deployments and from the proxy go over gRPC instead of Ray actor
-# calls, with messages up to 256 MiB (gRPC's default cap is 4 MiB; a shard's candidates carry
-# their documents, a write a request body); user code runs on the replica's own event loop;
+# calls, with messages up to `MAX_MESSAGE_BYTES` (gRPC's default cap is 4 MiB; a shard's candidates
+# carry their documents, a write a request body, a bulk job its stored input); user code runs on the replica's own event loop;
 # Serve's request log lines are buffered; the start-up heap is frozen out of the collector's reach.
 # Given to the controller (whose proxies inherit it) and to every replica, so it holds however the
 # cluster was started.
+MAX_MESSAGE_BYTES = 512 << 20
 SERVE_ENVIRONMENT = {
     "RAY_SERVE_USE_GRPC_BY_DEFAULT": "1",
-    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(256 << 20),
+    "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(MAX_MESSAGE_BYTES),
     "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
     "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
     "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
@@ -198,12 +203,14 @@ class Ingress:
         shards: list[DeploymentHandle[Any]],
         writers: list[DeploymentHandle[Any]],
         encoder: DeploymentHandle[Any],
+        jobs: DeploymentHandle[Any],
     ) -> None:
         self.settings = settings
         self.engine = await ShardedEngine.connect(settings, shards, writers, encoder)
+        self.jobs = RemoteJobs(jobs, self.engine.fan_out.kinds, MAX_MESSAGE_BYTES)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return create_app(self.settings, engine=self.engine)
+        return create_app(self.settings, engine=self.engine, job_service=self.jobs)
 
 
 SHARD: Deployment = serve.deployment(
@@ -216,6 +223,12 @@ WRITER: Deployment = serve.deployment(
     max_ongoing_requests=WRITER_ONGOING,
     ray_actor_options={"num_cpus": WRITER_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
 )(ShardWriter)
+# Exactly one: one runner owns the job store (`service.sharded.jobs`).
+JOBS: Deployment = serve.deployment(
+    name="jobs",
+    num_replicas=1,
+    ray_actor_options={"num_cpus": JOBS_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
+)(JobsDeployment)
 ENCODER: Deployment = serve.deployment(
     max_ongoing_requests=QUERY_ONGOING,
     ray_actor_options={"num_cpus": ENCODER_CPUS, "runtime_env": REPLICA_ENVIRONMENT},
@@ -229,7 +242,7 @@ INGRESS: Deployment = serve.deployment(
 def application(settings: Settings) -> Application:
     """The whole sharded service, ready for `serve.run`: one deployment per shard of the sharded
     index in `settings.index_dir` (checked against `settings.shards` when set), the encoder and
-    the ingress."""
+    the jobs deployment and the ingress."""
     shard_count = ShardedLayout.open(settings.index_dir, settings.shards).shard_count
     shards = [
         SHARD.options(name=f"shard-{shard}", num_replicas=settings.shard_replicas).bind(
@@ -242,8 +255,9 @@ def application(settings: Settings) -> Application:
         for shard in range(shard_count)
     ]
     encoder = ENCODER.options(num_replicas=settings.encoder_replicas).bind(settings)
+    jobs = JOBS.bind(settings, shards, writers, encoder)
     ingress = INGRESS.options(num_replicas=settings.ingress_replicas)
-    built: Application = ingress.bind(settings, shards, writers, encoder)
+    built: Application = ingress.bind(settings, shards, writers, encoder, jobs)
     return built
 
 

@@ -324,6 +324,13 @@ class ShardedEngine(Engine):
             sum(shard.segment_ceiling for shard in found),
         )
 
+    def live_version(self) -> str | None:
+        """The shards' live commits' version (as `health`'s); None while no shard holds one."""
+        found: list[ShardHealth] = attempted(lambda: self.fan_out([shard.health for shard in self.shards]))
+        if all(shard.version == EMPTY_VERSION for shard in found):
+            return None
+        return ",".join(shard.version for shard in found)
+
     def search(
         self,
         query: str,

@@ -4,7 +4,8 @@ In scope: `ReplicaLostError` (the replica answering a shard call died or became 
 mid-call: the ingress starts the search again, and Serve's router sends it to another replica),
 `ShardUnavailableError` (no replica of a shard answered: HTTP 503 `shard_unavailable` naming the
 shards, never a 200 with fewer results), `EncoderUnavailableError` (no replica of the question
-encoder answered: HTTP 503 `encoder_unavailable`), and `FailureKinds`, which sorts the exceptions a Serve
+encoder answered: HTTP 503 `encoder_unavailable`), `JobsUnavailableError` (the jobs deployment did
+not answer: HTTP 503 `jobs_unavailable`), and `FailureKinds`, which sorts the exceptions a Serve
 `DeploymentResponse.result()` raises into the two. Ray is imported only by `ray_failure_kinds`,
 so the single-process service imports this module without it.
 """
@@ -39,6 +40,16 @@ class EncoderUnavailableError(Exception):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"the question encoder is unavailable: {why}; retry later (docs/scale.md, Failure)")
+
+
+class JobsUnavailableError(Exception):
+    """The jobs deployment did not answer (HTTP 503 `jobs_unavailable`)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"the jobs deployment did not answer ({why}); a job submitted may still have been "
+            "stored: list the jobs, then retry (docs/scale.md, Failure)"
+        )
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ process's title is the replica's before it signals.
   stopped one rarely receives calls: the ingress's retry of a call lost in flight is tested with
   fakes in tests/test_sharded_failures.py);
 * a shard whose replicas are all stopped (SIGSTOP, so none can answer; SIGCONT afterwards):
-  503 `shard_unavailable` naming that shard, for `/search` and `/healthz`, never fewer results.
+  503 `shard_unavailable` naming that shard, for `/search` and `/healthz`, never fewer results;
+* the jobs deployment's replica killed (SIGKILL) mid-job: 503 `jobs_unavailable` meanwhile, then
+  the job resumed by the replica Serve starts in its place, to its end.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -41,6 +44,7 @@ serve = pytest.importorskip("ray.serve")
 REPLICAS = 2
 RESTORE_DEADLINE_SECONDS = 180.0
 LOAD_THREADS = 3
+JOB_DOCUMENTS = 60
 BODIES = [{"query": question, "k": 3, "mode": mode} for question in QUESTIONS for mode in ("hybrid", "bm25")]
 
 
@@ -71,10 +75,11 @@ def _where() -> tuple[int, str]:
     return os.getpid(), ray.get_runtime_context().get_node_id()
 
 
-def replicas(shard: int) -> list[Replica]:
-    """The live replicas of `shard-<shard>`: Serve's replica actors, as Ray's GCS names them, each
-    asked for its pid and node (`__ray_call__` runs a function in the actor's process)."""
-    prefix = f"SERVE_REPLICA::rag#shard-{shard}#"
+def replicas(deployment_name: str) -> list[Replica]:
+    """The live replicas of deployment `deployment_name`: Serve's replica actors, as Ray's GCS
+    names them, each asked for its pid and node (`__ray_call__` runs a function in the actor's
+    process)."""
+    prefix = f"SERVE_REPLICA::rag#{deployment_name}#"
     names = [
         actor["name"]
         for actor in ray.util.list_named_actors(all_namespaces=True)
@@ -84,7 +89,7 @@ def replicas(shard: int) -> list[Replica]:
     for name in sorted(names):
         handle = ray.get_actor(name, namespace="serve")
         pid, node_id = ray.get(handle.__ray_call__.remote(lambda _: _where()), timeout=60)
-        found.append(Replica(name, f"ServeReplica:rag:shard-{shard}", pid, node_id))
+        found.append(Replica(name, f"ServeReplica:rag:{deployment_name}", pid, node_id))
     return found
 
 
@@ -105,8 +110,8 @@ def signal_replica(replica: Replica, number: int) -> None:
     ray.get(signalled.remote(replica.pid, replica.title, number), timeout=60)
 
 
-def running_replicas(shard: int) -> int:
-    status = serve.status().applications["rag"].deployments[f"shard-{shard}"]
+def running_replicas(deployment_name: str) -> int:
+    status = serve.status().applications["rag"].deployments[deployment_name]
     return int(status.replica_states.get("RUNNING", 0))
 
 
@@ -114,8 +119,8 @@ def test_a_replica_killed_under_load_loses_no_query_and_comes_back(
     deployed: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, expected = deployed
-    before = replicas(1)
-    assert len(before) == REPLICAS and running_replicas(1) == REPLICAS
+    before = replicas("shard-1")
+    assert len(before) == REPLICAS and running_replicas("shard-1") == REPLICAS
     stop, killed = threading.Event(), threading.Event()
     answered: list[tuple[int, int, dict[str, Any], bool]] = []  # (body, status, json, after the kill)
     lock = threading.Lock()
@@ -151,13 +156,13 @@ def test_a_replica_killed_under_load_loses_no_query_and_comes_back(
 
     deadline = time.monotonic() + RESTORE_DEADLINE_SECONDS  # generous: how long is not the point
     while time.monotonic() < deadline:
-        names = {replica.name for replica in replicas(1)}
-        if len(names) == REPLICAS and before[0].name not in names and running_replicas(1) == REPLICAS:
+        names = {replica.name for replica in replicas("shard-1")}
+        if len(names) == REPLICAS and before[0].name not in names and running_replicas("shard-1") == REPLICAS:
             break
         time.sleep(1.0)
-    now = replicas(1)
+    now = replicas("shard-1")
     assert before[0].name not in {replica.name for replica in now}
-    assert len(now) == REPLICAS and running_replicas(1) == REPLICAS
+    assert len(now) == REPLICAS and running_replicas("shard-1") == REPLICAS
     response = httpx.post(f"{url}/search", json=BODIES[0], timeout=60)
     assert response.status_code == 200, response.text
     same(expected[0], without_version(response.json()))
@@ -167,7 +172,7 @@ def test_a_shard_with_no_replica_answering_is_a_503_naming_it(
     deployed: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, expected = deployed
-    stopped = replicas(0)
+    stopped = replicas("shard-0")
     assert len(stopped) == REPLICAS
     try:
         for actor in stopped:
@@ -188,3 +193,50 @@ def test_a_shard_with_no_replica_answering_is_a_503_naming_it(
     response = httpx.post(f"{url}/search", json=BODIES[0], timeout=60)
     assert response.status_code == 200, response.text
     same(expected[0], without_version(response.json()))
+
+
+def test_a_jobs_replica_killed_mid_job_is_replaced_and_the_job_resumed(
+    deployed: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """SIGKILL of the jobs deployment's one replica while a job runs: until Serve has started a
+    new one, the job routes answer 503 `jobs_unavailable`; the new replica resumes the job from
+    its last counted batch to `succeeded`, every document indexed once."""
+    url, _ = deployed
+    ids = [f"resumed-{n}" for n in range(JOB_DOCUMENTS)]
+    lines = [
+        json.dumps({"id": i, "title": f"Ferry {i}", "text": f"The ferry {i} sails at dawn from the pier."})
+        for i in ids
+    ]
+    before = replicas("jobs")
+    assert len(before) == 1
+    with httpx.Client(base_url=url, timeout=120) as client:
+        documents_before = client.get("/healthz").json()["documents"]
+        submitted = client.post(
+            "/jobs/ingest?batch_size=1",
+            content="\n".join(lines),
+            headers={"content-type": "application/x-ndjson"},
+        )
+        assert submitted.status_code == 202, submitted.text
+        location = submitted.headers["location"]
+        deadline = time.monotonic() + RESTORE_DEADLINE_SECONDS
+        while (job := client.get(location).json())["done"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job["state"] == "running" and 2 <= job["done"] < JOB_DOCUMENTS, job  # killed mid-job
+        signal_replica(before[0], signal.SIGKILL)
+
+        answers: list[tuple[int, str]] = []
+        while time.monotonic() < deadline:
+            followed = client.get(location)
+            state = followed.json()["state"] if followed.status_code == 200 else ""
+            answers.append((followed.status_code, followed.json()["error"]["code"] if state == "" else state))
+            if state in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.2)
+        job = followed.json()
+        assert (job["state"], job["done"], job["errors_total"]) == ("succeeded", JOB_DOCUMENTS, 0), job
+        assert {code for status, code in answers if status != 200} <= {"jobs_unavailable"}, answers
+        assert client.get("/healthz").json()["documents"] == documents_before + JOB_DOCUMENTS
+        indexed = {d["id"] for d in client.get("/documents").json()["documents"]}
+        assert set(ids) <= indexed
+    now = replicas("jobs")
+    assert len(now) == 1 and now[0].name != before[0].name and running_replicas("jobs") == 1

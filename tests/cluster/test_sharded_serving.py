@@ -169,6 +169,7 @@ def test_healthz_shows_the_sharded_version(deployed: tuple[str, TestClient, Sett
     assert running == {
         "Ingress": 2,
         "QuestionEncoder": 2,
+        "jobs": 1,
         **{f"shard-{shard}": 2 for shard in range(SHARDS)},
         **{f"writer-{shard}": 1 for shard in range(SHARDS)},
     }
@@ -295,27 +296,6 @@ def test_a_named_collection_answers_as_the_single_process_service(
             missing = sharded.get(route)
             assert missing.status_code == 404 and missing.json()["error"]["code"] == "collection_not_found"
         assert sharded.get("/collections/Not-A-Name/search?q=x").status_code == 422
-
-
-@pytest.mark.parametrize(
-    ("method", "route", "body"),
-    [
-        ("POST", "/jobs/ingest", None),
-        ("POST", f"/collections/{WIRE}/jobs/ingest", None),
-    ],
-)
-def test_what_is_not_served_yet_is_a_clear_501(
-    deployed: tuple[str, TestClient, Settings, ShardedLayout],
-    method: str,
-    route: str,
-    body: dict[str, Any] | None,
-) -> None:
-    url, _, _, _ = deployed
-    response = httpx.request(method, f"{url}{route}", json=body, timeout=60)
-    assert response.status_code == 501, response.text
-    error = response.json()["error"]
-    assert error["code"] == "not_supported_in_cluster_mode"
-    assert "docs/scale.md" in error["message"]
 
 
 @pytest.mark.integration

@@ -7,8 +7,9 @@ alike. Merges run as Ray tasks started by each shard's writer.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ serve = pytest.importorskip("ray.serve")
 
 Deployed = tuple[str, TestClient, Settings, ShardedLayout]
 QUESTION = "Which port city in the Arctic will the new icebreaker fleet serve?"
+NDJSON = {"content-type": "application/x-ndjson"}
+FINAL = ("succeeded", "failed", "cancelled")
+JOB_DEADLINE_SECONDS = 180.0  # a bound on waiting, never an assertion on time
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +159,54 @@ def test_the_first_write_to_a_collection_creates_it_on_every_shard_writer(deploy
         assert sharded.post("/collections/arctic/admin/optimize").json()["segments"] == SHARDS
     _, removed = both(client, url, "DELETE", f"/collections/arctic/documents/{new[0]['id']}")
     assert removed.json()["status"] == "removed" and removed.json()["documents"] == 1
+
+
+def finished(get: Callable[[str], httpx.Response], location: str) -> dict[str, Any]:
+    """The job at `location`, read with `get`, once it is final."""
+    deadline = time.monotonic() + JOB_DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = get(location).json()
+        if job["state"] in FINAL:
+            return job
+        time.sleep(0.2)
+    raise AssertionError("the job did not finish")
+
+
+def test_a_bulk_job_runs_in_the_jobs_deployment_and_ends_as_in_one_process(deployed: Deployed) -> None:
+    """`POST /jobs/ingest` on the cluster: the jobs deployment stores the job and commits it batch
+    by batch through the shards' writers; it ends as the single-process service's run of the same
+    job (refusals included), after which both answer alike. Under a new collection the job
+    creates it, and is seen only there."""
+    url, client, _, _ = deployed
+    documents = [article(40 + n, shard=n % SHARDS, topic="survey ship") for n in range(5)]
+    for n, document in enumerate(documents):  # lengths apart: no exact BM25 ties (coordinator.py)
+        document["text"] += " The crew logs the pack ice." * (n + 1)
+    body = "\n".join([*map(json.dumps, documents), json.dumps({"id": "no-text", "text": ""})]).encode()
+    with httpx.Client(base_url=url, timeout=120) as sharded:
+        for prefix in ("", "/collections/floes"):
+            route = f"{prefix}/jobs/ingest?batch_size=2"
+            wanted = client.post(route, content=body, headers=NDJSON)
+            got = sharded.post(route, content=body, headers=NDJSON)
+            assert (wanted.status_code, got.status_code) == (202, 202), got.text
+            expected = finished(client.get, wanted.headers["location"])
+            actual = finished(sharded.get, got.headers["location"])
+            shared = ("collection", "state", "done", "total", "errors", "errors_total")
+            assert {k: actual[k] for k in shared} == {k: expected[k] for k in shared}
+            assert (actual["state"], actual["done"], actual["errors_total"]) == ("succeeded", 6, 1)
+            assert len(actual["index_version"].split(",")) == SHARDS
+            for search in (
+                {"query": "survey ship", "k": 5},
+                {"query": "Murmansk dispatch 41", "mode": "bm25"},
+            ):
+                wanted_answer = client.post(f"{prefix}/search", json=search)
+                got_answer = sharded.post(f"{prefix}/search", json=search)
+                assert got_answer.status_code == 200, got_answer.text
+                same(without_version(wanted_answer.json()), without_version(got_answer.json()), str(search))
+            listed = sharded.get(f"{prefix}/jobs").json()["jobs"]
+            assert [job["id"] for job in listed] == [actual["id"]]
+        assert sharded.get(f"/jobs/{actual['id']}").status_code == 404  # the floes job, not default's
+        finished_job = sharded.delete(got.headers["location"])
+        assert finished_job.status_code == 409 and finished_job.json()["error"]["code"] == "job_finished"
 
 
 def tracebacks(cluster: LocalCluster) -> str:
