@@ -155,11 +155,6 @@ class Recovered:
     loss: Loss
 
 
-class SnapshotRefusedError(Exception):
-    """The index's state refuses a snapshot (HTTP 409 `snapshot_refused`), e.g. a shard with no
-    commit yet; nothing was changed."""
-
-
 @dataclass(frozen=True)
 class DocumentsAt:
     """Documents as one live index holds them, and that index's version."""
@@ -492,6 +487,10 @@ class Engine:
             commit = self.store.snapshot(name)
         metrics.snapshot_event(self.collection, "create")
         return CommitSummary.of(commit)
+
+    def ensure_commit(self) -> None:
+        """Give an index with no commit yet an empty first commit, in its turn among the writes."""
+        self._commits.submit(lambda: self.writer().ensure_commit())
 
     def snapshots(self) -> tuple[list[tuple[str, CommitSummary]], list[tuple[str, str]]]:
         """The snapshots whose commit point reads back, and the names of the others with what is

@@ -232,3 +232,21 @@ def test_a_restore_during_a_merge_is_not_undone_by_it(
     reader = IndexReader.open(IndexStore(many_segments))
     assert restored and reader.document("extra-030") is not None
     assert len(reader.segments) == 1  # the stale merge was dropped and done again on the restore
+
+
+def test_ensure_commit_gives_a_new_index_an_empty_first_commit_and_leaves_others_alone(
+    tmp_path: Path,
+) -> None:
+    store = IndexStore(tmp_path / "index")
+    writer = IndexWriter(store, HashingEmbedder(), settings=IndexSettings())
+    assert store.current() is None
+    reader = writer.ensure_commit()
+    first = store.current()
+    assert first is not None and first.segments == () and first.generation == 1
+    assert (reader.document_count, reader.chunk_count) == (0, 0)
+    assert reader.version == IndexReader.open(store).version
+    assert writer.ensure_commit().version == reader.version and store.current() == first
+
+    writer.upsert([Document(id="a", text="A dispatch from the harbour.")])
+    written = store.current_name()
+    assert writer.ensure_commit().document_count == 1 and store.current_name() == written

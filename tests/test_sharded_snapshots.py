@@ -122,29 +122,41 @@ def test_what_a_sharded_snapshot_refuses_changes_nothing(served: tuple[TestClien
     assert client.post("/admin/snapshots/missing/restore", headers=ADMIN).status_code == 404
 
 
-def test_a_collection_with_a_shard_without_a_commit_refuses_a_snapshot(
+def test_a_shard_nothing_was_written_to_is_kept_empty_and_restored_empty(
     served: tuple[TestClient, ShardedLayout], tmp_path: Path
 ) -> None:
+    """A collection whose one document hashed to one shard: the snapshot gives the other shard an
+    empty commit and keeps it; a document written there later is gone again after the restore."""
     client, _ = served
     lone = {"id": "arctic-1", "text": "The icebreaker fleet will serve Murmansk from next winter."}
     written = client.post("/collections/arctic/documents", json=lone, headers=ADMIN)
     assert written.status_code == 200, written.text
+    assert written.json()["index_version"].split(",")[1 - shard_of("arctic-1", SHARDS)] == "empty"
     arctic = ShardedLayout.open(tmp_path / "collections" / "arctic", SHARDS)
     empty = 1 - shard_of("arctic-1", SHARDS)
-    message = refused(
-        client.post("/collections/arctic/admin/snapshots", json={"name": "s"}, headers=ADMIN),
-        409,
-        "snapshot_refused",
-    )
-    assert f"shard-{empty} holds no commit yet" in message
-    assert not any(store.snapshots_dir.exists() for store in arctic.stores())
+    question = {"query": "icebreaker fleet Murmansk", "k": 3}
+    answers = client.post("/collections/arctic/search", json=question, headers=ADMIN).json()["results"]
+
+    made = client.post("/collections/arctic/admin/snapshots", json={"name": "s"}, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    assert made.json()["documents"] == 1 and "empty" not in made.json()["index_version"]
+    kept = arctic.store(empty).snapshot_commit("s")
+    assert kept.segments == () and arctic.store(empty).current() == kept
+    after = client.post("/collections/arctic/search", json=question, headers=ADMIN).json()["results"]
+    assert after == answers
+
     second = {
         "id": next(f"arctic-{n}" for n in range(2, 99) if shard_of(f"arctic-{n}", SHARDS) == empty),
-        "text": "A second dispatch.",
+        "text": "A second dispatch on the icebreaker fleet.",
     }
     assert client.post("/collections/arctic/documents", json=second, headers=ADMIN).json()["documents"] == 2
-    made = client.post("/collections/arctic/admin/snapshots", json={"name": "s"}, headers=ADMIN)
-    assert made.status_code == 201 and made.json()["documents"] == 2
+    restored = client.post("/collections/arctic/admin/snapshots/s/restore", headers=ADMIN)
+    assert restored.status_code == 200, restored.text
+    listed = client.get("/collections/arctic/documents", headers=ADMIN).json()["documents"]
+    assert [document["id"] for document in listed] == ["arctic-1"]
+    assert (
+        client.post("/collections/arctic/search", json=question, headers=ADMIN).json()["results"] == answers
+    )
     assert client.get("/admin/snapshots", headers=ADMIN).json() == {"snapshots": [], "damaged": []}
 
 

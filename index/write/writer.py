@@ -23,7 +23,7 @@ model, other text-processing settings or another analyser version re-indexes eve
 index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
 index in the earlier single-generation format is converted by a build (`index.write.legacy`).
 
-`restore` makes a snapshot live again, and `recover` the newest intact commit point when the
+`ensure_commit` gives a new index an empty first commit. `restore` makes a snapshot live again, and `recover` the newest intact commit point when the
 live one is damaged (`index.write.restoring`): both are commits like the others, checked first, and
 neither reads the live commit, so a damaged index does not stop them.
 
@@ -400,6 +400,13 @@ class IndexWriter:
         if self.on_commit is not None:
             self.on_commit(reader)
         return reader
+
+    def ensure_commit(self) -> IndexReader:
+        """The live index, given a first commit holding nothing when it has no commit yet (what
+        a snapshot keeps of a shard nothing was written to); an index with one is left as it is."""
+        with self.store.write_lock(), _unchanged_on_damage():
+            commit, reader = self._live(None)
+            return reader if reader is not None else self._publish(commit, ())
 
     # --- restores -----------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from index.errors import DamagedSnapshotError, NoIntactCommitError
 from service.auth import AdminAccess
 from service.deps import EngineDep
-from service.engine import CommitSummary, SnapshotRefusedError
+from service.engine import CommitSummary
 from service.errors import FULL_DISK_RESPONSES, ApiError
 from service.schemas import (
     DamagedSnapshotOut,
@@ -60,8 +60,7 @@ def _out(name: str, commit: CommitSummary) -> SnapshotOut:
         **WRITE_ERRORS,
         409: {
             "model": ErrorResponse,
-            "description": "`snapshot_exists`: a snapshot of that name exists; `snapshot_refused`: "
-            "served sharded, a shard holds no commit yet. Nothing was changed.",
+            "description": "`snapshot_exists`: a snapshot of that name exists. Nothing was changed.",
         },
     },
 )
@@ -70,8 +69,6 @@ async def create_snapshot(request: SnapshotRequest, engine: EngineDep, _: AdminA
         commit = await run_in_threadpool(engine.snapshot, request.name)
     except FileExistsError as error:
         raise ApiError(409, "snapshot_exists", str(error)) from error
-    except SnapshotRefusedError as error:
-        raise ApiError(409, "snapshot_refused", str(error)) from error
     return _out(request.name, commit)
 
 

@@ -3,10 +3,10 @@ are the single process's): one snapshot of a sharded index is the snapshot of th
 every shard, each kept, listed, checked and restored by its shard's writer
 (`service.sharded.writers`).
 
-* `snapshot(name)`: refused before anything is written when a shard holds no commit yet
-  (`SnapshotRefusedError`, 409: a snapshot keeps a commit of every shard) or when any shard has a
-  snapshot of that name (`FileExistsError`, 409); then every writer keeps its shard's live commit,
-  all at once. It is each shard's commit when its writer took it: a write acknowledged before the
+* `snapshot(name)`: refused before anything is written when any shard has a snapshot of that
+  name (`FileExistsError`, 409); then every writer keeps its shard's live commit, all at once. A
+  shard nothing was written to yet is first given an empty commit (it answers as before: no
+  documents), which its snapshot keeps, so restoring empties that shard again. It is each shard's commit when its writer took it: a write acknowledged before the
   request is in it; one acknowledged meanwhile on another shard may be (a write is one shard's
   commit, never split). Its version is the shards' versions joined by ",", as a search's.
 * `snapshots()`: a name every shard holds intact is one snapshot (documents summed, the latest
@@ -36,19 +36,16 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from index.errors import DamagedSnapshotError, NoIntactCommitError
-from index.sharding.shard import EMPTY_VERSION
 from index.write.restoring import Loss
-from service.engine import CommitSummary, Recovered, Restored, SnapshotRefusedError
+from service.engine import CommitSummary, Recovered, Restored
 from service.sharded.documents import VERSION_SEPARATOR
 from service.sharded.failures import ReplicaLostError, ShardUnavailableError
-from service.sharded.health import ShardHealth
 
 
 class RefusalKind(StrEnum):
     EXISTS = "exists"  # a snapshot of that name is there already
     MISSING = "missing"  # no snapshot of that name
     DAMAGED = "damaged"  # a file of it fails its checks
-    EMPTY = "empty"  # the shard holds no commit to keep
     NO_INTACT_COMMIT = "no intact commit"  # its live commit is damaged, and nothing to go back to
 
 
@@ -79,9 +76,7 @@ class SnapshotRefusal:
             return FileNotFoundError(f"no snapshot named {name!r} on {where}")
         if self.kind == RefusalKind.DAMAGED:
             return DamagedSnapshotError(name, f"{where}: {self.message}")
-        if self.kind == RefusalKind.NO_INTACT_COMMIT:
-            return NoIntactCommitError(f"{where} of the sharded index", self.message)
-        return SnapshotRefusedError(f"{where} holds no commit yet ({self.message})")
+        return NoIntactCommitError(f"{where} of the sharded index", self.message)
 
 
 class ShardedSnapshots:
@@ -94,14 +89,6 @@ class ShardedSnapshots:
         self.fan_out, self.write_fan_out = fan_out, write_fan_out
 
     def snapshot(self, name: str) -> CommitSummary:
-        live: list[ShardHealth] = self.fan_out([shard.health for shard in self.shards])
-        empty = [f"shard-{health.shard}" for health in live if health.version == EMPTY_VERSION]
-        if empty:
-            raise SnapshotRefusedError(
-                f"{', '.join(empty)} {'holds' if len(empty) == 1 else 'hold'} no commit yet: a snapshot "
-                "of a sharded index keeps a commit of every shard, so it can be taken once each holds "
-                "documents; nothing was changed"
-            )
         holding = [
             f"shard-{shard}"
             for shard, (intact, damaged) in enumerate(self._on_writers(lambda w: w.snapshots))

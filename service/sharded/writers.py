@@ -36,7 +36,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from index.errors import DamagedSnapshotError, IndexNotFoundError, NoIntactCommitError
+from index.errors import DamagedSnapshotError, NoIntactCommitError
 from index.sharding.layout import ShardedLayout
 from index.sharding.shard import EMPTY_VERSION
 from index.storage.store import IndexStore
@@ -116,14 +116,16 @@ class ShardWriter:
         return await asyncio.to_thread(engine.optimize)
 
     async def snapshot(self, collection: str, name: str) -> CommitSummary | SnapshotRefusal:
-        """Keep this shard's live commit of `collection` as snapshot `name`."""
+        """Keep this shard's live commit of `collection` as snapshot `name`; a shard nothing was
+        written to is first given an empty commit, which the snapshot keeps (restoring it empties
+        the shard again)."""
         engine = self._engine(collection)
         try:
+            if engine.store.current() is None:
+                await asyncio.to_thread(engine.ensure_commit)
             return await asyncio.to_thread(engine.snapshot, name)
         except FileExistsError as error:
             return SnapshotRefusal(self.shard, RefusalKind.EXISTS, str(error))
-        except IndexNotFoundError as error:
-            return SnapshotRefusal(self.shard, RefusalKind.EMPTY, str(error))
 
     def snapshots(self, collection: str) -> tuple[list[tuple[str, CommitSummary]], list[tuple[str, str]]]:
         """This shard's snapshots of `collection`, intact and damaged (`Engine.snapshots`)."""
