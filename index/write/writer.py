@@ -23,9 +23,10 @@ model, other text-processing settings or another analyser version re-indexes eve
 index holds (reusing vectors where the model is the same); `force=True` re-embeds everything. An
 index in the earlier single-generation format is converted by a build (`index.write.legacy`).
 
-`ensure_commit` gives a new index an empty first commit. `restore` makes a snapshot live again, and `recover` the newest intact commit point when the
-live one is damaged (`index.write.restoring`): both are commits like the others, checked first, and
-neither reads the live commit, so a damaged index does not stop them.
+`ensure_commit` gives a new index an empty first commit. `restore` makes a snapshot live again,
+and `recover` the newest intact commit point when the live one is damaged
+(`index.write.restoring`): both are commits like the others, checked first, and neither reads the
+live commit, so a damaged index does not stop them.
 
 `merge` runs the merge policy (`index.write.merging`): it picks segments from the live reader
 and builds the merged segment without any lock (queries and writes go on), then commits under the

@@ -11,6 +11,6 @@ shards run as Ray Serve deployments.
   encoder, the jobs, the ingress, which is `service.app.create_app`'s app itself) and `deploy`,
   what `rag serve --cluster` runs.
 
-Only `deployments` and `writers` import Ray. Out of scope: building a sharded index (`index.sharding.writer`),
-starting a cluster (`service.cluster`, the build side).
+Only `deployments` and `writers` import Ray. Out of scope: building a sharded index
+(`index.sharding.writer`), starting a cluster (`service.cluster`, the build side).
 """

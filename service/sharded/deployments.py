@@ -76,9 +76,10 @@ QUERY_ONGOING = 64
 # `RAY_SERVE_THROUGHPUT_OPTIMIZED` mode that keep the HTTP port where RAG_PORT puts it (no direct
 # ingress) and keep each replica's router on a loop of its own (the engine waits on handles from
 # worker threads). Calls between deployments and from the proxy go over gRPC instead of Ray actor
-# calls, with messages up to `MAX_MESSAGE_BYTES` (gRPC's default cap is 4 MiB; a shard's candidates
-# carry their documents, a write a request body, a bulk job its stored input); user code runs on the replica's own event loop;
-# Serve's request log lines are buffered; the start-up heap is frozen out of the collector's reach.
+# calls, with messages up to `MAX_MESSAGE_BYTES` (gRPC's default cap is 4 MiB; a shard's
+# candidates carry their documents, a write a request body, a bulk job its stored input); user
+# code runs on the replica's own event loop; Serve's request log lines are buffered; the start-up
+# heap is frozen out of the collector's reach.
 # Given to the controller (whose proxies inherit it) and to every replica, so it holds however the
 # cluster was started.
 MAX_MESSAGE_BYTES = 512 << 20

@@ -17,9 +17,9 @@ its own, which every ingress replica reaches through `RemoteJobs`.
   `jobs_unavailable`); it is not retried (a submission may have been stored: list the jobs). A
   job whose stored input would not fit one message between deployments (`max_message_bytes`;
   multipart files are stored base64, a third larger than sent) is refused by the ingress with
-  413 `job_too_large` before anything is stored. The store's own refusal (503 `too_many_jobs`) crosses back as a value, `JobRefusal`, raised again
-  here as the `ApiError` it was: an exception with a constructor of its own does not survive
-  Ray's pickling.
+  413 `job_too_large` before anything is stored. The store's own refusal (503 `too_many_jobs`)
+  crosses back as a value, `JobRefusal`, raised again here as the `ApiError` it was: an
+  exception with a constructor of its own does not survive Ray's pickling.
 
 Out of scope: the routes (service/jobs/routes.py), the deployment's options (`JOBS` in
 service/sharded/deployments.py).

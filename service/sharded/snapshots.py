@@ -6,9 +6,10 @@ every shard, each kept, listed, checked and restored by its shard's writer
 * `snapshot(name)`: refused before anything is written when any shard has a snapshot of that
   name (`FileExistsError`, 409); then every writer keeps its shard's live commit, all at once. A
   shard nothing was written to yet is first given an empty commit (it answers as before: no
-  documents), which its snapshot keeps, so restoring empties that shard again. It is each shard's commit when its writer took it: a write acknowledged before the
-  request is in it; one acknowledged meanwhile on another shard may be (a write is one shard's
-  commit, never split). Its version is the shards' versions joined by ",", as a search's.
+  documents), which its snapshot keeps, so restoring empties that shard again. It is each
+  shard's commit when its writer took it: a write acknowledged before the request is in it; one
+  acknowledged meanwhile on another shard may be (a write is one shard's commit, never split).
+  Its version is the shards' versions joined by ",", as a search's.
 * `snapshots()`: a name every shard holds intact is one snapshot (documents summed, the latest
   creation time); a name missing from or damaged on some shard is listed as damaged, naming them.
 * `restore(name)`: every writer first checks every file of its shard's snapshot
