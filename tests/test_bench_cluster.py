@@ -8,6 +8,7 @@ from typing import Any
 from eval.bench.cluster_report import (
     NOT_SERVED,
     build_summary,
+    bulk_job_summary,
     cluster_targets,
     ingest_summary,
     not_served_reason,
@@ -158,6 +159,29 @@ def test_a_failed_phase_shows_its_error_and_what_it_measured_before() -> None:
     assert "**The phase failed**, after what is shown: ClusterStartError: the head node exited" in markdown
     assert "`rag build` on this machine (one process) | 103 | 300 | 30.0 | 10.00" in markdown
     assert [line for line in cluster_targets(results) if "c=1 p50" in line[0]] == []
+
+
+def _job(documents_per_s: float) -> dict[str, Any]:
+    return {
+        "seconds": 100 / documents_per_s,
+        "documents_per_s": documents_per_s,
+        "state": "succeeded",
+        "documents_final": 100,
+    }
+
+
+def test_the_bulk_job_is_sharded_over_single_in_documents_per_second() -> None:
+    bulk = {"documents": 100, "batch_size": 50, "single": _job(4.0), "sharded": _job(3.0)}
+    assert bulk_job_summary(bulk) == {"single_per_s": 4.0, "sharded_per_s": 3.0, "ratio": 0.75}
+    assert bulk_job_summary({}) is None
+    figures = {**_figures(_ingest_side(120.0, 200.0, 230.0)), "bulk_job": bulk}
+    markdown = render_markdown({"cluster": {**figures, "summary": summarize(figures)}})
+    assert "the same 100 ~3 KB articles as one NDJSON job" in markdown
+    assert "| sharded | 100 | 33.3 | 3.00 | succeeded |" in markdown
+    assert "Sharded over single: **0.75x** documents/s." in markdown
+    assert "bulk ingest job" not in render_markdown(
+        {"cluster": {**_figures({}), "summary": summarize(_figures({}))}}
+    )
 
 
 def test_no_cluster_phase_adds_nothing_to_the_report() -> None:

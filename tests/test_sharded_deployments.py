@@ -14,13 +14,21 @@ from ray.exceptions import ActorUnavailableError
 from ray.serve.schema import ServeDeploySchema
 
 from service.config import Settings
-from service.sharded.deployments import ENCODER, INGRESS, SERVE_ENVIRONMENT, SHARD, WRITER
+from service.sharded.deployments import (
+    ENCODER,
+    INGRESS,
+    JOBS,
+    SERVE_ENVIRONMENT,
+    SHARD,
+    WRITER,
+    with_absolute_paths,
+)
 from service.sharded.failures import ray_failure_kinds
 
 MANIFEST = Path(__file__).resolve().parents[1] / "docs" / "kuberay" / "rayservice.yaml"
 
 
-@pytest.mark.parametrize("deployment", [SHARD, WRITER, ENCODER, INGRESS], ids=lambda d: d.name)
+@pytest.mark.parametrize("deployment", [SHARD, WRITER, JOBS, ENCODER, INGRESS], ids=lambda d: d.name)
 def test_every_replica_runs_serves_lower_latency_path(deployment: object) -> None:
     environment = deployment.ray_actor_options["runtime_env"]["env_vars"]  # type: ignore[attr-defined]
     assert SERVE_ENVIRONMENT.items() <= environment.items()
@@ -51,3 +59,16 @@ def test_a_grpc_failure_between_deployments_is_a_lost_replica(code: grpc.StatusC
 def test_serves_own_translation_of_an_unavailable_replica_is_a_lost_replica() -> None:
     kinds = ray_failure_kinds()
     assert isinstance(ActorUnavailableError("Actor is unavailable.", None), kinds.replica_lost)
+
+
+def test_the_replicas_get_the_paths_this_process_means(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    given = Settings(index_dir=Path(".rag/sharded"), collections_dir=Path("named"), model_cache_dir=Path("m"))
+    absolute = with_absolute_paths(given)
+    assert (absolute.index_dir, absolute.collections_dir, absolute.model_cache_dir) == (
+        tmp_path / ".rag" / "sharded",
+        tmp_path / "named",
+        tmp_path / "m",
+    )

@@ -480,6 +480,9 @@ def _cluster_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--cluster-ingest-seconds", type=float, help="cluster: ingest duration (120; quick 20)."
     )
+    group.add_argument(
+        "--cluster-bulk-documents", type=int, help="cluster: articles in the bulk job (100; quick 10)."
+    )
 
 
 def _questions(scifact: Path | None) -> list[str]:

@@ -14,7 +14,10 @@ In one run, on the same documents (the bundled corpus plus the first N SciFact d
 3. writes during ingest: for each side, one probe `POST /documents`; if it is served, the
    load of `eval.bench.ingest` (clients querying flat out, idle first, then while writers each
    POST a ~3 KB article a second); a side answering 501 `not_supported_in_cluster_mode` is
-   reported as "writes not served in cluster mode" (`eval.bench.cluster_report`).
+   reported as "writes not served in cluster mode" (`eval.bench.cluster_report`);
+4. a bulk ingest job: for each side, the same ~3 KB articles as one job (`POST
+   /collections/bulk/jobs/ingest`, batches of `BULK_BATCH`) into a new collection, timed from
+   the submission until it has succeeded (`eval.bench.jobs.one_job`).
 
 The cluster is stopped exactly (the pids it recorded), and both servers stopped, however the
 phase ends. Left out: clusters of several machines, replicas, failures (tests/cluster covers
@@ -39,6 +42,7 @@ from eval.bench.cluster_build import corpus_paths, timed_build
 from eval.bench.cluster_report import summarize
 from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service, write_probe
 from eval.bench.ingest import WARM_UP_SECONDS, Served, ingest_load
+from eval.bench.jobs import one_job
 from eval.bench.load import LoadFigures, pooled, run_load
 from eval.bench.server import RunningServer, ServerError, running_server
 from eval.bench.synthetic import Article
@@ -57,6 +61,8 @@ PHASE_FAILURES = (
     subprocess.SubprocessError,
 )
 SEED_QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "sets" / "seed-articles.jsonl"
+BULK_COLLECTION = "bulk"
+BULK_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class ClusterOptions:
     writers: int
     idle_seconds: float
     ingest_seconds: float
+    bulk_documents: int  # articles in the bulk job
 
 
 def cluster_phase(
@@ -139,9 +146,17 @@ def _measure(
             save()
             say("  serve: `rag serve` and `rag serve --cluster`")
             with (
-                running_server(scratch / "single", questions[0]) as single,
+                running_server(
+                    scratch / "single",
+                    questions[0],
+                    settings={"RAG_COLLECTIONS_DIR": str(scratch / "single-collections")},
+                ) as single,
                 sharded_service(
-                    cluster, scratch / "sharded", questions[0], scratch / "serve-sharded.log"
+                    cluster,
+                    scratch / "sharded",
+                    questions[0],
+                    scratch / "serve-sharded.log",
+                    {"RAG_COLLECTIONS_DIR": str(scratch / "sharded-collections")},
                 ) as sharded,
             ):
                 figures["servers"] = {
@@ -157,6 +172,8 @@ def _measure(
                 figures["queries"] = _queries(single, sharded, questions, options, say)
                 save()
                 figures["ingest"] = _ingest(single, sharded, questions, sentences, options, say)
+                save()
+                figures["bulk_job"] = _bulk_job(single, sharded, sentences, options, say)
                 figures["servers"]["single"]["peak_memory_mb"] = single.peak_memory_mb()
                 save()
 
@@ -187,6 +204,7 @@ def run_cluster(
         writers=option(arguments, "cluster_writers"),
         idle_seconds=float(option(arguments, "cluster_idle_seconds")),
         ingest_seconds=float(option(arguments, "cluster_ingest_seconds")),
+        bulk_documents=option(arguments, "cluster_bulk_documents"),
     )
     asked = list(dict.fromkeys([*seed_questions, *questions]))
     cluster_phase(arguments.work_dir, options, asked, sentences, figures, save, say)
@@ -289,3 +307,22 @@ def _ingest_side(
         "ingest": busy.summary(),
         "acknowledged": len(busy.acknowledged),
     }
+
+
+def _bulk_job(
+    single: RunningServer,
+    sharded: ClusterService,
+    sentences: Sequence[str],
+    options: ClusterOptions,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The same articles as one job on each side, into a new collection."""
+    from eval.bench.synthetic import articles
+
+    made = articles(sentences, options.bulk_documents, "bulk")
+    figures: dict[str, Any] = {"documents": len(made), "batch_size": BULK_BATCH}
+    servers: dict[str, Served] = {"single": single, "sharded": sharded}
+    for side, server in servers.items():
+        say(f"  bulk job, {side}: {len(made)} articles as one job")
+        figures[side] = one_job(server.url, made, f"/collections/{BULK_COLLECTION}", BULK_BATCH)
+    return figures

@@ -3,7 +3,8 @@
 In scope: from the phase's measured figures (`eval.bench.cluster`), the ratios the issue asks
 for (cluster build with 2 embedding actors against 1 and against the single-machine build; the
 sharded service's c=1 and c=32 latency and throughput over the single-process service's; each
-side's write p50 and query p99 during ingest against idle), the lines it adds to the report's
+side's write p50 and query p99 during ingest against idle; the bulk job's documents/s, sharded
+over single), the lines it adds to the report's
 target table, and its markdown section. A side whose `POST /documents` answered 501
 `not_supported_in_cluster_mode` gets "writes not served in cluster mode" in its row instead of
 figures. Targets (issue 22): sharded c=1 p50 <= `C1_P50_TO_SINGLE` x single-process; write p50
@@ -122,6 +123,17 @@ def ingest_summary(side: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def bulk_job_summary(bulk: dict[str, Any]) -> dict[str, Any] | None:
+    """Each side's documents/s on the same bulk job and sharded over single; None if not run."""
+    rates = {side: bulk[side].get("documents_per_s") for side in SIDES if side in bulk}
+    if not rates:
+        return None
+    return {
+        **{f"{side}_per_s": rates.get(side) for side in SIDES},
+        "ratio": ratio(rates.get("sharded"), rates.get("single")),
+    }
+
+
 def summarize(figures: dict[str, Any]) -> dict[str, Any]:
     """Every ratio of the phase, from its figures."""
     ingest = figures.get("ingest", {})
@@ -129,6 +141,7 @@ def summarize(figures: dict[str, Any]) -> dict[str, Any]:
         "build": build_summary(figures.get("builds", {})),
         "queries": query_summary(figures.get("queries", {}).get("runs", {})),
         "ingest": {side: ingest_summary(ingest[side]) for side in SIDES if side in ingest},
+        "bulk_job": bulk_job_summary(figures.get("bulk_job", {})),
     }
 
 
@@ -278,4 +291,23 @@ def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list
                 f"{_number(row['ingest_p99_ms'])} | {_ratio(row['p99_ratio'])} | "
                 f"{_number(row['idle_per_s'])}, {_number(row['ingest_per_s'])} | {row['errors']} |"
             )
+    bulk, bulk_ratio = figures.get("bulk_job", {}), summary.get("bulk_job")
+    if bulk_ratio:
+        out += [
+            "",
+            f"A bulk ingest job: the same {bulk.get('documents', '?')} ~3 KB articles as one NDJSON job "
+            f"(`POST /collections/bulk/jobs/ingest`, batches of {bulk.get('batch_size', '?')}) into a new "
+            "collection on each side, the real model, timed from the submission until it succeeded "
+            "(`eval.bench.jobs.one_job`); no query load.",
+            "",
+            "| server | documents | seconds | documents/s | state |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {side} | {bulk[side].get('documents_final', '?')} | {_number(bulk[side].get('seconds'))} | "
+            f"{_number(bulk[side].get('documents_per_s'), 2)} | {bulk[side].get('state', '?')} |"
+            for side in SIDES
+            if side in bulk
+        ]
+        out += ["", f"Sharded over single: **{_ratio(bulk_ratio['ratio'])}** documents/s."]
     return out

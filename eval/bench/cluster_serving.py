@@ -112,10 +112,14 @@ class ClusterService:
 
 @contextmanager
 def sharded_service(
-    cluster: LocalCluster, index_dir: Path, first_question: str, log_path: Path
+    cluster: LocalCluster,
+    index_dir: Path,
+    first_question: str,
+    log_path: Path,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[ClusterService]:
-    """`rag serve --cluster` over the sharded index in `index_dir`, ready to answer; Serve shut
-    down on the way out."""
+    """`rag serve --cluster` over the sharded index in `index_dir`, ready to answer (`settings`:
+    `RAG_*` variables to set besides); Serve shut down on the way out."""
     port = free_port()
     command = [sys.executable, "-m", "eval.cli", "serve", "--cluster", cluster.address]
     command += ["--host", "127.0.0.1", "--port", str(port)]
@@ -125,7 +129,7 @@ def sharded_service(
         with open(log_path, "ab") as log:
             done = subprocess.run(
                 command,
-                env=service_environment(index_dir),
+                env=service_environment(index_dir, settings),
                 cwd=log_path.parent,  # no project `.env`
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -40,7 +40,7 @@ def jobs_phase(
     count = len(articles)
     posts = min(posts, count)
     say(f"  jobs: one job of {count:,} articles")
-    job = _serve(work, "jobs-job", lambda url: _one_job(url, articles))
+    job = _serve(work, "jobs-job", lambda url: one_job(url, articles))
     say(f"  jobs: {job['seconds']} s, {job['documents_per_s']} documents/s ({job['state']})")
     say(f"  jobs: {posts:,} single POSTs")
     single = _serve(work, "jobs-posts", lambda url: _single_posts(url, articles[:posts]))
@@ -61,24 +61,34 @@ def _serve(work: Path, name: str, run: Callable[[str], dict[str, Any]]) -> dict[
         return run(server.url)
 
 
-def _one_job(url: str, articles: Sequence[Article]) -> dict[str, Any]:
+def one_job(
+    url: str, articles: Sequence[Article], collection_path: str = "", batch_size: int | None = None
+) -> dict[str, Any]:
+    """`articles` as one job to the server at `url` (under `collection_path`, such as
+    `/collections/bulk`; the default collection when empty; `batch_size`: the server's default
+    when None), timed from the submission until the job is final."""
     body = "\n".join(json.dumps(article.payload()) for article in articles).encode("utf-8")
     polls = 0
     with httpx.Client(base_url=url, timeout=REQUEST_SECONDS) as client:
         started = time.perf_counter()
-        accepted = client.post("/jobs/ingest", content=body, headers={"content-type": "application/x-ndjson"})
+        accepted = client.post(
+            f"{collection_path}/jobs/ingest",
+            params={} if batch_size is None else {"batch_size": batch_size},
+            content=body,
+            headers={"content-type": "application/x-ndjson"},
+        )
         accepted.raise_for_status()
         answered = time.perf_counter() - started
         job_id, done = accepted.json()["id"], [0]
         while True:
-            job = client.get(f"/jobs/{job_id}").json()
+            job = client.get(f"{collection_path}/jobs/{job_id}").json()
             polls += 1
             done.append(job["done"])
             if job["state"] in ("succeeded", "failed", "cancelled"):
                 break
             time.sleep(POLL_SECONDS)
         seconds = time.perf_counter() - started
-        documents = len(client.get("/documents").json()["documents"])
+        documents = len(client.get(f"{collection_path}/documents").json()["documents"])
     return {
         "seconds": round(seconds, 2),
         "accepted_s": round(answered, 3),  # the 202: the body stored durably

@@ -44,6 +44,7 @@ DEFAULTS: dict[str, tuple[Any, Any]] = {
     "cluster_writers": (1, 1),
     "cluster_idle_seconds": (60.0, 10.0),
     "cluster_ingest_seconds": (120.0, 20.0),
+    "cluster_bulk_documents": (100, 10),  # ~3 KB articles in the bulk job, each side
     "observability_rounds": (5, 3),
     "observability_c1_requests": (60, 20),  # per side and round
     "observability_c32_requests": (320, 96),

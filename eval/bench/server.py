@@ -56,7 +56,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(index_dir: Path, first_question: str, timeout: float = 300.0) -> Iterator[RunningServer]:
+def running_server(
+    index_dir: Path, first_question: str, timeout: float = 300.0, settings: dict[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """`rag serve` over `index_dir`, ready once it answers `first_question`; `settings`: `RAG_*`
+    variables to set besides."""
     port = free_port()
     environment = {
         **os.environ,
@@ -65,6 +69,7 @@ def running_server(index_dir: Path, first_question: str, timeout: float = 300.0)
         "RAG_ADMIN_KEYS": "",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
+        **(settings or {}),
     }
     command = [str(Path(sys.executable).parent / "rag"), "serve", "--host", "127.0.0.1", "--port", str(port)]
 

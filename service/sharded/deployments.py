@@ -63,6 +63,7 @@ from service.sharded.jobs import JOBS_CPUS, JobsDeployment, RemoteJobs
 from service.sharded.writers import ShardWriter
 
 APP_NAME = "rag"
+PATH_SETTINGS = ("index_dir", "collections_dir", "model_cache_dir")
 SHARD_CPUS = 0.25
 ENCODER_CPUS = 0.5
 INGRESS_CPUS = 0.25
@@ -243,7 +244,8 @@ INGRESS: Deployment = serve.deployment(
 def application(settings: Settings) -> Application:
     """The whole sharded service, ready for `serve.run`: one deployment per shard of the sharded
     index in `settings.index_dir` (checked against `settings.shards` when set), the encoder and
-    the jobs deployment and the ingress."""
+    the jobs deployment and the ingress, given `with_absolute_paths(settings)`."""
+    settings = with_absolute_paths(settings)
     shard_count = ShardedLayout.open(settings.index_dir, settings.shards).shard_count
     shards = [
         SHARD.options(name=f"shard-{shard}", num_replicas=settings.shard_replicas).bind(
@@ -260,6 +262,12 @@ def application(settings: Settings) -> Application:
     ingress = INGRESS.options(num_replicas=settings.ingress_replicas)
     built: Application = ingress.bind(settings, shards, writers, encoder, jobs)
     return built
+
+
+def with_absolute_paths(settings: Settings) -> Settings:
+    """`settings` with its paths absolute as this process sees them: the replicas run in other
+    working directories (a node's), where a relative `RAG_INDEX_DIR` would name another place."""
+    return settings.model_copy(update={name: getattr(settings, name).absolute() for name in PATH_SETTINGS})
 
 
 def application_from_args(args: dict[str, Any]) -> Application:
