@@ -456,7 +456,7 @@ class ShardedEngine(Engine):
     def stop_merging(self, timeout: float = 30.0) -> None:
         """Nothing merges here: each shard's writer starts its merges (`service.sharded.writers`)."""
 
-    # --- not served yet: a clear 501 ------------------------------------------------------
+    # --- not reached through the routes: a clear 501 ---------------------------------------
 
     @property
     def retriever(self) -> Retriever:
