@@ -143,6 +143,15 @@ def test_a_job_under_a_collection_creates_it_and_is_seen_only_there(
     assert [job["id"] for job in sharded.get("/collections/floes/jobs").json()["jobs"]] == [got["id"]]
 
 
+def test_a_job_that_commits_nothing_names_the_live_version(served: tuple[TestClient, TestClient]) -> None:
+    sharded, _ = served
+    body = json.dumps({"id": "no-text", "text": ""}).encode()
+    submitted = sharded.post("/jobs/ingest", content=body, headers=NDJSON)
+    job = finished(sharded, submitted.headers["location"])
+    assert (job["state"], job["done"], job["errors_total"]) == ("succeeded", 1, 1)
+    assert job["index_version"] == sharded.get("/healthz").json()["index_version"]
+
+
 def test_the_stores_refusal_crosses_back_as_its_own_error(
     served: tuple[TestClient, TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:

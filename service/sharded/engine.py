@@ -325,11 +325,11 @@ class ShardedEngine(Engine):
         )
 
     def live_version(self) -> str | None:
-        """The shards' live commits' version (as `health`'s); None while no shard holds one."""
-        found: list[ShardHealth] = attempted(lambda: self.fan_out([shard.health for shard in self.shards]))
-        if all(shard.version == EMPTY_VERSION for shard in found):
+        """`health`'s version; None while no shard holds a commit."""
+        try:
+            return self.health().version
+        except IndexNotFoundError:
             return None
-        return ",".join(shard.version for shard in found)
 
     def search(
         self,
