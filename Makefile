@@ -36,8 +36,11 @@ typecheck: install
 system-packages:
 	@test -x /usr/bin/chromium -a -x /usr/bin/wrk || (apt-get update && apt-get install -y chromium wrk)
 
+# The suite in TEST_WORKERS processes (pytest-xdist): most tests wait on servers, subprocesses and
+# disk as much as on a core, so 2 workers take ~6 min on 2 cores where one takes ~12.
+TEST_WORKERS ?= 2
 test: lint typecheck system-packages
-	$(BIN)/pytest
+	$(BIN)/pytest --numprocesses $(TEST_WORKERS)
 
 # The tests on a real local Ray cluster (head + worker node processes, stopped exactly): a cluster
 # build of the bundled corpus and 300 SciFact documents (from $(SCIFACT), never copied; absent:
