@@ -124,18 +124,8 @@ class ShardDeployment:
         try:
             reader = self._shard(collection).live()
         except IndexNotFoundError:
-            return ShardHealth(self.shard, EMPTY_VERSION, 0, 0, 0, 0, None, 0)
-        segments = reader.commit.segments
-        return ShardHealth(
-            self.shard,
-            reader.version,
-            reader.document_count,
-            reader.chunk_count,
-            len(reader.segments),
-            self.merge_policy.ceiling(segments),
-            reader.model_name if segments else None,
-            reader.dimension,
-        )
+            reader = None
+        return ShardHealth.of(self.shard, reader, self.merge_policy)
 
     def listing(self, collection: str) -> DocumentsAt:
         """Every document of the shard's live commit, with its version."""

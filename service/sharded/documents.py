@@ -10,9 +10,11 @@ shards' query replicas.
   writer lost under a call may have committed, so the call fails (`ShardUnavailableError`, 503)
   and the client decides (an upsert sent again is `unchanged` if it had landed).
 * The response's `index_version`, documents and chunks are those of every shard's live commit
-  once the write is applied, read from the shards' query replicas: the version names, per shard,
-  a commit that holds the write or a later one. A query that starts after the response sees the
-  write: each shard replica reads CURRENT on every query's first call.
+  once the write is applied, all from the writers in the write's one round of calls: a touched
+  shard's from the commit holding its part, the others' from their writers' `health` (not from
+  the query replicas, which may be queued behind queries). The version names, per shard, a commit
+  that holds the write or a later one. A query that starts after the response sees the write:
+  each shard replica reads CURRENT on every query's first call.
 * `listing` and `document_at` read every shard's (or the owning shard's) live commit; the version
   they return names the commit of each shard, as a search's does, so a citation's offsets are
   checked against the text of the version the search named.
@@ -59,8 +61,11 @@ class ShardedDocuments:
     def write(self, change: Change) -> Written:
         parts = _split(change, self.owner)
         try:
-            outcomes: list[Written | DocumentNotFoundError] = self.write_fan_out(
-                [functools.partial(self.writers[shard].write, part) for shard, part in parts.items()]
+            outcomes: list[Written | ShardHealth | DocumentNotFoundError] = self.write_fan_out(
+                [
+                    functools.partial(writer.write, parts[shard]) if shard in parts else writer.health
+                    for shard, writer in enumerate(self.writers)
+                ]
             )
         except ReplicaLostError as lost:
             raise ShardUnavailableError([lost.shard], "its writer was lost during the write") from lost
@@ -68,7 +73,7 @@ class ShardedDocuments:
             if isinstance(outcome, DocumentNotFoundError):
                 raise DocumentNotFoundError(outcome.document_id)
         written = [outcome for outcome in outcomes if isinstance(outcome, Written)]
-        live: list[ShardHealth] = self.fan_out([shard.health for shard in self.shards])
+        live = [outcome for outcome in outcomes if not isinstance(outcome, DocumentNotFoundError)]
         return Written(
             _joined(w.added for w in written),
             _joined(w.replaced for w in written),

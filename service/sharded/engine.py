@@ -191,6 +191,9 @@ class RemoteWriter(_RemoteCalls):
     def write(self, change: Change) -> Any:
         return self.call("write", change)
 
+    def health(self) -> Any:
+        return self.call("health")
+
     def optimize(self) -> Any:
         return self.call("optimize")
 

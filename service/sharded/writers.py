@@ -56,6 +56,7 @@ from service.engine import (
     Written,
     embedder_for,
 )
+from service.sharded.health import ShardHealth
 from service.sharded.snapshots import RefusalKind, SnapshotRefusal
 
 logger = logging.getLogger("rag.sharded.writers")
@@ -106,6 +107,15 @@ class ShardWriter:
             return missing
         self._merge_if_due(collection, engine)
         return written
+
+    async def health(self, collection: str) -> ShardHealth:
+        """This shard's live commit of `collection`, read where no query waits: what a write's
+        response names for the shards the write did not touch (`service.sharded.documents`)."""
+        engine = self._engine(collection)
+        if engine.store.current() is None:
+            return ShardHealth.of(self.shard, None, self.merge_policy)
+        reader = await asyncio.to_thread(lambda: engine.retriever.reader)
+        return ShardHealth.of(self.shard, reader, self.merge_policy)
 
     async def optimize(self, collection: str) -> Optimized:
         """Merge the shard of `collection` into one segment in this process (`Engine.optimize`), in
