@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from eval.bench.cluster_report import (
-    NOT_SERVED,
     build_summary,
     bulk_job_summary,
     cluster_targets,
     ingest_summary,
-    not_served_reason,
     query_summary,
     summarize,
 )
@@ -19,12 +17,9 @@ from eval.bench.cluster_serving import descendants
 from eval.bench.machine import CpuSnapshot
 from eval.bench.report import render_markdown
 
-REFUSED = {
-    "status": 501,
-    "ms": 4.0,
-    "code": "not_supported_in_cluster_mode",
-    "message": "the sharded service does not serve adding documents yet",
-}
+REFUSED = {"status": 403, "ms": 4.0, "code": "api_key_required", "message": "writes need a key"}
+WRITE_TARGET = "sharded service, the fake embedder: write p50 under the ingest load <= 150 ms"
+P99_TARGET = "sharded service, the fake embedder: query p99 during ingest <= 1.2x idle"
 
 
 def _build(chunks_per_s: float, **more: Any) -> dict[str, Any]:
@@ -64,7 +59,19 @@ def _ingest_side(write_p50: float, idle_p99: float, busy_p99: float) -> dict[str
     }
 
 
-def _figures(sharded_ingest: dict[str, Any]) -> dict[str, Any]:
+def _ingest(sharded: dict[str, Any], single_write_p50: float = 500.0) -> dict[str, Any]:
+    return {
+        "clients": 8,
+        "writers": 1,
+        "idle_seconds": 60.0,
+        "ingest_seconds": 120.0,
+        "single": _ingest_side(single_write_p50, 200.0, 300.0),
+        "sharded": sharded,
+    }
+
+
+def _figures(sharded_fake: dict[str, Any], sharded_real: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Figures of a whole phase; the real model's sharded ingest run is a slow one unless given."""
     return {
         "seed": "../shared/seed-articles",
         "documents": 103,
@@ -82,12 +89,8 @@ def _figures(sharded_ingest: dict[str, Any]) -> dict[str, Any]:
             "requests": {"c1": 20, "c32": 96},
             "runs": {"single": _side(20.0, 100.0), "sharded": _side(36.0, 50.0)},
         },
-        "ingest": {
-            "clients": 8,
-            "writers": 1,
-            "single": _ingest_side(500.0, 200.0, 300.0),
-            "sharded": sharded_ingest,
-        },
+        "ingest": _ingest(sharded_real or _ingest_side(4000.0, 900.0, 1300.0), 3000.0),
+        "ingest_fake": _ingest(sharded_fake),
     }
 
 
@@ -118,38 +121,40 @@ def test_query_rows_are_sharded_over_single() -> None:
     assert (rows["errors"]["single"], rows["errors"]["sharded"]) == (1.0, 1.0)
 
 
-def test_a_501_from_the_sharded_service_is_reported_as_writes_not_served() -> None:
-    assert not_served_reason(REFUSED) == NOT_SERVED
-    assert not_served_reason({"status": 200}) is None
-    assert "403" in str(not_served_reason({"status": 403, "code": "admin_key_required", "message": "no"}))
-    assert ingest_summary({"probe": REFUSED, "not_served": NOT_SERVED}) == {
-        "served": False,
-        "reason": NOT_SERVED,
-    }
-    summary = summarize(_figures({"probe": REFUSED, "not_served": NOT_SERVED}))
-    assert summary["ingest"]["single"]["p99_ratio"] == 1.5
-    assert summary["ingest"]["single"]["write_p50_ms"] == 500.0
+def test_a_refused_probe_write_is_reported_instead_of_figures() -> None:
+    reason = "POST /documents answered 403: api_key_required writes need a key"
+    assert ingest_summary({"probe": REFUSED}) == {"served": False, "reason": reason}
+    summary = summarize(_figures({"probe": REFUSED}))
+    assert summary["ingest_fake"]["single"]["p99_ratio"] == 1.5
+    assert summary["ingest_fake"]["single"]["write_p50_ms"] == 500.0
     results = {"cpus": 2, "cluster": {**_figures({"probe": REFUSED}), "summary": summary}}
     lines = {target: (measured, verdict) for target, measured, verdict in cluster_targets(results)}
-    write = next(key for key in lines if "write p50" in key)
-    assert lines[write] == (NOT_SERVED, "not measured")
+    assert lines[WRITE_TARGET] == (reason, "not measured")
     c1 = next(key for key in lines if "c=1 p50" in key)
     assert lines[c1] == ("36.0 ms vs 20.0 ms = 1.80x", "NOT met")
     markdown = render_markdown(results)
     assert "## Cluster: distributed build and sharded serving" in markdown
-    assert f"| sharded | {NOT_SERVED} |" in markdown
+    assert f"| the fake embedder | sharded | {reason} |" in markdown
     assert "2 actors against 1: **1.50x**" in markdown
 
 
-def test_served_writes_are_held_against_the_targets() -> None:
+def test_the_write_targets_are_judged_on_the_fake_embedder_and_the_real_model_reported() -> None:
     summary = summarize(_figures(_ingest_side(120.0, 200.0, 230.0)))
     results = {"cluster": {**_figures({}), "summary": summary}}
     verdicts = {target: verdict for target, _, verdict in cluster_targets(results)}
-    assert verdicts["sharded service: write p50 under the ingest load <= 150 ms"] == "met"
-    assert verdicts["sharded service: query p99 during ingest <= 1.2x idle"] == "met"
-    summary = summarize(_figures(_ingest_side(160.0, 200.0, 260.0)))
+    assert verdicts[WRITE_TARGET] == "met"
+    assert verdicts[P99_TARGET] == "met"
+    real = {t: v for t, v in verdicts.items() if "the real model" in t}
+    assert real == {
+        "(reported) sharded service, the real model: write p50 under the ingest load <= 150 ms": "reported",
+        "(reported) sharded service, the real model: query p99 during ingest <= 1.2x idle": "reported",
+    }
+    summary = summarize(_figures(_ingest_side(160.0, 200.0, 260.0), _ingest_side(100.0, 200.0, 210.0)))
     verdicts = {t: v for t, _, v in cluster_targets({"cluster": {"summary": summary}})}
-    assert set(v for t, v in verdicts.items() if "sharded service:" in t) == {"NOT met"}
+    assert (verdicts[WRITE_TARGET], verdicts[P99_TARGET]) == ("NOT met", "NOT met")  # 1.3x
+    markdown = render_markdown({"cluster": {**_figures({}), "summary": summary}})
+    assert "| the real model | sharded | 20 | 100.0 | 200.0 | 210.0 | 1.05x | 40.0, 30.0 | 1 |" in markdown
+    assert "| the fake embedder | single | 20 | 500.0 | 200.0 | 300.0 | 1.50x | 40.0, 30.0 | 1 |" in markdown
 
 
 def test_a_failed_phase_shows_its_error_and_what_it_measured_before() -> None:

@@ -11,13 +11,14 @@ In one run, on the same documents (the bundled corpus plus the first N SciFact d
    ports; `GET /search` (hybrid, k=5) at concurrency 1 and 32 with the load generator of
    `eval.bench.load`, in rounds, each round's two runs of a concurrency back to back (which side
    goes first alternating), pooled per side;
-3. writes during ingest: for each side, one probe `POST /documents`; if it is served, the
-   load of `eval.bench.ingest` (clients querying flat out, idle first, then while writers each
-   POST a ~3 KB article a second); a side answering 501 `not_supported_in_cluster_mode` is
-   reported as "writes not served in cluster mode" (`eval.bench.cluster_report`);
+3. writes during ingest (`eval.bench.cluster_ingest`): the load of `eval.bench.ingest` (clients
+   querying flat out, idle first, then while writers each POST a ~3 KB article a second) on
+   each side;
 4. a bulk ingest job: for each side, the same ~3 KB articles as one job (`POST
    /collections/bulk/jobs/ingest`, batches of `BULK_BATCH`) into a new collection, timed from
-   the submission until it has succeeded (`eval.bench.jobs.one_job`).
+   the submission until it has succeeded (`eval.bench.jobs.one_job`);
+5. writes during ingest again, both sides built and served with the fake embedder
+   (`cluster_ingest.fake_embedder_ingest`): what a write waits for besides its embedding.
 
 The cluster is stopped exactly (the pids it recorded), and both servers stopped, however the
 phase ends. Left out: clusters of several machines, replicas, failures (tests/cluster covers
@@ -26,7 +27,6 @@ them), contextual sentence vectors, the ratios and report (`eval.bench.cluster_r
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -39,13 +39,13 @@ from typing import Any
 import httpx
 
 from eval.bench.cluster_build import corpus_paths, timed_build
+from eval.bench.cluster_ingest import REAL_MODEL_LABEL, fake_embedder_ingest, ingest_sides
 from eval.bench.cluster_report import summarize
-from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service, write_probe
-from eval.bench.ingest import WARM_UP_SECONDS, Served, ingest_load
+from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service
+from eval.bench.ingest import Served
 from eval.bench.jobs import one_job
 from eval.bench.load import LoadFigures, pooled, run_load
 from eval.bench.server import RunningServer, ServerError, running_server
-from eval.bench.synthetic import Article
 from service.cluster import use_ray_defaults
 from service.cluster.local import ClusterStartError
 
@@ -171,11 +171,16 @@ def _measure(
                 }
                 figures["queries"] = _queries(single, sharded, questions, options, say)
                 save()
-                figures["ingest"] = _ingest(single, sharded, questions, sentences, options, say)
+                served: dict[str, Served] = {"single": single, "sharded": sharded}
+                figures["ingest"] = ingest_sides(served, questions, sentences, options, REAL_MODEL_LABEL, say)
                 save()
                 figures["bulk_job"] = _bulk_job(single, sharded, sentences, options, say)
                 figures["servers"]["single"]["peak_memory_mb"] = single.peak_memory_mb()
                 save()
+            figures["ingest_fake"] = fake_embedder_ingest(
+                scratch, paths, cluster, questions, sentences, options, say
+            )
+            save()
 
 
 def run_cluster(
@@ -248,64 +253,6 @@ def _queries(
         "questions": len(questions),
         "runs": {side: {f"c{c}": pooled(r[c]).as_dict() for c in requests} for side, r in runs.items()},
         "cluster_cores_during_single": round(cluster_cpu / cluster_seconds, 2) if cluster_seconds else None,
-    }
-
-
-def _ingest(
-    single: RunningServer,
-    sharded: ClusterService,
-    questions: Sequence[str],
-    sentences: Sequence[str],
-    options: ClusterOptions,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    from eval.bench.synthetic import articles
-
-    count = int(options.ingest_seconds) * options.writers + 30
-    figures: dict[str, Any] = {
-        "clients": options.clients,
-        "writers": options.writers,
-        "idle_seconds": options.idle_seconds,
-        "ingest_seconds": options.ingest_seconds,
-    }
-    servers: dict[str, Served] = {"single": single, "sharded": sharded}
-    for side, server in servers.items():
-        made = articles(sentences, count + 1, f"cl{side}")
-        figures[side] = _ingest_side(server, side, questions, made[0], made[1:], options, say)
-    return figures
-
-
-def _ingest_side(
-    server: Served,
-    side: str,
-    questions: Sequence[str],
-    probe_article: Article,
-    articles: Sequence[Article],
-    options: ClusterOptions,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    from eval.bench.cluster_report import not_served_reason
-
-    probe = write_probe(server.url, probe_article)
-    reason = not_served_reason(probe)
-    if reason:
-        say(f"  ingest, {side}: {reason} (HTTP {probe['status']}); not measured")
-        return {"probe": probe, "not_served": reason}
-    say(f"  ingest, {side}: warm-up, then {options.idle_seconds:.0f} s idle, {options.clients} clients")
-    clients = options.clients
-    asyncio.run(ingest_load(server, questions, clients, WARM_UP_SECONDS, []))
-    idle = asyncio.run(ingest_load(server, questions, clients, options.idle_seconds, []))
-    say(
-        f"  ingest, {side}: {options.writers} writer(s), an article a second each, {options.ingest_seconds:.0f} s"
-    )
-    busy = asyncio.run(
-        ingest_load(server, questions, clients, options.ingest_seconds, articles, writers=options.writers)
-    )
-    return {
-        "probe": probe,
-        "idle": idle.summary(),
-        "ingest": busy.summary(),
-        "acknowledged": len(busy.acknowledged),
     }
 
 

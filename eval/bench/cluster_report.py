@@ -3,13 +3,14 @@
 In scope: from the phase's measured figures (`eval.bench.cluster`), the ratios the issue asks
 for (cluster build with 2 embedding actors against 1 and against the single-machine build; the
 sharded service's c=1 and c=32 latency and throughput over the single-process service's; each
-side's write p50 and query p99 during ingest against idle; the bulk job's documents/s, sharded
-over single), the lines it adds to the report's
-target table, and its markdown section. A side whose `POST /documents` answered 501
-`not_supported_in_cluster_mode` gets "writes not served in cluster mode" in its row instead of
-figures. Targets (issue 22): sharded c=1 p50 <= `C1_P50_TO_SINGLE` x single-process; write p50
-under the ingest load <= `WRITE_P50_MS`; query p99 during ingest <= `INGEST_P99_TO_IDLE` x idle.
-Left out: measuring, and any exit status (a target missed is reported, never raised).
+side's write p50 and query p99 during ingest against idle, with the real model and with the
+fake embedder; the bulk job's documents/s, sharded over single), the lines it adds to the
+report's target table, and its markdown section. Targets (issue 22): sharded c=1 p50 <=
+`C1_P50_TO_SINGLE` x single-process; write p50 under the ingest load <= `WRITE_P50_MS`; query
+p99 during ingest <= `INGEST_P99_TO_IDLE` x idle. The write targets are judged on the fake
+embedder's run, the load the issue's reference figure was measured under (the `ingest` phase:
+a write's wait besides its embedding); the real model's run is reported beside them. Left out:
+measuring, and any exit status (a target missed is reported, never raised).
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from eval.bench.figures import ratio
 C1_P50_TO_SINGLE = 1.5
 WRITE_P50_MS = 150.0
 INGEST_P99_TO_IDLE = 1.2
-NOT_SERVED = "writes not served in cluster mode"
-NOT_SUPPORTED_CODE = "not_supported_in_cluster_mode"
+INGEST_RUNS = {  # figures key -> what its servers embed with, as the report says it
+    "ingest": "the real model",
+    "ingest_fake": "the fake embedder",
+}
+TARGET_INGEST_RUN = "ingest_fake"
 SIDES = ("single", "sharded")
 QUERY_FIGURES = (  # (key, label, run, field)
     ("c1_p50", "c=1 p50 ms", "c1", "p50_ms"),
@@ -92,20 +96,13 @@ def _field(run: dict[str, Any], field: str) -> float | None:
     return None if value is None else float(value)
 
 
-def not_served_reason(probe: dict[str, Any]) -> str | None:
-    """Why a side's writes were not measured (its write probe was refused), or None if served."""
-    if probe.get("status") == 200:
-        return None
-    if probe.get("status") == 501 and probe.get("code") == NOT_SUPPORTED_CODE:
-        return NOT_SERVED
-    return f"POST /documents answered {probe.get('status')}: {probe.get('code') or ''} {probe.get('message') or ''}".strip()
-
-
 def ingest_summary(side: dict[str, Any]) -> dict[str, Any]:
-    """A side's ingest row: write p50 and query p99 during ingest against idle, or why not."""
-    reason = side.get("not_served") or not_served_reason(side.get("probe", {"status": None}))
-    if reason:
-        return {"served": False, "reason": reason}
+    """A side's ingest row: write p50 and query p99 during ingest against idle, or why its
+    probe write was not served."""
+    probe = side.get("probe", {})
+    if probe.get("status") != 200:
+        reason = f"POST /documents answered {probe.get('status')}: {probe.get('code') or ''} {probe.get('message') or ''}"
+        return {"served": False, "reason": reason.strip()}
     idle, busy = side.get("idle", {}), side.get("ingest", {})
     idle_p99 = idle.get("query", {}).get("p99_ms")
     busy_p99 = busy.get("query", {}).get("p99_ms")
@@ -136,11 +133,15 @@ def bulk_job_summary(bulk: dict[str, Any]) -> dict[str, Any] | None:
 
 def summarize(figures: dict[str, Any]) -> dict[str, Any]:
     """Every ratio of the phase, from its figures."""
-    ingest = figures.get("ingest", {})
+    ingest_runs = {
+        run: {side: ingest_summary(figures[run][side]) for side in SIDES if side in figures[run]}
+        for run in INGEST_RUNS
+        if run in figures
+    }
     return {
         "build": build_summary(figures.get("builds", {})),
         "queries": query_summary(figures.get("queries", {}).get("runs", {})),
-        "ingest": {side: ingest_summary(ingest[side]) for side in SIDES if side in ingest},
+        **ingest_runs,
         "bulk_job": bulk_job_summary(figures.get("bulk_job", {})),
     }
 
@@ -164,33 +165,10 @@ def cluster_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 _verdict(c1["ratio"] <= C1_P50_TO_SINGLE),
             )
         )
-    sharded = summary["ingest"].get("sharded")
-    if sharded is not None:
-        write_target = f"sharded service: write p50 under the ingest load <= {WRITE_P50_MS:.0f} ms"
-        p99_target = f"sharded service: query p99 during ingest <= {INGEST_P99_TO_IDLE}x idle"
-        if not sharded["served"]:
-            lines += [
-                (write_target, sharded["reason"], "not measured"),
-                (p99_target, sharded["reason"], "not measured"),
-            ]
-        else:
-            write, p99 = sharded["write_p50_ms"], sharded["p99_ratio"]
-            lines.append(
-                (
-                    write_target,
-                    f"{write:.0f} ms" if write is not None else "no write answered",
-                    _verdict(write is not None and write <= WRITE_P50_MS),
-                )
-            )
-            lines.append(
-                (
-                    p99_target,
-                    f"{sharded['ingest_p99_ms']:.0f} ms vs {sharded['idle_p99_ms']:.0f} ms = {p99:.2f}x"
-                    if p99
-                    else "?",
-                    _verdict(p99 is not None and p99 <= INGEST_P99_TO_IDLE),
-                )
-            )
+    for run in INGEST_RUNS:
+        sharded = summary.get(run, {}).get("sharded")
+        if sharded is not None:
+            lines += _ingest_targets(sharded, INGEST_RUNS[run], judged=run == TARGET_INGEST_RUN)
     actors = summary["build"].get("actors_2_to_1")
     if actors is not None:
         lines.append(
@@ -201,6 +179,37 @@ def cluster_targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     return lines
+
+
+def _ingest_targets(sharded: dict[str, Any], embedder: str, judged: bool) -> list[tuple[str, str, str]]:
+    """The write targets' lines for one ingest run of the sharded service: judged, or reported."""
+    prefix = "" if judged else "(reported) "
+    write_target = (
+        f"{prefix}sharded service, {embedder}: write p50 under the ingest load <= {WRITE_P50_MS:.0f} ms"
+    )
+    p99_target = f"{prefix}sharded service, {embedder}: query p99 during ingest <= {INGEST_P99_TO_IDLE}x idle"
+    if not sharded["served"]:
+        return [
+            (write_target, sharded["reason"], "not measured"),
+            (p99_target, sharded["reason"], "not measured"),
+        ]
+    write, p99 = sharded["write_p50_ms"], sharded["p99_ratio"]
+    write_met = write is not None and write <= WRITE_P50_MS
+    p99_met = p99 is not None and p99 <= INGEST_P99_TO_IDLE
+    return [
+        (
+            write_target,
+            f"{write:.0f} ms" if write is not None else "no write answered",
+            _verdict(write_met) if judged else "reported",
+        ),
+        (
+            p99_target,
+            f"{sharded['ingest_p99_ms']:.0f} ms vs {sharded['idle_p99_ms']:.0f} ms = {p99:.2f}x"
+            if p99
+            else "?",
+            _verdict(p99_met) if judged else "reported",
+        ),
+    ]
 
 
 def _number(value: Any, digits: int = 1) -> str:
@@ -270,27 +279,7 @@ def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list
             for row in summary["queries"]
             for digits in [0 if row["figure"] == "errors" else 1]
         ]
-    ingest = figures.get("ingest", {})
-    if summary["ingest"]:
-        out += [
-            "",
-            f"Writes during ingest (`eval.bench.ingest`'s load): {ingest.get('clients', '?')} clients querying "
-            f"(`POST /search`, hybrid) flat out, {ingest.get('writers', 1)} writer(s) each POSTing a ~3 KB "
-            f"article a second (`POST /documents`, embedded with the real model); "
-            f"{_number(ingest.get('idle_seconds'), 0)} s idle, then {_number(ingest.get('ingest_seconds'), 0)} s of ingest.",
-            "",
-            "| server | writes | write p50 ms | query p99 idle ms | query p99 during ingest ms | ratio | queries/s idle, ingest | errors |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
-        for side, row in summary["ingest"].items():
-            if not row["served"]:
-                out.append(f"| {side} | {row['reason']} | | | | | | |")
-                continue
-            out.append(
-                f"| {side} | {row['writes']} | {_number(row['write_p50_ms'])} | {_number(row['idle_p99_ms'])} | "
-                f"{_number(row['ingest_p99_ms'])} | {_ratio(row['p99_ratio'])} | "
-                f"{_number(row['idle_per_s'])}, {_number(row['ingest_per_s'])} | {row['errors']} |"
-            )
+    out += _ingest_markdown(figures, summary)
     bulk, bulk_ratio = figures.get("bulk_job", {}), summary.get("bulk_job")
     if bulk_ratio:
         out += [
@@ -310,4 +299,36 @@ def cluster_markdown(results: dict[str, Any], heading: Callable[[str, str], list
             if side in bulk
         ]
         out += ["", f"Sharded over single: **{_ratio(bulk_ratio['ratio'])}** documents/s."]
+    return out
+
+
+def _ingest_markdown(figures: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The writes-during-ingest table: a row per run (what the servers embed with) and side."""
+    runs = [run for run in INGEST_RUNS if summary.get(run)]
+    if not runs:
+        return []
+    first = figures[runs[0]]
+    out = [
+        "",
+        f"Writes during ingest (`eval.bench.cluster_ingest`): {first.get('clients', '?')} clients querying "
+        f"(`POST /search`, hybrid) flat out, {first.get('writers', 1)} writer(s) each POSTing a ~3 KB "
+        f"article a second (`POST /documents`); {_number(first.get('idle_seconds'), 0)} s idle, then "
+        f"{_number(first.get('ingest_seconds'), 0)} s of ingest. Once with the servers above (the real "
+        "model: a write is mostly its own embedding), once with both sides built and served with "
+        "`RAG_EMBEDDER=hashing`, the same documents (the fake embedder: what a write waits for besides "
+        "its embedding; the load the `ingest` phase measures one process under).",
+        "",
+        "| embedder | server | writes | write p50 ms | query p99 idle ms | query p99 during ingest ms | ratio | queries/s idle, ingest | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        for side, row in summary[run].items():
+            if not row["served"]:
+                out.append(f"| {INGEST_RUNS[run]} | {side} | {row['reason']} | | | | | | |")
+                continue
+            out.append(
+                f"| {INGEST_RUNS[run]} | {side} | {row['writes']} | {_number(row['write_p50_ms'])} | "
+                f"{_number(row['idle_p99_ms'])} | {_number(row['ingest_p99_ms'])} | {_ratio(row['p99_ratio'])} | "
+                f"{_number(row['idle_per_s'])}, {_number(row['ingest_per_s'])} | {row['errors']} |"
+            )
     return out

@@ -12,8 +12,8 @@ In scope:
 * `ClusterService.cpu_seconds` / `memory_mb`: the CPU time and resident memory of every process
   of the cluster's nodes (the descendants of their `unshare` processes: raylets, GCS, Serve's
   proxy and controller, the replicas), the sharded service's counterpart of one server process;
-* `write_probe`: one `POST /documents`, to tell a service that serves writes from one that
-  answers 501 `not_supported_in_cluster_mode`.
+* `write_probe`: one `POST /documents` on an idle service, timed, before the ingest load (a
+  service that refuses it is reported with the refusal, not loaded).
 
 Left out: clusters of several machines, replicas other than the settings' defaults, measuring.
 """
