@@ -43,6 +43,7 @@ OBJECT_STORE_BYTES = 300 * 1024 * 1024
 
 # The `unshare` processes this process started, kept so they are reaped (waited for), not leaked.
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}
+_HANDED_OUT: set[int] = set()  # ports `_free_port` gave, never given twice
 
 
 class ClusterStartError(Exception):
@@ -265,9 +266,16 @@ def _reap(pid: int) -> None:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port free on 127.0.0.1 now and not handed out before by this process: Ray's components
+    bind theirs only once started, so two probes in a row may be given the same one (a node
+    manager and an object manager on one port: the node fails to start)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def _tail(log: str, lines: int = 30) -> str:
