@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -341,3 +342,43 @@ def test_document_search_with_feedback_fetches_one_vector_and_asks_the_shards_ag
         assert [len(request.also) for request in rounds] == [0, 0, 1]
         assert not np.array_equal(rounds[2].also[0], rounds[2].vector)
         assert rounds[2].version == rounds[1].version
+
+
+def test_opening_a_new_commit_holds_up_no_call_on_a_commit_already_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write lands while queries are in flight on the commit before it: the call that opens the
+    new commit does not keep those queries' `candidates` waiting for the open."""
+    corpus = [
+        Document(id=f"doc-{n}", text=f"Report {n}: gas pipeline talks on the border.") for n in range(4)
+    ]
+    _, layout = build_both(tmp_path, corpus, 1)
+    shard = Shard(0, layout.store(0))
+    before = shard.live()
+    new = Document(id="doc-new", text="The ferry timetable changes in spring.")
+    ShardedWriter(layout, HashingEmbedder(), settings=SETTINGS).sync([*corpus, new], exact=True)
+    opening, release = threading.Event(), threading.Event()
+    open_commit = shard._open
+
+    def held_open(newest: IndexReader | None) -> IndexReader:
+        opening.set()
+        release.wait(60)
+        return open_commit(newest)
+
+    monkeypatch.setattr(shard, "_open", held_open)
+    opened: list[IndexReader] = []
+    opener = threading.Thread(target=lambda: opened.append(shard.live()))
+    opener.start()
+    assert opening.wait(60)
+    answered: list[IndexReader] = []
+    asker = threading.Thread(target=lambda: answered.append(shard.reader_at(before.version)))
+    asker.start()
+    asker.join(10)
+    answered_while_held = list(answered)
+    release.set()
+    opener.join(60)
+    asker.join(60)
+    assert answered_while_held == [before]
+    assert opened and opened[0].version != before.version
+    assert shard.live() is opened[0]
+    assert shard.reader_at(before.version) is before  # still kept for the queries that began on it

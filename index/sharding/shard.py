@@ -58,7 +58,8 @@ class Shard:
         self.shard = shard
         self.store = store
         self._readers: OrderedDict[str, IndexReader] = OrderedDict()  # by version, newest last
-        self._lock = threading.Lock()  # a deployment may serve calls concurrently
+        self._lock = threading.Lock()  # guards `_readers`: a deployment serves calls concurrently
+        self._opening = threading.Lock()  # held while a new commit is opened
 
     def state(self, terms: Sequence[str]) -> ShardState:
         """The live commit's version and what the global statistics for `terms` sum from; a
@@ -135,17 +136,28 @@ class Shard:
             return EMPTY_VERSION
 
     def live(self) -> IndexReader:
-        """A reader on the shard's live commit, kept for later `candidates` calls."""
-        with self._lock:
-            newest = next(reversed(self._readers.values()), None)
+        """A reader on the shard's live commit, kept for later `candidates` calls. A new commit is
+        opened by one call at a time while the others that need it wait; calls answering from a
+        commit already open (`reader_at`) go on meanwhile, so a write does not stall the queries
+        in flight on the commit before it."""
+        newest = self._newest()
+        if newest is not None and self.store.current_name() == newest.commit.file_name:
+            return newest
+        with self._opening:
+            newest = self._newest()  # another call may have opened it while this one waited
             if newest is not None and self.store.current_name() == newest.commit.file_name:
                 return newest
             reader = self._open(newest)
-            self._readers[reader.version] = reader
-            self._readers.move_to_end(reader.version)
-            while len(self._readers) > KEPT_READERS:
-                self._readers.popitem(last=False)
+            with self._lock:
+                self._readers[reader.version] = reader
+                self._readers.move_to_end(reader.version)
+                while len(self._readers) > KEPT_READERS:
+                    self._readers.popitem(last=False)
             return reader
+
+    def _newest(self) -> IndexReader | None:
+        with self._lock:
+            return next(reversed(self._readers.values()), None)
 
     def _open(self, newest: IndexReader | None) -> IndexReader:
         """A reader on the live commit. Clean-up keeps only the live commit and the one before
