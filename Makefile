@@ -45,7 +45,7 @@ test: lint typecheck system-packages
 # The tests on a real local Ray cluster (head + worker node processes, stopped exactly): a cluster
 # build of the bundled corpus and 300 SciFact documents (from $(SCIFACT), never copied; absent:
 # they fail unless RAG_TEST_SKIP_SCIFACT=1) ranks as one built here; bad addresses and storage
-# paths; the sharded service on Ray Serve answers as the single-process one. About 6 min on 2 cores.
+# paths; the sharded service on Ray Serve answers as the single-process one. About 9 min on 2 cores.
 test-cluster: install
 	$(BIN)/pytest -m cluster tests/cluster
 
