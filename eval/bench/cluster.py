@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from eval.bench.cluster_build import corpus_paths, timed_build
-from eval.bench.cluster_ingest import REAL_MODEL_LABEL, fake_embedder_ingest, ingest_sides
+from eval.bench.cluster_ingest import fake_embedder_ingest, ingest_sides
 from eval.bench.cluster_report import summarize
 from eval.bench.cluster_serving import ClusterService, local_cluster, sharded_service
 from eval.bench.ingest import Served
@@ -172,7 +172,7 @@ def _measure(
                 figures["queries"] = _queries(single, sharded, questions, options, say)
                 save()
                 served: dict[str, Served] = {"single": single, "sharded": sharded}
-                figures["ingest"] = ingest_sides(served, questions, sentences, options, REAL_MODEL_LABEL, say)
+                figures["ingest"] = ingest_sides(served, questions, sentences, options, say)
                 save()
                 figures["bulk_job"] = _bulk_job(single, sharded, sentences, options, say)
                 figures["servers"]["single"]["peak_memory_mb"] = single.peak_memory_mb()

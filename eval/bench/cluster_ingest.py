@@ -33,8 +33,6 @@ from eval.bench.synthetic import Article, articles
 from service.cluster.local import LocalCluster
 
 FAKE_EMBEDDER = {"RAG_EMBEDDER": "hashing"}
-FAKE_EMBEDDER_LABEL = "the fake embedder (`RAG_EMBEDDER=hashing`, 64 dimensions)"
-REAL_MODEL_LABEL = "the real model"
 
 
 class IngestOptions(Protocol):
@@ -57,14 +55,12 @@ def ingest_sides(
     questions: Sequence[str],
     sentences: Sequence[str],
     options: IngestOptions,
-    embedder: str,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The load on each of `servers` in turn, with articles of its own; `embedder` names what
-    the servers embed with, for the report."""
+    """The load on each of `servers` in turn, with articles of its own (what the servers embed
+    with is the key the phase files the figures under: `cluster_report.INGEST_RUNS`)."""
     count = int(options.ingest_seconds) * options.writers + 30
     figures: dict[str, Any] = {
-        "embedder": embedder,
         "clients": options.clients,
         "writers": options.writers,
         "idle_seconds": options.idle_seconds,
@@ -101,7 +97,7 @@ def fake_embedder_ingest(
         ),
     }
     with _fake_servers(scratch, cluster, single_index, sharded_index, questions[0]) as servers:
-        figures = ingest_sides(servers, questions, sentences, options, FAKE_EMBEDDER_LABEL, say)
+        figures = ingest_sides(servers, questions, sentences, options, say)
     return {**figures, "builds": builds}
 
 
