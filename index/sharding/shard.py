@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -141,11 +142,11 @@ class Shard:
         commit already open (`reader_at`) go on meanwhile, so a write does not stall the queries
         in flight on the commit before it."""
         newest = self._newest()
-        if newest is not None and self.store.current_name() == newest.commit.file_name:
+        if self._is_live(newest):
             return newest
         with self._opening:
             newest = self._newest()  # another call may have opened it while this one waited
-            if newest is not None and self.store.current_name() == newest.commit.file_name:
+            if self._is_live(newest):
                 return newest
             reader = self._open(newest)
             with self._lock:
@@ -158,6 +159,10 @@ class Shard:
     def _newest(self) -> IndexReader | None:
         with self._lock:
             return next(reversed(self._readers.values()), None)
+
+    def _is_live(self, reader: IndexReader | None) -> TypeGuard[IndexReader]:
+        """Whether `reader` is on the commit CURRENT names now."""
+        return reader is not None and self.store.current_name() == reader.commit.file_name
 
     def _open(self, newest: IndexReader | None) -> IndexReader:
         """A reader on the live commit. Clean-up keeps only the live commit and the one before
