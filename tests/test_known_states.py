@@ -16,13 +16,13 @@ def state(
     return ShardState(shard, version, CollectionStatistics(chunks, chunks * 10, frequency), dated)
 
 
-def test_nothing_is_known_until_every_shard_said_every_term() -> None:
+def test_a_shard_is_known_once_it_said_every_term() -> None:
     known = KnownStates(2)
-    assert known.states(["gas"]) is None
+    assert known.states(["gas"]) == [None, None]
     known.remember([state(0, "a1", 4, {"gas": 1})])
-    assert known.states(["gas"]) is None  # shard 1 never said anything
-    known.remember([state(0, "a1", 4, {"gas": 1}), state(1, "b1", 6, {"gas": 0})])
-    assert known.states(["gas", "rail"]) is None  # "rail" was never asked
+    assert known.states(["gas"]) == [state(0, "a1", 4, {"gas": 1}), None]  # shard 1 never said anything
+    known.remember([state(1, "b1", 6, {"gas": 0})])
+    assert known.states(["gas", "rail"]) == [None, None]  # "rail" was never asked
     assert known.states(["gas", "gas"]) == [
         state(0, "a1", 4, {"gas": 1}),
         state(1, "b1", 6, {"gas": 0}),
@@ -30,22 +30,32 @@ def test_nothing_is_known_until_every_shard_said_every_term() -> None:
 
 
 def test_terms_accumulate_within_a_version_and_a_new_version_starts_again() -> None:
-    known = KnownStates(1)
-    known.remember([state(0, "a1", 4, {"gas": 1})])
-    known.remember([state(0, "a1", 4, {"rail": 2})])
-    assert known.states(["gas", "rail"]) == [state(0, "a1", 4, {"gas": 1, "rail": 2})]
-    known.remember([state(0, "a2", 5, {"rail": 3}, dated=True)])
-    assert known.states(["gas"]) is None  # said of a1 only
-    assert known.states(["rail"]) == [state(0, "a2", 5, {"rail": 3}, dated=True)]
-
-
-def test_forget_drops_every_shard_and_the_terms_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     known = KnownStates(2)
     known.remember([state(0, "a1", 4, {"gas": 1}), state(1, "b1", 6, {"gas": 2})])
-    known.forget()
-    assert known.states(["gas"]) is None
+    known.remember([state(0, "a1", 4, {"rail": 2}), state(1, "b1", 6, {"rail": 0})])
+    assert known.states(["gas", "rail"]) == [
+        state(0, "a1", 4, {"gas": 1, "rail": 2}),
+        state(1, "b1", 6, {"gas": 2, "rail": 0}),
+    ]
+    known.remember([state(0, "a2", 5, {"rail": 3}, dated=True)])
+    assert known.states(["gas"]) == [None, state(1, "b1", 6, {"gas": 2})]  # shard 0 said "gas" of a1 only
+    assert known.states(["rail"]) == [
+        state(0, "a2", 5, {"rail": 3}, dated=True),
+        state(1, "b1", 6, {"rail": 0}),  # shard 1's entry is untouched by shard 0's new version
+    ]
+
+
+def test_seen_drops_only_the_shards_whose_commit_moved_on() -> None:
+    known = KnownStates(3)
+    known.remember([state(0, "a1", 4, {"gas": 1}), state(1, "b1", 6, {"gas": 2})])
+    known.seen(["a1", "b2", "c1"])  # shard 2 was never known: nothing to drop
+    assert known.states(["gas"]) == [state(0, "a1", 4, {"gas": 1}), None, None]
+
+
+def test_the_terms_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = KnownStates(2)
     monkeypatch.setattr(known_states, "MAX_TERMS", 2)
     known.remember([state(0, "a1", 4, {"gas": 1, "rail": 1}), state(1, "b1", 6, {"gas": 2, "rail": 0})])
     known.remember([state(0, "a1", 4, {"wheat": 3}), state(1, "b1", 6, {"wheat": 1})])
-    assert known.states(["gas"]) is None  # the full entries started again from the newest answer
+    assert known.states(["gas"]) == [None, None]  # the full entries started again from the newest answer
     assert known.states(["wheat"]) == [state(0, "a1", 4, {"wheat": 3}), state(1, "b1", 6, {"wheat": 1})]

@@ -96,3 +96,42 @@ def test_a_write_names_every_shard_s_live_commit_and_asks_no_query_replica(
     assert asked == []
     health = client.get("/healthz", headers=ADMIN).json()
     assert (health["index_version"], health["documents"], health["chunks"]) == live(layout)
+
+
+def test_after_a_write_a_known_question_asks_only_the_written_shard_for_its_state(
+    served: tuple[TestClient, ShardedLayout, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, layout, _ = served
+    calls: list[tuple[str, int, bool]] = []  # (method, shard, live_only)
+    state, candidates = ShardDeployment.state, ShardDeployment.candidates
+
+    def recorded_state(self: ShardDeployment, collection: str, terms: tuple[str, ...]) -> Any:
+        calls.append(("state", self.shard, False))
+        return state(self, collection, terms)
+
+    def recorded_candidates(self: ShardDeployment, collection: str, request: Any) -> Any:
+        calls.append(("candidates", self.shard, request.live_only))
+        return candidates(self, collection, request)
+
+    monkeypatch.setattr(ShardDeployment, "state", recorded_state)
+    monkeypatch.setattr(ShardDeployment, "candidates", recorded_candidates)
+    question = {"q": "which ferry sails at noon", "k": 3}
+    assert client.get("/search", params=question, headers=ADMIN).status_code == 200
+    calls.clear()
+    assert client.get("/search", params=question, headers=ADMIN).status_code == 200
+    assert sorted(calls) == [("candidates", shard, True) for shard in range(SHARDS)]  # all known
+
+    owner = shard_of("ferry-noon", SHARDS)
+    text = "The ferry sails at noon, the harbour master said."
+    assert (
+        client.post("/documents", json={"id": "ferry-noon", "text": text}, headers=ADMIN).status_code == 200
+    )
+    calls.clear()
+    found = client.get("/search", params=question, headers=ADMIN)
+    assert found.status_code == 200, found.text
+    # One round, no refusal: the write told the searcher which shard's commit moved on.
+    assert sorted(calls) == sorted(
+        [("state", owner, False)] + [("candidates", shard, shard != owner) for shard in range(SHARDS)]
+    )
+    assert found.json()["index_version"] == live(layout)[0]
+    assert found.json()["results"][0]["document"]["id"] == "ferry-noon"

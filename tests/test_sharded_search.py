@@ -302,6 +302,50 @@ def test_a_known_question_asks_each_shard_once_and_still_sees_every_write(tmp_pa
     )
     assert "doc-new" in {hit.document.id for hit in after.hits}
 
+    # Known terms of the unchanged shards survive the write: only the written shard is asked.
+    owner = shard_of("doc-new", 3)
+    rail = searcher.search("wheat by rail", 3, Mode.HYBRID)
+    assert [shard.states for shard in shards] == [4 if i == owner else 3 for i in range(3)]
+    same(
+        Retriever(single, HashingEmbedder(), RetrievalOptions()).search("wheat by rail", 3, Mode.HYBRID), rail
+    )
+    assert [request.live_only for request in shards[owner].candidate_requests[-1:]] == [False]
+    assert all(shard.candidate_requests[-1].live_only for i, shard in enumerate(shards) if i != owner)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    corpus=documents(),
+    steps=st.lists(
+        st.tuples(st.sampled_from(QUESTIONS), st.integers(0, 20), st.sampled_from(WORDS)),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_a_searcher_that_knows_the_shards_answers_as_a_new_one_after_each_write(
+    corpus: list[Document], steps: list[tuple[str, int, str]]
+) -> None:
+    """What a searcher kept from earlier queries (some shards' states, at commits that a write
+    may have replaced since) never changes an answer: after each write, it answers every
+    question as a searcher that asks every shard."""
+    with tempfile.TemporaryDirectory() as directory:
+        _, layout = build_both(Path(directory), corpus, 3)
+        kept = ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions())
+        asked = list(dict.fromkeys(question for question, _, _ in steps))
+        for question in asked:
+            kept.search(question, 3, Mode.HYBRID)
+        for number, (question, changed, word) in enumerate(steps):
+            # One document rewritten, or a new one: one shard's commit moves on.
+            document = Document(id=f"doc-{changed}", text=f"{word.capitalize()} report {number}: {question}")
+            corpus = [d for d in corpus if d.id != document.id] + [document]
+            ShardedWriter(layout, HashingEmbedder(), settings=SETTINGS).sync(corpus, exact=True)
+            fresh = ShardedSearcher.open(layout, HashingEmbedder(), RetrievalOptions())
+            for asked_question in asked:
+                expected = fresh.search(asked_question, 3, Mode.HYBRID)
+                actual = kept.search(asked_question, 3, Mode.HYBRID)
+                same(expected, actual)
+                assert actual.index_version == expected.index_version
+
 
 def test_document_search_with_feedback_fetches_one_vector_and_asks_the_shards_again(tmp_path: Path) -> None:
     corpus = [

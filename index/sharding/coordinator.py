@@ -6,9 +6,10 @@ documents, with the same `SearchOutcome`:
 1. the question's terms (`index.text.analysis`);
 2. first call to every shard, `state(terms)`: its commit, its part of the statistics, whether
    it has dated documents; the statistics are summed (`CollectionStatistics.summed`), so BM25's
-   N, df and avgdl are the whole collection's. Skipped when what the shards said before holds
-   every term (`index.sharding.known_states`): then the next call answers only from the live
-   commit that was known, or the query takes this step after all;
+   N, df and avgdl are the whole collection's. Asked only of the shards whose earlier answer,
+   at the commit it was said of, does not hold every term (`index.sharding.known_states`); a
+   shard not asked answers the next call only while that commit is still its live one, or the
+   query takes this step on every shard after all;
 3. the question's vector (given, or what gives it called now: an encoder elsewhere can work
    during step 2; else the coordinator's embedder); the question's dates (as of `as_of`, when any shard has dated documents) and the request's
    filter make the filter every shard applies (`index.search.query.searched_filter`);
@@ -80,6 +81,7 @@ from index.storage.postings import CollectionStatistics
 from index.text.analysis import terms as analysed
 
 Answer = TypeVar("Answer")
+VERSION_SEPARATOR = ","  # between the shards' versions in a sharded `index_version`
 VectorSource = Vectors | Callable[[], Vectors]  # the question's vector, or what gives it when asked
 
 
@@ -107,7 +109,7 @@ class FanOut(Protocol):
 
 
 def sharded_version(states: Sequence[ShardState]) -> str:
-    return ",".join(state.version for state in states)
+    return VERSION_SEPARATOR.join(state.version for state in states)
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,12 @@ class ShardedSearcher:
         )
         return PassageRetriever(gathered, self.embedder, self.options)
 
+    def seen(self, index_version: str) -> None:
+        """A write through this service answered `index_version` (a sharded one): what is known
+        of a shard at any other commit is dropped, so that the next query asks that shard's
+        state rather than being refused by it (`index.sharding.known_states`)."""
+        self.known.seen(index_version.split(VERSION_SEPARATOR))
+
     def _embedded(self, query: str) -> Vectors:
         return self.embedder.embed_batch([query]).reshape(-1)
 
@@ -249,7 +257,7 @@ class ShardedSearcher:
         answered from the commit the hit came from."""
         if n <= 0 or not outcome.hits:
             return outcome
-        versions = outcome.index_version.split(",")
+        versions = outcome.index_version.split(VERSION_SEPARATOR)
         owners = {hit.row: shard_of(hit.document.id, len(self.shards)) for hit in outcome.hits}
         asked = {
             shard: [hit for hit in outcome.hits if owners[hit.row] == shard]
@@ -298,22 +306,43 @@ class ShardedSearcher:
         as_of: dt.date | None,
         limit: int | None,
     ) -> GatheringRound:
-        """`gather`, with the shards' states and the request the candidates answer."""
+        """`gather`, with the shards' states and the request the candidates answer. The first
+        round asks `state` only of the shards whose state for the terms is not known, and the
+        others answer `live_only`; when one refused (its live commit moved on), a second round
+        asks every shard."""
         terms = tuple(analysed(query))
         vector = _once(vector_source)
         if limit is None:
             limit = self.options.candidates_for(k)
         known = self.known.states(terms)
-        if known is not None:
+        if any(state is not None for state in known):
             try:
                 return self._candidates(
-                    known, query, terms, mode, limit, vector(), filter, as_of, live_only=True
+                    self._completed(known, terms),
+                    query,
+                    terms,
+                    mode,
+                    limit,
+                    vector(),
+                    filter,
+                    as_of,
+                    live_only=[state is not None for state in known],
                 )
             except ShardVersionGoneError:
-                self.known.forget()
-        states = self.fan_out([functools.partial(shard.state, terms) for shard in self.shards])
-        self.known.remember(states)
-        return self._candidates(states, query, terms, mode, limit, vector(), filter, as_of, live_only=False)
+                pass  # asked again below, every shard, as if nothing were known
+        states = self._completed([None] * len(self.shards), terms)
+        return self._candidates(
+            states, query, terms, mode, limit, vector(), filter, as_of, live_only=[False] * len(states)
+        )
+
+    def _completed(self, known: Sequence[ShardState | None], terms: tuple[str, ...]) -> list[ShardState]:
+        """Every shard's state for `terms`: `known`'s, and for each shard where it is None, the
+        shard's answer to `state` now (one fan-out to those shards), which is remembered."""
+        unknown = [shard for shard, state in enumerate(known) if state is None]
+        answers = self.fan_out([functools.partial(self.shards[shard].state, terms) for shard in unknown])
+        self.known.remember(answers)
+        asked = dict(zip(unknown, answers, strict=True))
+        return [asked[shard] if state is None else state for shard, state in enumerate(known)]
 
     def _candidates(
         self,
@@ -325,9 +354,10 @@ class ShardedSearcher:
         vector: Vectors,
         filter: Filter | None,
         as_of: dt.date | None,
-        live_only: bool,
+        live_only: Sequence[bool],
     ) -> GatheringRound:
-        """Steps 3 to 5, from the shards' `states`: the signals of `mode`, `limit` per signal."""
+        """Steps 3 to 5, from the shards' `states`: the signals of `mode`, `limit` per signal;
+        `live_only[i]`: shard i answers only while its state's version is its live commit."""
         if all(state.version == EMPTY_VERSION for state in states):
             raise IndexNotFoundError("no sharded index here yet: no shard holds a commit")
         statistics = CollectionStatistics.summed([state.statistics for state in states])
@@ -344,12 +374,11 @@ class ShardedSearcher:
             filter=searched_filter(filter, dates),
             dense=mode != Mode.BM25,
             lexical=mode != Mode.DENSE,
-            live_only=live_only,
         )
         answers = self.fan_out(
             [
-                functools.partial(shard.candidates, replace(request, version=state.version))
-                for shard, state in zip(self.shards, states, strict=True)
+                functools.partial(shard.candidates, replace(request, version=state.version, live_only=live))
+                for shard, state, live in zip(self.shards, states, live_only, strict=True)
             ]
         )
         candidates = GatheredCandidates(

@@ -4,18 +4,19 @@ A sharded search's first step (`Shard.state`) tells the coordinator each shard's
 for the query's terms, that shard's part of the BM25 statistics. Those numbers change only when
 the shard's commit does. `KnownStates` keeps them per shard, for the commit they were said of:
 each shard's version, chunk count, total length, whether it has dated documents, and the
-document frequency of every term asked about so far. When every shard's entry holds all of a
-query's terms, the coordinator skips the first step and sends `candidates` with `live_only`: a
-shard answers only if that version is still its live commit, and otherwise refuses
-(`ShardVersionGoneError`), so a query never answers from a commit older than the live one when
-it asked. A refusal drops what is known of every shard (their summed statistics were computed
-with the stale shard's numbers) and the query takes both steps.
+document frequency of every term asked about so far. For a query, `states` gives each shard's
+entry that holds all of its terms; the coordinator asks `state` only of the other shards, and
+sends `candidates` to a shard whose state it knew with `live_only`: the shard answers only if
+that version is still its live commit, and otherwise refuses (`ShardVersionGoneError`), so a
+query never answers from a commit older than the live one when it asked. Each shard is kept
+apart: a write to one shard (a new version of it) costs queries only that shard's `state`, and
+the other shards' entries stay as they are.
 
 Invariant: an entry's numbers are exactly those `Shard.state` gave for its version; terms of
-another version are never mixed in (`remember` replaces an entry whose version changed). The
-terms kept per shard are bounded (`MAX_TERMS`; past it the entry starts again from the newest
-answer). Safe to use from several threads. Out of scope: asking the shards
-(`index.sharding.coordinator`).
+another version are never mixed in (`remember` replaces an entry whose version changed, and
+`seen` drops one of a version no longer live). The terms kept per shard are bounded
+(`MAX_TERMS`; past it the entry starts again from the newest answer). Safe to use from several
+threads. Out of scope: asking the shards (`index.sharding.coordinator`).
 """
 
 from __future__ import annotations
@@ -44,21 +45,14 @@ class KnownStates:
         self._known: list[_Known | None] = [None] * shard_count
         self._lock = threading.Lock()
 
-    def states(self, terms: Sequence[str]) -> list[ShardState] | None:
-        """Every shard's `ShardState` for `terms` as last said, or None when a shard is unknown or
-        some term was never asked of it at its known version."""
+    def states(self, terms: Sequence[str]) -> list[ShardState | None]:
+        """Each shard's `ShardState` for `terms` as last said, in shard order; None for a shard
+        that is unknown or was never asked some term at its known version."""
         with self._lock:
-            found = []
-            for shard, known in enumerate(self._known):
-                if known is None or any(term not in known.document_frequency for term in terms):
-                    return None
-                frequency = {term: known.document_frequency[term] for term in terms}
-                statistics = CollectionStatistics(known.chunks, known.total_length, frequency)
-                found.append(ShardState(shard, known.version, statistics, known.has_dates))
-            return found
+            return [_state_of(shard, known, terms) for shard, known in enumerate(self._known)]
 
     def remember(self, states: Sequence[ShardState]) -> None:
-        """Keep what the shards just said (one `ShardState` per shard, in shard order)."""
+        """Keep what shards just said (a `ShardState` of each, in any order)."""
         with self._lock:
             for state in states:
                 known = self._known[state.shard]
@@ -72,7 +66,20 @@ class KnownStates:
                     self._known[state.shard] = known
                 known.document_frequency.update(state.statistics.document_frequency)
 
-    def forget(self) -> None:
-        """Drop what is known of every shard."""
+    def seen(self, versions: Sequence[str]) -> None:
+        """The shards' live commits are now `versions` (in shard order, as a write answered them):
+        what is known of any other commit is dropped, so the next query asks that shard's state
+        instead of being refused by it."""
         with self._lock:
-            self._known = [None] * len(self._known)
+            for shard, version in enumerate(versions):
+                known = self._known[shard]
+                if known is not None and known.version != version:
+                    self._known[shard] = None
+
+
+def _state_of(shard: int, known: _Known | None, terms: Sequence[str]) -> ShardState | None:
+    if known is None or any(term not in known.document_frequency for term in terms):
+        return None
+    frequency = {term: known.document_frequency[term] for term in terms}
+    statistics = CollectionStatistics(known.chunks, known.total_length, frequency)
+    return ShardState(shard, known.version, statistics, known.has_dates)

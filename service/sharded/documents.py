@@ -34,12 +34,11 @@ from typing import Any
 
 from corpus import Document
 from index.sharding.assignment import shard_of
+from index.sharding.coordinator import VERSION_SEPARATOR
 from index.write.changes import Change, Delete, Upsert
 from service.engine import DocumentNotFoundError, DocumentsAt, Optimized, Written
 from service.sharded.failures import ReplicaLostError, ShardUnavailableError
 from service.sharded.health import ShardHealth
-
-VERSION_SEPARATOR = ","
 
 
 class ShardedDocuments:

@@ -423,8 +423,11 @@ class ShardedEngine(Engine):
         return attempted(searched)
 
     def write(self, change: Change) -> Written:
-        """A document route's write, through the owning shard's writer (`service.sharded.documents`)."""
-        return self.document_routes.write(change)
+        """A document route's write, through the owning shard's writer (`service.sharded.documents`).
+        The searcher learns the shards' new commits from it (`ShardedSearcher.seen`)."""
+        written = self.document_routes.write(change)
+        self.searcher.seen(written.version)
+        return written
 
     def listing(self) -> DocumentsAt:
         return attempted(self.document_routes.listing)
@@ -435,7 +438,9 @@ class ShardedEngine(Engine):
     def optimize(self) -> Optimized:
         """Every shard merged into one segment by its writer, all at once
         (`service.sharded.documents`); the version is the shards' commits after it."""
-        return self.document_routes.optimize()
+        optimized = self.document_routes.optimize()
+        self.searcher.seen(optimized.version)
+        return optimized
 
     def snapshot(self, name: str) -> CommitSummary:
         """Every shard's live commit kept as snapshot `name` (`service.sharded.snapshots`)."""

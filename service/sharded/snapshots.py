@@ -37,9 +37,9 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from index.errors import DamagedSnapshotError, NoIntactCommitError
+from index.sharding.coordinator import VERSION_SEPARATOR
 from index.write.restoring import Loss
 from service.engine import CommitSummary, Recovered, Restored
-from service.sharded.documents import VERSION_SEPARATOR
 from service.sharded.failures import ReplicaLostError, ShardUnavailableError
 
 
