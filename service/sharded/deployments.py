@@ -10,7 +10,7 @@
   for; otherwise `ShardVersionGoneError`, and the ingress asks again. `listing` and `document`
   read the live commit for the document routes.
 * `ShardWriter`, one per shard (`writer-<i>`, one replica each): the shard's writes to every
-  collection, group committed, its merges as Ray tasks, its snapshots and recovery
+  collection, group committed, its merges (in a merger actor of its own), its snapshots and recovery
   (`service.sharded.writers`). Query replicas never write.
 * `JobsDeployment` (`jobs`, one replica): the bulk ingest jobs of every collection, stored and
   run in one place for the cluster (`service.sharded.jobs`).

@@ -1,5 +1,6 @@
 """Each shard's writer: one Ray Serve deployment per shard (`writer-<i>`, exactly one replica),
-and its merges, which run as Ray tasks. No process that answers queries writes or merges.
+and its merges, which run in a Ray actor of each writer's own. No process that answers queries
+writes or merges.
 
 `ShardWriter` holds an ordinary `service.engine.Engine` over its shard's folder of the sharded
 index (and one over its folder of each named collection's, opened by the collection's first
@@ -10,14 +11,18 @@ query replicas of the shard (`ShardDeployment`) notice the new commit on their n
 server notices a commit `rag add` made beside it (`index.sharding.shard.Shard.live`).
 
 Merges: after each write the writer asks the shard's merge policy whether a merge is due and, if
-so and none is running, starts `merge_shard` as a Ray task (`MERGE_CPUS` logical CPUs: none), in a
-worker process of its own on the writer's node (a segment being staged is claimed by its process
-id, which only that machine can check). It merges what the policy asks for, then commits under the store's
-file lock like any writer; writes committed meanwhile are carried over (`IndexWriter.merge`).
-When it ends, the writer asks the policy again. A merge that fails is logged and leaves the
-shard as it was. A writer whose commits reach the policy's ceiling while a merge task runs
-merges in its own process first (back-pressure, `IndexWriter.apply`), so segments stay bounded
-even when merge tasks cannot keep up.
+so and none is running, has its merger run `merge_shard`: a Ray actor of its own (`ShardMerger`,
+`MERGE_CPUS` logical CPUs: none) on the writer's node (a segment being staged is claimed by its
+process id, which only that machine can check), started on the first merge and kept, so a merge
+does not start a process: a new Ray worker took ~2 s of CPU to start and import the index code,
+which under steady writes was a quarter of a core taken from the queries. The merger is owned by
+the writer and ends with it; one that died is started again on the next merge. `merge_shard`
+merges what the policy asks for, then commits under the store's file lock like any writer;
+writes committed meanwhile are carried over (`IndexWriter.merge`). When it ends, the writer asks
+the policy again. A merge that fails is logged and leaves the shard as it was. A writer whose
+commits reach the policy's ceiling while its merger runs merges in its own process first
+(back-pressure, `IndexWriter.apply`), so segments stay bounded even when the merger cannot keep
+up.
 
 A write goes to one shard (the ingress splits by owner, `service.sharded.documents`);
 `optimize` (`POST /admin/optimize`) merges the shard into one segment in the writer's own process,
@@ -29,7 +34,6 @@ as a `SnapshotRefusal`, not raised. Out of scope: the split itself, builds (`rag
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
@@ -60,8 +64,8 @@ from service.sharded.health import ShardHealth
 from service.sharded.snapshots import RefusalKind, SnapshotRefusal
 
 logger = logging.getLogger("rag.sharded.writers")
-# No logical CPU: the task is pinned to the writer's node, whose CPUs the replicas may have
-# reserved to the last quarter; a merge that waited for one would never run.
+# No logical CPU: the merger is pinned to the writer's node, whose CPUs the replicas may have
+# reserved to the last quarter; a merger that waited for one would never start.
 MERGE_CPUS = 0
 
 
@@ -78,6 +82,13 @@ def merge_shard(settings: Settings, store_root: str) -> int:
     return len(writer.merge().results)
 
 
+class ShardMerger:
+    """The process one writer's merges run in (`merge_shard`), one merge at a time."""
+
+    def merge(self, settings: Settings, store_root: str) -> int:
+        return merge_shard(settings, store_root)
+
+
 class ShardWriter:
     def __init__(self, settings: Settings, shard: int, shard_count: int) -> None:
         self.settings, self.shard, self.shard_count = settings, shard, shard_count
@@ -85,16 +96,18 @@ class ShardWriter:
         self.engines = {DEFAULT_COLLECTION: Engine(settings, embedder_for(settings), store)}
         self.merge_policy = settings.merge_policy()
         self._merging: dict[str, asyncio.Task[None]] = {}
-        self.merges = 0  # committed by this writer's merge tasks
+        self._merger: Any = None  # the `ShardMerger` actor's handle, once a merge started it
+        self.merges = 0  # committed by this writer's merger
 
-    @functools.cached_property
-    def _merge_task(self) -> Any:
-        """`merge_shard` as a Ray task on this writer's node: a segment being staged is claimed by
-        its process id (`index.storage.store`), which the writer's clean-up can check only on its
-        own machine."""
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        placement: dict[str, Any] = {"num_cpus": MERGE_CPUS, "scheduling_strategy": here}
-        return ray.remote(**placement)(merge_shard)
+    def _started_merger(self) -> Any:
+        """The `ShardMerger` on this writer's node: a segment being staged is claimed by its
+        process id (`index.storage.store`), which the writer's clean-up can check only on its own
+        machine."""
+        if self._merger is None:
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+            placement: dict[str, Any] = {"num_cpus": MERGE_CPUS, "scheduling_strategy": here}
+            self._merger = ray.remote(**placement)(ShardMerger).remote()
+        return self._merger
 
     async def write(self, collection: str, change: Change) -> Written | DocumentNotFoundError:
         """Apply `change` (all of whose ids this shard owns) to `collection`, whose sharded index
@@ -190,8 +203,10 @@ class ShardWriter:
     async def _merge_while_due(self, engine: Engine) -> None:
         while self._merge_due(engine):
             try:
-                merged: int = await self._merge_task.remote(self.settings, str(engine.store.root))
-            except ray.exceptions.RayError as error:  # the task's own errors arrive wrapped in it
+                merged: int = await self._started_merger().merge.remote(self.settings, str(engine.store.root))
+            except ray.exceptions.RayError as error:  # the merge's own errors arrive wrapped in it
+                if isinstance(error, ray.exceptions.RayActorError):
+                    self._merger = None  # the merger died: the next merge starts another
                 logger.warning(
                     "shard %d of %s: merge failed; the shard stays as it was: %s",
                     self.shard,
