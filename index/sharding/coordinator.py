@@ -337,11 +337,17 @@ class ShardedSearcher:
 
     def _completed(self, known: Sequence[ShardState | None], terms: tuple[str, ...]) -> list[ShardState]:
         """Every shard's state for `terms`: `known`'s, and for each shard where it is None, the
-        shard's answer to `state` now (one fan-out to those shards), which is remembered."""
+        shard's answer to `state` now (one fan-out to those shards, asked of the terms carried
+        over from its previous commit too), which is remembered."""
         unknown = [shard for shard, state in enumerate(known) if state is None]
-        answers = self.fan_out([functools.partial(self.shards[shard].state, terms) for shard in unknown])
+        answers = self.fan_out(
+            [
+                functools.partial(self.shards[shard].state, self.known.terms_to_ask(shard, terms))
+                for shard in unknown
+            ]
+        )
         self.known.remember(answers)
-        asked = dict(zip(unknown, answers, strict=True))
+        asked = {state.shard: _of_terms(state, terms) for state in answers}
         return [asked[shard] if state is None else state for shard, state in enumerate(known)]
 
     def _candidates(
@@ -392,6 +398,15 @@ class ShardedSearcher:
             request.vector,
         )
         return GatheringRound(tuple(states), request, candidates)
+
+
+def _of_terms(state: ShardState, terms: Sequence[str]) -> ShardState:
+    """`state` with the document frequencies of `terms` only (it may hold carried-over terms)."""
+    statistics = state.statistics
+    frequency = {term: statistics.document_frequency[term] for term in terms}
+    return replace(
+        state, statistics=CollectionStatistics(statistics.chunks, statistics.total_length, frequency)
+    )
 
 
 def _once(source: VectorSource) -> Callable[[], Vectors]:
