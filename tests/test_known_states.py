@@ -66,13 +66,13 @@ def test_what_was_known_of_a_shard_s_previous_commit_is_asked_again_at_its_next(
     known.remember([state(0, "a1", 4, {"gas": 1, "rail": 2}), state(1, "b1", 6, {"gas": 2})])
     assert known.terms_to_ask(0, ["wheat"]) == ("wheat",)  # nothing to carry yet
     known.remember([state(0, "a2", 5, {"wheat": 1})])  # a new commit of shard 0
-    assert known.terms_to_ask(0, ["pipe", "gas"]) == ("pipe", "gas", "rail")
+    assert known.terms_to_ask(0, ["pipe", "gas"]) == ("rail", "pipe", "gas")
     assert known.terms_to_ask(1, ["pipe"]) == ("pipe",)  # shard 1's commit did not change
     known.remember([state(0, "a2", 5, {"pipe": 0, "gas": 1, "rail": 3})])
     assert known.terms_to_ask(0, ["pipe"]) == ("pipe",)  # carried over, once
     assert known.states(["gas", "rail", "wheat"])[0] == state(0, "a2", 5, {"gas": 1, "rail": 3, "wheat": 1})
     known.seen(["a3", "b1"])  # a write said shard 0 is at a3
-    assert known.terms_to_ask(0, ["x"]) == ("x", "wheat", "pipe", "gas", "rail")
+    assert known.terms_to_ask(0, ["x"]) == ("pipe", "gas", "rail", "wheat", "x")  # used last, last
 
 
 def test_the_terms_carried_over_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,4 +80,13 @@ def test_the_terms_carried_over_are_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     known = KnownStates(1)
     known.remember([state(0, "a1", 4, {"gas": 1, "rail": 2, "wheat": 3})])
     known.remember([state(0, "a2", 5, {"pipe": 0})])
-    assert known.terms_to_ask(0, ["pipe"]) == ("pipe", "rail", "wheat")  # the last learnt
+    assert known.terms_to_ask(0, ["pipe"]) == ("rail", "wheat", "pipe")  # the last learnt
+
+
+def test_the_terms_carried_over_are_those_used_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(known_states, "MAX_CARRIED", 2)
+    known = KnownStates(1)
+    known.remember([state(0, "a1", 4, {"gas": 1, "rail": 2, "wheat": 3})])
+    assert known.states(["gas"]) == [state(0, "a1", 4, {"gas": 1})]  # found: used again
+    known.remember([state(0, "a2", 5, {"pipe": 0})])
+    assert known.terms_to_ask(0, ["pipe"]) == ("wheat", "gas", "pipe")

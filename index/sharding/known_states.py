@@ -14,7 +14,9 @@ the other shards' entries stay as they are. And what was known of the shard's pr
 asked again with the next `state` call to it (`terms_to_ask`: the last `MAX_CARRIED` terms learnt
 of that commit, carried over), so one call refills its new entry: under steady writes, queries
 whose terms were asked before still skip `state`, at the cost of one longer `state` call per
-shard and new commit (~3 ms for 1,000 terms on a shard of 18 segments, measured).
+shard and new commit (~3 ms for 1,000 terms on a shard of 18 segments, measured). An entry keeps
+its terms in the order they were last used (asked or found), so what is carried over is the
+most recently used; a query stream cycling through more distinct terms than that loses them.
 
 Invariant: an entry's numbers are exactly those `Shard.state` gave for its version; terms of
 another version are never mixed in (`remember` replaces an entry whose version changed, and
@@ -26,7 +28,7 @@ threads. Out of scope: asking the shards (`index.sharding.coordinator`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from index.sharding.messages import ShardState
@@ -55,13 +57,18 @@ class KnownStates:
         """Each shard's `ShardState` for `terms` as last said, in shard order; None for a shard
         that is unknown or was never asked some term at its known version."""
         with self._lock:
-            return [_state_of(shard, known, terms) for shard, known in enumerate(self._known)]
+            found = [_state_of(shard, known, terms) for shard, known in enumerate(self._known)]
+            for known, state in zip(self._known, found, strict=True):
+                if known is not None and state is not None:
+                    _used(known, state.statistics.document_frequency)
+            return found
 
     def terms_to_ask(self, shard: int, terms: Sequence[str]) -> tuple[str, ...]:
-        """What to ask `shard`'s state of for a query of `terms`: them, then the terms carried
-        over from its previous commit that its entry does not hold yet."""
+        """What to ask `shard`'s state of for a query of `terms`: the terms carried over from its
+        previous commit that its entry does not hold yet, then `terms` (used last)."""
         with self._lock:
-            return tuple(dict.fromkeys([*terms, *self._carried[shard]]))
+            asked = set(terms)
+            return tuple(dict.fromkeys([*(t for t in self._carried[shard] if t not in asked), *terms]))
 
     def remember(self, states: Sequence[ShardState]) -> None:
         """Keep what shards just said (a `ShardState` of each, in any order)."""
@@ -78,7 +85,7 @@ class KnownStates:
                     statistics = state.statistics
                     known = _Known(state.version, statistics.chunks, statistics.total_length, state.has_dates)
                     self._known[state.shard] = known
-                known.document_frequency.update(state.statistics.document_frequency)
+                _used(known, state.statistics.document_frequency)
                 carried = self._carried[state.shard]
                 self._carried[state.shard] = tuple(t for t in carried if t not in known.document_frequency)
 
@@ -94,8 +101,16 @@ class KnownStates:
                     self._carried[shard] = _last_terms(known)
 
 
+def _used(known: _Known, frequency: Mapping[str, int]) -> None:
+    """Each term of `frequency` with its count, moved to the end of `known`'s (used last)."""
+    document_frequency = known.document_frequency
+    for term, count in frequency.items():
+        document_frequency.pop(term, None)
+        document_frequency[term] = count
+
+
 def _last_terms(known: _Known) -> tuple[str, ...]:
-    """The last `MAX_CARRIED` terms learnt of an entry's commit."""
+    """The `MAX_CARRIED` terms of an entry's commit used last."""
     return tuple(list(known.document_frequency)[-MAX_CARRIED:])
 
 
