@@ -11,8 +11,8 @@ that version is still its live commit, and otherwise refuses (`ShardVersionGoneE
 query never answers from a commit older than the live one when it asked. Each shard is kept
 apart: a write to one shard (a new version of it) costs queries only that shard's `state`, and
 the other shards' entries stay as they are. And what was known of the shard's previous commit is
-asked again with the next `state` call to it (`terms_to_ask`: the last `MAX_CARRIED` terms learnt
-of that commit, carried over), so one call refills its new entry: under steady writes, queries
+asked again with the next `state` call to it (`terms_to_ask`: the `MAX_CARRIED` terms of that
+commit used last, carried over), so one call refills its new entry: under steady writes, queries
 whose terms were asked before still skip `state`, at the cost of one longer `state` call per
 shard and new commit (~3 ms for 1,000 terms on a shard of 18 segments, measured). An entry keeps
 its terms in the order they were last used (asked or found), so what is carried over is the
