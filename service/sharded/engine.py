@@ -60,7 +60,7 @@ from index.search.filters import Filter
 from index.search.modes import Mode
 from index.search.retrieval import Retriever, SearchOutcome
 from index.search.stages import ENCODE, stage
-from index.sharding.coordinator import ShardedSearcher
+from index.sharding.coordinator import VERSION_SEPARATOR, ShardedSearcher
 from index.sharding.layout import ShardedLayout
 from index.sharding.messages import CandidateRequest, VectorRequest, WindowRequest
 from index.sharding.shard import EMPTY_VERSION, ShardVersionGoneError
@@ -320,7 +320,7 @@ class ShardedEngine(Engine):
         _checked(found, self.embedder.model_name, self.embedder.dimension)
         self._model_checked = True
         return IndexHealth(
-            ",".join(shard.version for shard in found),
+            VERSION_SEPARATOR.join(shard.version for shard in found),
             sum(shard.documents for shard in found),
             sum(shard.chunks for shard in found),
             sum(shard.segments for shard in found),

@@ -101,7 +101,7 @@ class ShardWriter:
 
     def _started_merger(self) -> Any:
         """The `ShardMerger` on this writer's node: a segment being staged is claimed by its
-        process id (`index.storage.store`), which the writer's clean-up can check only on its own
+        process id (`index.storage.segments.stage_segment`), which the writer's clean-up can check only on its own
         machine."""
         if self._merger is None:
             here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
