@@ -1,16 +1,18 @@
 """The sharded service's Serve settings without a cluster (`service.sharded.deployments`,
 `service.sharded.failures.ray_failure_kinds`): every replica and the KubeRay manifest's controller
-run Serve's lower-latency request path, and a gRPC transport failure between deployments counts
+run Serve's lower-latency request path, the handles the deployments are given call over gRPC, and a gRPC transport failure between deployments counts
 as a lost replica (retried), never as an answer or a 500."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 import yaml
 from ray.exceptions import ActorUnavailableError
+from ray.serve.handle import DeploymentHandle
 from ray.serve.schema import ServeDeploySchema
 
 from service.config import Settings
@@ -23,6 +25,7 @@ from service.sharded.deployments import (
     WRITER,
     with_absolute_paths,
 )
+from service.sharded.engine import over_grpc
 from service.sharded.failures import ray_failure_kinds
 
 MANIFEST = Path(__file__).resolve().parents[1] / "docs" / "kuberay" / "rayservice.yaml"
@@ -33,6 +36,22 @@ def test_every_replica_runs_serves_lower_latency_path(deployment: object) -> Non
     environment = deployment.ray_actor_options["runtime_env"]["env_vars"]  # type: ignore[attr-defined]
     assert SERVE_ENVIRONMENT.items() <= environment.items()
     assert environment["RAY_SERVE_USE_GRPC_BY_DEFAULT"] == "1"
+
+
+def test_a_handle_made_outside_the_replicas_environment_calls_by_reference() -> None:
+    """Why `over_grpc` exists: this process, like the one that builds the application, lacks
+    `SERVE_ENVIRONMENT`, and a handle made here sends its calls as Ray actor calls."""
+    options: Any = DeploymentHandle("shard-0", "rag").handle_options  # Serve's own dataclass
+    assert options._by_reference is True
+
+
+def test_the_handles_a_deployment_is_given_call_over_grpc_in_plain_pickle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(DeploymentHandle, "_init", lambda handle, **options: None)  # no controller here
+    options: Any = over_grpc(DeploymentHandle("shard-0", "rag")).handle_options
+    assert options._by_reference is False
+    assert (options.request_serialization, options.response_serialization) == ("pickle", "pickle")
 
 
 def test_the_kuberay_manifest_gives_its_controller_the_same_environment() -> None:

@@ -69,6 +69,40 @@ def test_a_timeout_or_an_unavailable_deployment_names_every_such_shard() -> None
     assert late.cancelled
 
 
+class Hung(Response):
+    """A shard that does not answer: waited for, it takes the whole time given, then times out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited: list[float] = []
+
+    def result(self, timeout_s: float) -> Any:
+        self.waited.append(timeout_s)
+        raise TimeoutError
+
+
+class ReadWhenWaited(Response):
+    """An answer that has arrived but, as a gRPC call's, is read only while it is waited for."""
+
+    def result(self, timeout_s: float) -> Any:
+        if timeout_s <= 0:
+            raise TimeoutError
+        return self.answer
+
+
+def test_an_answer_that_came_while_a_hung_shard_was_waited_for_is_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = iter([0.0, 0.0, 10.0])  # the step starts; the hung shard is waited for; then the next
+    monkeypatch.setattr("service.sharded.engine.time.monotonic", lambda: next(clock))
+    hung = Hung()
+    calls = [lambda: PendingCall(0, hung), lambda: PendingCall(1, ReadWhenWaited("b"))]
+    with pytest.raises(ShardUnavailableError) as raised:
+        RemoteFanOut(KINDS, timeout_s=5.0)(calls)
+    assert raised.value.shards == (0,)
+    assert hung.waited == [5.0]
+
+
 def test_other_errors_pass_through() -> None:
     with pytest.raises(ValueError, match="bad"):
         fan(Response(error=ValueError("bad")))

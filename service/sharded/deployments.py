@@ -57,7 +57,7 @@ from service.collection_names import DEFAULT_COLLECTION
 from service.collections import collection_dir
 from service.config import Settings
 from service.engine import DocumentsAt, embedder_for, question_encoder_for
-from service.sharded.engine import ShardedEngine
+from service.sharded.engine import ShardedEngine, over_grpc
 from service.sharded.health import ShardHealth
 from service.sharded.jobs import JOBS_CPUS, JobsDeployment, RemoteJobs
 from service.sharded.writers import ShardWriter
@@ -76,8 +76,9 @@ QUERY_ONGOING = 64
 # Serve's lower-latency request path, measured in docs/scale.md: the parts of its
 # `RAY_SERVE_THROUGHPUT_OPTIMIZED` mode that keep the HTTP port where RAG_PORT puts it (no direct
 # ingress) and keep each replica's router on a loop of its own (the engine waits on handles from
-# worker threads). Calls between deployments and from the proxy go over gRPC instead of Ray actor
-# calls, with messages up to `MAX_MESSAGE_BYTES` (gRPC's default cap is 4 MiB; a shard's
+# worker threads). Calls from the proxy, and between deployments (whose handles are made in the
+# deploying process, so each replica sets their path itself: `over_grpc`), go over gRPC instead of
+# Ray actor calls, with messages up to `MAX_MESSAGE_BYTES` (gRPC's default cap is 4 MiB; a shard's
 # candidates carry their documents, a write a request body, a bulk job its stored input); user
 # code runs on the replica's own event loop; Serve's request log lines are buffered; the start-up
 # heap is frozen out of the collector's reach.
@@ -199,7 +200,7 @@ class Ingress:
     ) -> None:
         self.settings = settings
         self.engine = await ShardedEngine.connect(settings, shards, writers, encoder)
-        self.jobs = RemoteJobs(jobs, self.engine.fan_out.kinds, MAX_MESSAGE_BYTES)
+        self.jobs = RemoteJobs(over_grpc(jobs), self.engine.fan_out.kinds, MAX_MESSAGE_BYTES)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_app(self.settings, engine=self.engine, job_service=self.jobs)
