@@ -1,7 +1,8 @@
 """The sharded service's Serve settings without a cluster (`service.sharded.deployments`,
 `service.sharded.failures.ray_failure_kinds`): every replica and the KubeRay manifest's controller
-run Serve's lower-latency request path, the handles the deployments are given call over gRPC, and a gRPC transport failure between deployments counts
-as a lost replica (retried), never as an answer or a 500."""
+run Serve's lower-latency request path, the handles the deployments are given call over gRPC,
+and a gRPC transport failure between deployments counts as a lost replica (retried), never as an
+answer or a 500."""
 
 from __future__ import annotations
 

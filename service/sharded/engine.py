@@ -117,11 +117,9 @@ def over_grpc(handle: Any) -> Any:
     that makes it. The handles a deployment is given are made while the application is built, in
     the deploying process, which does not run with `SERVE_ENVIRONMENT`
     (`service.sharded.deployments`): left alone they send every call as a Ray actor call, whose
-    answer is fetched through Ray's object machinery. Measured under the ingest load (3 shards,
-    8 clients, fake embedder, 2026-12-08): 22.5-29.1 queries/s idle as actor calls, 38.6 over
-    gRPC with plain pickle (docs/scale.md). Plain pickle, not cloudpickle: every payload is
-    data of this project's importable modules, which the C pickler handles without cloudpickle's
-    per-object Python hook."""
+    answer is fetched through Ray's object machinery, at a third fewer queries/s under load
+    (docs/scale.md). Plain pickle, not cloudpickle: every payload is data of this project's
+    importable modules, which the C pickler handles without cloudpickle's per-object Python hook."""
     return handle.options(
         _by_reference=False, request_serialization="pickle", response_serialization="pickle"
     )
@@ -139,8 +137,8 @@ class RemoteFanOut:
     """`index.sharding.coordinator.fan_out` for `RemoteShard`s: each call issues a remote call
     and returns its `PendingCall`; all are issued, then waited for, in order, within one
     `timeout_s` for the step (each at least `SETTLE_SECONDS`). Called on a worker thread (Serve
-    forbids waiting on the event loop's). Every shard's call is waited for before a failure is raised, so the error names
-    every shard that did not answer: `ShardUnavailableError` for those down or timed out (their
+    forbids waiting on the event loop's). Every shard's call is waited for before a failure is
+    raised, so the error names every shard that did not answer: `ShardUnavailableError` for those down or timed out (their
     pending calls cancelled), else `ReplicaLostError` for one whose replica died."""
 
     def __init__(self, kinds: FailureKinds, timeout_s: float) -> None:
