@@ -138,8 +138,9 @@ class RemoteFanOut:
     and returns its `PendingCall`; all are issued, then waited for, in order, within one
     `timeout_s` for the step (each at least `SETTLE_SECONDS`). Called on a worker thread (Serve
     forbids waiting on the event loop's). Every shard's call is waited for before a failure is
-    raised, so the error names every shard that did not answer: `ShardUnavailableError` for those down or timed out (their
-    pending calls cancelled), else `ReplicaLostError` for one whose replica died."""
+    raised, so the error names every shard that did not answer: `ShardUnavailableError` for
+    those down or timed out (their pending calls cancelled), else `ReplicaLostError` for one
+    whose replica died."""
 
     def __init__(self, kinds: FailureKinds, timeout_s: float) -> None:
         self.kinds, self.timeout_s = kinds, timeout_s
